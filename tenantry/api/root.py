@@ -1,0 +1,64 @@
+"""The REST API root: `/api/v1/`, bearer-token auth, one error shape for every failure."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer
+
+from tenantry.accounts.services import api_token_authenticate
+from tenantry.core.errors import ApplicationError
+
+
+class ApiTokenAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str):  # noqa: ANN201
+        found = api_token_authenticate(token)
+        if found is not None:
+            request.api_token = found  # type: ignore[attr-defined]
+        return found
+
+
+api = NinjaAPI(
+    title="Tenantry API",
+    version="1",
+    description="Provision and run isolated app instances. Authenticate with `Authorization: Bearer <token>`.",
+    auth=ApiTokenAuth(),
+    urls_namespace="api-v1",
+)
+
+
+def _error(request: HttpRequest, status: int, code: str, message: str, details: dict | None = None) -> HttpResponse:
+    return api.create_response(request, {"code": code, "message": message, "details": details or {}},
+                               status=status)
+
+
+@api.exception_handler(ApplicationError)
+def _application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
+    return _error(request, exc.status, exc.code, exc.message, exc.details)
+
+
+@api.exception_handler(NinjaValidationError)
+def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors = [{"field": ".".join(str(p) for p in e.get("loc", [])[1:]), "message": e.get("msg", "")}
+              for e in exc.errors]
+    text = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid input"
+    return _error(request, 422, "invalid_input", text, {"errors": errors})
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(request, 401, "unauthorized", "A valid API token is required (Authorization: Bearer …).")
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, "not_found", str(exc) or "Not found.")
+
+
+from tenantry.catalog.api import router as catalog_router  # noqa: E402
+from tenantry.instances.api import router as instances_router  # noqa: E402
+
+api.add_router("/apps", catalog_router)
+api.add_router("/", instances_router)

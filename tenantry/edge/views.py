@@ -1,0 +1,58 @@
+"""The page the proxy serves for an instance that is not running.
+
+The proxy routes `<slug>.<domain>` here (with `/_edge/<instance id>` prefixed to the path)
+whenever the instance's containers are not serving: starting, stopped, suspended, failed,
+or hibernated — in which case the first request wakes it, and the visitor gets a page that
+reloads itself into the app as soon as it answers.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+
+from tenantry.instances.models import Instance, Status
+from tenantry.instances.services import instance_wake_on_request, touch_activity
+
+REFRESH_SECONDS = 1
+
+_STARTING = {Status.PENDING, Status.PROVISIONING, Status.STARTING, Status.WAKING, Status.RUNNING}
+
+
+@csrf_exempt  # any method may arrive here (webhooks to a hibernated instance)
+def instance_edge(request: HttpRequest, instance_id: str, rest: str = "") -> HttpResponse:
+    instance = Instance.objects.filter(pk=instance_id).exclude(status=Status.DELETED).first()
+    if instance is None or instance.status in (Status.DELETING, Status.ARCHIVED, Status.ARCHIVING):
+        return _page(request, status=404, title=_("No such instance"),
+                     message=_("There is no app at this address."), state="missing")
+    touch_activity(instance_id=str(instance.pk))
+    if instance.status == Status.HIBERNATED:
+        instance_wake_on_request(instance=instance)
+        instance.refresh_from_db()
+    if instance.status in _STARTING or instance.status == Status.HIBERNATED:
+        return _page(request, status=503, title=_("Starting %(name)s…") % {"name": instance.slug},
+                     message=_("This app is starting. The page reloads by itself in a moment."),
+                     state="starting", refresh=True)
+    if instance.status in (Status.STOPPED, Status.STOPPING):
+        return _page(request, status=503, title=_("%(name)s is stopped") % {"name": instance.slug},
+                     message=_("This app has been stopped by its owner."), state="stopped")
+    if instance.status == Status.SUSPENDED:
+        return _page(request, status=503, title=_("%(name)s is suspended") % {"name": instance.slug},
+                     message=_("This app is suspended. Its owner can restore it from their dashboard."),
+                     state="suspended")
+    return _page(request, status=503, title=_("%(name)s is unavailable") % {"name": instance.slug},
+                 message=_("This app is not available right now. Its owner has been told."), state="failed")
+
+
+def _page(request: HttpRequest, *, status: int, title: str, message: str, state: str,
+          refresh: bool = False) -> HttpResponse:
+    response = render(request, "edge/page.html", {"title": title, "message": message, "state": state,
+                                                  "refresh": REFRESH_SECONDS if refresh else None},
+                      status=status)
+    response["Cache-Control"] = "no-store"
+    response["X-Tenantry-State"] = state
+    if refresh:
+        response["Retry-After"] = str(REFRESH_SECONDS)
+    return response

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from ninja import Header, Router
+
+from tenantry.core.models import IdempotencyRecord
+from tenantry.instances import selectors, services
+from tenantry.instances.models import Instance, Operation
+from tenantry.instances.schemas import (
+    ErrorOut,
+    InstanceCreatedOut,
+    InstanceCreateIn,
+    InstanceOut,
+    OperationOut,
+)
+
+router = Router(tags=["instances"])
+ERRORS = {400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 503: ErrorOut}
+
+
+def _actor(request: HttpRequest) -> str:
+    token = getattr(request, "api_token", None)
+    return f"api:{token.name}" if token else "api"
+
+
+@router.post("/instances", response={202: InstanceCreatedOut, **ERRORS}, summary="Create an instance")
+def create_instance(request: HttpRequest, payload: InstanceCreateIn,
+                    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")):
+    """Validates, then queues provisioning; follow the returned operation for progress.
+    Repeating a request with the same `Idempotency-Key` returns the first answer."""
+    token = getattr(request, "api_token", None)
+    scope = str(token.pk) if token else ""
+    fingerprint = hashlib.sha256(json.dumps(payload.dict(), sort_keys=True).encode()).hexdigest()
+    if idempotency_key:
+        record = IdempotencyRecord.objects.filter(scope=scope, key=idempotency_key).first()
+        if record is not None:
+            if record.request_fingerprint != fingerprint:
+                return 422, {"code": "idempotency_key_reused",
+                             "message": "This Idempotency-Key was used with a different request.", "details": {}}
+            return record.status_code, record.body
+    instance, operation = services.instance_create(actor=_actor(request), **payload.dict())
+    body = InstanceCreatedOut(instance=InstanceOut.from_orm(selectors.instance_get(ref=str(instance.pk))),
+                              operation=OperationOut.from_orm(selectors.operation_get(operation_id=str(operation.pk))))
+    if idempotency_key:
+        try:
+            with transaction.atomic():
+                IdempotencyRecord.objects.create(scope=scope, key=idempotency_key, request_fingerprint=fingerprint,
+                                                 status_code=202, body=json.loads(body.json()))
+        except IntegrityError:
+            pass
+    return 202, body
+
+
+@router.get("/instances", response=list[InstanceOut], summary="List instances")
+def list_instances(request: HttpRequest) -> list[Instance]:
+    return list(selectors.instance_list())
+
+
+@router.get("/instances/{ref}", response={200: InstanceOut, **ERRORS}, summary="Show an instance (slug or id)")
+def show_instance(request: HttpRequest, ref: str) -> Instance:
+    return selectors.instance_get(ref=ref)
+
+
+def _action(service: Callable[..., Operation]) -> Callable[[HttpRequest, str], tuple[int, Operation]]:
+    def view(request: HttpRequest, ref: str) -> tuple[int, Operation]:
+        instance = selectors.instance_get(ref=ref)
+        operation = service(instance=instance, actor=_actor(request))
+        return 202, selectors.operation_get(operation_id=str(operation.pk))
+
+    view.__name__ = service.__name__.replace("instance_", "") + "_instance"
+    return view
+
+
+for _name, _service in [("start", services.instance_start), ("stop", services.instance_stop),
+                        ("restart", services.instance_restart), ("hibernate", services.instance_hibernate),
+                        ("wake", services.instance_wake)]:
+    router.add_api_operation(f"/instances/{{ref}}/{_name}", ["POST"], _action(_service),
+                             response={202: OperationOut, **ERRORS}, summary=f"{_name.capitalize()} an instance")
+
+router.add_api_operation("/instances/{ref}", ["DELETE"], _action(services.instance_delete),
+                         response={202: OperationOut, **ERRORS}, summary="Delete an instance and its data")
+
+
+@router.get("/instances/{ref}/operations", response={200: list[OperationOut], **ERRORS},
+            summary="An instance's operations, newest first")
+def list_operations(request: HttpRequest, ref: str) -> list[Operation]:
+    return selectors.operation_list(instance=selectors.instance_get(ref=ref))
+
+
+@router.get("/operations/{operation_id}", response={200: OperationOut, **ERRORS}, summary="Show an operation")
+def show_operation(request: HttpRequest, operation_id: str) -> Operation:
+    return selectors.operation_get(operation_id=operation_id)
+
+
+@router.post("/operations/{operation_id}/retry", response={202: OperationOut, **ERRORS},
+             summary="Retry a failed operation")
+def retry_operation(request: HttpRequest, operation_id: str) -> tuple[int, Operation]:
+    operation = services.operation_retry(operation=selectors.operation_get(operation_id=operation_id),
+                                         actor=_actor(request))
+    return 202, selectors.operation_get(operation_id=str(operation.pk))
+
+

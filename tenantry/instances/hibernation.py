@@ -1,0 +1,90 @@
+"""Hibernation: stop instances nobody has visited for a while; the edge wakes them on demand.
+
+Activity comes from the proxy's JSON access log (one line per request, with the router name),
+read incrementally from where the last run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from tenantry.core.errors import ApplicationError
+from tenantry.core.logging import get_logger
+from tenantry.core.models import KeyValue
+from tenantry.instances.models import ACTIVE_OPERATION_STATUSES, Instance, Status
+from tenantry.instances.services import instance_hibernate
+from tenantry.routing.backends.traefik import TraefikRouting
+
+log = get_logger(__name__)
+_OFFSET_KEY = "traefik.access_log"
+_MAX_BYTES_PER_RUN = 64 * 1024 * 1024
+
+
+def access_log_path() -> Path:
+    return Path(settings.TENANTRY["TRAEFIK_DIR"]) / "access.log"
+
+
+def collect_proxy_activity(path: Path | None = None) -> dict[str, datetime]:
+    """Read new access-log lines; record each instance's latest request. Returns what was seen."""
+    path = path or access_log_path()
+    if not path.exists():
+        return {}
+    bookmark, _ = KeyValue.objects.get_or_create(key=_OFFSET_KEY, defaults={"value": {}})
+    stat = path.stat()
+    offset = bookmark.value.get("offset", 0)
+    if bookmark.value.get("inode") != stat.st_ino or offset > stat.st_size:
+        offset = 0  # the log was rotated or truncated
+    latest: dict[str, datetime] = {}
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        chunk = handle.read(_MAX_BYTES_PER_RUN)
+    complete = chunk.rfind(b"\n") + 1  # leave a half-written last line for next time
+    for raw in chunk[:complete].splitlines():
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        key = TraefikRouting.key_from_router(entry.get("RouterName", ""))
+        when = parse_datetime(entry.get("StartUTC", "") or "")
+        if key and when and (key not in latest or when > latest[key]):
+            latest[key] = when
+    for key, when in latest.items():
+        Instance.objects.filter(pk=key).filter(Q(last_request_at__isnull=True) | Q(last_request_at__lt=when)) \
+            .update(last_request_at=when)
+    bookmark.value = {"inode": stat.st_ino, "offset": offset + complete, "size": os.path.getsize(path)}
+    bookmark.save()
+    return latest
+
+
+def idle_timeout(instance: Instance) -> int:
+    if instance.hibernate_after_seconds is not None:
+        return instance.hibernate_after_seconds
+    return settings.TENANTRY["HIBERNATE_AFTER_SECONDS"]
+
+
+def hibernate_idle_instances(now: datetime | None = None) -> list[str]:
+    now = now or timezone.now()
+    hibernated = []
+    candidates = (Instance.objects.filter(status=Status.RUNNING)
+                  .exclude(operations__status__in=ACTIVE_OPERATION_STATUSES))
+    for instance in candidates:
+        timeout = idle_timeout(instance)
+        if timeout <= 0:
+            continue
+        last_seen = max(filter(None, [instance.last_request_at, instance.running_since]), default=None)
+        if last_seen is None or now - last_seen < timedelta(seconds=timeout):
+            continue
+        try:
+            instance_hibernate(instance=instance, actor="hibernation")
+            hibernated.append(instance.slug)
+        except ApplicationError as exc:
+            log.info("hibernation.skipped", instance=instance.slug, reason=exc.message)
+    return hibernated

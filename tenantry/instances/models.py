@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from tenantry.core.models import BaseModel
+
+
+class DesiredState(models.TextChoices):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    HIBERNATED = "hibernated"
+    SUSPENDED = "suspended"
+    ARCHIVED = "archived"
+    DELETED = "deleted"
+
+
+class Status(models.TextChoices):
+    PENDING = "pending"
+    PROVISIONING = "provisioning"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    HIBERNATED = "hibernated"
+    WAKING = "waking"
+    SUSPENDED = "suspended"
+    ARCHIVING = "archiving"
+    ARCHIVED = "archived"
+    DELETING = "deleting"
+    DELETED = "deleted"
+    FAILED = "failed"
+
+
+class Instance(BaseModel):
+    slug = models.SlugField(max_length=40)
+    app = models.CharField(max_length=40)
+    app_version = models.CharField(max_length=40, blank=True)
+    server = models.ForeignKey("runtime.Server", on_delete=models.PROTECT, related_name="instances")
+    subnet = models.CharField(max_length=43, null=True, blank=True)
+
+    memory_mb = models.PositiveIntegerField()
+    cpus = models.DecimalField(max_digits=6, decimal_places=3)
+    pids = models.PositiveIntegerField()
+
+    desired_state = models.CharField(max_length=20, choices=DesiredState.choices, default=DesiredState.RUNNING)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status_message = models.TextField(blank=True)
+
+    hibernate_after_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Idle time before hibernation; empty: the installation default; 0: never")
+    last_request_at = models.DateTimeField(null=True, blank=True)
+    running_since = models.DateTimeField(null=True, blank=True)
+    provisioned_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            # A deleted instance frees its name.
+            models.UniqueConstraint(fields=["slug"], condition=~Q(status="deleted"), name="instance_slug_live_unique"),
+            models.UniqueConstraint(fields=["server", "subnet"], condition=Q(subnet__isnull=False),
+                                    name="instance_subnet_unique_per_server"),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def host(self) -> str:
+        from tenantry.instances.naming import instance_host
+
+        return instance_host(self.slug)
+
+    @property
+    def url(self) -> str:
+        from tenantry.instances.naming import instance_url
+
+        return instance_url(self.slug)
+
+
+class InstanceSecret(models.Model):
+    """A generated per-instance credential, encrypted at rest (never logged, never in the API)."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="secrets")
+    name = models.CharField(max_length=64)
+    ciphertext = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["instance", "name"], name="instance_secret_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.instance_id}:{self.name}"
+
+
+class OperationKind(models.TextChoices):
+    PROVISION = "provision"
+    START = "start"
+    STOP = "stop"
+    RESTART = "restart"
+    HIBERNATE = "hibernate"
+    WAKE = "wake"
+    DELETE = "delete"
+
+
+class OperationStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_OPERATION_STATUSES = (OperationStatus.PENDING, OperationStatus.RUNNING)
+
+
+class Operation(BaseModel):
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="operations")
+    kind = models.CharField(max_length=20, choices=OperationKind.choices)
+    status = models.CharField(max_length=20, choices=OperationStatus.choices, default=OperationStatus.PENDING,
+                              db_index=True)
+    actor = models.CharField(max_length=200, blank=True)
+    state = models.JSONField(default=dict, blank=True, help_text="Progress a resumed run must not redo")
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    runs = models.PositiveIntegerField(default=0, help_text="How many times a worker claimed it")
+    worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one active operation per instance: enforced here, not by convention.
+            models.UniqueConstraint(fields=["instance"], condition=Q(status__in=["pending", "running"]),
+                                    name="one_active_operation_per_instance"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.instance_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_OPERATION_STATUSES
+
+    @property
+    def progress(self) -> float:
+        steps = list(self.steps.all())
+        if not steps:
+            return 0.0
+        done = sum(1 for s in steps if s.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED))
+        return round(done / len(steps), 3)
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Step(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=50)
+    title = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=StepStatus.choices, default=StepStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["operation", "position"]
+        constraints = [models.UniqueConstraint(fields=["operation", "position"], name="step_position_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return round((self.finished_at - self.started_at).total_seconds(), 3)
+        return None

@@ -1,0 +1,78 @@
+"""Operation plans (which steps make each kind) and creating an operation with its steps."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from tenantry.instances.models import Instance, Operation, OperationKind, Status, Step
+
+STEP_TITLES: dict[str, str] = {
+    "route_to_edge": "Point the address at Tenantry's status page",
+    "check_images": "Check the app's images",
+    "create_network": "Create the private network",
+    "create_volumes": "Create the volumes",
+    "create_containers": "Create the containers",
+    "start_containers": "Start the containers",
+    "wait_healthy": "Wait until the app answers",
+    "post_provision": "Run the app's first-start tasks",
+    "publish_route": "Publish the address",
+    "stop_containers": "Stop the containers",
+    "unpublish_route": "Remove the address",
+    "remove_containers": "Remove the containers",
+    "remove_volumes": "Remove the volumes",
+    "remove_network": "Remove the private network",
+}
+
+_ENSURE = ["check_images", "create_network", "create_volumes", "create_containers"]
+_BOOT = ["start_containers", "wait_healthy"]
+
+PLANS: dict[str, list[str]] = {
+    OperationKind.PROVISION: ["route_to_edge", *_ENSURE, *_BOOT, "post_provision", "publish_route"],
+    # START also heals: every ensure step is cheap and idempotent when nothing is missing.
+    OperationKind.START: [*_ENSURE, *_BOOT, "publish_route"],
+    OperationKind.STOP: ["route_to_edge", "stop_containers"],
+    OperationKind.RESTART: ["route_to_edge", "stop_containers", *_BOOT, "publish_route"],
+    OperationKind.HIBERNATE: ["route_to_edge", "stop_containers"],
+    OperationKind.WAKE: [*_BOOT, "publish_route"],
+    OperationKind.DELETE: ["unpublish_route", "remove_containers", "remove_volumes", "remove_network"],
+}
+
+# Observed status while an operation of each kind runs, and after it succeeds.
+STATUS_DURING: dict[str, str] = {
+    OperationKind.PROVISION: Status.PROVISIONING,
+    OperationKind.START: Status.STARTING,
+    OperationKind.STOP: Status.STOPPING,
+    OperationKind.RESTART: Status.STARTING,
+    OperationKind.HIBERNATE: Status.STOPPING,
+    OperationKind.WAKE: Status.WAKING,
+    OperationKind.DELETE: Status.DELETING,
+}
+STATUS_AFTER: dict[str, str] = {
+    OperationKind.PROVISION: Status.RUNNING,
+    OperationKind.START: Status.RUNNING,
+    OperationKind.STOP: Status.STOPPED,
+    OperationKind.RESTART: Status.RUNNING,
+    OperationKind.HIBERNATE: Status.HIBERNATED,
+    OperationKind.WAKE: Status.RUNNING,
+    OperationKind.DELETE: Status.DELETED,
+}
+
+
+def create_operation(*, instance: Instance, kind: str, actor: str) -> Operation:
+    """Create an operation and its steps; the queue picks it up when the transaction commits.
+
+    The database refuses a second active operation for the same instance (IntegrityError).
+    """
+    operation = Operation.objects.create(instance=instance, kind=kind, actor=actor)
+    Step.objects.bulk_create([
+        Step(operation=operation, position=position, name=name, title=STEP_TITLES[name])
+        for position, name in enumerate(PLANS[kind], start=1)
+    ])
+    transaction.on_commit(lambda: enqueue_operation(str(operation.id)))
+    return operation
+
+
+def enqueue_operation(operation_id: str) -> None:
+    from tenantry.instances.tasks import run_operation_task
+
+    run_operation_task(operation_id)

@@ -1,0 +1,115 @@
+"""Compare what should run with what runs, and heal the difference.
+
+- an instance that should run but whose containers are gone or stopped gets a START operation
+  (its steps recreate what is missing);
+- one that should be stopped but runs gets a STOP;
+- Docker resources labelled with this installation but unknown to the database are removed;
+- the proxy's routes are made to match the database;
+- operations whose worker died are resumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tenantry.core.audit import audit_log
+from tenantry.core.errors import ApplicationError
+from tenantry.core.logging import get_logger
+from tenantry.instances.deployment import build_deployment
+from tenantry.instances.engine import resume_stale_operations
+from tenantry.instances.models import ACTIVE_OPERATION_STATUSES, DesiredState, Instance, Status
+from tenantry.instances.services import instance_heal, instance_stop
+from tenantry.routing.backends.base import Route
+from tenantry.routing.registry import routing
+from tenantry.runtime.backends.base import BackendError
+from tenantry.runtime.models import Server
+from tenantry.runtime.registry import runtime_for
+
+log = get_logger(__name__)
+
+_ACTOR = "reconciler"
+# Kind order matters for removal: a network cannot go while containers are attached to it.
+_REMOVAL_ORDER = {"container": 0, "network": 1, "volume": 2}
+
+
+@dataclass
+class ReconcileReport:
+    resumed: list[str] = field(default_factory=list)
+    healed: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    orphans_removed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def reconcile() -> ReconcileReport:
+    report = ReconcileReport(resumed=resume_stale_operations())
+    live = (Instance.objects.exclude(status=Status.DELETED).select_related("server")
+            .exclude(operations__status__in=ACTIVE_OPERATION_STATUSES))
+    for instance in live:
+        try:
+            _reconcile_instance(instance, report)
+        except (BackendError, ApplicationError) as exc:
+            report.errors.append(f"{instance.slug}: {exc}")
+            log.warning("reconcile.instance_failed", instance=instance.slug, error=str(exc))
+    for server in Server.objects.filter(is_active=True):
+        try:
+            _remove_orphans(server, report)
+        except BackendError as exc:
+            report.errors.append(f"{server.name}: {exc}")
+    sync_routes()
+    if any((report.healed, report.stopped, report.orphans_removed, report.resumed)):
+        log.info("reconcile.done", healed=report.healed, stopped=report.stopped,
+                 orphans=len(report.orphans_removed), resumed=len(report.resumed))
+    return report
+
+
+def _reconcile_instance(instance: Instance, report: ReconcileReport) -> None:
+    if not instance.subnet or instance.status in (Status.PENDING, Status.FAILED):
+        return  # never provisioned, or waiting for a person to retry
+    state = runtime_for(instance.server).state(build_deployment(instance))
+    if instance.desired_state == DesiredState.RUNNING and instance.status == Status.RUNNING:
+        if not state.all_running:
+            missing = [c.service for c in state.containers if not c.running]
+            audit_log(actor=_ACTOR, action="instance.drift", target=instance, data={"not_running": missing})
+            instance_heal(instance=instance, actor=_ACTOR)
+            report.healed.append(instance.slug)
+    elif instance.desired_state in (DesiredState.STOPPED, DesiredState.HIBERNATED, DesiredState.SUSPENDED):
+        if state.any_running and instance.status in (Status.STOPPED, Status.HIBERNATED, Status.SUSPENDED):
+            instance_stop(instance=instance, actor=_ACTOR)
+            report.stopped.append(instance.slug)
+
+
+def _remove_orphans(server: Server, report: ReconcileReport) -> None:
+    runtime = runtime_for(server)
+    known = {str(pk) for pk in Instance.objects.exclude(status=Status.DELETED).values_list("pk", flat=True)}
+    orphans = [r for r in runtime.list_managed() if r.instance_id not in known]
+    for resource in sorted(orphans, key=lambda r: _REMOVAL_ORDER.get(r.kind, 9)):
+        runtime.remove_resource(resource)
+        report.orphans_removed.append(f"{resource.kind}:{resource.name}")
+        log.info("reconcile.orphan_removed", kind=resource.kind, name=resource.name)
+
+
+def expected_routes() -> list[Route]:
+    routes = []
+    for instance in Instance.objects.exclude(status=Status.DELETED).exclude(subnet__isnull=True) \
+            .select_related("server"):
+        upstream = None
+        if instance.status == Status.RUNNING:
+            upstream = build_deployment(instance).upstream_url
+        routes.append(Route(key=str(instance.id), hosts=(instance.host,), upstream=upstream))
+    return routes
+
+
+def sync_routes() -> None:
+    """Make the proxy's routes match the database (instances mid-operation are left alone)."""
+    busy = set(Instance.objects.filter(operations__status__in=ACTIVE_OPERATION_STATUSES)
+               .values_list("pk", flat=True))
+    backend = routing()
+    current = backend.published()
+    wanted = {r.key: r for r in expected_routes()}
+    # Leave the routes of instances in the middle of an operation to that operation.
+    for key in set(current) - set(wanted):
+        backend.unpublish(key)
+    for key, route in wanted.items():
+        if current.get(key) != route and key not in {str(b) for b in busy}:
+            backend.publish(route)

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from ninja import Schema
+from pydantic import Field
+
+
+class InstanceCreateIn(Schema):
+    slug: str = Field(description="Host label of the instance: <slug>.<base domain>", examples=["acme"])
+    app: str = Field(description="App name from the catalog", examples=["hello"])
+    memory_mb: int | None = Field(default=None, description="Memory for the whole instance")
+    cpus: float | None = Field(default=None, description="CPUs for the whole instance")
+    pids: int | None = None
+    hibernate_after_seconds: int | None = Field(default=None, description="Idle time before hibernation; 0: never")
+
+
+class StepOut(Schema):
+    position: int
+    name: str
+    title: str
+    status: str
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+    log: str
+    error: str
+
+
+class OperationOut(Schema):
+    id: UUID
+    instance_id: UUID
+    kind: str
+    status: str
+    actor: str
+    error_code: str
+    error_message: str
+    progress: float
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    steps: list[StepOut]
+
+    @staticmethod
+    def resolve_steps(obj) -> list:  # noqa: ANN001
+        return list(obj.steps.all())
+
+
+class OperationSummary(Schema):
+    id: UUID
+    kind: str
+    status: str
+
+
+class InstanceOut(Schema):
+    id: UUID
+    slug: str
+    app: str
+    app_version: str
+    url: str
+    host: str
+    status: str
+    desired_state: str
+    status_message: str
+    memory_mb: int
+    cpus: float
+    pids: int
+    hibernate_after_seconds: int | None
+    last_request_at: datetime | None
+    created_at: datetime
+    active_operation: OperationSummary | None = None
+
+    @staticmethod
+    def resolve_active_operation(obj) -> object | None:  # noqa: ANN001
+        active = getattr(obj, "active_operations", None)
+        if active is None:
+            active = list(obj.operations.filter(status__in=["pending", "running"]))
+        return active[0] if active else None
+
+
+class InstanceCreatedOut(Schema):
+    instance: InstanceOut
+    operation: OperationOut
+
+
+class AppOut(Schema):
+    name: str
+    title: str
+    description: str
+    version: str
+    services: list[str]
+    images: list[str]
+    memory_mb: int
+    cpus: float
+
+
+class ErrorOut(Schema):
+    code: str
+    message: str
+    details: dict

@@ -1,0 +1,242 @@
+"""Services that change instances. Each validates first, writes in one transaction, records
+an audit event, and hands runtime work to the queue as an Operation once the transaction commits.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from tenantry.catalog.registry import get_app
+from tenantry.catalog.schema import AppSpec
+from tenantry.core.audit import audit_log
+from tenantry.core.errors import ApplicationError, Conflict, ServiceUnavailable, ValidationError
+from tenantry.instances.deployment import app_images
+from tenantry.instances.models import (
+    ACTIVE_OPERATION_STATUSES,
+    DesiredState,
+    Instance,
+    Operation,
+    OperationKind,
+    Status,
+)
+from tenantry.instances.naming import slug_problem
+from tenantry.instances.operations import create_operation
+from tenantry.instances.secrets import create_instance_secrets
+from tenantry.runtime.backends.base import BackendError, TransientBackendError
+from tenantry.runtime.placement import free_subnet, place_instance
+from tenantry.runtime.registry import runtime_for
+
+MAX_MEMORY_MB = 64 * 1024
+MAX_CPUS = 32
+SUBNET_ALLOCATION_ATTEMPTS = 5
+
+
+class ImageMissing(ApplicationError):
+    code = "image_missing"
+    status = 422
+
+
+class OperationInProgress(Conflict):
+    code = "operation_in_progress"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_state"
+
+
+def _validate_slug(slug: str) -> str:
+    slug = (slug or "").strip().lower()
+    problem = slug_problem(slug)
+    if problem:
+        code = "reserved_slug" if problem == "is reserved" else "invalid_slug"
+        raise ValidationError(f"The name {slug!r} {problem}.", code=code, details={"field": "slug"})
+    if Instance.objects.filter(slug=slug).exclude(status=Status.DELETED).exists():
+        raise Conflict(f"An instance named {slug!r} already exists.", code="slug_taken", details={"field": "slug"})
+    return slug
+
+
+def _validate_size(spec: AppSpec, memory_mb: int | None, cpus: float | None, pids: int | None
+                   ) -> tuple[int, Decimal, int]:
+    default = spec.default_resources()
+    memory = default.memory_mb if memory_mb is None else memory_mb
+    cpu = default.cpus if cpus is None else cpus
+    pid = default.pids if pids is None else pids
+    if not 16 * len(spec.services) <= memory <= MAX_MEMORY_MB:
+        raise ValidationError(f"memory_mb must be between {16 * len(spec.services)} and {MAX_MEMORY_MB}.",
+                              details={"field": "memory_mb"})
+    if not 0.05 <= cpu <= MAX_CPUS:
+        raise ValidationError(f"cpus must be between 0.05 and {MAX_CPUS}.", details={"field": "cpus"})
+    if not 16 * len(spec.services) <= pid <= 100_000:
+        raise ValidationError("pids is out of range.", details={"field": "pids"})
+    return memory, Decimal(str(round(cpu, 3))), pid
+
+
+def _check_runtime_ready(spec: AppSpec) -> None:
+    """Fail fast, before anything is written, when the app cannot run here."""
+    server = place_instance()
+    runtime = runtime_for(server)
+    try:
+        missing = runtime.missing_images(app_images(spec))
+    except TransientBackendError as exc:
+        raise ServiceUnavailable(f"The container runtime is unavailable: {exc.message}",
+                                 code="runtime_unavailable") from exc
+    except BackendError as exc:
+        raise ServiceUnavailable(exc.message, code="runtime_error") from exc
+    if missing:
+        raise ImageMissing(
+            f"App {spec.name!r} cannot be provisioned here: image(s) {', '.join(missing)} not present on "
+            "the Docker host and no registry is reachable. Build or load them first.",
+            details={"app": spec.name, "missing_images": missing},
+        )
+
+
+def instance_create(*, slug: str, app: str, actor: str, memory_mb: int | None = None,
+                    cpus: float | None = None, pids: int | None = None,
+                    hibernate_after_seconds: int | None = None) -> tuple[Instance, Operation]:
+    """Create an instance and queue its provisioning. Nothing is written when input is bad."""
+    slug = _validate_slug(slug)
+    spec = get_app(app)
+    memory, cpu, pid = _validate_size(spec, memory_mb, cpus, pids)
+    if hibernate_after_seconds is not None and hibernate_after_seconds < 0:
+        raise ValidationError("hibernate_after_seconds cannot be negative.",
+                              details={"field": "hibernate_after_seconds"})
+    _check_runtime_ready(spec)
+
+    for attempt in range(SUBNET_ALLOCATION_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                server = place_instance()
+                instance = Instance.objects.create(
+                    slug=slug, app=spec.name, app_version=spec.version, server=server,
+                    subnet=free_subnet(server), memory_mb=memory, cpus=cpu, pids=pid,
+                    desired_state=DesiredState.RUNNING, status=Status.PENDING,
+                    hibernate_after_seconds=hibernate_after_seconds, created_by=actor,
+                )
+                create_instance_secrets(instance, spec.secrets)
+                operation = create_operation(instance=instance, kind=OperationKind.PROVISION, actor=actor)
+                audit_log(actor=actor, action="instance.create", target=instance,
+                          data={"slug": slug, "app": spec.name, "memory_mb": memory, "cpus": str(cpu)})
+                return instance, operation
+        except IntegrityError as exc:
+            # Either the slug was taken a moment ago, or another create took the same subnet.
+            if Instance.objects.filter(slug=slug).exclude(status=Status.DELETED).exists():
+                raise Conflict(f"An instance named {slug!r} already exists.", code="slug_taken",
+                               details={"field": "slug"}) from exc
+            if attempt == SUBNET_ALLOCATION_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+# Which lifecycle action is allowed from which observed status.
+_ALLOWED_FROM: dict[str, set[str]] = {
+    OperationKind.START: {Status.STOPPED, Status.HIBERNATED, Status.FAILED},
+    OperationKind.STOP: {Status.RUNNING, Status.FAILED, Status.HIBERNATED},
+    OperationKind.RESTART: {Status.RUNNING, Status.FAILED},
+    OperationKind.HIBERNATE: {Status.RUNNING},
+    OperationKind.WAKE: {Status.HIBERNATED},
+}
+_DESIRED_AFTER = {
+    OperationKind.START: DesiredState.RUNNING,
+    OperationKind.STOP: DesiredState.STOPPED,
+    OperationKind.RESTART: DesiredState.RUNNING,
+    OperationKind.HIBERNATE: DesiredState.HIBERNATED,
+    OperationKind.WAKE: DesiredState.RUNNING,
+    OperationKind.DELETE: DesiredState.DELETED,
+}
+
+
+def active_operation(instance: Instance) -> Operation | None:
+    return instance.operations.filter(status__in=ACTIVE_OPERATION_STATUSES).first()
+
+
+def _lifecycle(instance: Instance, kind: str, actor: str, *, check_status: bool = True) -> Operation:
+    with transaction.atomic():
+        # Lock the row so two concurrent requests cannot both pass the checks below.
+        instance = Instance.objects.select_for_update().get(pk=instance.pk)
+        if instance.status == Status.DELETED:
+            raise InvalidTransition(f"Instance {instance.slug!r} is deleted.")
+        current = active_operation(instance)
+        if current is not None:
+            raise OperationInProgress(
+                f"Instance {instance.slug!r} is busy with a {current.kind} operation; try again when it ends.",
+                details={"operation_id": str(current.id), "kind": current.kind})
+        if kind == OperationKind.START and instance.status == Status.FAILED and instance.provisioned_at is None:
+            kind = OperationKind.PROVISION  # never came up: starting it means provisioning again
+        allowed = _ALLOWED_FROM.get(kind)
+        if (check_status and allowed is not None and instance.status not in allowed
+                and kind != OperationKind.PROVISION):
+            raise InvalidTransition(f"Cannot {kind} instance {instance.slug!r} while it is {instance.status}.",
+                                    details={"status": instance.status})
+        try:
+            with transaction.atomic():
+                operation = create_operation(instance=instance, kind=kind, actor=actor)
+        except IntegrityError as exc:  # the database constraint: one active operation per instance
+            raise OperationInProgress(f"Instance {instance.slug!r} already has an operation running.") from exc
+        instance.desired_state = _DESIRED_AFTER.get(kind, DesiredState.RUNNING)
+        instance.save(update_fields=["desired_state", "updated_at"])
+        audit_log(actor=actor, action=f"instance.{kind}", target=instance, data={"operation": str(operation.id)})
+        return operation
+
+
+def instance_start(*, instance: Instance, actor: str) -> Operation:
+    return _lifecycle(instance, OperationKind.START, actor)
+
+
+def instance_stop(*, instance: Instance, actor: str) -> Operation:
+    return _lifecycle(instance, OperationKind.STOP, actor)
+
+
+def instance_restart(*, instance: Instance, actor: str) -> Operation:
+    return _lifecycle(instance, OperationKind.RESTART, actor)
+
+
+def instance_hibernate(*, instance: Instance, actor: str) -> Operation:
+    return _lifecycle(instance, OperationKind.HIBERNATE, actor)
+
+
+def instance_wake(*, instance: Instance, actor: str) -> Operation:
+    return _lifecycle(instance, OperationKind.WAKE, actor)
+
+
+def instance_delete(*, instance: Instance, actor: str) -> Operation:
+    return _lifecycle(instance, OperationKind.DELETE, actor)
+
+
+def instance_heal(*, instance: Instance, actor: str) -> Operation:
+    """Start an instance that should be running but is not (containers crashed or removed)."""
+    return _lifecycle(instance, OperationKind.START, actor, check_status=False)
+
+
+def instance_wake_on_request(*, instance: Instance) -> Operation | None:
+    """A visitor reached a hibernated instance: wake it, unless it is already waking."""
+    instance.refresh_from_db()
+    if instance.status != Status.HIBERNATED:
+        return active_operation(instance)
+    try:
+        return instance_wake(instance=instance, actor="edge:request")
+    except (OperationInProgress, InvalidTransition):
+        return active_operation(instance)
+
+
+def operation_retry(*, operation: Operation, actor: str) -> Operation:
+    """Run a failed operation's kind again as a new operation (steps are idempotent)."""
+    if operation.status != "failed":
+        raise InvalidTransition("Only a failed operation can be retried.", details={"status": operation.status})
+    instance = operation.instance
+    if operation.kind in (OperationKind.PROVISION, OperationKind.DELETE):
+        with transaction.atomic():
+            instance = Instance.objects.select_for_update().get(pk=instance.pk)
+            if active_operation(instance) is not None:
+                raise OperationInProgress(f"Instance {instance.slug!r} already has an operation running.")
+            new = create_operation(instance=instance, kind=operation.kind, actor=actor)
+            audit_log(actor=actor, action="operation.retry", target=operation, data={"new": str(new.id)})
+            return new
+    return _lifecycle(instance, operation.kind, actor)
+
+
+def touch_activity(*, instance_id: str, at=None) -> None:
+    at = at or timezone.now()
+    Instance.objects.filter(pk=instance_id).exclude(last_request_at__gte=at).update(last_request_at=at)

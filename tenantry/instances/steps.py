@@ -1,0 +1,285 @@
+"""The steps operations are made of. Each one is idempotent: run twice, it converges."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import cached_property
+
+from django.conf import settings
+from django.utils import timezone
+
+from tenantry.catalog.registry import get_app
+from tenantry.catalog.templating import render
+from tenantry.core.logging import get_logger
+from tenantry.instances.deployment import build_deployment, template_context
+from tenantry.instances.models import Instance, Operation, Step
+from tenantry.instances.probes import http_ready
+from tenantry.instances.secrets import instance_secret_values
+from tenantry.routing.backends.base import Route, RoutingBackend
+from tenantry.routing.registry import routing
+from tenantry.runtime.backends.base import BackendError, ContainerSpec, Deployment, RuntimeBackend
+from tenantry.runtime.registry import runtime_for
+
+log = get_logger(__name__)
+LOG_TAIL_LINES = 20
+
+
+class StepContext:
+    def __init__(self, *, operation: Operation, instance: Instance):
+        self.operation = operation
+        self.instance = instance
+        self.step: Step | None = None
+
+    @cached_property
+    def runtime(self) -> RuntimeBackend:
+        return runtime_for(self.instance.server)
+
+    @property
+    def routing(self) -> RoutingBackend:
+        return routing()
+
+    @cached_property
+    def spec(self):  # noqa: ANN201 - AppSpec
+        return get_app(self.instance.app)
+
+    @cached_property
+    def deployment(self) -> Deployment:
+        return build_deployment(self.instance, self.spec)
+
+    @cached_property
+    def _secret_values(self) -> list[str]:
+        return sorted((v for v in instance_secret_values(self.instance).values() if len(v) >= 4),
+                      key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        """Operation logs are shown to people: never let an instance secret through."""
+        for value in self._secret_values:
+            text = text.replace(value, "***")
+        return text
+
+    def log(self, message: str) -> None:
+        if self.step is None:
+            return
+        line = f"{timezone.now():%H:%M:%S} {self.redact(message)}"
+        self.step.log = f"{self.step.log}\n{line}" if self.step.log else line
+        Step.objects.filter(pk=self.step.pk).update(log=self.step.log)
+
+    def route(self, *, to_app: bool) -> Route:
+        upstream = self.deployment.upstream_url if to_app else None
+        return Route(key=str(self.instance.id), hosts=(self.instance.host,), upstream=upstream)
+
+    def try_route_to_edge(self) -> None:
+        try:
+            self.routing.publish(self.route(to_app=False))
+        except Exception:  # best effort on the failure path; the reconciler syncs routes later
+            log.exception("routing.edge_failed", instance=self.instance.slug)
+
+
+# --- steps -----------------------------------------------------------------------------------
+def route_to_edge(ctx: StepContext) -> None:
+    ctx.routing.publish(ctx.route(to_app=False))
+    ctx.log(f"{ctx.instance.host} now shows Tenantry's status page")
+
+
+def check_images(ctx: StepContext) -> None:
+    images = sorted({c.image for c in ctx.deployment.containers})
+    missing = ctx.runtime.missing_images(images)
+    if missing:
+        raise BackendError(
+            f"Image(s) {', '.join(missing)} are not on this Docker host and no registry is reachable: "
+            "build or load them on the host first.", code="image_missing")
+    ctx.log(f"images present: {', '.join(images)}")
+
+
+def create_network(ctx: StepContext) -> None:
+    ctx.runtime.ensure_network(ctx.deployment)
+    ctx.log(f"network {ctx.deployment.network} on {ctx.deployment.subnet}")
+
+
+def create_volumes(ctx: StepContext) -> None:
+    ctx.runtime.ensure_volumes(ctx.deployment)
+    ctx.log(f"volumes: {', '.join(ctx.deployment.volumes) or 'none'}")
+
+
+def create_containers(ctx: StepContext) -> None:
+    changed = ctx.runtime.ensure_containers(ctx.deployment)
+    ctx.log(f"created: {', '.join(changed)}" if changed else "containers already in place")
+
+
+def start_containers(ctx: StepContext) -> None:
+    deployment = ctx.deployment
+    for container in deployment.containers:
+        for dependency in container.depends_on:
+            _wait_ready(ctx, deployment.container(dependency))
+        try:
+            ctx.runtime.start(deployment, service=container.service)
+        except BackendError as exc:
+            if exc.code != "not_found":
+                raise
+            # The container vanished behind our back: recreate what is missing, then start.
+            ctx.log(f"{container.name} is missing; recreating it")
+            ctx.runtime.ensure_network(deployment)
+            ctx.runtime.ensure_volumes(deployment)
+            ctx.runtime.ensure_containers(deployment)
+            ctx.runtime.start(deployment, service=container.service)
+        ctx.log(f"started {container.service}")
+
+
+def wait_healthy(ctx: StepContext) -> None:
+    for container in ctx.deployment.containers:
+        _wait_ready(ctx, container)
+
+
+def _wait_ready(ctx: StepContext, container: ContainerSpec) -> None:
+    probe = container.healthcheck
+    if probe is None:
+        return
+    timeout = settings.TENANTRY["HEALTH_TIMEOUT_SECONDS"] + probe.start_period_seconds
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    why = ""
+    checks = 0
+    while time.monotonic() < deadline:
+        checks += 1
+        if probe.http_path is not None:
+            ready, why = http_ready(container, probe)
+        else:
+            health = _container_state(ctx, container).health
+            ready, why = health == "healthy", f"health is {health}"
+        if ready:
+            ctx.log(f"{container.service} is ready")
+            return
+        # Every few checks, make sure the container is still alive: a crash fails fast
+        # with its last log lines instead of waiting for the timeout.
+        if checks % 10 == 0:
+            state = _container_state(ctx, container)
+            if state.exists and not state.running:
+                tail = _log_tail(ctx, container)
+                raise BackendError(
+                    f"{container.service} stopped during start-up (exit code {state.exit_code}). "
+                    f"Last log lines:\n{tail}", code="container_exited")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+    raise BackendError(f"{container.service} was not ready within {timeout:g} s ({why}).", code="not_ready")
+
+
+def _container_state(ctx: StepContext, container: ContainerSpec):  # noqa: ANN202
+    state = ctx.runtime.state(ctx.deployment)
+    return next(c for c in state.containers if c.service == container.service)
+
+
+def _log_tail(ctx: StepContext, container: ContainerSpec) -> str:
+    try:
+        return ctx.redact(ctx.runtime.logs(ctx.deployment, container.service, tail=LOG_TAIL_LINES)).strip()
+    except BackendError:
+        return "(no logs)"
+
+
+def post_provision(ctx: StepContext) -> None:
+    if ctx.instance.provisioned_at is not None:
+        ctx.log("first-start tasks already done")
+        return
+    done: list[str] = list(ctx.operation.state.get("hooks_done", []))
+    context = template_context(ctx.instance, ctx.spec)
+    for hook in ctx.spec.hooks.post_provision:
+        if hook.name in done:
+            continue
+        ctx.log(f"hook {hook.name}")
+        if hook.exec is not None:
+            assert hook.service is not None
+            command = [render(arg, context) for arg in hook.exec]
+            result = ctx.runtime.exec(ctx.deployment, hook.service, command, timeout=hook.timeout_seconds)
+            if result.exit_code != 0:
+                tail = "\n".join(result.output.strip().splitlines()[-LOG_TAIL_LINES:])
+                raise BackendError(f"hook {hook.name} failed (exit code {result.exit_code}):\n{tail}",
+                                   code="hook_failed")
+        else:
+            _run_http_hook(ctx, hook)
+        done.append(hook.name)
+        ctx.operation.state = {**ctx.operation.state, "hooks_done": done}
+        Operation.objects.filter(pk=ctx.operation.pk).update(state=ctx.operation.state)
+    now = timezone.now()
+    Instance.objects.filter(pk=ctx.instance.pk).update(provisioned_at=now)
+    ctx.instance.provisioned_at = now
+
+
+def _run_http_hook(ctx: StepContext, hook) -> None:  # noqa: ANN001
+    import requests
+
+    http = hook.http
+    url = f"{ctx.deployment.upstream_url}{http.path}"
+    try:
+        response = requests.request(http.method, url, json=http.json_body, headers=http.headers,
+                                    timeout=hook.timeout_seconds)
+    except requests.RequestException as exc:
+        raise BackendError(f"hook {hook.name}: {exc.__class__.__name__} calling {http.path}",
+                           code="hook_failed") from exc
+    if response.status_code not in http.expect_status:
+        raise BackendError(f"hook {hook.name}: HTTP {response.status_code}: {response.text[:500]}",
+                           code="hook_failed")
+
+
+def publish_route(ctx: StepContext) -> None:
+    route = ctx.route(to_app=True)
+    ctx.routing.publish(route)
+    wait = getattr(ctx.routing, "wait_applied", None)
+    if wait is not None and not wait(route):
+        ctx.log("the proxy has not confirmed the route yet; it applies it when it reloads")
+    ctx.log(f"{ctx.instance.url} → {route.upstream}")
+
+
+def stop_containers(ctx: StepContext) -> None:
+    ctx.runtime.stop(ctx.deployment.instance_id)
+    ctx.log("containers stopped")
+
+
+def unpublish_route(ctx: StepContext) -> None:
+    ctx.routing.unpublish(str(ctx.instance.id))
+    ctx.log(f"{ctx.instance.host} removed from the proxy")
+
+
+def remove_containers(ctx: StepContext) -> None:
+    removed = ctx.runtime.remove_containers(str(ctx.instance.id))
+    ctx.log(f"removed: {', '.join(removed) or 'nothing left'}")
+
+
+def remove_volumes(ctx: StepContext) -> None:
+    removed = ctx.runtime.remove_volumes(str(ctx.instance.id))
+    ctx.log(f"removed: {', '.join(removed) or 'nothing left'}")
+
+
+def remove_network(ctx: StepContext) -> None:
+    removed = ctx.runtime.remove_network(str(ctx.instance.id))
+    ctx.log(f"removed: {', '.join(removed) or 'nothing left'}")
+
+
+def cleanup_failed_provision(ctx: StepContext) -> None:
+    """Undo a failed create: no container, network or volume may stay behind."""
+    instance_id = str(ctx.instance.id)
+    for undo in (ctx.runtime.remove_containers, ctx.runtime.remove_volumes, ctx.runtime.remove_network):
+        try:
+            removed = undo(instance_id)
+            if removed:
+                ctx.log(f"cleaned up {', '.join(removed)}")
+        except BackendError as exc:  # the reconciler removes what is left once it can
+            ctx.log(f"clean-up incomplete: {exc.message}")
+    ctx.try_route_to_edge()
+
+
+STEPS: dict[str, Callable[[StepContext], None]] = {
+    "route_to_edge": route_to_edge,
+    "check_images": check_images,
+    "create_network": create_network,
+    "create_volumes": create_volumes,
+    "create_containers": create_containers,
+    "start_containers": start_containers,
+    "wait_healthy": wait_healthy,
+    "post_provision": post_provision,
+    "publish_route": publish_route,
+    "stop_containers": stop_containers,
+    "unpublish_route": unpublish_route,
+    "remove_containers": remove_containers,
+    "remove_volumes": remove_volumes,
+    "remove_network": remove_network,
+}

@@ -1,0 +1,53 @@
+"""The routing interface: make `<slug>.<base domain>` reach an instance, or Tenantry's edge."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where the proxy sends requests for some host names.
+
+    With an `upstream` the app answers; without one the control plane's edge answers (the
+    stopped / suspended / starting pages, and wake-on-request for hibernated instances).
+    """
+
+    key: str  # stable identifier, the instance id
+    hosts: tuple[str, ...]
+    upstream: str | None = None
+
+    @property
+    def to_edge(self) -> bool:
+        return self.upstream is None
+
+
+class RoutingBackend(abc.ABC):
+    def __init__(self, *, alias: str = "default", **options: object):
+        self.alias = alias
+
+    @abc.abstractmethod
+    def publish(self, route: Route) -> None:
+        """Create or replace the route with this key."""
+
+    @abc.abstractmethod
+    def unpublish(self, key: str) -> None:
+        """Remove the route; no error when it is already gone."""
+
+    @abc.abstractmethod
+    def published(self) -> dict[str, Route]:
+        """The routes currently in force, by key."""
+
+    def sync(self, routes: list[Route]) -> None:
+        """Make the published set exactly `routes` (used at start-up and by the reconciler)."""
+        wanted = {route.key: route for route in routes}
+        current = self.published()
+        for key in set(current) - set(wanted):
+            self.unpublish(key)
+        for key, route in wanted.items():
+            if current.get(key) != route:
+                self.publish(route)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass

@@ -1,0 +1,143 @@
+"""Traefik v3 through its file provider: one dynamic-configuration file per route.
+
+Files are written elsewhere and renamed into the watched directory, so Traefik never reads a
+half-written file. A shared `_tenantry.yml` defines the edge service (the control plane); a
+route without upstream points at it through an `addPrefix` middleware that tells the edge
+which instance the visitor asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tenantry.routing.backends.base import Route, RoutingBackend
+
+BASE_FILE = "_tenantry.yml"
+EDGE_SERVICE = "tenantry-edge"
+_ROUTE_FILE = re.compile(r"^route-([A-Za-z0-9_-]+)\.yml$")
+
+
+class TraefikRouting(RoutingBackend):
+    def __init__(self, *, alias: str = "default", directory: str, edge_url: str | None = None,
+                 entrypoint: str = "web", **options: object):
+        super().__init__(alias=alias)
+        self.directory = Path(directory)
+        # Written into the same filesystem as the watched directory so rename() is atomic.
+        self.staging = self.directory.parent / (self.directory.name + ".staging")
+        self._edge_url = edge_url
+        self.entrypoint = entrypoint
+
+    @property
+    def edge_url(self) -> str:
+        if self._edge_url:
+            return self._edge_url
+        from django.conf import settings
+
+        conf = settings.TENANTRY
+        return conf["EDGE_URL"] or f"http://{conf['WEB_HOST']}:{conf['WEB_PORT']}"
+
+    # --- files ----------------------------------------------------------------------------------
+    def _write(self, name: str, document: dict[str, Any]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.staging.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.staging, suffix=".yml")
+        with os.fdopen(fd, "w") as handle:
+            yaml.safe_dump(document, handle, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.directory / name)
+
+    def ensure_base(self) -> None:
+        document = {
+            "http": {
+                "services": {EDGE_SERVICE: {"loadBalancer": {"servers": [{"url": self.edge_url}]}}},
+            }
+        }
+        path = self.directory / BASE_FILE
+        if not path.exists() or yaml.safe_load(path.read_text()) != document:
+            self._write(BASE_FILE, document)
+
+    @staticmethod
+    def router_name(key: str) -> str:
+        return f"i-{key}"
+
+    @staticmethod
+    def key_from_router(router_name: str) -> str | None:
+        """Access-log RouterName (`i-<key>@file`) back to the route key."""
+        name = router_name.split("@", 1)[0]
+        return name[2:] if name.startswith("i-") else None
+
+    def _document(self, route: Route) -> dict[str, Any]:
+        name = self.router_name(route.key)
+        rule = " || ".join(f"Host(`{host}`)" for host in route.hosts)
+        router: dict[str, Any] = {"rule": rule, "entryPoints": [self.entrypoint]}
+        http: dict[str, Any] = {"routers": {name: router}}
+        if route.upstream:
+            router["service"] = name
+            http["services"] = {name: {"loadBalancer": {"servers": [{"url": route.upstream}],
+                                                        "passHostHeader": True}}}
+        else:
+            router["service"] = EDGE_SERVICE
+            router["middlewares"] = [f"{name}-edge"]
+            http["middlewares"] = {f"{name}-edge": {"addPrefix": {"prefix": f"/_edge/{route.key}"}}}
+        return {"http": http}
+
+    # --- interface ------------------------------------------------------------------------------
+    def publish(self, route: Route) -> None:
+        self.ensure_base()
+        self._write(f"route-{route.key}.yml", self._document(route))
+
+    def unpublish(self, key: str) -> None:
+        try:
+            (self.directory / f"route-{key}.yml").unlink()
+        except FileNotFoundError:
+            pass
+
+    def published(self) -> dict[str, Route]:
+        routes: dict[str, Route] = {}
+        if not self.directory.exists():
+            return routes
+        for path in self.directory.iterdir():
+            match = _ROUTE_FILE.match(path.name)
+            if not match:
+                continue
+            key = match.group(1)
+            http = (yaml.safe_load(path.read_text()) or {}).get("http", {})
+            router = http.get("routers", {}).get(self.router_name(key), {})
+            hosts = tuple(re.findall(r"Host\(`([^`]+)`\)", router.get("rule", "")))
+            service = http.get("services", {}).get(self.router_name(key))
+            upstream = service["loadBalancer"]["servers"][0]["url"] if service else None
+            routes[key] = Route(key=key, hosts=hosts, upstream=upstream)
+        return routes
+
+
+def static_config(*, data_dir: Path, dynamic_dir: Path, http_address: str, internal_address: str,
+                  access_log: Path) -> dict[str, Any]:
+    """Traefik's static configuration for `tenantry up` and the tests."""
+    return {
+        "entryPoints": {
+            "web": {"address": http_address},
+            # API, ping and metrics only on loopback: containers can reach host services
+            # bound to 0.0.0.0.
+            "traefik": {"address": internal_address},
+        },
+        "providers": {
+            "providersThrottleDuration": "100ms",
+            "file": {"directory": str(dynamic_dir), "watch": True},
+        },
+        "api": {"dashboard": False, "insecure": True},
+        "ping": {"entryPoint": "traefik"},
+        "metrics": {"prometheus": {"entryPoint": "traefik", "addRoutersLabels": True,
+                                   "addServicesLabels": True}},
+        "accessLog": {"filePath": str(access_log), "format": "json", "bufferingSize": 0,
+                      "fields": {"defaultMode": "keep", "headers": {"defaultMode": "drop"}}},
+        "log": {"level": "WARN", "filePath": str(data_dir / "traefik.log")},
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+    }

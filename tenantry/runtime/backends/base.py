@@ -1,0 +1,207 @@
+"""The runtime interface: what Tenantry asks of whatever runs containers.
+
+Inputs and outputs are frozen dataclasses, never model instances. Every method is idempotent:
+calling it again after a crash half-way converges to the same result and never duplicates.
+Backends raise only `BackendError` (permanent) and `TransientBackendError` (retry later).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class BackendError(Exception):
+    """A failure that retrying will not fix (bad image name, missing image, conflict…)."""
+
+    code = "backend_error"
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class TransientBackendError(BackendError):
+    """A failure that may go away (engine restarting, timeout, lock)."""
+
+    code = "backend_unavailable"
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    memory_mb: int
+    cpus: float
+    pids: int
+
+
+@dataclass(frozen=True)
+class HealthProbe:
+    """How to tell a container is ready: an HTTP probe from the control plane, or a command
+    that the engine runs inside the container."""
+
+    http_path: str | None = None
+    http_port: int | None = None
+    expect_status: tuple[int, ...] = (200,)
+    expect_json_key: str | None = None
+    command: tuple[str, ...] | None = field(default=None, repr=False)
+    interval_seconds: float = 5
+    timeout_seconds: float = 3
+    retries: int = 3
+    start_period_seconds: float = 0
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    volume: str  # engine-level volume name
+    path: str
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    service: str
+    name: str
+    image: str
+    ip: str
+    limits: ResourceLimits
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)
+    mounts: tuple[VolumeMount, ...] = ()
+    healthcheck: HealthProbe | None = None
+    depends_on: tuple[str, ...] = ()
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Everything the runtime needs to run one instance."""
+
+    instance_id: str
+    slug: str
+    network: str
+    subnet: str
+    gateway: str
+    volumes: tuple[str, ...]
+    containers: tuple[ContainerSpec, ...]  # in start order
+    entrypoint_service: str
+    entrypoint_port: int
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def container(self, service: str) -> ContainerSpec:
+        for spec in self.containers:
+            if spec.service == service:
+                return spec
+        raise KeyError(service)
+
+    @property
+    def upstream_url(self) -> str:
+        return f"http://{self.container(self.entrypoint_service).ip}:{self.entrypoint_port}"
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    service: str
+    name: str
+    exists: bool
+    running: bool
+    health: str | None = None  # healthy / unhealthy / starting / None (no healthcheck)
+    exit_code: int | None = None
+    restart_count: int = 0
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    instance_id: str
+    network_exists: bool
+    volumes: tuple[str, ...]
+    containers: tuple[ContainerState, ...]
+
+    @property
+    def all_running(self) -> bool:
+        return bool(self.containers) and all(c.running for c in self.containers)
+
+    @property
+    def any_running(self) -> bool:
+        return any(c.running for c in self.containers)
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ManagedResource:
+    kind: str  # container / network / volume
+    name: str
+    instance_id: str
+
+
+class RuntimeBackend(abc.ABC):
+    """What Tenantry needs from a container runtime (Docker today; Swarm/Kubernetes later)."""
+
+    def __init__(self, *, alias: str = "default", **options: object):
+        self.alias = alias
+
+    # --- images ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def missing_images(self, images: list[str]) -> list[str]:
+        """The images of the list that this runtime cannot start (absent, no registry)."""
+
+    # --- deploy ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def ensure_network(self, deployment: Deployment) -> None:
+        """Create the instance's private network with its allocated subnet."""
+
+    @abc.abstractmethod
+    def ensure_volumes(self, deployment: Deployment) -> None: ...
+
+    @abc.abstractmethod
+    def ensure_containers(self, deployment: Deployment) -> list[str]:
+        """Create missing containers, replace ones whose configuration changed.
+        Returns the names of containers created or replaced."""
+
+    @abc.abstractmethod
+    def start(self, deployment: Deployment, *, service: str | None = None) -> None:
+        """Start containers (all, in order, or one service)."""
+
+    @abc.abstractmethod
+    def stop(self, instance_id: str, *, timeout: int = 10) -> None: ...
+
+    @abc.abstractmethod
+    def remove_containers(self, instance_id: str) -> list[str]: ...
+
+    @abc.abstractmethod
+    def remove_volumes(self, instance_id: str) -> list[str]: ...
+
+    @abc.abstractmethod
+    def remove_network(self, instance_id: str) -> list[str]: ...
+
+    # --- observe --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def state(self, deployment: Deployment) -> InstanceState: ...
+
+    @abc.abstractmethod
+    def list_managed(self) -> list[ManagedResource]:
+        """Every resource that carries this installation's labels."""
+
+    @abc.abstractmethod
+    def remove_resource(self, resource: ManagedResource) -> None: ...
+
+    @abc.abstractmethod
+    def exec(self, deployment: Deployment, service: str, command: list[str], *,
+             timeout: float = 120) -> ExecResult: ...
+
+    @abc.abstractmethod
+    def logs(self, deployment: Deployment, service: str, *, tail: int = 100) -> str: ...
+
+    @abc.abstractmethod
+    def inspect_limits(self, deployment: Deployment, service: str) -> ResourceLimits:
+        """The limits the engine really applies to a service's container."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass

@@ -1,0 +1,427 @@
+"""Docker Engine runtime, through the docker SDK (one engine: unix socket, tcp+TLS or ssh).
+
+Each instance gets a user-defined bridge network on a subnet allocated by Tenantry (Docker's
+default address pools run out after ~30 networks), static container addresses inside it (so
+the proxy's upstream never changes across restarts), named volumes, and containers with
+`init=True` (a fast, clean stop) and memory / CPU / pids limits. Docker isolates user-defined
+bridges from each other, so one instance cannot reach another's containers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.types import LogConfig
+
+from tenantry.runtime.backends.base import (
+    BackendError,
+    ContainerSpec,
+    ContainerState,
+    Deployment,
+    ExecResult,
+    InstanceState,
+    ManagedResource,
+    ResourceLimits,
+    RuntimeBackend,
+    TransientBackendError,
+)
+
+LABEL_INSTALLATION = "tenantry.installation"
+LABEL_INSTANCE = "tenantry.instance"
+LABEL_SERVICE = "tenantry.service"
+LABEL_CONFIG = "tenantry.config"
+
+T = TypeVar("T")
+
+
+class DockerRuntime(RuntimeBackend):
+    def __init__(self, *, alias: str = "default", base_url: str = "unix:///var/run/docker.sock",
+                 installation_id: str | None = None, timeout: int = 60, **options: object):
+        super().__init__(alias=alias)
+        self.base_url = base_url
+        self.timeout = timeout
+        if installation_id is None:
+            from django.conf import settings
+
+            installation_id = settings.TENANTRY["INSTALLATION_ID"]
+        self.installation_id = installation_id
+        self._client: docker.DockerClient | None = None
+        self._client_lock = threading.Lock()
+
+    # --- plumbing -------------------------------------------------------------------------------
+    @property
+    def client(self) -> docker.DockerClient:
+        with self._client_lock:
+            if self._client is None:
+                with _translate_errors("connect to the Docker engine"):
+                    self._client = docker.DockerClient(base_url=self.base_url, timeout=self.timeout)
+            return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def ping(self) -> None:
+        with _translate_errors("reach the Docker engine"):
+            self.client.ping()
+
+    def _labels(self, deployment: Deployment, **extra: str) -> dict[str, str]:
+        return {
+            **deployment.labels,
+            LABEL_INSTALLATION: self.installation_id,
+            LABEL_INSTANCE: deployment.instance_id,
+            **extra,
+        }
+
+    def _instance_filter(self, instance_id: str) -> dict[str, list[str]]:
+        return {"label": [f"{LABEL_INSTALLATION}={self.installation_id}", f"{LABEL_INSTANCE}={instance_id}"]}
+
+    def _check_owner(self, kind: str, name: str, labels: dict[str, str] | None, instance_id: str) -> bool:
+        """True when an existing resource is this instance's; raise when it is someone else's."""
+        labels = labels or {}
+        if labels.get(LABEL_INSTALLATION) == self.installation_id and labels.get(LABEL_INSTANCE) == instance_id:
+            return True
+        if labels.get(LABEL_INSTALLATION) == self.installation_id:
+            return False  # ours, left by an older instance of the same name: safe to replace
+        raise BackendError(f"Docker {kind} {name!r} exists and does not belong to this instance.",
+                           code="name_conflict")
+
+    # --- images ---------------------------------------------------------------------------------
+    def missing_images(self, images: list[str]) -> list[str]:
+        missing = []
+        for image in images:
+            try:
+                with _translate_errors(f"inspect image {image}"):
+                    self.client.images.get(image)
+            except BackendError as exc:
+                if exc.code in ("not_found", "image_missing"):
+                    missing.append(image)
+                else:
+                    raise
+        return missing
+
+    # --- deploy ---------------------------------------------------------------------------------
+    def ensure_network(self, deployment: Deployment) -> None:
+        with _translate_errors(f"create network {deployment.network}"):
+            for network in self.client.networks.list(names=[deployment.network]):
+                if network.name != deployment.network:
+                    continue
+                if self._check_owner("network", network.name, network.attrs.get("Labels"), deployment.instance_id):
+                    configs = network.attrs.get("IPAM", {}).get("Config") or [{}]
+                    if configs[0].get("Subnet") == deployment.subnet:
+                        return
+                self._remove_network_object(network)
+            ipam = docker.types.IPAMConfig(
+                pool_configs=[docker.types.IPAMPool(subnet=deployment.subnet, gateway=deployment.gateway)]
+            )
+            self.client.networks.create(
+                deployment.network,
+                driver="bridge",
+                ipam=ipam,
+                labels=self._labels(deployment),
+                check_duplicate=True,
+            )
+
+    def ensure_volumes(self, deployment: Deployment) -> None:
+        for name in deployment.volumes:
+            with _translate_errors(f"create volume {name}"):
+                try:
+                    volume = self.client.volumes.get(name)
+                    if not self._check_owner("volume", name, volume.attrs.get("Labels"), deployment.instance_id):
+                        raise BackendError(
+                            f"Docker volume {name!r} is left from an earlier instance; "
+                            "the reconciler removes it, retry afterwards.", code="name_conflict")
+                except docker.errors.NotFound:
+                    self.client.volumes.create(name=name, labels=self._labels(deployment))
+
+    def ensure_containers(self, deployment: Deployment) -> list[str]:
+        changed = []
+        for spec in deployment.containers:
+            digest = _config_digest(spec, deployment)
+            with _translate_errors(f"create container {spec.name}"):
+                try:
+                    existing = self.client.containers.get(spec.name)
+                    mine = self._check_owner("container", spec.name, existing.labels, deployment.instance_id)
+                    if mine and existing.labels.get(LABEL_CONFIG) == digest:
+                        continue
+                    existing.remove(force=True)
+                except docker.errors.NotFound:
+                    pass
+                self._create_container(spec, deployment, digest)
+                changed.append(spec.name)
+        return changed
+
+    def _create_container(self, spec: ContainerSpec, deployment: Deployment, digest: str) -> None:
+        api = self.client.api
+        kwargs: dict[str, Any] = {
+            "name": spec.name,
+            "hostname": spec.service,
+            "environment": dict(spec.environment),
+            "labels": self._labels(deployment, **{LABEL_SERVICE: spec.service, LABEL_CONFIG: digest}),
+            "init": True,
+            "restart_policy": {"Name": "unless-stopped"},
+            "mem_limit": f"{spec.limits.memory_mb}m",
+            "memswap_limit": f"{spec.limits.memory_mb}m",  # no swap beyond the plan's memory
+            "nano_cpus": int(spec.limits.cpus * 1_000_000_000),
+            "pids_limit": spec.limits.pids,
+            "volumes": {m.volume: {"bind": m.path, "mode": "rw"} for m in spec.mounts},
+            "network": deployment.network,
+            "networking_config": {
+                deployment.network: api.create_endpoint_config(ipv4_address=spec.ip, aliases=[spec.service])
+            },
+            "log_config": LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
+            "detach": True,
+        }
+        if spec.command is not None:
+            kwargs["command"] = list(spec.command)
+        if spec.entrypoint is not None:
+            kwargs["entrypoint"] = list(spec.entrypoint)
+        if spec.user:
+            kwargs["user"] = spec.user
+        probe = spec.healthcheck
+        if probe is not None and probe.command:
+            seconds = 1_000_000_000
+            kwargs["healthcheck"] = {
+                "test": ["CMD", *probe.command],
+                "interval": int(probe.interval_seconds * seconds),
+                "timeout": int(probe.timeout_seconds * seconds),
+                "retries": probe.retries,
+                "start_period": int(probe.start_period_seconds * seconds),
+            }
+        try:
+            self.client.containers.create(spec.image, **kwargs)
+        except docker.errors.ImageNotFound as exc:
+            raise BackendError(_missing_image_message(spec.image), code="image_missing") from exc
+
+    def start(self, deployment: Deployment, *, service: str | None = None) -> None:
+        for spec in deployment.containers:
+            if service is not None and spec.service != service:
+                continue
+            with _translate_errors(f"start container {spec.name}"):
+                container = self.client.containers.get(spec.name)
+                if container.status != "running":
+                    container.start()
+
+    def stop(self, instance_id: str, *, timeout: int = 10) -> None:
+        with _translate_errors("stop containers"):
+            containers = self.client.containers.list(filters=self._instance_filter(instance_id))
+        # Stop in parallel: an instance with ten services should not take ten stop timeouts.
+        errors: list[BaseException] = []
+
+        def stop_one(container: Any) -> None:
+            try:
+                with _translate_errors(f"stop container {container.name}"):
+                    container.stop(timeout=timeout)
+            except BackendError as exc:
+                if exc.code != "not_found":
+                    errors.append(exc)
+
+        _run_parallel(stop_one, containers)
+        if errors:
+            raise errors[0]
+
+    def remove_containers(self, instance_id: str) -> list[str]:
+        with _translate_errors("list containers"):
+            containers = self.client.containers.list(all=True, filters=self._instance_filter(instance_id))
+        removed = []
+        for container in containers:
+            with _ignore_not_found(), _translate_errors(f"remove container {container.name}"):
+                container.remove(force=True, v=False)
+                removed.append(container.name)
+        return removed
+
+    def remove_volumes(self, instance_id: str) -> list[str]:
+        with _translate_errors("list volumes"):
+            volumes = self.client.volumes.list(filters=self._instance_filter(instance_id))
+        removed = []
+        for volume in volumes:
+            with _ignore_not_found(), _translate_errors(f"remove volume {volume.name}"):
+                volume.remove(force=True)
+                removed.append(volume.name)
+        return removed
+
+    def remove_network(self, instance_id: str) -> list[str]:
+        with _translate_errors("list networks"):
+            networks = self.client.networks.list(filters=self._instance_filter(instance_id))
+        removed = []
+        for network in networks:
+            self._remove_network_object(network)
+            removed.append(network.name)
+        return removed
+
+    def _remove_network_object(self, network: Any) -> None:
+        with _ignore_not_found(), _translate_errors(f"remove network {network.name}"):
+            network.reload()
+            for container_id in (network.attrs.get("Containers") or {}):
+                with _ignore_not_found():
+                    network.disconnect(container_id, force=True)
+            network.remove()
+
+    # --- observe --------------------------------------------------------------------------------
+    def state(self, deployment: Deployment) -> InstanceState:
+        with _translate_errors("read instance state"):
+            found = {c.name: c for c in self.client.containers.list(
+                all=True, filters=self._instance_filter(deployment.instance_id))}
+            networks = self.client.networks.list(filters=self._instance_filter(deployment.instance_id))
+            volumes = self.client.volumes.list(filters=self._instance_filter(deployment.instance_id))
+        states = []
+        for spec in deployment.containers:
+            container = found.get(spec.name)
+            if container is None:
+                states.append(ContainerState(service=spec.service, name=spec.name, exists=False, running=False))
+                continue
+            attrs = container.attrs.get("State", {})
+            states.append(ContainerState(
+                service=spec.service,
+                name=spec.name,
+                exists=True,
+                running=attrs.get("Running", False) and not attrs.get("Restarting", False),
+                health=(attrs.get("Health") or {}).get("Status"),
+                exit_code=attrs.get("ExitCode"),
+                restart_count=container.attrs.get("RestartCount", 0),
+            ))
+        return InstanceState(
+            instance_id=deployment.instance_id,
+            network_exists=any(n.name == deployment.network for n in networks),
+            volumes=tuple(sorted(v.name for v in volumes)),
+            containers=tuple(states),
+        )
+
+    def list_managed(self) -> list[ManagedResource]:
+        flt = {"label": [f"{LABEL_INSTALLATION}={self.installation_id}"]}
+        with _translate_errors("list managed resources"):
+            found = [ManagedResource("container", c.name, c.labels.get(LABEL_INSTANCE, ""))
+                     for c in self.client.containers.list(all=True, filters=flt)]
+            found += [ManagedResource("network", n.name, (n.attrs.get("Labels") or {}).get(LABEL_INSTANCE, ""))
+                      for n in self.client.networks.list(filters=flt)]
+            found += [ManagedResource("volume", v.name, (v.attrs.get("Labels") or {}).get(LABEL_INSTANCE, ""))
+                      for v in self.client.volumes.list(filters=flt)]
+        return found
+
+    def remove_resource(self, resource: ManagedResource) -> None:
+        with _ignore_not_found(), _translate_errors(f"remove {resource.kind} {resource.name}"):
+            if resource.kind == "container":
+                self.client.containers.get(resource.name).remove(force=True)
+            elif resource.kind == "network":
+                self._remove_network_object(self.client.networks.get(resource.name))
+            elif resource.kind == "volume":
+                self.client.volumes.get(resource.name).remove(force=True)
+            else:
+                raise BackendError(f"unknown resource kind {resource.kind!r}")
+
+    def exec(self, deployment: Deployment, service: str, command: list[str], *,
+             timeout: float = 120) -> ExecResult:
+        name = deployment.container(service).name
+        with _translate_errors(f"run a command in {name}"):
+            container = self.client.containers.get(name)
+            result: dict[str, Any] = {}
+
+            def run() -> None:
+                try:
+                    result["value"] = container.exec_run(command, demux=False)
+                except BaseException as exc:  # surfaced in the caller's thread
+                    result["error"] = exc
+
+            worker = threading.Thread(target=run, daemon=True)
+            worker.start()
+            worker.join(timeout)
+            if worker.is_alive():
+                raise BackendError(f"command in {name} did not finish within {timeout:g} s", code="timeout")
+            if "error" in result:
+                raise result["error"]
+        exit_code, output = result["value"]
+        return ExecResult(exit_code=exit_code, output=(output or b"").decode(errors="replace"))
+
+    def logs(self, deployment: Deployment, service: str, *, tail: int = 100) -> str:
+        name = deployment.container(service).name
+        with _translate_errors(f"read logs of {name}"):
+            return self.client.containers.get(name).logs(tail=tail).decode(errors="replace")
+
+    def inspect_limits(self, deployment: Deployment, service: str) -> ResourceLimits:
+        name = deployment.container(service).name
+        with _translate_errors(f"inspect {name}"):
+            host = self.client.containers.get(name).attrs["HostConfig"]
+        return ResourceLimits(
+            memory_mb=host["Memory"] // (1024 * 1024),
+            cpus=host["NanoCpus"] / 1_000_000_000,
+            pids=host["PidsLimit"],
+        )
+
+    def container_ip(self, deployment: Deployment, service: str) -> str:
+        name = deployment.container(service).name
+        with _translate_errors(f"inspect {name}"):
+            networks = self.client.containers.get(name).attrs["NetworkSettings"]["Networks"]
+        return networks[deployment.network]["IPAddress"]
+
+
+def _config_digest(spec: ContainerSpec, deployment: Deployment) -> str:
+    """A fingerprint of everything that needs a new container when it changes."""
+    payload = {
+        "image": spec.image,
+        "command": spec.command,
+        "entrypoint": spec.entrypoint,
+        "environment": sorted(spec.environment.items()),
+        "mounts": [(m.volume, m.path) for m in spec.mounts],
+        "ip": spec.ip,
+        "network": deployment.network,
+        "limits": [spec.limits.memory_mb, spec.limits.cpus, spec.limits.pids],
+        "health": spec.healthcheck.command if spec.healthcheck else None,
+        "user": spec.user,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _missing_image_message(image: str) -> str:
+    return (f"The image {image!r} is not on this Docker host, and no registry is reachable to pull "
+            "it. Build or load it on the host (or set TENANTRY_IMAGE_OVERRIDES).")
+
+
+def _run_parallel(fn: Callable[[Any], None], items: list[Any]) -> None:
+    threads = [threading.Thread(target=fn, args=(item,), daemon=True) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+@contextmanager
+def _ignore_not_found() -> Iterator[None]:
+    try:
+        yield
+    except BackendError as exc:
+        if exc.code != "not_found":
+            raise
+
+
+@contextmanager
+def _translate_errors(doing: str) -> Iterator[None]:
+    """Turn SDK/transport exceptions into the two errors backends may raise."""
+    try:
+        yield
+    except BackendError:
+        raise
+    except docker.errors.ImageNotFound as exc:
+        raise BackendError(f"Could not {doing}: {exc.explanation}", code="image_missing") from exc
+    except docker.errors.NotFound as exc:
+        raise BackendError(f"Could not {doing}: not found", code="not_found") from exc
+    except docker.errors.APIError as exc:
+        status = exc.status_code or 500
+        message = f"Could not {doing}: {exc.explanation or exc}"
+        if status >= 500 or status == 409:
+            raise TransientBackendError(message) from exc
+        raise BackendError(message) from exc
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+            docker.errors.DockerException, ConnectionError, TimeoutError) as exc:
+        raise TransientBackendError(
+            f"Could not {doing}: the Docker engine is unreachable ({exc.__class__.__name__}).",
+            code="runtime_unreachable",
+        ) from exc

@@ -1,0 +1,53 @@
+"""Choose a server for a new instance and allocate its private subnet."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
+from django.db.models import Count, Q
+
+from tenantry.core.errors import ServiceUnavailable
+from tenantry.runtime.models import Server
+
+
+def default_server() -> Server:
+    server, _ = Server.objects.get_or_create(name="local", defaults={"backend": "default"})
+    return server
+
+
+def place_instance() -> Server:
+    """The active server with the most room left."""
+    if not Server.objects.exists():
+        default_server()
+    servers = (
+        Server.objects.filter(is_active=True)
+        .annotate(used=Count("instances", filter=~Q(instances__status="deleted")))
+        .order_by("used", "name")
+    )
+    for server in servers:
+        if server.used < server.capacity:  # type: ignore[attr-defined]
+            return server
+    raise ServiceUnavailable("Every server is full; add a server or raise a capacity.", code="no_capacity")
+
+
+def subnet_pool() -> list[ipaddress.IPv4Network]:
+    pool = ipaddress.ip_network(settings.TENANTRY["SUBNET_POOL"])
+    prefix = settings.TENANTRY["SUBNET_PREFIX"]
+    return list(pool.subnets(new_prefix=prefix))  # type: ignore[arg-type]
+
+
+def free_subnet(server: Server) -> str:
+    """The first subnet of the pool not held by an instance on this server.
+
+    The database holds a unique constraint on (server, subnet); a concurrent allocation of the
+    same subnet fails there and the caller retries.
+    """
+    from tenantry.instances.models import Instance
+
+    used = set(Instance.objects.filter(server=server, subnet__isnull=False).values_list("subnet", flat=True))
+    for subnet in subnet_pool():
+        if str(subnet) not in used:
+            return str(subnet)
+    raise ServiceUnavailable(f"The subnet pool {settings.TENANTRY['SUBNET_POOL']} of server {server} is "
+                             "exhausted.", code="no_capacity")

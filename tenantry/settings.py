@@ -1,0 +1,227 @@
+"""Django settings for Tenantry, read from the environment.
+
+Everything a deployment changes is an environment variable; the defaults run the product on
+one laptop: SQLite and the SQLite task queue under the data directory, the local Docker engine,
+a local Traefik bound to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _persistent_secret(path: Path, make) -> str:
+    """Read a secret kept in the data dir, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+BASE_DIR = Path(__file__).resolve().parent
+DATA_DIR = Path(os.environ.get("TENANTRY_DATA_DIR", Path.cwd() / "var")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = _env_bool("TENANTRY_DEBUG", False)
+SECRET_KEY = os.environ.get("TENANTRY_SECRET_KEY") or _persistent_secret(
+    DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50)
+)
+
+BASE_DOMAIN = os.environ.get("TENANTRY_BASE_DOMAIN", "localhost").strip(".").lower()
+ALLOWED_HOSTS = [h for h in os.environ.get("TENANTRY_ALLOWED_HOSTS", "").split(",") if h] + [
+    "localhost",
+    "127.0.0.1",
+    "[::1]",
+    "testserver",
+    # The proxy forwards requests for stopped/hibernated instances to the control plane with
+    # the visitor's Host header intact.
+    f".{BASE_DOMAIN}",
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "huey.contrib.djhuey",
+    "tenantry.core",
+    "tenantry.accounts",
+    "tenantry.catalog",
+    "tenantry.runtime",
+    "tenantry.routing",
+    "tenantry.instances",
+    "tenantry.edge",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tenantry.urls"
+WSGI_APPLICATION = "tenantry.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'tenantry.sqlite3'}",
+        conn_max_age=_env_int("TENANTRY_DB_CONN_MAX_AGE", 60),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and CLI share one SQLite file: wait for locks instead of failing, and use
+    # WAL so readers never block the writer.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Tests run the worker in a subprocess: the test database must be a file it can open.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = _env_bool("TENANTRY_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- task queue -------------------------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+HUEY: dict = {
+    "name": os.environ.get("TENANTRY_QUEUE_NAME", "tenantry"),
+    "immediate": _env_bool("TENANTRY_HUEY_IMMEDIATE", False),
+    "utc": True,
+    "consumer": {"workers": _env_int("TENANTRY_WORKER_THREADS", 4), "worker_type": "thread"},
+}
+if REDIS_URL:
+    HUEY["huey_class"] = "huey.RedisHuey"
+    HUEY["connection"] = {"url": REDIS_URL}
+else:
+    HUEY["huey_class"] = "huey.SqliteHuey"
+    HUEY["filename"] = str(DATA_DIR / "queue.sqlite3")
+
+# --- Tenantry ---------------------------------------------------------------------------------
+TENANTRY = {
+    # Labels every Docker resource, so that two installations (or a test run next to `make up`)
+    # sharing one engine never touch each other's resources.
+    "INSTALLATION_ID": os.environ.get("TENANTRY_INSTALLATION_ID")
+    or _persistent_secret(DATA_DIR / "installation_id", lambda: secrets.token_hex(6)),
+    "RESOURCE_PREFIX": os.environ.get("TENANTRY_RESOURCE_PREFIX", "tn"),
+    "BASE_DOMAIN": BASE_DOMAIN,
+    "PROXY_HOST": os.environ.get("TENANTRY_PROXY_HOST", "127.0.0.1"),
+    "PROXY_PORT": _env_int("TENANTRY_PROXY_PORT", 8880),
+    "PROXY_INTERNAL_PORT": _env_int("TENANTRY_PROXY_INTERNAL_PORT", 8881),
+    "PUBLIC_SCHEME": os.environ.get("TENANTRY_PUBLIC_SCHEME", "http"),
+    # The port visitors use in instance URLs; empty when the proxy sits on 80/443 behind DNS.
+    "PUBLIC_PORT": os.environ.get("TENANTRY_PUBLIC_PORT", str(_env_int("TENANTRY_PROXY_PORT", 8880))),
+    "WEB_HOST": os.environ.get("TENANTRY_WEB_HOST", "127.0.0.1"),
+    "WEB_PORT": _env_int("TENANTRY_WEB_PORT", 8000),
+    # Where the proxy sends visitors of instances that are not running (stopped, hibernated…).
+    "EDGE_URL": os.environ.get("TENANTRY_EDGE_URL", ""),
+    "SUBNET_POOL": os.environ.get("TENANTRY_SUBNET_POOL", "172.30.0.0/16"),
+    "SUBNET_PREFIX": _env_int("TENANTRY_SUBNET_PREFIX", 27),
+    "HIBERNATE_AFTER_SECONDS": _env_int("TENANTRY_HIBERNATE_AFTER_SECONDS", 0),
+    "OPERATION_LEASE_SECONDS": _env_int("TENANTRY_OPERATION_LEASE_SECONDS", 60),
+    "STEP_MAX_ATTEMPTS": _env_int("TENANTRY_STEP_MAX_ATTEMPTS", 4),
+    "STEP_RETRY_BASE_SECONDS": float(os.environ.get("TENANTRY_STEP_RETRY_BASE_SECONDS", "0.5")),
+    "HEALTH_TIMEOUT_SECONDS": _env_int("TENANTRY_HEALTH_TIMEOUT_SECONDS", 120),
+    "CATALOG_DIRS": [p for p in os.environ.get("TENANTRY_CATALOG_DIRS", "").split(os.pathsep) if p],
+    "TRAEFIK_DIR": Path(os.environ.get("TENANTRY_TRAEFIK_DIR", DATA_DIR / "traefik")),
+    "SECRETS_KEYS": [k for k in os.environ.get("TENANTRY_SECRETS_KEYS", "").split(",") if k],
+    "SECRETS_KEY_FILE": DATA_DIR / "secrets.key",
+    # Image names the specs use -> images to run instead, e.g. a locally built n8n:
+    # TENANTRY_IMAGE_OVERRIDES='{"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4"}'
+    "IMAGE_OVERRIDES": json.loads(os.environ.get("TENANTRY_IMAGE_OVERRIDES") or "{}"),
+}
+
+RUNTIME_BACKENDS = {
+    "default": {
+        "BACKEND": "tenantry.runtime.backends.docker.DockerRuntime",
+        "OPTIONS": {"base_url": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")},
+    }
+}
+
+ROUTING_BACKENDS = {
+    "default": {
+        "BACKEND": "tenantry.routing.backends.traefik.TraefikRouting",
+        "OPTIONS": {"directory": str(TENANTRY["TRAEFIK_DIR"] / "dynamic")},
+    }
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "tenantry.core.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("TENANTRY_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        # The consumer installs its own handler; don't print its lines twice.
+        "huey": {"level": "WARNING", "propagate": False},
+        "docker": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
