@@ -74,12 +74,14 @@ def _validate_size(spec: AppSpec, memory_mb: int | None, cpus: float | None, pid
     return memory, Decimal(str(round(cpu, 3))), pid
 
 
-def _check_runtime_ready(spec: AppSpec) -> None:
-    """Fail fast, before anything is written, when the app cannot run here."""
+def _check_runtime_ready(spec: AppSpec) -> list[str]:
+    """Fail fast, before anything is written, when the app cannot run here.
+    Returns the subnets already used on the engine, for the allocation."""
     server = place_instance()
     runtime = runtime_for(server)
     try:
         missing = runtime.missing_images(app_images(spec))
+        taken = runtime.used_subnets()
     except TransientBackendError as exc:
         raise ServiceUnavailable(f"The container runtime is unavailable: {exc.message}",
                                  code="runtime_unavailable") from exc
@@ -91,6 +93,7 @@ def _check_runtime_ready(spec: AppSpec) -> None:
             "the Docker host and no registry is reachable. Build or load them first.",
             details={"app": spec.name, "missing_images": missing},
         )
+    return taken
 
 
 def instance_create(*, slug: str, app: str, actor: str, memory_mb: int | None = None,
@@ -103,7 +106,7 @@ def instance_create(*, slug: str, app: str, actor: str, memory_mb: int | None = 
     if hibernate_after_seconds is not None and hibernate_after_seconds < 0:
         raise ValidationError("hibernate_after_seconds cannot be negative.",
                               details={"field": "hibernate_after_seconds"})
-    _check_runtime_ready(spec)
+    taken_on_host = _check_runtime_ready(spec)
 
     for attempt in range(SUBNET_ALLOCATION_ATTEMPTS):
         try:
@@ -111,7 +114,7 @@ def instance_create(*, slug: str, app: str, actor: str, memory_mb: int | None = 
                 server = place_instance()
                 instance = Instance.objects.create(
                     slug=slug, app=spec.name, app_version=spec.version, server=server,
-                    subnet=free_subnet(server), memory_mb=memory, cpus=cpu, pids=pid,
+                    subnet=free_subnet(server, taken_on_host=taken_on_host), memory_mb=memory, cpus=cpu, pids=pid,
                     desired_state=DesiredState.RUNNING, status=Status.PENDING,
                     hibernate_after_seconds=hibernate_after_seconds, created_by=actor,
                 )

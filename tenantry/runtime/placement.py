@@ -37,8 +37,9 @@ def subnet_pool() -> list[ipaddress.IPv4Network]:
     return list(pool.subnets(new_prefix=prefix))  # type: ignore[arg-type]
 
 
-def free_subnet(server: Server) -> str:
-    """The first subnet of the pool not held by an instance on this server.
+def free_subnet(server: Server, *, taken_on_host: list[str] | None = None) -> str:
+    """The first subnet of the pool held neither by an instance on this server nor by any other
+    network on its engine (another project's, or one left by a lost database).
 
     The database holds a unique constraint on (server, subnet); a concurrent allocation of the
     same subnet fails there and the caller retries.
@@ -46,8 +47,10 @@ def free_subnet(server: Server) -> str:
     from tenantry.instances.models import Instance
 
     used = set(Instance.objects.filter(server=server, subnet__isnull=False).values_list("subnet", flat=True))
+    foreign = [ipaddress.ip_network(s, strict=False) for s in taken_on_host or [] if ":" not in s]
     for subnet in subnet_pool():
-        if str(subnet) not in used:
-            return str(subnet)
+        if str(subnet) in used or any(subnet.overlaps(other) for other in foreign):
+            continue
+        return str(subnet)
     raise ServiceUnavailable(f"The subnet pool {settings.TENANTRY['SUBNET_POOL']} of server {server} is "
                              "exhausted.", code="no_capacity")

@@ -152,6 +152,10 @@ class RuntimeBackend(abc.ABC):
     def missing_images(self, images: list[str]) -> list[str]:
         """The images of the list that this runtime cannot start (absent, no registry)."""
 
+    @abc.abstractmethod
+    def used_subnets(self) -> list[str]:
+        """Every subnet a network on this runtime already uses, whoever made it."""
+
     # --- deploy ---------------------------------------------------------------------------------
     @abc.abstractmethod
     def ensure_network(self, deployment: Deployment) -> None:

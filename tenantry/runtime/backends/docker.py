@@ -109,6 +109,12 @@ class DockerRuntime(RuntimeBackend):
                     raise
         return missing
 
+    def used_subnets(self) -> list[str]:
+        with _translate_errors("list networks"):
+            networks = self.client.networks.list()
+        return [config["Subnet"] for n in networks for config in (n.attrs.get("IPAM", {}).get("Config") or [])
+                if config.get("Subnet")]
+
     # --- deploy ---------------------------------------------------------------------------------
     def ensure_network(self, deployment: Deployment) -> None:
         with _translate_errors(f"create network {deployment.network}"):

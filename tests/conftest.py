@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+import requests
+import yaml
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "test-output"
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    client = docker.from_env()
+    try:
+        client.ping()
+    except Exception as exc:  # pragma: no cover - environment problem, say how to fix it
+        pytest.fail(f"Docker is not reachable ({exc}); run scripts/ensure-docker.sh (make test does)")
+    subprocess.run([str(ROOT / "scripts/build-hello-image.sh")], check=True, capture_output=True)
+    yield client
+    _remove_installation_resources(client)
+    client.close()
+
+
+def _remove_installation_resources(client: docker.DockerClient) -> None:
+    label = f"tenantry.installation={settings.TENANTRY['INSTALLATION_ID']}"
+    for container in client.containers.list(all=True, filters={"label": label}):
+        container.remove(force=True)
+    for network in client.networks.list(filters={"label": label}):
+        network.remove()
+    for volume in client.volumes.list(filters={"label": label}):
+        volume.remove(force=True)
+
+
+def installation_resources(client: docker.DockerClient, instance_id: str | None = None) -> list[str]:
+    labels = [f"tenantry.installation={settings.TENANTRY['INSTALLATION_ID']}"]
+    if instance_id:
+        labels.append(f"tenantry.instance={instance_id}")
+    flt = {"label": labels}
+    return ([f"container:{c.name}" for c in client.containers.list(all=True, filters=flt)]
+            + [f"network:{n.name}" for n in client.networks.list(filters=flt)]
+            + [f"volume:{v.name}" for v in client.volumes.list(filters=flt)])
+
+
+class Proxy:
+    """The real Traefik of the test run."""
+
+    def __init__(self, port: int, internal_port: int, directory: Path):
+        self.port = port
+        self.internal_port = internal_port
+        self.directory = directory
+        self.session = requests.Session()
+        self.session.trust_env = False
+
+    def get(self, host: str, path: str = "/", **kwargs: Any) -> requests.Response:
+        return self.session.get(f"http://127.0.0.1:{self.port}{path}", headers={"Host": host},
+                                timeout=kwargs.pop("timeout", 5), allow_redirects=False, **kwargs)
+
+    def request(self, method: str, host: str, path: str = "/", **kwargs: Any) -> requests.Response:
+        return self.session.request(method, f"http://127.0.0.1:{self.port}{path}", headers={"Host": host},
+                                    timeout=kwargs.pop("timeout", 5), allow_redirects=False, **kwargs)
+
+    def wait_until(self, host: str, check: Callable[[requests.Response], bool], *, path: str = "/",
+                   timeout: float = 10, what: str = "an answer") -> requests.Response:
+        """Poll until `check(response)` holds; return that response (a 503 is falsy in requests,
+        so it is wrapped in a list while polling)."""
+
+        def attempt():
+            try:
+                response = self.get(host, path)
+            except requests.RequestException:
+                return None
+            return [response] if check(response) else None
+
+        return wait_for(attempt, timeout=timeout, interval=0.05, what=f"{what} at {host}{path}")[0]
+
+    def wait_for_body(self, host: str, text: str, *, timeout: float = 10, path: str = "/") -> requests.Response:
+        return self.wait_until(host, lambda r: text in r.text, path=path, timeout=timeout, what=repr(text))
+
+
+@pytest.fixture(scope="session")
+def traefik() -> Iterator[Proxy]:
+    from tenantry.core.management.commands.up import traefik_binary, write_traefik_static_config
+
+    static = write_traefik_static_config()
+    directory = static.parent
+    log = open(directory / "traefik.stdout", "w")  # noqa: SIM115
+    process = subprocess.Popen([traefik_binary(), f"--configFile={static}"], stdout=log, stderr=subprocess.STDOUT)
+    conf = settings.TENANTRY
+    proxy = Proxy(conf["PROXY_PORT"], conf["PROXY_INTERNAL_PORT"], directory)
+
+    def pinged() -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{proxy.internal_port}/ping", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_for(pinged, timeout=20, what="Traefik to answer /ping")
+    yield proxy
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture()
+def edge(live_server, traefik, settings) -> Proxy:
+    """Traefik whose edge service is this test's live control plane."""
+    from tenantry.routing.registry import routing
+
+    settings.TENANTRY = {**settings.TENANTRY, "EDGE_URL": live_server.url}
+    routing().ensure_base()  # type: ignore[attr-defined]
+    base = yaml.safe_load((traefik.directory / "dynamic" / "_tenantry.yml").read_text())
+    assert base["http"]["services"]["tenantry-edge"]["loadBalancer"]["servers"][0]["url"] == live_server.url
+    return traefik
+
+
+@pytest.fixture()
+def platform(transactional_db, docker_client, edge):
+    """Everything an end-to-end test needs: database, Docker, Traefik, the edge."""
+    from tenantry.core.backends import reset_backends
+
+    reset_backends()
+    yield edge
+    reset_backends()
+    # The database is emptied after each test: remove what the test ran, too.
+    _remove_installation_resources(docker_client)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_catalog():
+    from tenantry.catalog.registry import reload_catalog
+
+    reload_catalog()
+    yield
+    reload_catalog()
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    OUTPUT.mkdir(exist_ok=True)
+    return OUTPUT
+
+
+def pytest_report_header(config: Any) -> list[str]:
+    return [f"tenantry: data dir {os.environ.get('TENANTRY_DATA_DIR')}, database "
+            f"{settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"]
