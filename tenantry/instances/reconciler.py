@@ -17,8 +17,8 @@ from tenantry.core.errors import ApplicationError
 from tenantry.core.logging import get_logger
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.engine import resume_stale_operations
-from tenantry.instances.models import ACTIVE_OPERATION_STATUSES, DesiredState, Instance, Status
-from tenantry.instances.services import instance_heal, instance_stop
+from tenantry.instances.models import ACTIVE_OPERATION_STATUSES, DesiredState, Instance, OperationKind, Status
+from tenantry.instances.services import instance_heal
 from tenantry.routing.backends.base import Route
 from tenantry.routing.registry import routing
 from tenantry.runtime.backends.base import BackendError
@@ -75,7 +75,10 @@ def _reconcile_instance(instance: Instance, report: ReconcileReport) -> None:
             report.healed.append(instance.slug)
     elif instance.desired_state in (DesiredState.STOPPED, DesiredState.HIBERNATED, DesiredState.SUSPENDED):
         if state.any_running and instance.status in (Status.STOPPED, Status.HIBERNATED, Status.SUSPENDED):
-            instance_stop(instance=instance, actor=_ACTOR)
+            kind = (OperationKind.HIBERNATE if instance.desired_state == DesiredState.HIBERNATED
+                    else OperationKind.STOP)
+            audit_log(actor=_ACTOR, action="instance.drift", target=instance, data={"running_when": instance.status})
+            instance_heal(instance=instance, actor=_ACTOR, kind=kind)
             report.stopped.append(instance.slug)
 
 

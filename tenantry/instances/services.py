@@ -208,9 +208,10 @@ def instance_delete(*, instance: Instance, actor: str) -> Operation:
     return _lifecycle(instance, OperationKind.DELETE, actor)
 
 
-def instance_heal(*, instance: Instance, actor: str) -> Operation:
-    """Start an instance that should be running but is not (containers crashed or removed)."""
-    return _lifecycle(instance, OperationKind.START, actor, check_status=False)
+def instance_heal(*, instance: Instance, actor: str, kind: str = OperationKind.START) -> Operation:
+    """Bring the runtime back to the desired state whatever the recorded status says: START an
+    instance whose containers crashed or vanished, STOP/HIBERNATE one that runs when it should not."""
+    return _lifecycle(instance, kind, actor, check_status=False)
 
 
 def instance_wake_on_request(*, instance: Instance) -> Operation | None:

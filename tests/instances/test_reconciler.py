@@ -1,0 +1,80 @@
+"""The reconciler heals drift between the database and Docker / the proxy."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.conf import settings
+
+from tenantry.instances import services
+from tenantry.instances.deployment import build_deployment
+from tenantry.instances.models import OperationStatus, Status
+from tenantry.instances.reconciler import reconcile
+from tenantry.runtime.registry import runtime_for
+from tests.conftest import installation_resources
+from tests.instances.helpers import create, fresh, last_operation
+
+pytestmark = [pytest.mark.docker, pytest.mark.traefik]
+
+
+def test_container_removed_behind_our_back_comes_back(platform, docker_client):
+    instance, _ = create("phoenix")
+    platform.wait_for_body(instance.host, "boots: <code>1</code>")
+    docker_client.containers.get(build_deployment(instance).container("web").name).remove(force=True)
+    assert not runtime_for(instance.server).state(build_deployment(instance)).all_running
+
+    report = reconcile()
+
+    assert report.healed == ["phoenix"]
+    heal = last_operation(instance)
+    assert heal.kind == "start" and heal.actor == "reconciler" and heal.status == OperationStatus.SUCCEEDED
+    assert fresh(instance).status == Status.RUNNING
+    # same volume: the data is still there (second boot)
+    platform.wait_for_body(instance.host, "boots: <code>2</code>")
+    assert len([r for r in installation_resources(docker_client, str(instance.id)) if r.startswith("container")]) == 1
+    assert reconcile().healed == []  # converged
+
+
+def test_orphans_labelled_as_ours_are_removed_and_nothing_else(platform, docker_client):
+    keeper, _ = create("keeper")
+    ghost = str(uuid.uuid4())
+    labels = {"tenantry.installation": settings.TENANTRY["INSTALLATION_ID"], "tenantry.instance": ghost}
+    docker_client.networks.create(f"{settings.TENANTRY['RESOURCE_PREFIX']}-ghost", labels=labels)
+    docker_client.volumes.create(f"{settings.TENANTRY['RESOURCE_PREFIX']}-ghost-data", labels=labels)
+    docker_client.containers.create("tenantry/hello:1", name=f"{settings.TENANTRY['RESOURCE_PREFIX']}-ghost-web",
+                                    labels=labels, network=f"{settings.TENANTRY['RESOURCE_PREFIX']}-ghost")
+    # a resource of another installation on the same engine must survive
+    foreign = docker_client.volumes.create(f"foreign-{uuid.uuid4().hex[:6]}",
+                                           labels={"tenantry.installation": "someone-else",
+                                                   "tenantry.instance": ghost})
+    try:
+        assert len(installation_resources(docker_client, ghost)) == 3
+        report = reconcile()
+        assert sorted(r.split(":")[0] for r in report.orphans_removed) == ["container", "network", "volume"]
+        assert installation_resources(docker_client, ghost) == []
+        assert len(installation_resources(docker_client, str(keeper.id))) == 3
+        docker_client.volumes.get(foreign.name)  # still there
+    finally:
+        foreign.remove(force=True)
+
+
+def test_stopped_instance_started_by_hand_is_stopped_again(platform, docker_client):
+    instance, _ = create("sleepy")
+    services.instance_stop(instance=instance, actor="test")
+    docker_client.containers.get(build_deployment(instance).container("web").name).start()
+    report = reconcile()
+    assert report.stopped == ["sleepy"]
+    assert not runtime_for(instance.server).state(build_deployment(instance)).any_running
+    assert fresh(instance).status == Status.STOPPED
+
+
+def test_missing_route_file_is_published_again(platform):
+    instance, _ = create("routed")
+    platform.wait_for_body(instance.host, "Hello from routed")
+    route_file = platform.directory / "dynamic" / f"route-{instance.id}.yml"
+    route_file.unlink()
+    platform.wait_until(instance.host, lambda r: r.status_code == 404, what="route gone")
+    reconcile()
+    assert route_file.exists()
+    platform.wait_for_body(instance.host, "Hello from routed")
