@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from ninja import Header, Router
+from ninja import Header, Router, Status
 
 from tenantry.core.models import IdempotencyRecord
 from tenantry.instances import selectors, services
@@ -40,20 +40,22 @@ def create_instance(request: HttpRequest, payload: InstanceCreateIn,
         record = IdempotencyRecord.objects.filter(scope=scope, key=idempotency_key).first()
         if record is not None:
             if record.request_fingerprint != fingerprint:
-                return 422, {"code": "idempotency_key_reused",
-                             "message": "This Idempotency-Key was used with a different request.", "details": {}}
-            return record.status_code, record.body
+                return Status(422, {"code": "idempotency_key_reused", "details": {},
+                                    "message": "This Idempotency-Key was used with a different request."})
+            return Status(record.status_code, record.body)
     instance, operation = services.instance_create(actor=_actor(request), **payload.dict())
-    body = InstanceCreatedOut(instance=InstanceOut.from_orm(selectors.instance_get(ref=str(instance.pk))),
-                              operation=OperationOut.from_orm(selectors.operation_get(operation_id=str(operation.pk))))
+    body = InstanceCreatedOut.model_validate({
+        "instance": selectors.instance_get(ref=str(instance.pk)),
+        "operation": selectors.operation_get(operation_id=str(operation.pk)),
+    }).model_dump(mode="json")
     if idempotency_key:
         try:
             with transaction.atomic():
                 IdempotencyRecord.objects.create(scope=scope, key=idempotency_key, request_fingerprint=fingerprint,
-                                                 status_code=202, body=json.loads(body.json()))
+                                                 status_code=202, body=body)
         except IntegrityError:
             pass
-    return 202, body
+    return Status(202, body)
 
 
 @router.get("/instances", response=list[InstanceOut], summary="List instances")
@@ -66,11 +68,11 @@ def show_instance(request: HttpRequest, ref: str) -> Instance:
     return selectors.instance_get(ref=ref)
 
 
-def _action(service: Callable[..., Operation]) -> Callable[[HttpRequest, str], tuple[int, Operation]]:
-    def view(request: HttpRequest, ref: str) -> tuple[int, Operation]:
+def _action(service: Callable[..., Operation]) -> Callable[[HttpRequest, str], Status]:
+    def view(request: HttpRequest, ref: str) -> Status:
         instance = selectors.instance_get(ref=ref)
         operation = service(instance=instance, actor=_actor(request))
-        return 202, selectors.operation_get(operation_id=str(operation.pk))
+        return Status(202, selectors.operation_get(operation_id=str(operation.pk)))
 
     view.__name__ = service.__name__.replace("instance_", "") + "_instance"
     return view
@@ -99,9 +101,9 @@ def show_operation(request: HttpRequest, operation_id: str) -> Operation:
 
 @router.post("/operations/{operation_id}/retry", response={202: OperationOut, **ERRORS},
              summary="Retry a failed operation")
-def retry_operation(request: HttpRequest, operation_id: str) -> tuple[int, Operation]:
+def retry_operation(request: HttpRequest, operation_id: str) -> Status:
     operation = services.operation_retry(operation=selectors.operation_get(operation_id=operation_id),
                                          actor=_actor(request))
-    return 202, selectors.operation_get(operation_id=str(operation.pk))
+    return Status(202, selectors.operation_get(operation_id=str(operation.pk)))
 
 

@@ -43,10 +43,6 @@ class OperationOut(Schema):
     finished_at: datetime | None
     steps: list[StepOut]
 
-    @staticmethod
-    def resolve_steps(obj) -> list:  # noqa: ANN001
-        return list(obj.steps.all())
-
 
 class OperationSummary(Schema):
     id: UUID
@@ -74,6 +70,8 @@ class InstanceOut(Schema):
 
     @staticmethod
     def resolve_active_operation(obj) -> object | None:  # noqa: ANN001
+        if isinstance(obj, dict):  # already serialized (replayed idempotent answer)
+            return obj.get("active_operation")
         active = getattr(obj, "active_operations", None)
         if active is None:
             active = list(obj.operations.filter(status__in=["pending", "running"]))
