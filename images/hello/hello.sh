@@ -18,4 +18,5 @@ cat > /www/index.html <<HTML
 HTML
 ln -sfn /data /www/data
 if [ -n "${HELLO_START_DELAY:-}" ]; then sleep "${HELLO_START_DELAY}"; fi
+echo "hello: serving ${name} on port ${HELLO_PORT:-8080} (boot ${boots})"
 exec httpd -f -p "${HELLO_PORT:-8080}" -h /www

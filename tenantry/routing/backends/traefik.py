@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 
 from tenantry.routing.backends.base import Route, RoutingBackend
@@ -25,8 +27,9 @@ _ROUTE_FILE = re.compile(r"^route-([A-Za-z0-9_-]+)\.yml$")
 
 class TraefikRouting(RoutingBackend):
     def __init__(self, *, alias: str = "default", directory: str, edge_url: str | None = None,
-                 entrypoint: str = "web", **options: object):
+                 api_url: str | None = None, entrypoint: str = "web", **options: object):
         super().__init__(alias=alias)
+        self._api_url = api_url
         self.directory = Path(directory)
         # Written into the same filesystem as the watched directory so rename() is atomic.
         self.staging = self.directory.parent / (self.directory.name + ".staging")
@@ -41,6 +44,14 @@ class TraefikRouting(RoutingBackend):
 
         conf = settings.TENANTRY
         return conf["EDGE_URL"] or f"http://{conf['WEB_HOST']}:{conf['WEB_PORT']}"
+
+    @property
+    def api_url(self) -> str:
+        if self._api_url:
+            return self._api_url
+        from django.conf import settings
+
+        return f"http://127.0.0.1:{settings.TENANTRY['PROXY_INTERNAL_PORT']}"
 
     # --- files ----------------------------------------------------------------------------------
     def _write(self, name: str, document: dict[str, Any]) -> None:
@@ -99,6 +110,31 @@ class TraefikRouting(RoutingBackend):
             (self.directory / f"route-{key}.yml").unlink()
         except FileNotFoundError:
             pass
+
+    def wait_applied(self, route: Route, *, timeout: float = 3.0) -> bool:
+        """Wait until Traefik serves the route as written (it reloads ~0.1 s after a rename), so
+        that "running" means "answers at its address". False when Traefik cannot confirm it."""
+        name = self.router_name(route.key)
+        expected = name if route.upstream else EDGE_SERVICE
+        session = requests.Session()
+        session.trust_env = False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                router = session.get(f"{self.api_url}/api/http/routers/{name}@file", timeout=1)
+                if router.status_code == 200 and router.json().get("service", "").split("@")[0] == expected:
+                    if not route.upstream:
+                        return True
+                    service = session.get(f"{self.api_url}/api/http/services/{name}@file", timeout=1)
+                    servers = service.json().get("loadBalancer", {}).get("servers", []) if service.ok else []
+                    if [s.get("url") for s in servers] == [route.upstream]:
+                        return True
+            except requests.ConnectionError:
+                return False  # no Traefik running: the file is in place for when it starts
+            except (requests.RequestException, ValueError):
+                pass
+            time.sleep(0.02)
+        return False
 
     def published(self) -> dict[str, Route]:
         routes: dict[str, Route] = {}

@@ -1,0 +1,166 @@
+"""Every method of the Docker runtime, against the real engine."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+from django.conf import settings
+
+from tenantry.runtime.backends.base import (
+    BackendError,
+    ContainerSpec,
+    Deployment,
+    HealthProbe,
+    ManagedResource,
+    ResourceLimits,
+    TransientBackendError,
+    VolumeMount,
+)
+from tenantry.runtime.backends.docker import DockerRuntime
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.docker]
+SUBNET = "172.31.250.0/27"
+
+
+@pytest.fixture()
+def runtime(docker_client):
+    backend = DockerRuntime(installation_id=settings.TENANTRY["INSTALLATION_ID"])
+    yield backend
+    for resource in sorted(backend.list_managed(), key=lambda r: ["container", "network", "volume"].index(r.kind)):
+        backend.remove_resource(resource)
+    backend.close()
+
+
+def _deployment(*, memory_mb: int = 64, message: str = "one") -> Deployment:
+    instance_id = "contract-" + uuid.uuid4().hex[:8]
+    prefix = f"{settings.TENANTRY['RESOURCE_PREFIX']}-contract"
+    return Deployment(
+        instance_id=instance_id, slug="contract", network=prefix, subnet=SUBNET, gateway="172.31.250.1",
+        volumes=(f"{prefix}-data",),
+        containers=(ContainerSpec(
+            service="web", name=f"{prefix}-web", image="tenantry/hello:1", ip="172.31.250.2",
+            limits=ResourceLimits(memory_mb=memory_mb, cpus=0.25, pids=64),
+            environment={"HELLO_INSTANCE": "contract", "HELLO_MESSAGE": message},
+            mounts=(VolumeMount(volume=f"{prefix}-data", path="/data"),),
+            healthcheck=HealthProbe(command=("wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"),
+                                    interval_seconds=1),
+        ),),
+        entrypoint_service="web", entrypoint_port=8080,
+    )
+
+
+def test_deploy_is_idempotent_and_observable(runtime, docker_client):
+    deployment = _deployment()
+    for _ in range(2):
+        runtime.ensure_network(deployment)
+        runtime.ensure_volumes(deployment)
+    assert runtime.ensure_containers(deployment) == [deployment.containers[0].name]
+    assert runtime.ensure_containers(deployment) == []  # nothing to do the second time
+    network = docker_client.networks.get(deployment.network)
+    assert network.attrs["IPAM"]["Config"][0]["Subnet"] == SUBNET
+    assert SUBNET in runtime.used_subnets()
+
+    runtime.start(deployment)
+    runtime.start(deployment)  # already running: no error
+    page = wait_for(lambda: _get(f"{deployment.upstream_url}/"), timeout=10, what="hello")
+    assert "Hello from contract" in page
+    wait_for(lambda: runtime.state(deployment).containers[0].health == "healthy", timeout=15, what="healthy")
+    state = runtime.state(deployment)
+    assert state.network_exists and state.all_running and state.volumes == deployment.volumes
+
+    assert runtime.inspect_limits(deployment, "web") == ResourceLimits(memory_mb=64, cpus=0.25, pids=64)
+    result = runtime.exec(deployment, "web", ["sh", "-c", "cat /data/created_at; exit 7"])
+    assert result.exit_code == 7 and result.output.startswith("20")
+    assert "hello: serving contract on port 8080 (boot 1)" in runtime.logs(deployment, "web", tail=5)
+    attrs = docker_client.containers.get(deployment.containers[0].name).attrs
+    assert attrs["HostConfig"]["Init"] is True
+    assert attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert attrs["Config"]["Labels"]["tenantry.instance"] == deployment.instance_id
+
+    started = time.monotonic()
+    runtime.stop(deployment.instance_id)
+    assert time.monotonic() - started < 5  # init=True: no 10 s wait for a signal-deaf PID 1
+    assert not runtime.state(deployment).any_running
+
+
+def test_changed_configuration_replaces_the_container(runtime):
+    deployment = _deployment(message="one")
+    runtime.ensure_network(deployment)
+    runtime.ensure_volumes(deployment)
+    runtime.ensure_containers(deployment)
+    changed = Deployment(**{**deployment.__dict__, "containers": (
+        ContainerSpec(**{**deployment.containers[0].__dict__, "environment": {"HELLO_MESSAGE": "two"},
+                         "limits": ResourceLimits(memory_mb=80, cpus=0.25, pids=64)}),)})
+    assert runtime.ensure_containers(changed) == [deployment.containers[0].name]
+    runtime.start(changed)
+    assert runtime.inspect_limits(changed, "web").memory_mb == 80
+    assert "two" in wait_for(lambda: _get(f"{changed.upstream_url}/"), timeout=10, what="new container")
+
+
+def test_exec_timeout_is_a_backend_error(runtime):
+    deployment = _deployment()
+    runtime.ensure_network(deployment)
+    runtime.ensure_volumes(deployment)
+    runtime.ensure_containers(deployment)
+    runtime.start(deployment)
+    with pytest.raises(BackendError) as caught:
+        runtime.exec(deployment, "web", ["sleep", "5"], timeout=0.5)
+    assert caught.value.code == "timeout"
+
+
+def test_remove_leaves_nothing_and_is_idempotent(runtime, docker_client):
+    deployment = _deployment()
+    runtime.ensure_network(deployment)
+    runtime.ensure_volumes(deployment)
+    runtime.ensure_containers(deployment)
+    runtime.start(deployment)
+    kinds = sorted(r.kind for r in runtime.list_managed() if r.instance_id == deployment.instance_id)
+    assert kinds == ["container", "network", "volume"]
+    assert runtime.remove_containers(deployment.instance_id) == [deployment.containers[0].name]
+    assert runtime.remove_volumes(deployment.instance_id) == [deployment.volumes[0]]
+    assert runtime.remove_network(deployment.instance_id) == [deployment.network]
+    assert runtime.remove_containers(deployment.instance_id) == []
+    assert runtime.remove_network(deployment.instance_id) == []
+    assert [r for r in runtime.list_managed() if r.instance_id == deployment.instance_id] == []
+    runtime.remove_resource(ManagedResource("volume", deployment.volumes[0], deployment.instance_id))  # gone: ok
+
+
+def test_missing_images_and_creating_from_one(runtime):
+    assert runtime.missing_images(["tenantry/hello:1", "tenantry/absent:9"]) == ["tenantry/absent:9"]
+    deployment = _deployment()
+    broken = Deployment(**{**deployment.__dict__, "containers": (
+        ContainerSpec(**{**deployment.containers[0].__dict__, "image": "tenantry/absent:9"}),)})
+    runtime.ensure_network(broken)
+    with pytest.raises(BackendError) as caught:
+        runtime.ensure_containers(broken)
+    assert caught.value.code == "image_missing" and "no registry" in caught.value.message
+
+
+def test_foreign_resource_with_our_name_is_not_touched(runtime, docker_client):
+    deployment = _deployment()
+    docker_client.networks.create(deployment.network, labels={"owner": "someone"})
+    try:
+        with pytest.raises(BackendError) as caught:
+            runtime.ensure_network(deployment)
+        assert caught.value.code == "name_conflict"
+    finally:
+        docker_client.networks.get(deployment.network).remove()
+
+
+def test_unreachable_engine_is_transient():
+    runtime = DockerRuntime(base_url="unix:///nonexistent/docker.sock", installation_id="x")
+    with pytest.raises(TransientBackendError) as caught:
+        runtime.missing_images(["tenantry/hello:1"])
+    assert caught.value.code == "runtime_unreachable"
+
+
+def _get(url: str) -> str | None:
+    try:
+        response = requests.get(url, timeout=2)
+    except requests.RequestException:
+        return None
+    return response.text if response.status_code == 200 else None
