@@ -128,6 +128,7 @@ def edge(live_server, traefik, settings) -> Proxy:
 
     settings.TENANTRY = {**settings.TENANTRY, "EDGE_URL": live_server.url}
     routing().ensure_base()  # type: ignore[attr-defined]
+    routing().sync([])  # start from no routes, whatever an earlier test left
     base = yaml.safe_load((traefik.directory / "dynamic" / "_tenantry.yml").read_text())
     assert base["http"]["services"]["tenantry-edge"]["loadBalancer"]["servers"][0]["url"] == live_server.url
     return traefik
@@ -141,8 +142,11 @@ def platform(transactional_db, docker_client, edge):
     reset_backends()
     yield edge
     reset_backends()
-    # The database is emptied after each test: remove what the test ran, too.
+    # The database is emptied after each test: remove what the test ran, and its routes, too.
     _remove_installation_resources(docker_client)
+    from tenantry.routing.registry import routing
+
+    routing().sync([])
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,55 @@
+"""Idle instances hibernate; the proxy's access log tells who is idle; a request wakes them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tenantry.instances.hibernation import access_log_path, collect_proxy_activity, hibernate_idle_instances
+from tenantry.instances.models import Status
+from tests.conftest import wait_for
+from tests.instances.helpers import create, fresh, last_operation
+
+pytestmark = [pytest.mark.docker, pytest.mark.traefik]
+
+
+def test_proxy_requests_are_counted_as_activity(platform):
+    busy, _ = create("busy-one")
+    quiet, _ = create("quiet-one")
+    before = timezone.now()
+    platform.wait_for_body(busy.host, "Hello from busy-one")
+    for _ in range(3):
+        assert platform.get(busy.host).status_code == 200
+
+    seen = wait_for(lambda: collect_proxy_activity().get(str(busy.id)), timeout=5, what="access log lines")
+    assert seen >= before - timedelta(seconds=1)
+    assert fresh(busy).last_request_at is not None
+    assert fresh(quiet).last_request_at is None
+    # read incrementally: a second pass finds nothing new
+    assert collect_proxy_activity() == {}
+    assert access_log_path().stat().st_size > 0
+
+
+def test_idle_instance_hibernates_and_wakes_on_request(platform):
+    idle, _ = create("idler", hibernate_after_seconds=60)
+    active, _ = create("worker-bee", hibernate_after_seconds=60)
+    never, _ = create("insomniac", hibernate_after_seconds=0)
+    platform.wait_for_body(active.host, "Hello from worker-bee")
+    collect_proxy_activity()
+
+    later = timezone.now() + timedelta(seconds=61)
+    # worker-bee was visited "just now" from the point of view of `later - 30 s`
+    fresh(active).__class__.objects.filter(pk=active.pk).update(last_request_at=later - timedelta(seconds=30))
+    assert hibernate_idle_instances(now=later) == ["idler"]
+    assert fresh(idle).status == Status.HIBERNATED
+    assert fresh(active).status == Status.RUNNING and fresh(never).status == Status.RUNNING
+    assert last_operation(idle).actor == "hibernation"
+
+    starting = platform.wait_until(idle.host, lambda r: r.headers.get("X-Tenantry-State") == "starting")
+    assert starting.status_code == 503 and "Starting idler" in starting.text
+    platform.wait_for_body(idle.host, "Hello from idler")
+    assert fresh(idle).status == Status.RUNNING
+    # the wake counted as activity: not hibernated again straight away
+    assert hibernate_idle_instances(now=timezone.now() + timedelta(seconds=30)) == []
