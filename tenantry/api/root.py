@@ -13,7 +13,7 @@ from tenantry.core.errors import ApplicationError
 
 
 class ApiTokenAuth(HttpBearer):
-    def authenticate(self, request: HttpRequest, token: str):  # noqa: ANN201
+    def authenticate(self, request: HttpRequest, token: str):
         found = api_token_authenticate(token)
         if found is not None:
             request.api_token = found  # type: ignore[attr-defined]

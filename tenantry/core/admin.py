@@ -10,5 +10,5 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ("actor", "action", "target_id")
     readonly_fields = ("created_at", "actor", "action", "target_type", "target_id", "data")
 
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request) -> bool:
         return False

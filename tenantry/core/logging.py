@@ -39,17 +39,14 @@ structlog.configure(
 
 
 class JsonFormatter(structlog.stdlib.ProcessorFormatter):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                structlog.processors.JSONRenderer(),
-            ],
-            foreign_pre_chain=_shared_processors,
-            *args,  # noqa: B026
-            **kwargs,
-        )
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["processors"] = [
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ]
+        kwargs["foreign_pre_chain"] = _shared_processors
+        super().__init__(**kwargs)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

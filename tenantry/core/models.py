@@ -41,6 +41,9 @@ class KeyValue(models.Model):
     value = models.JSONField(default=dict)
     updated_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return self.key
+
 
 class IdempotencyRecord(models.Model):
     """The first answer to a request carrying an `Idempotency-Key`, replayed for repeats."""
@@ -55,3 +58,6 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"

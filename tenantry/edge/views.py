@@ -52,6 +52,8 @@ def _page(request: HttpRequest, *, status: int, title: str, message: str, state:
                                                   "refresh": REFRESH_SECONDS if refresh else None},
                       status=status)
     response["Cache-Control"] = "no-store"
+    # An expected answer, not a server fault: keep Django from logging every one as an error.
+    response._has_been_logged = True  # type: ignore[attr-defined]
     response["X-Tenantry-State"] = state
     if refresh:
         response["Retry-After"] = str(REFRESH_SECONDS)

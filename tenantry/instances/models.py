@@ -37,7 +37,8 @@ class Instance(BaseModel):
     app = models.CharField(max_length=40)
     app_version = models.CharField(max_length=40, blank=True)
     server = models.ForeignKey("runtime.Server", on_delete=models.PROTECT, related_name="instances")
-    subnet = models.CharField(max_length=43, null=True, blank=True)
+    # NULL, not "": the unique (server, subnet) constraint must ignore instances without one.
+    subnet = models.CharField(max_length=43, null=True, blank=True)  # noqa: DJ001
 
     memory_mb = models.PositiveIntegerField()
     cpus = models.DecimalField(max_digits=6, decimal_places=3)

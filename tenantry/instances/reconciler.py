@@ -67,19 +67,20 @@ def _reconcile_instance(instance: Instance, report: ReconcileReport) -> None:
     if not instance.subnet or instance.status in (Status.PENDING, Status.FAILED):
         return  # never provisioned, or waiting for a person to retry
     state = runtime_for(instance.server).state(build_deployment(instance))
-    if instance.desired_state == DesiredState.RUNNING and instance.status == Status.RUNNING:
-        if not state.all_running:
-            missing = [c.service for c in state.containers if not c.running]
-            audit_log(actor=_ACTOR, action="instance.drift", target=instance, data={"not_running": missing})
-            instance_heal(instance=instance, actor=_ACTOR)
-            report.healed.append(instance.slug)
-    elif instance.desired_state in (DesiredState.STOPPED, DesiredState.HIBERNATED, DesiredState.SUSPENDED):
-        if state.any_running and instance.status in (Status.STOPPED, Status.HIBERNATED, Status.SUSPENDED):
-            kind = (OperationKind.HIBERNATE if instance.desired_state == DesiredState.HIBERNATED
-                    else OperationKind.STOP)
-            audit_log(actor=_ACTOR, action="instance.drift", target=instance, data={"running_when": instance.status})
-            instance_heal(instance=instance, actor=_ACTOR, kind=kind)
-            report.stopped.append(instance.slug)
+    at_rest = (Status.STOPPED, Status.HIBERNATED, Status.SUSPENDED)
+    should_run = instance.desired_state == DesiredState.RUNNING and instance.status == Status.RUNNING
+    should_rest = instance.desired_state in (DesiredState.STOPPED, DesiredState.HIBERNATED,
+                                             DesiredState.SUSPENDED) and instance.status in at_rest
+    if should_run and not state.all_running:
+        missing = [c.service for c in state.containers if not c.running]
+        audit_log(actor=_ACTOR, action="instance.drift", target=instance, data={"not_running": missing})
+        instance_heal(instance=instance, actor=_ACTOR)
+        report.healed.append(instance.slug)
+    elif should_rest and state.any_running:
+        kind = OperationKind.HIBERNATE if instance.desired_state == DesiredState.HIBERNATED else OperationKind.STOP
+        audit_log(actor=_ACTOR, action="instance.drift", target=instance, data={"running_when": instance.status})
+        instance_heal(instance=instance, actor=_ACTOR, kind=kind)
+        report.stopped.append(instance.slug)
 
 
 def _remove_orphans(server: Server, report: ReconcileReport) -> None:

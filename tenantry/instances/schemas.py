@@ -69,7 +69,7 @@ class InstanceOut(Schema):
     active_operation: OperationSummary | None = None
 
     @staticmethod
-    def resolve_active_operation(obj) -> object | None:  # noqa: ANN001
+    def resolve_active_operation(obj) -> object | None:
         if isinstance(obj, dict):  # already serialized (replayed idempotent answer)
             return obj.get("active_operation")
         active = getattr(obj, "active_operations", None)

@@ -141,7 +141,7 @@ _ALLOWED_FROM: dict[str, set[str]] = {
     OperationKind.HIBERNATE: {Status.RUNNING},
     OperationKind.WAKE: {Status.HIBERNATED},
 }
-_DESIRED_AFTER = {
+_DESIRED_AFTER: dict[str, str] = {
     OperationKind.START: DesiredState.RUNNING,
     OperationKind.STOP: DesiredState.STOPPED,
     OperationKind.RESTART: DesiredState.RUNNING,

@@ -40,7 +40,7 @@ class StepContext:
         return routing()
 
     @cached_property
-    def spec(self):  # noqa: ANN201 - AppSpec
+    def spec(self):
         return get_app(self.instance.app)
 
     @cached_property
@@ -164,7 +164,7 @@ def _wait_ready(ctx: StepContext, container: ContainerSpec) -> None:
     raise BackendError(f"{container.service} was not ready within {timeout:g} s ({why}).", code="not_ready")
 
 
-def _container_state(ctx: StepContext, container: ContainerSpec):  # noqa: ANN202
+def _container_state(ctx: StepContext, container: ContainerSpec):
     state = ctx.runtime.state(ctx.deployment)
     return next(c for c in state.containers if c.service == container.service)
 
@@ -204,7 +204,7 @@ def post_provision(ctx: StepContext) -> None:
     ctx.instance.provisioned_at = now
 
 
-def _run_http_hook(ctx: StepContext, hook) -> None:  # noqa: ANN001
+def _run_http_hook(ctx: StepContext, hook) -> None:
     import requests
 
     http = hook.http

@@ -26,15 +26,15 @@ def place_instance() -> Server:
         .order_by("used", "name")
     )
     for server in servers:
-        if server.used < server.capacity:  # type: ignore[attr-defined]
+        if server.used < server.capacity:
             return server
     raise ServiceUnavailable("Every server is full; add a server or raise a capacity.", code="no_capacity")
 
 
 def subnet_pool() -> list[ipaddress.IPv4Network]:
-    pool = ipaddress.ip_network(settings.TENANTRY["SUBNET_POOL"])
+    pool = ipaddress.IPv4Network(settings.TENANTRY["SUBNET_POOL"])
     prefix = settings.TENANTRY["SUBNET_PREFIX"]
-    return list(pool.subnets(new_prefix=prefix))  # type: ignore[arg-type]
+    return list(pool.subnets(new_prefix=prefix))
 
 
 def free_subnet(server: Server, *, taken_on_host: list[str] | None = None) -> str:

@@ -42,7 +42,7 @@ def test_create_show_list_and_operations(api, platform):
     assert body["instance"]["slug"] == "via-api"
     assert body["instance"]["url"].startswith("http://via-api.localhost:")
     assert body["operation"]["kind"] == "provision"
-    assert [s["name"] for s in body["operation"]["steps"]][0] == "route_to_edge"
+    assert body["operation"]["steps"][0]["name"] == "route_to_edge"
 
     shown = api.get("/api/v1/instances/via-api").json()
     assert shown["status"] == "running" and shown["active_operation"] is None

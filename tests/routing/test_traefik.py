@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.traefik]
 
 
 class _Upstream(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         body = f"upstream {self.server.server_port} saw {self.headers['Host']}{self.path}".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))

@@ -106,10 +106,7 @@ class TraefikRouting(RoutingBackend):
         self._write(f"route-{route.key}.yml", self._document(route))
 
     def unpublish(self, key: str) -> None:
-        try:
-            (self.directory / f"route-{key}.yml").unlink()
-        except FileNotFoundError:
-            pass
+        (self.directory / f"route-{key}.yml").unlink(missing_ok=True)
 
     def wait_applied(self, route: Route, *, timeout: float = 3.0) -> bool:
         """Wait until Traefik serves the route as written (it reloads ~0.1 s after a rename), so

@@ -82,7 +82,7 @@ class DockerRuntime(RuntimeBackend):
             **extra,
         }
 
-    def _instance_filter(self, instance_id: str) -> dict[str, list[str]]:
+    def _instance_filter(self, instance_id: str) -> dict[str, str | list[str] | bool]:
         return {"label": [f"{LABEL_INSTALLATION}={self.installation_id}", f"{LABEL_INSTANCE}={instance_id}"]}
 
     def _check_owner(self, kind: str, name: str, labels: dict[str, str] | None, instance_id: str) -> bool:
@@ -242,7 +242,7 @@ class DockerRuntime(RuntimeBackend):
         for container in containers:
             with _ignore_not_found(), _translate_errors(f"remove container {container.name}"):
                 container.remove(force=True, v=False)
-                removed.append(container.name)
+                removed.append(container.name or "")
         return removed
 
     def remove_volumes(self, instance_id: str) -> list[str]:
@@ -252,7 +252,7 @@ class DockerRuntime(RuntimeBackend):
         for volume in volumes:
             with _ignore_not_found(), _translate_errors(f"remove volume {volume.name}"):
                 volume.remove(force=True)
-                removed.append(volume.name)
+                removed.append(volume.name or "")
         return removed
 
     def remove_network(self, instance_id: str) -> list[str]:
@@ -261,7 +261,7 @@ class DockerRuntime(RuntimeBackend):
         removed = []
         for network in networks:
             self._remove_network_object(network)
-            removed.append(network.name)
+            removed.append(network.name or "")
         return removed
 
     def _remove_network_object(self, network: Any) -> None:
@@ -303,13 +303,13 @@ class DockerRuntime(RuntimeBackend):
         )
 
     def list_managed(self) -> list[ManagedResource]:
-        flt = {"label": [f"{LABEL_INSTALLATION}={self.installation_id}"]}
+        flt: dict[str, str | list[str] | bool] = {"label": [f"{LABEL_INSTALLATION}={self.installation_id}"]}
         with _translate_errors("list managed resources"):
-            found = [ManagedResource("container", c.name, c.labels.get(LABEL_INSTANCE, ""))
+            found = [ManagedResource("container", c.name or "", c.labels.get(LABEL_INSTANCE, ""))
                      for c in self.client.containers.list(all=True, filters=flt)]
-            found += [ManagedResource("network", n.name, (n.attrs.get("Labels") or {}).get(LABEL_INSTANCE, ""))
+            found += [ManagedResource("network", n.name or "", (n.attrs.get("Labels") or {}).get(LABEL_INSTANCE, ""))
                       for n in self.client.networks.list(filters=flt)]
-            found += [ManagedResource("volume", v.name, (v.attrs.get("Labels") or {}).get(LABEL_INSTANCE, ""))
+            found += [ManagedResource("volume", v.name or "", (v.attrs.get("Labels") or {}).get(LABEL_INSTANCE, ""))
                       for v in self.client.volumes.list(filters=flt)]
         return found
 
