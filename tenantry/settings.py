@@ -153,7 +153,17 @@ HUEY: dict = {
     "name": os.environ.get("TENANTRY_QUEUE_NAME", "tenantry"),
     "immediate": _env_bool("TENANTRY_HUEY_IMMEDIATE", False),
     "utc": True,
-    "consumer": {"workers": _env_int("TENANTRY_WORKER_THREADS", 4), "worker_type": "thread"},
+    "consumer": {
+        "workers": _env_int("TENANTRY_WORKER_THREADS", 4),
+        "worker_type": "thread",
+        "periodic": True,
+        # An idle consumer polls the SQLite queue with a backoff; Huey's default lets it drift
+        # to 10 s between polls, which a visitor waking an instance would feel. Redis blocks on
+        # the queue instead and ignores these.
+        "initial_delay": 0.01,
+        "backoff": 1.1,
+        "max_delay": float(os.environ.get("TENANTRY_WORKER_MAX_POLL_SECONDS", "0.1")),
+    },
 }
 if REDIS_URL:
     HUEY["huey_class"] = "huey.RedisHuey"

@@ -27,7 +27,7 @@ def instance_edge(request: HttpRequest, instance_id: str, rest: str = "") -> Htt
     if instance is None or instance.status in (Status.DELETING, Status.ARCHIVED, Status.ARCHIVING):
         return _page(request, status=404, title=_("No such instance"),
                      message=_("There is no app at this address."), state="missing")
-    touch_activity(instance_id=str(instance.pk))
+    touch_activity(instance=instance)
     if instance.status == Status.HIBERNATED:
         instance_wake_on_request(instance=instance)
         instance.refresh_from_db()

@@ -109,17 +109,17 @@ def run_operation(operation_id: str) -> str | None:
 def _run_step(ctx: StepContext, step: Step) -> BackendError | None:
     max_attempts = settings.TENANTRY["STEP_MAX_ATTEMPTS"]
     base_delay = settings.TENANTRY["STEP_RETRY_BASE_SECONDS"]
-    ctx.step = step
+    ctx.begin_step(step)
     step.status = StepStatus.RUNNING
     step.started_at = step.started_at or timezone.now()
     if step.attempts:
-        ctx.log("resuming after an interruption" if step.error == "" else "trying again")
-    step.save(update_fields=["status", "started_at", "log"])
+        ctx.log("resuming after an interruption")
     attempt = 0
     while True:
         attempt += 1
         step.attempts += 1
-        step.save(update_fields=["attempts"])
+        # One write per attempt: a provisioning has a dozen steps and each write costs.
+        step.save(update_fields=["status", "started_at", "attempts", "log"])
         try:
             STEPS[step.name](ctx)
         except TransientBackendError as exc:
@@ -137,7 +137,7 @@ def _run_step(ctx: StepContext, step: Step) -> BackendError | None:
         step.status = StepStatus.SUCCEEDED
         step.finished_at = timezone.now()
         step.error = ""
-        step.save(update_fields=["status", "finished_at", "error"])
+        step.save(update_fields=["status", "finished_at", "error", "log"])
         return None
 
 
@@ -146,7 +146,7 @@ def _fail(ctx: StepContext, step: Step, error: BackendError) -> None:
     step.status = StepStatus.FAILED
     step.error = message
     step.finished_at = timezone.now()
-    step.save(update_fields=["status", "error", "finished_at"])
+    step.save(update_fields=["status", "error", "finished_at", "log"])
     operation, instance = ctx.operation, ctx.instance
     if operation.kind == OperationKind.PROVISION:
         cleanup_failed_provision(ctx)  # a failed create leaves no container, network or volume

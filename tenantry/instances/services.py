@@ -4,6 +4,7 @@ an audit event, and hands runtime work to the queue as an Operation once the tra
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -241,6 +242,14 @@ def operation_retry(*, operation: Operation, actor: str) -> Operation:
     return _lifecycle(instance, operation.kind, actor)
 
 
-def touch_activity(*, instance_id: str, at=None) -> None:
+ACTIVITY_RESOLUTION = timedelta(seconds=30)
+
+
+def touch_activity(*, instance: Instance, at: datetime | None = None) -> None:
+    """Record a request. Idle detection works in minutes, so a write every 30 s is plenty, and a
+    visitor polling a starting page must not turn every poll into a database write."""
     at = at or timezone.now()
-    Instance.objects.filter(pk=instance_id).exclude(last_request_at__gte=at).update(last_request_at=at)
+    if instance.last_request_at is not None and at - instance.last_request_at < ACTIVITY_RESOLUTION:
+        return
+    Instance.objects.filter(pk=instance.pk).update(last_request_at=at)
+    instance.last_request_at = at

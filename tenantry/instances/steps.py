@@ -26,10 +26,19 @@ LOG_TAIL_LINES = 20
 
 
 class StepContext:
+    # Log lines of a running step reach the database at most this often (and when it ends):
+    # live enough for a person watching, without a write per line.
+    LOG_FLUSH_SECONDS = 1.0
+
     def __init__(self, *, operation: Operation, instance: Instance):
         self.operation = operation
         self.instance = instance
         self.step: Step | None = None
+        self._flushed_at = 0.0
+
+    def begin_step(self, step: Step) -> None:
+        self.step = step
+        self._flushed_at = time.monotonic()
 
     @cached_property
     def runtime(self) -> RuntimeBackend:
@@ -63,7 +72,9 @@ class StepContext:
             return
         line = f"{timezone.now():%H:%M:%S} {self.redact(message)}"
         self.step.log = f"{self.step.log}\n{line}" if self.step.log else line
-        Step.objects.filter(pk=self.step.pk).update(log=self.step.log)
+        if time.monotonic() - self._flushed_at >= self.LOG_FLUSH_SECONDS:
+            Step.objects.filter(pk=self.step.pk).update(log=self.step.log)
+            self._flushed_at = time.monotonic()
 
     def route(self, *, to_app: bool) -> Route:
         upstream = self.deployment.upstream_url if to_app else None
@@ -78,7 +89,13 @@ class StepContext:
 
 # --- steps -----------------------------------------------------------------------------------
 def route_to_edge(ctx: StepContext) -> None:
-    ctx.routing.publish(ctx.route(to_app=False))
+    route = ctx.route(to_app=False)
+    previous = ctx.routing.current(route.key)
+    ctx.routing.publish(route)
+    # When the app was being served, make sure the proxy has switched before the containers
+    # stop: a request sent to a stopped container's address hangs until the ARP lookup fails.
+    if previous is not None and previous.upstream and not ctx.routing.wait_applied(route):
+        ctx.log("the proxy has not confirmed the switch yet; it applies it when it reloads")
     ctx.log(f"{ctx.instance.host} now shows Tenantry's status page")
 
 
@@ -137,7 +154,7 @@ def _wait_ready(ctx: StepContext, container: ContainerSpec) -> None:
         return
     timeout = settings.TENANTRY["HEALTH_TIMEOUT_SECONDS"] + probe.start_period_seconds
     deadline = time.monotonic() + timeout
-    delay = 0.02
+    delay = 0.005  # most apps answer within tens of ms of their start: look often, then less
     why = ""
     checks = 0
     while time.monotonic() < deadline:
@@ -160,7 +177,7 @@ def _wait_ready(ctx: StepContext, container: ContainerSpec) -> None:
                     f"{container.service} stopped during start-up (exit code {state.exit_code}). "
                     f"Last log lines:\n{tail}", code="container_exited")
         time.sleep(delay)
-        delay = min(delay * 1.5, 1.0)
+        delay = min(delay * 1.3, 1.0)
     raise BackendError(f"{container.service} was not ready within {timeout:g} s ({why}).", code="not_ready")
 
 
@@ -223,8 +240,7 @@ def _run_http_hook(ctx: StepContext, hook) -> None:
 def publish_route(ctx: StepContext) -> None:
     route = ctx.route(to_app=True)
     ctx.routing.publish(route)
-    wait = getattr(ctx.routing, "wait_applied", None)
-    if wait is not None and not wait(route):
+    if not ctx.routing.wait_applied(route):
         ctx.log("the proxy has not confirmed the route yet; it applies it when it reloads")
     ctx.log(f"{ctx.instance.url} → {route.upstream}")
 

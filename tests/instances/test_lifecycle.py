@@ -124,3 +124,20 @@ def test_restart_keeps_the_instance_answering(platform):
     operation.refresh_from_db()
     assert operation.status == OperationStatus.SUCCEEDED
     assert platform.wait_for_body(instance.host, "boots: <code>2</code>")
+
+
+def test_first_start_tasks_run_once_in_order_and_their_secrets_stay_out_of_logs(platform):
+    from tenantry.instances.secrets import instance_secret_values
+
+    instance, operation = create("hooked", app="hookedhello")
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    runtime = runtime_for(instance.server)
+    deployment = build_deployment(instance)
+    log = runtime.exec(deployment, "web", ["cat", "/data/hooks.log"]).output.split("\n")
+    assert log[:2] == ["first", "second hooked.localhost"]
+    services.instance_restart(instance=instance, actor="test")
+    assert runtime.exec(deployment, "web", ["cat", "/data/hooks.log"]).output.count("first") == 1
+    step = operation.steps.get(name="post_provision")
+    assert "hook first" in step.log and "hook second" in step.log
+    password = instance_secret_values(instance)["admin_password"]
+    assert all(password not in s.log + s.error for s in operation.steps.all())

@@ -39,6 +39,15 @@ class RoutingBackend(abc.ABC):
     def published(self) -> dict[str, Route]:
         """The routes currently in force, by key."""
 
+    def current(self, key: str) -> Route | None:
+        """The route in force for one key (backends override this with a cheaper lookup)."""
+        return self.published().get(key)
+
+    def wait_applied(self, route: Route, *, timeout: float = 3.0) -> bool:
+        """Wait until the proxy really serves `route`; True when confirmed. Backends that apply
+        routes synchronously need not override this."""
+        return True
+
     def sync(self, routes: list[Route]) -> None:
         """Make the published set exactly `routes` (used at start-up and by the reconciler)."""
         wanted = {route.key: route for route in routes}

@@ -130,8 +130,15 @@ class TraefikRouting(RoutingBackend):
                 return False  # no Traefik running: the file is in place for when it starts
             except (requests.RequestException, ValueError):
                 pass
-            time.sleep(0.02)
+            time.sleep(0.01)
         return False
+
+    def current(self, key: str) -> Route | None:
+        path = self.directory / f"route-{key}.yml"
+        try:
+            return self._read(key, path)
+        except FileNotFoundError:
+            return None
 
     def published(self) -> dict[str, Route]:
         routes: dict[str, Route] = {}
@@ -139,16 +146,19 @@ class TraefikRouting(RoutingBackend):
             return routes
         for path in self.directory.iterdir():
             match = _ROUTE_FILE.match(path.name)
-            if not match:
-                continue
-            key = match.group(1)
-            http = (yaml.safe_load(path.read_text()) or {}).get("http", {})
-            router = http.get("routers", {}).get(self.router_name(key), {})
-            hosts = tuple(re.findall(r"Host\(`([^`]+)`\)", router.get("rule", "")))
-            service = http.get("services", {}).get(self.router_name(key))
-            upstream = service["loadBalancer"]["servers"][0]["url"] if service else None
-            routes[key] = Route(key=key, hosts=hosts, upstream=upstream)
+            if match:
+                routes[match.group(1)] = self._read(match.group(1), path)
         return routes
+
+    def _read(self, key: str, path: Path) -> Route:
+        http = (yaml.safe_load(path.read_text()) or {}).get("http", {})
+        router = http.get("routers", {}).get(self.router_name(key), {})
+        hosts = tuple(re.findall(r"Host\(`([^`]+)`\)", router.get("rule", "")))
+        service = http.get("services", {}).get(self.router_name(key))
+        upstream = service["loadBalancer"]["servers"][0]["url"] if service else None
+        return Route(key=key, hosts=hosts, upstream=upstream)
+
+
 
 
 def static_config(*, data_dir: Path, dynamic_dir: Path, http_address: str, internal_address: str,
@@ -162,7 +172,9 @@ def static_config(*, data_dir: Path, dynamic_dir: Path, http_address: str, inter
             "traefik": {"address": internal_address},
         },
         "providers": {
-            "providersThrottleDuration": "100ms",
+            # How long Traefik waits after a change before applying it: short, so that a new
+            # or woken instance answers at its address quickly (writes are one file per route).
+            "providersThrottleDuration": "10ms",
             "file": {"directory": str(dynamic_dir), "watch": True},
         },
         "api": {"dashboard": False, "insecure": True},

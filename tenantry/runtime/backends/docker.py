@@ -213,9 +213,8 @@ class DockerRuntime(RuntimeBackend):
             if service is not None and spec.service != service:
                 continue
             with _translate_errors(f"start container {spec.name}"):
-                container = self.client.containers.get(spec.name)
-                if container.status != "running":
-                    container.start()
+                # Starting a running container is a no-op for the engine (304): no inspect first.
+                self.client.api.start(spec.name)
 
     def stop(self, instance_id: str, *, timeout: int = 10) -> None:
         with _translate_errors("stop containers"):

@@ -1,0 +1,251 @@
+"""Provisioning and wake benchmark: Tenantry (API → worker → Docker → Traefik) against the bare
+Docker SDK doing the same physical work, measured in one run on this machine.
+
+    .venv/bin/python bench/provision.py [--count 20] [--managed 100]
+
+Prints p50/p95 of both and their ratio, for provisioning and for wake-from-hibernation, and the
+control plane's resident memory (web + worker) with --managed instances under management.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+IMAGE = "tenantry/hello:1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(name: str, ours: list[float], base: list[float]) -> None:
+    p50o, p95o, p50b, p95b = pct(ours, 0.5), pct(ours, 0.95), pct(base, 0.5), pct(base, 0.95)
+    print(f"{name:<28} tenantry p50 {p50o:6.3f} s  p95 {p95o:6.3f} s | bare p50 {p50b:6.3f} s  p95 {p95b:6.3f} s"
+          f" | ratio p50 {p50o / p50b:5.2f}  p95 {p95o / p95b:5.2f}")
+
+
+class Stack:
+    """`tenantry up` in its own data directory, installation id, subnet pool and ports."""
+
+    def __init__(self) -> None:
+        run = secrets.token_hex(3)
+        self.data_dir = Path(tempfile.mkdtemp(prefix=f"tenantry-bench-{run}-"))
+        self.installation = f"bench-{run}"
+        self.web_port, self.proxy_port, self.internal_port = free_port(), free_port(), free_port()
+        self.env = {**os.environ, "TENANTRY_DATA_DIR": str(self.data_dir), "TENANTRY_INSTALLATION_ID": self.installation,
+                    "TENANTRY_RESOURCE_PREFIX": f"bn{run}", "TENANTRY_SUBNET_POOL": "172.29.0.0/16",
+                    "TENANTRY_WEB_PORT": str(self.web_port), "TENANTRY_PROXY_PORT": str(self.proxy_port),
+                    "TENANTRY_PROXY_INTERNAL_PORT": str(self.internal_port), "TENANTRY_HIBERNATE_AFTER_SECONDS": "0"}
+        self.env.pop("DATABASE_URL", None)
+        self.env.pop("REDIS_URL", None)
+        self.process: subprocess.Popen | None = None
+        self.http = requests.Session()
+        self.http.trust_env = False
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([str(BIN / "tenantry"), "up"], env=self.env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if self.http.get(f"http://127.0.0.1:{self.web_port}/api/v1/openapi.json", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        token = subprocess.run([str(BIN / "tenantry"), "tokens", "create", "bench", "--quiet"], env=self.env,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        return self.http.request(method, f"http://127.0.0.1:{self.web_port}/api/v1{path}", timeout=30, **kwargs)
+
+    def proxy_get(self, slug: str, path: str = "/") -> requests.Response:
+        return self.http.get(f"http://127.0.0.1:{self.proxy_port}{path}", headers={"Host": f"{slug}.localhost"},
+                             timeout=5)
+
+    def wait_answer(self, slug: str, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                response = self.proxy_get(slug)
+                if response.status_code == 200 and text in response.text:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.01)
+        raise RuntimeError(f"{slug} did not answer through the proxy")
+
+    def wait_status(self, slug: str, status: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.api("GET", f"/instances/{slug}").json().get("status") == status:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{slug} never became {status}")
+
+    def control_plane_rss_mb(self) -> tuple[float, float]:
+        """(web + worker, traefik) resident memory in MB, from /proc."""
+        assert self.process is not None
+        children: dict[int, list[int]] = {}
+        names: dict[int, str] = {}
+        rss: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            pid = int(entry.name)
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(pid)
+            names[pid] = stat.split("(", 1)[1].split(")", 1)[0]
+            rss[pid] = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")), 0)
+        tree, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo.extend(children.get(pid, []))
+        proxy = sum(rss[p] for p in tree if names.get(p) == "traefik") / 1024
+        plane = sum(rss[p] for p in tree if names.get(p) != "traefik" and p != self.process.pid) / 1024
+        return plane, proxy
+
+    def stop(self, client: docker.DockerClient) -> None:
+        if self.process:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        remove_labelled(client, f"tenantry.installation={self.installation}")
+
+
+def remove_labelled(client: docker.DockerClient, label: str) -> None:
+    for container in client.containers.list(all=True, filters={"label": label}):
+        container.remove(force=True)
+    for network in client.networks.list(filters={"label": label}):
+        network.remove()
+    for volume in client.volumes.list(filters={"label": label}):
+        volume.remove(force=True)
+
+
+def bare_provision(client: docker.DockerClient, index: int, label: str) -> tuple[float, object]:
+    """The physical baseline: network with explicit subnet + volume + container with limits +
+    start, until HTTP 200 on its address."""
+    http = requests.Session()
+    http.trust_env = False
+    started = time.perf_counter()
+    subnet = f"172.28.{index}.0/27"
+    net = client.networks.create(f"bare-{index}", driver="bridge", labels={label.split("=")[0]: label.split("=")[1]},
+                                 ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
+                                     subnet=subnet, gateway=f"172.28.{index}.1")]))
+    client.volumes.create(f"bare-{index}-data", labels={label.split("=")[0]: label.split("=")[1]})
+    ip = f"172.28.{index}.2"
+    container = client.containers.create(
+        IMAGE, name=f"bare-{index}", environment={"HELLO_INSTANCE": f"bare-{index}"}, init=True,
+        labels={label.split("=")[0]: label.split("=")[1]}, mem_limit="64m", nano_cpus=250_000_000, pids_limit=64,
+        volumes={f"bare-{index}-data": {"bind": "/data", "mode": "rw"}}, network=net.name,
+        networking_config={net.name: client.api.create_endpoint_config(ipv4_address=ip)})
+    container.start()
+    wait_http(http, f"http://{ip}:8080/")
+    return time.perf_counter() - started, container
+
+
+def wait_http(http: requests.Session, url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if http.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.01)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=20, help="instances timed, each way")
+    parser.add_argument("--managed", type=int, default=100, help="instances under management for the memory figure")
+    args = parser.parse_args()
+    subprocess.run([str(ROOT / "scripts/build-hello-image.sh")], check=True, capture_output=True)
+    client = docker.from_env()
+    bare_label = f"tenantry.bench-bare={secrets.token_hex(3)}"
+    stack = Stack()
+    try:
+        stack.start()
+        # --- provisioning --------------------------------------------------------------------
+        ours, base = [], []
+        bare_containers = []
+        for index in range(args.count):
+            slug = f"bench-{index}"
+            started = time.perf_counter()
+            response = stack.api("POST", "/instances", json={"slug": slug, "app": "hello"})
+            assert response.status_code == 202, response.text
+            stack.wait_answer(slug, f"Hello from {slug}")
+            ours.append(time.perf_counter() - started)
+            took, container = bare_provision(client, index, bare_label)
+            base.append(took)
+            bare_containers.append(container)
+        print(f"provision × {args.count}, hello app, one at a time")
+        summary("provision → answers", ours, base)
+
+        # --- wake from hibernation -----------------------------------------------------------
+        ours, base = [], []
+        http = requests.Session()
+        http.trust_env = False
+        for index in range(args.count):
+            slug = f"bench-{index}"
+            stack.api("POST", f"/instances/{slug}/hibernate")
+            stack.wait_status(slug, "hibernated")
+            started = time.perf_counter()
+            stack.wait_answer(slug, f"Hello from {slug}")  # first request wakes it, then polls like the page
+            ours.append(time.perf_counter() - started)
+            container = bare_containers[index]
+            container.stop()
+            started = time.perf_counter()
+            container.start()
+            wait_http(http, f"http://172.28.{index}.2:8080/")
+            base.append(time.perf_counter() - started)
+        summary("wake → answers", ours, base)
+
+        # --- memory with many instances under management ------------------------------------
+        for index in range(args.count, args.managed):
+            response = stack.api("POST", "/instances", json={"slug": f"bench-{index}", "app": "hello"})
+            assert response.status_code == 202, response.text
+        for index in range(args.count, args.managed):
+            stack.wait_status(f"bench-{index}", "running", timeout=120)
+        listed = stack.api("GET", "/instances").json()
+        running = sum(1 for i in listed if i["status"] == "running")
+        time.sleep(2)
+        plane, proxy = stack.control_plane_rss_mb()
+        print(f"memory with {len(listed)} instances managed ({running} running): control plane (web + worker) "
+              f"{plane:.0f} MB RSS, Traefik {proxy:.0f} MB RSS")
+    finally:
+        stack.stop(client)
+        remove_labelled(client, bare_label)
+
+
+if __name__ == "__main__":
+    main()
