@@ -14,7 +14,6 @@ import os
 import secrets
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,7 +54,8 @@ class Stack:
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"tenantry-bench-{run}-"))
         self.installation = f"bench-{run}"
         self.web_port, self.proxy_port, self.internal_port = free_port(), free_port(), free_port()
-        self.env = {**os.environ, "TENANTRY_DATA_DIR": str(self.data_dir), "TENANTRY_INSTALLATION_ID": self.installation,
+        self.env = {**os.environ, "TENANTRY_DATA_DIR": str(self.data_dir),
+                    "TENANTRY_INSTALLATION_ID": self.installation,
                     "TENANTRY_RESOURCE_PREFIX": f"bn{run}", "TENANTRY_SUBNET_POOL": "172.29.0.0/16",
                     "TENANTRY_WEB_PORT": str(self.web_port), "TENANTRY_PROXY_PORT": str(self.proxy_port),
                     "TENANTRY_PROXY_INTERNAL_PORT": str(self.internal_port), "TENANTRY_HIBERNATE_AFTER_SECONDS": "0"}
@@ -208,7 +208,7 @@ def main() -> None:
             took, container = bare_provision(client, index, bare_label)
             base.append(took)
             bare_containers.append(container)
-        print(f"provision × {args.count}, hello app, one at a time")
+        print(f"provision x {args.count}, hello app, one at a time")
         summary("provision → answers", ours, base)
 
         # --- wake from hibernation -----------------------------------------------------------
