@@ -134,37 +134,37 @@ class Stack:
         plane = sum(rss[p] for p in tree if names.get(p) != "traefik" and p != self.process.pid) / 1024
         return plane, proxy
 
-    def stop(self, client: docker.DockerClient) -> None:
+    def stop(self) -> None:
         if self.process:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=30)
-        remove_labelled(client, f"tenantry.installation={self.installation}")
+        remove_labelled(self.installation)
 
 
-def remove_labelled(client: docker.DockerClient, label: str) -> None:
-    for container in client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
-    for network in client.networks.list(filters={"label": label}):
-        network.remove()
-    for volume in client.volumes.list(filters={"label": label}):
-        volume.remove(force=True)
+def remove_labelled(installation: str) -> None:
+    """Remove every resource labelled with this installation id (the product's own clean-up)."""
+    from tenantry.runtime.backends.docker import DockerRuntime
+
+    runtime = DockerRuntime(installation_id=installation)
+    runtime.remove_resources(runtime.list_managed())
+    runtime.close()
 
 
-def bare_provision(client: docker.DockerClient, index: int, label: str) -> tuple[float, object]:
+def bare_provision(client: docker.DockerClient, index: int, labels: dict[str, str]) -> tuple[float, object]:
     """The physical baseline: network with explicit subnet + volume + container with limits +
     start, until HTTP 200 on its address."""
     http = requests.Session()
     http.trust_env = False
     started = time.perf_counter()
     subnet = f"172.28.{index}.0/27"
-    net = client.networks.create(f"bare-{index}", driver="bridge", labels={label.split("=")[0]: label.split("=")[1]},
+    net = client.networks.create(f"bare-{index}", driver="bridge", labels=labels,
                                  ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
                                      subnet=subnet, gateway=f"172.28.{index}.1")]))
-    client.volumes.create(f"bare-{index}-data", labels={label.split("=")[0]: label.split("=")[1]})
+    client.volumes.create(f"bare-{index}-data", labels=labels)
     ip = f"172.28.{index}.2"
     container = client.containers.create(
         IMAGE, name=f"bare-{index}", environment={"HELLO_INSTANCE": f"bare-{index}"}, init=True,
-        labels={label.split("=")[0]: label.split("=")[1]}, mem_limit="64m", nano_cpus=250_000_000, pids_limit=64,
+        labels=labels, mem_limit="64m", nano_cpus=250_000_000, pids_limit=64,
         volumes={f"bare-{index}-data": {"bind": "/data", "mode": "rw"}}, network=net.name,
         networking_config={net.name: client.api.create_endpoint_config(ipv4_address=ip)})
     container.start()
@@ -191,7 +191,8 @@ def main() -> None:
     args = parser.parse_args()
     subprocess.run([str(ROOT / "scripts/build-hello-image.sh")], check=True, capture_output=True)
     client = docker.from_env()
-    bare_label = f"tenantry.bench-bare={secrets.token_hex(3)}"
+    bare_installation = f"bench-bare-{secrets.token_hex(3)}"
+    bare_labels = {"tenantry.installation": bare_installation}
     stack = Stack()
     try:
         stack.start()
@@ -205,7 +206,7 @@ def main() -> None:
             assert response.status_code == 202, response.text
             stack.wait_answer(slug, f"Hello from {slug}")
             ours.append(time.perf_counter() - started)
-            took, container = bare_provision(client, index, bare_label)
+            took, container = bare_provision(client, index, bare_labels)
             base.append(took)
             bare_containers.append(container)
         print(f"provision x {args.count}, hello app, one at a time")
@@ -243,8 +244,8 @@ def main() -> None:
         print(f"memory with {len(listed)} instances managed ({running} running): control plane (web + worker) "
               f"{plane:.0f} MB RSS, Traefik {proxy:.0f} MB RSS")
     finally:
-        stack.stop(client)
-        remove_labelled(client, bare_label)
+        stack.stop()
+        remove_labelled(bare_installation)
 
 
 if __name__ == "__main__":

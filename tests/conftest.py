@@ -42,13 +42,11 @@ def docker_client() -> Iterator[docker.DockerClient]:
 
 
 def _remove_installation_resources(client: docker.DockerClient) -> None:
-    label = f"tenantry.installation={settings.TENANTRY['INSTALLATION_ID']}"
-    for container in client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
-    for network in client.networks.list(filters={"label": label}):
-        network.remove()
-    for volume in client.volumes.list(filters={"label": label}):
-        volume.remove(force=True)
+    from tenantry.runtime.backends.docker import DockerRuntime
+
+    runtime = DockerRuntime(installation_id=settings.TENANTRY["INSTALLATION_ID"])
+    runtime.remove_resources(runtime.list_managed())
+    runtime.close()
 
 
 def installation_resources(client: docker.DockerClient, instance_id: str | None = None) -> list[str]:

@@ -1,5 +1,8 @@
 """Loaded with `-p tests.testenv` before Django starts: give the test run its own world.
 
+Always set, never inherited: a test run must not write into the data directory of a `make up`
+(the Makefile exports TENANTRY_DATA_DIR) or reuse another run's ports.
+
 Its own data directory, installation id (so the reconciler never touches resources of a
 `make up` running on the same Docker engine), resource prefix, subnet pool and ports.
 """
@@ -19,15 +22,15 @@ def free_port() -> int:
 
 
 _run = secrets.token_hex(3)
-os.environ.setdefault("TENANTRY_DATA_DIR", tempfile.mkdtemp(prefix=f"tenantry-test-{_run}-"))
-os.environ.setdefault("TENANTRY_INSTALLATION_ID", f"test-{_run}")
-os.environ.setdefault("TENANTRY_RESOURCE_PREFIX", f"tt{_run}")
-os.environ.setdefault("TENANTRY_SUBNET_POOL", "172.31.0.0/16")
-os.environ.setdefault("TENANTRY_PROXY_PORT", str(free_port()))
-os.environ.setdefault("TENANTRY_PROXY_INTERNAL_PORT", str(free_port()))
-os.environ.setdefault("TENANTRY_HUEY_IMMEDIATE", "1")
-os.environ.setdefault("TENANTRY_QUEUE_NAME", f"tenantry-test-{_run}")
-os.environ.setdefault("TENANTRY_OPERATION_LEASE_SECONDS", "3")
-os.environ.setdefault("TENANTRY_STEP_RETRY_BASE_SECONDS", "0.05")
-os.environ.setdefault("TENANTRY_HEALTH_TIMEOUT_SECONDS", "30")
-os.environ.setdefault("TENANTRY_CATALOG_DIRS", os.path.join(os.path.dirname(__file__), "catalog"))
+os.environ["TENANTRY_DATA_DIR"] = tempfile.mkdtemp(prefix=f"tenantry-test-{_run}-")
+os.environ["TENANTRY_INSTALLATION_ID"] = f"test-{_run}"
+os.environ["TENANTRY_RESOURCE_PREFIX"] = f"tt{_run}"
+os.environ["TENANTRY_SUBNET_POOL"] = "172.31.0.0/16"
+os.environ["TENANTRY_PROXY_PORT"] = str(free_port())
+os.environ["TENANTRY_PROXY_INTERNAL_PORT"] = str(free_port())
+os.environ["TENANTRY_HUEY_IMMEDIATE"] = "1"
+os.environ["TENANTRY_QUEUE_NAME"] = f"tenantry-test-{_run}"
+os.environ["TENANTRY_OPERATION_LEASE_SECONDS"] = "3"
+os.environ["TENANTRY_STEP_RETRY_BASE_SECONDS"] = "0.05"
+os.environ["TENANTRY_HEALTH_TIMEOUT_SECONDS"] = "30"
+os.environ["TENANTRY_CATALOG_DIRS"] = os.path.join(os.path.dirname(__file__), "catalog")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -57,11 +58,21 @@ def collect_proxy_activity(path: Path | None = None) -> dict[str, datetime]:
         if key and when and (key not in latest or when > latest[key]):
             latest[key] = when
     for key, when in latest.items():
+        if not _is_uuid(key):
+            continue  # a router that is not an instance's
         Instance.objects.filter(pk=key).filter(Q(last_request_at__isnull=True) | Q(last_request_at__lt=when)) \
             .update(last_request_at=when)
     bookmark.value = {"inode": stat.st_ino, "offset": offset + complete, "size": os.path.getsize(path)}
     bookmark.save()
     return latest
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def idle_timeout(instance: Instance) -> int:

@@ -28,8 +28,6 @@ from tenantry.runtime.registry import runtime_for
 log = get_logger(__name__)
 
 _ACTOR = "reconciler"
-# Kind order matters for removal: a network cannot go while containers are attached to it.
-_REMOVAL_ORDER = {"container": 0, "network": 1, "volume": 2}
 
 
 @dataclass
@@ -87,8 +85,7 @@ def _remove_orphans(server: Server, report: ReconcileReport) -> None:
     runtime = runtime_for(server)
     known = {str(pk) for pk in Instance.objects.exclude(status=Status.DELETED).values_list("pk", flat=True)}
     orphans = [r for r in runtime.list_managed() if r.instance_id not in known]
-    for resource in sorted(orphans, key=lambda r: _REMOVAL_ORDER.get(r.kind, 9)):
-        runtime.remove_resource(resource)
+    for resource in runtime.remove_resources(orphans):
         report.orphans_removed.append(f"{resource.kind}:{resource.name}")
         log.info("reconcile.orphan_removed", kind=resource.kind, name=resource.name)
 

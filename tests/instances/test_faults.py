@@ -136,3 +136,20 @@ def test_retry_of_a_failed_operation(platform, settings):
     assert fresh(instance).status == Status.RUNNING
     with pytest.raises(ApplicationError):
         services.operation_retry(operation=retry, actor="test")
+
+
+def test_docker_lost_during_an_operation_fails_it_after_retries(platform, settings):
+    from tenantry.core.backends import reset_backends
+
+    instance, _ = create("stranded")
+    settings.RUNTIME_BACKENDS = {"default": {"BACKEND": "tenantry.runtime.backends.docker.DockerRuntime",
+                                             "OPTIONS": {"base_url": "unix:///nonexistent/docker.sock"}}}
+    reset_backends()
+    operation = services.instance_stop(instance=instance, actor="test")
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.FAILED
+    assert operation.error_code == "runtime_unreachable"
+    assert "unreachable" in operation.error_message and "gave up after 4 attempts" in operation.error_message
+    step = operation.steps.get(name="stop_containers")
+    assert step.attempts == 4 and step.log.count("retrying in") == 3
+    assert fresh(instance).status == Status.FAILED

@@ -53,3 +53,22 @@ def test_idle_instance_hibernates_and_wakes_on_request(platform):
     assert fresh(idle).status == Status.RUNNING
     # the wake counted as activity: not hibernated again straight away
     assert hibernate_idle_instances(now=timezone.now() + timedelta(seconds=30)) == []
+
+
+@pytest.mark.django_db
+def test_access_log_reading_skips_foreign_routers_and_half_written_lines(tmp_path):
+    import json
+
+    instance_id = "0b9e7d1c-8a57-4a0e-9d6f-1f6c0c3f2a11"
+    log = tmp_path / "access.log"
+    lines = [{"RouterName": "dashboard@internal", "StartUTC": "2026-11-21T10:00:00Z"},
+             {"RouterName": "i-r1@file", "StartUTC": "2026-11-21T10:00:01Z"},
+             {"RouterName": f"i-{instance_id}@file", "StartUTC": "2026-11-21T10:00:02Z"}]
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"RouterName": "i-half')
+    seen = collect_proxy_activity(log)
+    assert set(seen) == {"r1", instance_id}  # parsed, but only real instances are updated
+    with log.open("a") as handle:
+        handle.write(f'written", "StartUTC": "2026-11-21T10:00:03Z"}}\n')
+    # the line that was half-written is read once it is complete, and only then
+    assert list(collect_proxy_activity(log)) == ["halfwritten"]
+    assert collect_proxy_activity(log) == {}

@@ -30,8 +30,7 @@ SUBNET = "172.31.250.0/27"
 def runtime(docker_client):
     backend = DockerRuntime(installation_id=settings.TENANTRY["INSTALLATION_ID"])
     yield backend
-    for resource in sorted(backend.list_managed(), key=lambda r: ["container", "network", "volume"].index(r.kind)):
-        backend.remove_resource(resource)
+    backend.remove_resources(backend.list_managed())
     backend.close()
 
 

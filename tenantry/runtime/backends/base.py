@@ -196,6 +196,16 @@ class RuntimeBackend(abc.ABC):
     @abc.abstractmethod
     def remove_resource(self, resource: ManagedResource) -> None: ...
 
+    # Containers first: a network cannot go while containers are attached, nor a volume in use.
+    REMOVAL_ORDER = {"container": 0, "network": 1, "volume": 2}
+
+    def remove_resources(self, resources: list[ManagedResource]) -> list[ManagedResource]:
+        """Remove resources in an order the engine accepts; returns them in that order."""
+        ordered = sorted(resources, key=lambda r: self.REMOVAL_ORDER.get(r.kind, len(self.REMOVAL_ORDER)))
+        for resource in ordered:
+            self.remove_resource(resource)
+        return ordered
+
     @abc.abstractmethod
     def exec(self, deployment: Deployment, service: str, command: list[str], *,
              timeout: float = 120) -> ExecResult: ...

@@ -1,0 +1,46 @@
+"""Subnet allocation: unique per server, never overlapping a network the engine already has."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from tenantry.core.errors import ApplicationError
+from tenantry.instances.models import Instance
+from tenantry.runtime.models import Server
+from tenantry.runtime.placement import default_server, free_subnet, place_instance, subnet_pool
+
+
+@pytest.mark.django_db
+def test_a_thousand_instances_get_distinct_subnets(settings):
+    settings.TENANTRY = {**settings.TENANTRY, "SUBNET_POOL": "172.31.0.0/16", "SUBNET_PREFIX": 27}
+    assert len(subnet_pool()) == 2048
+    server = default_server()
+    taken = ["172.17.0.0/16", "172.31.0.0/24"]  # docker0, and someone's network inside our pool
+    subnets = []
+    for index in range(1000):
+        subnet = free_subnet(server, taken_on_host=taken)
+        Instance.objects.create(slug=f"s{index:04d}", app="hello", server=server, subnet=subnet, memory_mb=64,
+                                cpus=0.25, pids=64)
+        subnets.append(ipaddress.ip_network(subnet))
+    assert len(set(subnets)) == 1000
+    assert not any(s.overlaps(ipaddress.ip_network("172.31.0.0/24")) for s in subnets)
+    assert all(s.prefixlen == 27 and s.subnet_of(ipaddress.ip_network("172.31.0.0/16")) for s in subnets)
+
+
+@pytest.mark.django_db
+def test_exhausted_pool_and_full_servers_are_clear_errors(settings):
+    settings.TENANTRY = {**settings.TENANTRY, "SUBNET_POOL": "172.31.7.0/26", "SUBNET_PREFIX": 27}
+    server = default_server()
+    for index in range(2):
+        Instance.objects.create(slug=f"p{index}", app="hello", server=server, subnet=free_subnet(server),
+                                memory_mb=64, cpus=0.25, pids=64)
+    with pytest.raises(ApplicationError) as caught:
+        free_subnet(server)
+    assert caught.value.code == "no_capacity" and "exhausted" in caught.value.message
+    Server.objects.filter(pk=server.pk).update(capacity=2)
+    with pytest.raises(ApplicationError, match="Every server is full"):
+        place_instance()
+    roomy = Server.objects.create(name="second", capacity=10)
+    assert place_instance() == roomy
