@@ -68,7 +68,7 @@ def test_access_log_reading_skips_foreign_routers_and_half_written_lines(tmp_pat
     seen = collect_proxy_activity(log)
     assert set(seen) == {"r1", instance_id}  # parsed, but only real instances are updated
     with log.open("a") as handle:
-        handle.write(f'written", "StartUTC": "2026-11-21T10:00:03Z"}}\n')
+        handle.write('written", "StartUTC": "2026-11-21T10:00:03Z"}\n')
     # the line that was half-written is read once it is complete, and only then
     assert list(collect_proxy_activity(log)) == ["halfwritten"]
     assert collect_proxy_activity(log) == {}
