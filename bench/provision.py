@@ -237,7 +237,7 @@ def main() -> None:
             assert response.status_code == 202, response.text
         for index in range(args.count, args.managed):
             stack.wait_status(f"bench-{index}", "running", timeout=120)
-        listed = stack.api("GET", "/instances").json()
+        listed = stack.api("GET", "/instances", params={"limit": 10_000}).json()["items"]
         running = sum(1 for i in listed if i["status"] == "running")
         time.sleep(2)
         plane, proxy = stack.control_plane_rss_mb()

@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.db.models import QuerySet
 from ninja import Header, Router, Status
+from ninja.pagination import LimitOffsetPagination, paginate
 
 from tenantry.core.models import IdempotencyRecord
 from tenantry.instances import selectors, services
@@ -58,9 +60,10 @@ def create_instance(request: HttpRequest, payload: InstanceCreateIn,
     return Status(202, body)
 
 
-@router.get("/instances", response=list[InstanceOut], summary="List instances")
-def list_instances(request: HttpRequest) -> list[Instance]:
-    return list(selectors.instance_list())
+@router.get("/instances", response=list[InstanceOut], summary="List instances (paginated: limit, offset)")
+@paginate(LimitOffsetPagination)
+def list_instances(request: HttpRequest) -> QuerySet[Instance]:
+    return selectors.instance_list()
 
 
 @router.get("/instances/{ref}", response={200: InstanceOut, **ERRORS}, summary="Show an instance (slug or id)")

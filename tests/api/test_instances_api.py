@@ -26,6 +26,7 @@ def _post(client, path, data=None, **extra):
 
 def test_token_is_required_and_checked(platform):
     assert Client().get("/api/v1/instances").status_code == 401
+    assert Client().post("/api/v1/instances", {}, content_type="application/json").status_code == 401
     body = Client(HTTP_AUTHORIZATION="Bearer tn_nope_nope").get("/api/v1/instances").json()
     assert body["code"] == "unauthorized"
     issued = api_token_create(name="short-lived")
@@ -47,7 +48,8 @@ def test_create_show_list_and_operations(api, platform):
     shown = api.get("/api/v1/instances/via-api").json()
     assert shown["status"] == "running" and shown["active_operation"] is None
     assert api.get(f"/api/v1/instances/{shown['id']}").json()["slug"] == "via-api"
-    assert [i["slug"] for i in api.get("/api/v1/instances").json()] == ["via-api"]
+    listing = api.get("/api/v1/instances").json()
+    assert listing["count"] == 1 and [i["slug"] for i in listing["items"]] == ["via-api"]
 
     operations = api.get("/api/v1/instances/via-api/operations").json()
     assert operations[0]["status"] == "succeeded" and operations[0]["progress"] == 1.0
@@ -68,7 +70,7 @@ def test_lifecycle_actions(api, platform):
     deleted = api.delete("/api/v1/instances/driven")
     assert deleted.status_code == 202 and deleted.json()["kind"] == "delete"
     assert api.get("/api/v1/instances/driven").status_code == 404
-    assert api.get("/api/v1/instances").json() == []
+    assert api.get("/api/v1/instances").json() == {"items": [], "count": 0}
 
 
 @pytest.mark.parametrize(("payload", "status", "code"), [
@@ -149,3 +151,12 @@ def test_catalog_and_openapi(api):
     schema = Client().get("/api/v1/openapi.json").json()
     assert "/api/v1/instances" in schema["paths"]
     assert "/api/v1/instances/{ref}/hibernate" in schema["paths"]
+
+
+def test_listing_is_paginated(api, platform):
+    for slug in ("page-a", "page-b", "page-c"):
+        assert _post(api, "/instances", {"slug": slug, "app": "hello"}).status_code == 202
+    first = api.get("/api/v1/instances?limit=2").json()
+    rest = api.get("/api/v1/instances?limit=2&offset=2").json()
+    assert first["count"] == rest["count"] == 3
+    assert [i["slug"] for i in first["items"] + rest["items"]] == ["page-a", "page-b", "page-c"]
