@@ -5,8 +5,8 @@ import json
 from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.db.models import QuerySet
+from django.http import HttpRequest
 from ninja import Header, Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
