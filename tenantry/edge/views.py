@@ -31,6 +31,10 @@ def instance_edge(request: HttpRequest, instance_id: str, rest: str = "") -> Htt
     if instance.status == Status.HIBERNATED:
         instance_wake_on_request(instance=instance)
         instance.refresh_from_db()
+    if instance.status in (Status.PENDING, Status.PROVISIONING):
+        return _page(request, status=503, title=_("Setting up %(name)s…") % {"name": instance.slug},
+                     message=_("This app is being set up. The page reloads by itself when it is ready."),
+                     state="starting", refresh=True)
     if instance.status in _STARTING or instance.status == Status.HIBERNATED:
         return _page(request, status=503, title=_("Starting %(name)s…") % {"name": instance.slug},
                      message=_("This app is starting. The page reloads by itself in a moment."),
