@@ -74,7 +74,10 @@ INSTALLED_APPS = [
     "tenantry.routing",
     "tenantry.instances",
     "tenantry.edge",
+    "tenantry.notifications",
 ]
+
+AUTH_USER_MODEL = "accounts.User"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -147,6 +150,20 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = _env_bool("TENANTRY_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# --- email ------------------------------------------------------------------------------------
+# Console in development; SMTP as soon as a host is configured.
+DEFAULT_FROM_EMAIL = os.environ.get("TENANTRY_EMAIL_FROM", "Tenantry <no-reply@localhost>")
+if os.environ.get("TENANTRY_EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = os.environ["TENANTRY_EMAIL_HOST"]
+    EMAIL_PORT = _env_int("TENANTRY_EMAIL_PORT", 587)
+    EMAIL_HOST_USER = os.environ.get("TENANTRY_EMAIL_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("TENANTRY_EMAIL_PASSWORD", "")
+    EMAIL_USE_TLS = _env_bool("TENANTRY_EMAIL_TLS", EMAIL_PORT == 587)
+    EMAIL_TIMEOUT = 20
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
 # --- task queue -------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 HUEY: dict = {
@@ -188,6 +205,9 @@ TENANTRY = {
     "PUBLIC_PORT": os.environ.get("TENANTRY_PUBLIC_PORT", str(_env_int("TENANTRY_PROXY_PORT", 8880))),
     "WEB_HOST": os.environ.get("TENANTRY_WEB_HOST", "127.0.0.1"),
     "WEB_PORT": _env_int("TENANTRY_WEB_PORT", 8000),
+    # Where customers reach the dashboard (links in emails).
+    "DASHBOARD_URL": os.environ.get("TENANTRY_DASHBOARD_URL")
+    or f"http://127.0.0.1:{_env_int('TENANTRY_WEB_PORT', 8000)}",
     # Where the proxy sends visitors of instances that are not running (stopped, hibernated…).
     "EDGE_URL": os.environ.get("TENANTRY_EDGE_URL", ""),
     "SUBNET_POOL": os.environ.get("TENANTRY_SUBNET_POOL", "172.30.0.0/16"),

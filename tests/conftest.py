@@ -59,6 +59,16 @@ def installation_resources(client: docker.DockerClient, instance_id: str | None 
             + [f"volume:{v.name}" for v in client.volumes.list(filters=flt)])
 
 
+def shared_database_url() -> str:
+    """The URL of the test database, for subprocesses (worker, CLI) that must share it."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 class Proxy:
     """The real Traefik of the test run."""
 

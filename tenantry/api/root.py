@@ -1,4 +1,4 @@
-"""The REST API root: `/api/v1/`, bearer-token auth, one error shape for every failure."""
+"""The REST API root: `/api/v1/`, team API keys as bearer tokens, one error shape for failures."""
 
 from __future__ import annotations
 
@@ -8,28 +8,35 @@ from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
-from tenantry.accounts.services import api_token_authenticate
+from tenantry.accounts.access import Access
+from tenantry.accounts.services.api_keys import api_key_authenticate
 from tenantry.core.errors import ApplicationError
 
 
-class ApiTokenAuth(HttpBearer):
+class ApiKeyAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str):
-        found = api_token_authenticate(token)
-        if found is not None:
-            request.api_token = found  # type: ignore[attr-defined]
-        return found
+        key = api_key_authenticate(token)
+        if key is not None:
+            request.access = Access(team=key.team, api_key=key)  # type: ignore[attr-defined]
+        return key
+
+
+def access_of(request: HttpRequest) -> Access:
+    return request.access  # type: ignore[attr-defined]
 
 
 api = NinjaAPI(
     title="Tenantry API",
     version="1",
-    description="Provision and run isolated app instances. Authenticate with `Authorization: Bearer <token>`.",
-    auth=ApiTokenAuth(),
+    description="Provision and run isolated app instances. Authenticate with a team API key: "
+    "`Authorization: Bearer <key>`.",
+    auth=ApiKeyAuth(),
     urls_namespace="api-v1",
 )
 
 
-def _error(request: HttpRequest, status: int, code: str, message: str, details: dict | None = None) -> HttpResponse:
+def _error(request: HttpRequest, status: int, code: str, message: str, details: dict | None = None
+           ) -> HttpResponse:
     return api.create_response(request, {"code": code, "message": message, "details": details or {}},
                                status=status)
 
@@ -49,7 +56,7 @@ def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpRe
 
 @api.exception_handler(AuthenticationError)
 def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return _error(request, 401, "unauthorized", "A valid API token is required (Authorization: Bearer …).")
+    return _error(request, 401, "unauthorized", "A valid API key is required (Authorization: Bearer …).")
 
 
 @api.exception_handler(Http404)

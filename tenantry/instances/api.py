@@ -1,3 +1,6 @@
+"""Instances and operations over REST. Every query is scoped to the API key's team; another
+team's instance is a 404, exactly like one that does not exist."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,6 +13,7 @@ from django.http import HttpRequest
 from ninja import Header, Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
+from tenantry.api.root import access_of
 from tenantry.core.models import IdempotencyRecord
 from tenantry.instances import selectors, services
 from tenantry.instances.models import Instance, Operation
@@ -22,21 +26,17 @@ from tenantry.instances.schemas import (
 )
 
 router = Router(tags=["instances"])
-ERRORS = {400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 503: ErrorOut}
-
-
-def _actor(request: HttpRequest) -> str:
-    token = getattr(request, "api_token", None)
-    return f"api:{token.name}" if token else "api"
+ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 503: ErrorOut}
 
 
 @router.post("/instances", response={202: InstanceCreatedOut, **ERRORS}, summary="Create an instance")
 def create_instance(request: HttpRequest, payload: InstanceCreateIn,
-                    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")):
+                    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")) -> Status:
     """Validates, then queues provisioning; follow the returned operation for progress.
     Repeating a request with the same `Idempotency-Key` returns the first answer."""
-    token = getattr(request, "api_token", None)
-    scope = str(token.pk) if token else ""
+    access = access_of(request)
+    access.require("instance.create")
+    scope = access.actor
     fingerprint = hashlib.sha256(json.dumps(payload.dict(), sort_keys=True).encode()).hexdigest()
     if idempotency_key:
         record = IdempotencyRecord.objects.filter(scope=scope, key=idempotency_key).first()
@@ -45,10 +45,10 @@ def create_instance(request: HttpRequest, payload: InstanceCreateIn,
                 return Status(422, {"code": "idempotency_key_reused", "details": {},
                                     "message": "This Idempotency-Key was used with a different request."})
             return Status(record.status_code, record.body)
-    instance, operation = services.instance_create(actor=_actor(request), **payload.dict())
+    instance, operation = services.instance_create(team=access.team, actor=access.actor, **payload.dict())
     body = InstanceCreatedOut.model_validate({
-        "instance": selectors.instance_get(ref=str(instance.pk)),
-        "operation": selectors.operation_get(operation_id=str(operation.pk)),
+        "instance": selectors.instance_get(team=access.team, ref=str(instance.pk)),
+        "operation": selectors.operation_get(team=access.team, operation_id=str(operation.pk)),
     }).model_dump(mode="json")
     if idempotency_key:
         try:
@@ -63,19 +63,25 @@ def create_instance(request: HttpRequest, payload: InstanceCreateIn,
 @router.get("/instances", response=list[InstanceOut], summary="List instances (paginated: limit, offset)")
 @paginate(LimitOffsetPagination)
 def list_instances(request: HttpRequest) -> QuerySet[Instance]:
-    return selectors.instance_list()
+    access = access_of(request)
+    access.require("instance.view")
+    return selectors.instance_list(team=access.team)
 
 
 @router.get("/instances/{ref}", response={200: InstanceOut, **ERRORS}, summary="Show an instance (slug or id)")
 def show_instance(request: HttpRequest, ref: str) -> Instance:
-    return selectors.instance_get(ref=ref)
+    access = access_of(request)
+    access.require("instance.view")
+    return selectors.instance_get(team=access.team, ref=ref)
 
 
-def _action(service: Callable[..., Operation]) -> Callable[[HttpRequest, str], Status]:
+def _action(service: Callable[..., Operation], permission: str) -> Callable[[HttpRequest, str], Status]:
     def view(request: HttpRequest, ref: str) -> Status:
-        instance = selectors.instance_get(ref=ref)
-        operation = service(instance=instance, actor=_actor(request))
-        return Status(202, selectors.operation_get(operation_id=str(operation.pk)))
+        access = access_of(request)
+        access.require(permission)
+        instance = selectors.instance_get(team=access.team, ref=ref)
+        operation = service(instance=instance, actor=access.actor)
+        return Status(202, selectors.operation_get(team=access.team, operation_id=str(operation.pk)))
 
     view.__name__ = service.__name__.replace("instance_", "") + "_instance"
     return view
@@ -84,29 +90,34 @@ def _action(service: Callable[..., Operation]) -> Callable[[HttpRequest, str], S
 for _name, _service in [("start", services.instance_start), ("stop", services.instance_stop),
                         ("restart", services.instance_restart), ("hibernate", services.instance_hibernate),
                         ("wake", services.instance_wake)]:
-    router.add_api_operation(f"/instances/{{ref}}/{_name}", ["POST"], _action(_service),
+    router.add_api_operation(f"/instances/{{ref}}/{_name}", ["POST"], _action(_service, "instance.operate"),
                              response={202: OperationOut, **ERRORS}, summary=f"{_name.capitalize()} an instance")
 
-router.add_api_operation("/instances/{ref}", ["DELETE"], _action(services.instance_delete),
+router.add_api_operation("/instances/{ref}", ["DELETE"], _action(services.instance_delete, "instance.delete"),
                          response={202: OperationOut, **ERRORS}, summary="Delete an instance and its data")
 
 
 @router.get("/instances/{ref}/operations", response={200: list[OperationOut], **ERRORS},
             summary="An instance's operations, newest first")
 def list_operations(request: HttpRequest, ref: str) -> list[Operation]:
-    return selectors.operation_list(instance=selectors.instance_get(ref=ref))
+    access = access_of(request)
+    access.require("instance.view")
+    instance = selectors.instance_get(team=access.team, ref=ref)
+    return selectors.operation_list(team=access.team, instance=instance)
 
 
 @router.get("/operations/{operation_id}", response={200: OperationOut, **ERRORS}, summary="Show an operation")
 def show_operation(request: HttpRequest, operation_id: str) -> Operation:
-    return selectors.operation_get(operation_id=operation_id)
+    access = access_of(request)
+    access.require("instance.view")
+    return selectors.operation_get(team=access.team, operation_id=operation_id)
 
 
 @router.post("/operations/{operation_id}/retry", response={202: OperationOut, **ERRORS},
              summary="Retry a failed operation")
 def retry_operation(request: HttpRequest, operation_id: str) -> Status:
-    operation = services.operation_retry(operation=selectors.operation_get(operation_id=operation_id),
-                                         actor=_actor(request))
-    return Status(202, selectors.operation_get(operation_id=str(operation.pk)))
-
-
+    access = access_of(request)
+    failed = selectors.operation_get(team=access.team, operation_id=operation_id)
+    access.require("instance.delete" if failed.kind == "delete" else "instance.operate")
+    operation = services.operation_retry(operation=failed, actor=access.actor)
+    return Status(202, selectors.operation_get(team=access.team, operation_id=str(operation.pk)))

@@ -33,6 +33,7 @@ class Status(models.TextChoices):
 
 
 class Instance(BaseModel):
+    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="instances")
     slug = models.SlugField(max_length=40)
     app = models.CharField(max_length=40)
     app_version = models.CharField(max_length=40, blank=True)

@@ -1,8 +1,5 @@
-"""Reads of instances and operations.
-
-Scoped to the installation for now (the API's minimal token sees every instance); the accounts
-issue adds the team as first argument, and every selector here gets it.
-"""
+"""Reads of instances and operations, always scoped: the first argument is the team whose data
+may be seen (`None` only in the operator_* functions, for the CLI and the admin)."""
 
 from __future__ import annotations
 
@@ -10,21 +7,22 @@ import uuid
 
 from django.db.models import Prefetch, QuerySet
 
+from tenantry.accounts.models import Team
 from tenantry.core.errors import NotFound
 from tenantry.instances.models import ACTIVE_OPERATION_STATUSES, Instance, Operation, Status
 
 
-def instance_list(*, include_deleted: bool = False) -> QuerySet[Instance]:
-    qs = Instance.objects.select_related("server").prefetch_related(
+def _instances(team: Team | None, *, include_deleted: bool) -> QuerySet[Instance]:
+    qs = Instance.objects.select_related("server", "team").prefetch_related(
         Prefetch("operations", queryset=Operation.objects.filter(status__in=ACTIVE_OPERATION_STATUSES),
                  to_attr="active_operations"))
+    if team is not None:
+        qs = qs.filter(team=team)
     return qs if include_deleted else qs.exclude(status=Status.DELETED)
 
 
-def instance_get(*, ref: str) -> Instance:
+def _get(qs: QuerySet[Instance], ref: str) -> Instance:
     """By slug, or by id (which also finds deleted instances)."""
-    qs = instance_list(include_deleted=True)
-    instance = None
     try:
         instance = qs.filter(pk=uuid.UUID(ref)).first()
     except ValueError:
@@ -34,16 +32,45 @@ def instance_get(*, ref: str) -> Instance:
     return instance
 
 
-def operation_list(*, instance: Instance, limit: int = 50) -> list[Operation]:
-    return list(instance.operations.prefetch_related("steps").order_by("-created_at")[:limit])
+def instance_list(*, team: Team) -> QuerySet[Instance]:
+    return _instances(team, include_deleted=False)
 
 
-def operation_get(*, operation_id: str) -> Operation:
+def instance_get(*, team: Team, ref: str) -> Instance:
+    return _get(_instances(team, include_deleted=True), ref)
+
+
+def operation_list(*, team: Team, instance: Instance, limit: int = 50) -> list[Operation]:
+    return list(Operation.objects.filter(instance=instance, instance__team=team).prefetch_related("steps")
+                .order_by("-created_at")[:limit])
+
+
+def operation_get(*, team: Team, operation_id: str) -> Operation:
+    return _operation(Operation.objects.filter(instance__team=team), operation_id)
+
+
+def _operation(qs: QuerySet[Operation], operation_id: str) -> Operation:
     try:
-        op = Operation.objects.select_related("instance").prefetch_related("steps").filter(
-            pk=uuid.UUID(str(operation_id))).first()
+        op = qs.select_related("instance").prefetch_related("steps").filter(pk=uuid.UUID(str(operation_id))).first()
     except ValueError:
         op = None
     if op is None:
         raise NotFound(f"No operation {operation_id!r}.", code="operation_not_found")
     return op
+
+
+# --- the operator's view (CLI, admin): every team ---------------------------------------------
+def operator_instance_list() -> QuerySet[Instance]:
+    return _instances(None, include_deleted=False)
+
+
+def operator_instance_get(*, ref: str) -> Instance:
+    return _get(_instances(None, include_deleted=True), ref)
+
+
+def operator_operation_list(*, instance: Instance, limit: int = 50) -> list[Operation]:
+    return list(instance.operations.prefetch_related("steps").order_by("-created_at")[:limit])
+
+
+def operator_operation_get(*, operation_id: str) -> Operation:
+    return _operation(Operation.objects.all(), operation_id)

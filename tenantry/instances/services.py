@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from tenantry.accounts.models import Team
 from tenantry.catalog.registry import get_app
 from tenantry.catalog.schema import AppSpec
 from tenantry.core.audit import audit_log
@@ -97,7 +98,7 @@ def _check_runtime_ready(spec: AppSpec) -> list[str]:
     return taken
 
 
-def instance_create(*, slug: str, app: str, actor: str, memory_mb: int | None = None,
+def instance_create(*, team: Team, slug: str, app: str, actor: str, memory_mb: int | None = None,
                     cpus: float | None = None, pids: int | None = None,
                     hibernate_after_seconds: int | None = None) -> tuple[Instance, Operation]:
     """Create an instance and queue its provisioning. Nothing is written when input is bad."""
@@ -114,7 +115,7 @@ def instance_create(*, slug: str, app: str, actor: str, memory_mb: int | None = 
             with transaction.atomic():
                 server = place_instance()
                 instance = Instance.objects.create(
-                    slug=slug, app=spec.name, app_version=spec.version, server=server,
+                    team=team, slug=slug, app=spec.name, app_version=spec.version, server=server,
                     subnet=free_subnet(server, taken_on_host=taken_on_host), memory_mb=memory, cpus=cpu, pids=pid,
                     desired_state=DesiredState.RUNNING, status=Status.PENDING,
                     hibernate_after_seconds=hibernate_after_seconds, created_by=actor,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tenantry.accounts.services import api_token_create, api_token_revoke
+from tenantry.accounts.services.api_keys import api_key_create, api_key_revoke
+from tenantry.accounts.services.teams import operator_team
 from tenantry.instances.models import Instance, OperationKind
 from tenantry.instances.operations import create_operation
 
@@ -14,7 +15,7 @@ pytestmark = [pytest.mark.docker]
 
 @pytest.fixture()
 def api(platform):
-    issued = api_token_create(name="tests")
+    issued = api_key_create(team=operator_team(), name="tests")
     client = Client(HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}")
     client.token = issued  # type: ignore[attr-defined]
     return client
@@ -29,10 +30,10 @@ def test_token_is_required_and_checked(platform):
     assert Client().post("/api/v1/instances", {}, content_type="application/json").status_code == 401
     body = Client(HTTP_AUTHORIZATION="Bearer tn_nope_nope").get("/api/v1/instances").json()
     assert body["code"] == "unauthorized"
-    issued = api_token_create(name="short-lived")
+    issued = api_key_create(team=operator_team(), name="short-lived")
     client = Client(HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}")
     assert client.get("/api/v1/instances").status_code == 200
-    api_token_revoke(prefix=issued.token.prefix)
+    api_key_revoke(team=operator_team(), prefix=issued.key.prefix)
     assert client.get("/api/v1/instances").status_code == 401
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tenantry.accounts.services.teams import operator_team
 from tenantry.catalog.registry import BUILTIN_DIR, CatalogError, get_app, load_spec_file, parse_spec
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.models import Instance
@@ -88,7 +89,8 @@ def test_bad_yaml_file(tmp_path: Path):
 @pytest.mark.parametrize("app", ["n8n", "wordpress", "erpnext", "hello"])
 def test_specs_render_into_deployments(app):
     spec = get_app(app)
-    instance = Instance.objects.create(slug=f"r-{app}", app=app, server=default_server(), subnet="172.31.9.0/27",
+    instance = Instance.objects.create(team=operator_team(), slug=f"r-{app}", app=app, server=default_server(),
+                                       subnet="172.31.9.0/27",
                                        memory_mb=spec.default_resources().memory_mb,
                                        cpus=spec.default_resources().cpus, pids=spec.default_resources().pids)
     create_instance_secrets(instance, spec.secrets)
@@ -124,7 +126,8 @@ def test_specs_render_into_deployments(app):
 @pytest.mark.django_db
 def test_image_overrides_map_public_images_to_local_ones(settings):
     settings.TENANTRY = {**settings.TENANTRY, "IMAGE_OVERRIDES": {"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4"}}
-    instance = Instance.objects.create(slug="ov", app="n8n", server=default_server(), subnet="172.31.8.0/27",
+    instance = Instance.objects.create(team=operator_team(), slug="ov", app="n8n", server=default_server(),
+                                       subnet="172.31.8.0/27",
                                        memory_mb=768, cpus=1, pids=512)
     create_instance_secrets(instance, get_app("n8n").secrets)
     assert build_deployment(instance).container("main").image == "tenantry/n8n:2.8.4"

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from tenantry.accounts.models import Team
+from tenantry.accounts.services.teams import operator_team
 from tenantry.instances import services
 from tenantry.instances.models import Instance, Operation
 
 
-def create(slug: str, app: str = "hello", **kwargs) -> tuple[Instance, Operation]:
-    instance, operation = services.instance_create(slug=slug, app=app, actor="test", **kwargs)
+def create(slug: str, app: str = "hello", team: Team | None = None, **kwargs) -> tuple[Instance, Operation]:
+    team = team or operator_team()
+    instance, operation = services.instance_create(team=team, slug=slug, app=app, actor="test", **kwargs)
     instance.refresh_from_db()
     operation.refresh_from_db()
     return instance, operation

@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from tenantry.instances.models import Instance, Status
+from tests.conftest import shared_database_url
 
 pytestmark = [pytest.mark.docker]
 
@@ -55,8 +56,10 @@ def test_errors_exit_non_zero_with_a_message(platform):
 
 @pytest.mark.django_db(transaction=True)
 def test_console_script_reports_bad_input():
-    env = {**os.environ}
+    env = {**os.environ, "DATABASE_URL": shared_database_url()}
     result = subprocess.run([sys.executable, "-m", "tenantry.cli", "instances", "create", "www", "--app", "hello"],
                             env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode != 0
-    assert "reserved" in result.stderr
+    assert result.returncode == 2
+    assert "The name 'www' is reserved. [reserved_slug]" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not Instance.objects.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
+from tenantry.accounts.services.teams import operator_team
 from tenantry.core.errors import ApplicationError
 from tenantry.instances import services
 from tenantry.instances.models import Instance, Operation, OperationKind, OperationStatus, Status
@@ -22,7 +23,7 @@ pytestmark = [pytest.mark.docker]
 ])
 def test_bad_slugs_are_refused_and_nothing_is_written(platform, docker_client, slug, code):
     with pytest.raises(ApplicationError) as caught:
-        services.instance_create(slug=slug, app="hello", actor="test")
+        services.instance_create(team=operator_team(), slug=slug, app="hello", actor="test")
     assert caught.value.code == code
     assert caught.value.details["field"] == "slug"
     assert Instance.objects.count() == 0 and Operation.objects.count() == 0
@@ -32,10 +33,10 @@ def test_bad_slugs_are_refused_and_nothing_is_written(platform, docker_client, s
 def test_duplicate_slug_and_unknown_app(platform):
     create("twin")
     with pytest.raises(ApplicationError) as dup:
-        services.instance_create(slug="twin", app="hello", actor="test")
+        services.instance_create(team=operator_team(), slug="twin", app="hello", actor="test")
     assert dup.value.code == "slug_taken" and dup.value.status == 409
     with pytest.raises(ApplicationError) as unknown:
-        services.instance_create(slug="lonely", app="nosuchapp", actor="test")
+        services.instance_create(team=operator_team(), slug="lonely", app="nosuchapp", actor="test")
     assert unknown.value.code == "unknown_app" and "hello" in unknown.value.message
     assert Instance.objects.count() == 1
 
@@ -43,7 +44,7 @@ def test_duplicate_slug_and_unknown_app(platform):
 def test_missing_image_fails_fast_with_a_clear_message(platform, docker_client):
     for app in ("ghostimage", "wordpress", "erpnext", "n8n"):
         with pytest.raises(ApplicationError) as caught:
-            services.instance_create(slug=f"img-{app}", app=app, actor="test")
+            services.instance_create(team=operator_team(), slug=f"img-{app}", app=app, actor="test")
         assert caught.value.code == "image_missing"
         assert "not present on the Docker host" in caught.value.message
         assert caught.value.details["missing_images"]
@@ -58,7 +59,7 @@ def test_docker_unreachable_is_a_503_and_writes_nothing(platform, settings):
                                              "OPTIONS": {"base_url": "unix:///nonexistent/docker.sock"}}}
     reset_backends()
     with pytest.raises(ApplicationError) as caught:
-        services.instance_create(slug="nodocker", app="hello", actor="test")
+        services.instance_create(team=operator_team(), slug="nodocker", app="hello", actor="test")
     assert caught.value.status == 503 and caught.value.code == "runtime_unavailable"
     assert "unreachable" in caught.value.message
     assert Instance.objects.count() == 0

@@ -9,25 +9,17 @@ import sys
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from huey.contrib.djhuey import HUEY
 
 from tenantry.instances.models import OperationStatus, Status, StepStatus
-from tests.conftest import installation_resources, wait_for
+from tests.conftest import installation_resources, shared_database_url, wait_for
 from tests.instances.helpers import create, fresh
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik, pytest.mark.slow]
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def _start_worker(log_path) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": _database_url(), "TENANTRY_HUEY_IMMEDIATE": "0",
+    env = {**os.environ, "DATABASE_URL": shared_database_url(), "TENANTRY_HUEY_IMMEDIATE": "0",
            "TENANTRY_EDGE_URL": settings.TENANTRY["EDGE_URL"]}
     log = open(log_path, "a")  # noqa: SIM115
     return subprocess.Popen([sys.executable, "-m", "tenantry.cli", "worker"], env=env, stdout=log,

@@ -6,6 +6,7 @@ import ipaddress
 
 import pytest
 
+from tenantry.accounts.services.teams import operator_team
 from tenantry.core.errors import ApplicationError
 from tenantry.instances.models import Instance
 from tenantry.runtime.models import Server
@@ -21,7 +22,8 @@ def test_a_thousand_instances_get_distinct_subnets(settings):
     subnets = []
     for index in range(1000):
         subnet = free_subnet(server, taken_on_host=taken)
-        Instance.objects.create(slug=f"s{index:04d}", app="hello", server=server, subnet=subnet, memory_mb=64,
+        Instance.objects.create(team=operator_team(), slug=f"s{index:04d}", app="hello", server=server, subnet=subnet,
+                                memory_mb=64,
                                 cpus=0.25, pids=64)
         subnets.append(ipaddress.ip_network(subnet))
     assert len(set(subnets)) == 1000
@@ -34,7 +36,8 @@ def test_exhausted_pool_and_full_servers_are_clear_errors(settings):
     settings.TENANTRY = {**settings.TENANTRY, "SUBNET_POOL": "172.31.7.0/26", "SUBNET_PREFIX": 27}
     server = default_server()
     for index in range(2):
-        Instance.objects.create(slug=f"p{index}", app="hello", server=server, subnet=free_subnet(server),
+        Instance.objects.create(team=operator_team(), slug=f"p{index}", app="hello", server=server,
+                                subnet=free_subnet(server),
                                 memory_mb=64, cpus=0.25, pids=64)
     with pytest.raises(ApplicationError) as caught:
         free_subnet(server)

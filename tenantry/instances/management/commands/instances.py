@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from tenantry.accounts.services.teams import operator_team, team_by_slug
 from tenantry.core.errors import ApplicationError
 from tenantry.instances import selectors, services
 from tenantry.instances.models import Operation, StepStatus
@@ -31,7 +32,8 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
         create = sub.add_parser("create", help="create an instance and provision it")
         create.add_argument("slug")
-        create.add_argument("--app", required=True, help="app name from the catalog (tenantry apps)")
+        create.add_argument("--app", required=True, help="app name from the catalog")
+        create.add_argument("--team", help="team slug (default: the installation's own 'operators' team)")
         create.add_argument("--memory-mb", type=int)
         create.add_argument("--cpus", type=float)
         create.add_argument("--hibernate-after", type=int, dest="hibernate_after_seconds",
@@ -56,8 +58,9 @@ class Command(BaseCommand):
         action = options["action"]
         try:
             if action == "create":
+                team = team_by_slug(options["team"]) if options["team"] else operator_team()
                 instance, operation = services.instance_create(
-                    slug=options["slug"], app=options["app"], actor="cli", memory_mb=options["memory_mb"],
+                    team=team, slug=options["slug"], app=options["app"], actor="cli", memory_mb=options["memory_mb"],
                     cpus=options["cpus"], hibernate_after_seconds=options["hibernate_after_seconds"])
                 self.stdout.write(f"Creating {instance.slug} ({instance.app}) at {instance.url}")
                 self._finish(operation, options)
@@ -66,7 +69,7 @@ class Command(BaseCommand):
             elif action == "show":
                 self._show(options["ref"], options["json"])
             else:
-                instance = selectors.instance_get(ref=options["ref"])
+                instance = selectors.operator_instance_get(ref=options["ref"])
                 operation = ACTIONS[action](instance=instance, actor="cli")
                 self.stdout.write(f"{action.capitalize()} {instance.slug}: operation {operation.id}")
                 self._finish(operation, options)
@@ -75,21 +78,21 @@ class Command(BaseCommand):
 
     # --- output ---------------------------------------------------------------------------------
     def _list(self, as_json: bool) -> None:
-        rows = list(selectors.instance_list())
+        rows = list(selectors.operator_instance_list())
         if as_json:
-            self.stdout.write(json.dumps([{"slug": i.slug, "app": i.app, "status": i.status, "url": i.url,
-                                           "id": str(i.id)} for i in rows], indent=2))
+            self.stdout.write(json.dumps([{"slug": i.slug, "app": i.app, "team": i.team.slug, "status": i.status,
+                                           "url": i.url, "id": str(i.id)} for i in rows], indent=2))
             return
         if not rows:
             self.stdout.write("No instances yet. Create one: tenantry instances create demo --app hello --wait")
             return
-        self.stdout.write(f"{'SLUG':<24}{'APP':<12}{'STATUS':<14}URL")
+        self.stdout.write(f"{'SLUG':<24}{'TEAM':<20}{'APP':<12}{'STATUS':<14}URL")
         for i in rows:
-            self.stdout.write(f"{i.slug:<24}{i.app:<12}{i.status:<14}{i.url}")
+            self.stdout.write(f"{i.slug:<24}{i.team.slug:<20}{i.app:<12}{i.status:<14}{i.url}")
 
     def _show(self, ref: str, as_json: bool) -> None:
-        i = selectors.instance_get(ref=ref)
-        operations = selectors.operation_list(instance=i, limit=5)
+        i = selectors.operator_instance_get(ref=ref)
+        operations = selectors.operator_operation_list(instance=i, limit=5)
         if as_json:
             self.stdout.write(json.dumps({
                 "id": str(i.id), "slug": i.slug, "app": i.app, "status": i.status, "desired_state": i.desired_state,
@@ -117,7 +120,7 @@ class Command(BaseCommand):
         reported: set[int] = set()
         hinted = False
         while True:
-            op = selectors.operation_get(operation_id=str(operation.pk))
+            op = selectors.operator_operation_get(operation_id=str(operation.pk))
             steps = list(op.steps.all())
             for step in steps:
                 if step.position in reported or step.status in (StepStatus.PENDING, StepStatus.RUNNING):

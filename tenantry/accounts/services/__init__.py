@@ -1,0 +1,1 @@
+"""Account services, split by subdomain: teams.py, invitations.py, api_keys.py."""

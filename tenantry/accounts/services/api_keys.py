@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from tenantry.accounts.models import ApiKey, ApiKeyScope, Team, User
+from tenantry.core.audit import audit_log
+from tenantry.core.errors import NotFound, ValidationError
+
+KEY_PREFIX = "tn_"
+# Writing last_used_at on every request would turn every read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: ApiKey
+    plaintext: str = field(repr=False)
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_key_create(*, team: Team, name: str, scope: str = ApiKeyScope.WRITE, created_by: User | None = None,
+                   actor: str = "cli") -> IssuedKey:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("A key needs a name.", details={"field": "name"})
+    if len(name) > 100:
+        raise ValidationError("The name is too long (100 characters at most).", details={"field": "name"})
+    if scope not in ApiKeyScope.values:
+        raise ValidationError(f"Unknown scope {scope!r}.", details={"field": "scope"})
+    prefix = secrets.token_hex(4)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(team=team, name=name, prefix=prefix, hashed=_hash(secret), scope=scope,
+                                created_by=created_by)
+    audit_log(actor=actor, action="api_key.create", target=key, data={"team": str(team.pk), "scope": scope})
+    return IssuedKey(key=key, plaintext=f"{KEY_PREFIX}{prefix}_{secret}")
+
+
+def api_key_authenticate(plaintext: str) -> ApiKey | None:
+    if not plaintext.startswith(KEY_PREFIX):
+        return None
+    prefix, _, secret = plaintext[len(KEY_PREFIX) :].partition("_")
+    key = ApiKey.objects.select_related("team").filter(prefix=prefix, revoked_at__isnull=True).first()
+    if key is None or not hmac.compare_digest(key.hashed, _hash(secret)):
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+@transaction.atomic
+def api_key_revoke(*, team: Team, prefix: str, actor: str = "cli") -> ApiKey:
+    key = ApiKey.objects.filter(team=team, prefix=prefix, revoked_at__isnull=True).first()
+    if key is None:
+        raise NotFound(f"No active key {prefix!r} in this team.", code="api_key_not_found")
+    key.revoked_at = timezone.now()
+    key.save(update_fields=["revoked_at", "updated_at"])
+    audit_log(actor=actor, action="api_key.revoke", target=key)
+    return key

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils.text import slugify
+
+from tenantry.accounts.models import Membership, Role, Team, User
+from tenantry.core.audit import audit_log
+from tenantry.core.errors import Conflict, NotFound, ValidationError
+
+OPERATOR_TEAM_SLUG = "operators"
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "team"
+    slug, n = base, 1
+    while Team.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+@transaction.atomic
+def team_create(*, name: str, owner: User | None, actor: str) -> Team:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("A team needs a name.", details={"field": "name"})
+    team = Team.objects.create(name=name[:100], slug=_unique_slug(name))
+    if owner is not None:
+        Membership.objects.create(team=team, user=owner, role=Role.OWNER)
+    audit_log(actor=actor, action="team.create", target=team, data={"name": team.name})
+    return team
+
+
+def ensure_personal_team(user: User) -> Team:
+    """Every user belongs to at least one team: the first one is theirs."""
+    membership = user.memberships.select_related("team").first()
+    if membership is not None:
+        return membership.team
+    name = f"{user.first_name}'s team" if user.first_name else user.email.split("@")[0]
+    return team_create(name=name, owner=user, actor=f"user:{user.email}")
+
+
+def operator_team() -> Team:
+    """The installation's own team, used by the CLI when no team is named."""
+    team = Team.objects.filter(slug=OPERATOR_TEAM_SLUG).first()
+    return team or Team.objects.create(name="Operators", slug=OPERATOR_TEAM_SLUG)
+
+
+def team_by_slug(slug: str) -> Team:
+    team = Team.objects.filter(slug=slug).first()
+    if team is None:
+        raise NotFound(f"No team {slug!r}.", code="team_not_found")
+    return team
+
+
+def _owners(team: Team) -> int:
+    return team.memberships.filter(role=Role.OWNER).count()
+
+
+@transaction.atomic
+def membership_set_role(*, membership: Membership, role: str, actor: str, actor_role: str) -> Membership:
+    if role not in Role.values:
+        raise ValidationError(f"Unknown role {role!r}.", details={"field": "role"})
+    touches_owner = role == Role.OWNER or membership.role == Role.OWNER
+    if touches_owner and actor_role != Role.OWNER:
+        raise ValidationError("Only an owner can make or unmake owners.", code="forbidden")
+    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    if locked.role == Role.OWNER and role != Role.OWNER and _owners(locked.team) == 1:
+        raise Conflict("A team keeps at least one owner.", code="last_owner")
+    locked.role = role
+    locked.save(update_fields=["role", "updated_at"])
+    audit_log(actor=actor, action="membership.role", target=locked, data={"role": role})
+    return locked
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: str, actor_role: str | None = None) -> None:
+    """Remove a member, or leave (the member removing themselves). The last owner cannot go."""
+    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    if locked.role == Role.OWNER and _owners(locked.team) == 1:
+        raise Conflict("The last owner cannot leave the team; make someone else owner first.", code="last_owner")
+    if locked.role == Role.OWNER and actor_role not in (None, Role.OWNER):
+        raise ValidationError("Only an owner can remove an owner.", code="forbidden")
+    audit_log(actor=actor, action="membership.remove", target=locked.team,
+              data={"user": locked.user.email, "role": locked.role})
+    locked.delete()
