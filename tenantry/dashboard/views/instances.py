@@ -1,0 +1,113 @@
+"""The customer's instances: overview, create, detail with live progress, lifecycle actions."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from tenantry.accounts.access import Access
+from tenantry.catalog.registry import get_catalog
+from tenantry.core.errors import ApplicationError
+from tenantry.dashboard.context import with_team
+from tenantry.dashboard.forms import InstanceCreateForm, InstanceDeleteForm
+from tenantry.instances import selectors, services
+
+ACTIONS = {
+    "start": (services.instance_start, "instance.operate"),
+    "stop": (services.instance_stop, "instance.operate"),
+    "restart": (services.instance_restart, "instance.operate"),
+    "hibernate": (services.instance_hibernate, "instance.operate"),
+    "wake": (services.instance_wake, "instance.operate"),
+}
+
+
+def _form_error(form: InstanceCreateForm | InstanceDeleteForm, exc: ApplicationError) -> None:
+    field = exc.details.get("field")
+    form.add_error(field if field in form.fields else None, exc.message)
+
+
+@with_team("instance.view")
+def overview(request: HttpRequest, access: Access) -> HttpResponse:
+    instances = list(selectors.instance_list(team=access.team))
+    return render(request, "dashboard/overview.html", {"access": access, "instances": instances})
+
+
+@with_team("instance.create")
+def create(request: HttpRequest, access: Access) -> HttpResponse:
+    form = InstanceCreateForm(request.POST or None, initial={"app": request.GET.get("app", "hello")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            instance, _op = services.instance_create(team=access.team, slug=form.cleaned_data["slug"],
+                                                     app=form.cleaned_data["app"], actor=access.actor)
+        except ApplicationError as exc:
+            _form_error(form, exc)
+        else:
+            return redirect("dashboard:instance", team_slug=access.team.slug, ref=instance.slug)
+    return render(request, "dashboard/instance_create.html",
+                  {"access": access, "form": form, "apps": list(get_catalog().values())})
+
+
+def _detail_context(access: Access, ref: str) -> dict:
+    instance = selectors.instance_get(team=access.team, ref=ref)
+    operations = selectors.operation_list(team=access.team, instance=instance, limit=20)
+    active = next((op for op in operations if op.is_active), None)
+    return {"access": access, "instance": instance, "operations": operations, "active": active,
+            "latest": operations[0] if operations else None,
+            "can_operate": access.allows("instance.operate"), "can_delete": access.allows("instance.delete")}
+
+
+@with_team("instance.view")
+def detail(request: HttpRequest, access: Access, ref: str) -> HttpResponse:
+    try:
+        context = _detail_context(access, ref)
+    except ApplicationError as exc:
+        return render(request, "dashboard/not_found.html", {"access": access, "message": exc.message}, status=404)
+    context["delete_form"] = InstanceDeleteForm(expected=context["instance"].slug)
+    return render(request, "dashboard/instance_detail.html", context)
+
+
+@with_team("instance.view")
+def progress(request: HttpRequest, access: Access, ref: str) -> HttpResponse:
+    """The live part of the instance page, polled by htmx while an operation runs."""
+    try:
+        context = _detail_context(access, ref)
+    except ApplicationError:
+        return HttpResponse(status=404)
+    return render(request, "dashboard/_progress.html", context)
+
+
+@require_POST
+@with_team("instance.operate")
+def action(request: HttpRequest, access: Access, ref: str, name: str) -> HttpResponse:
+    service, permission = ACTIONS.get(name, (None, ""))
+    instance = selectors.instance_get(team=access.team, ref=ref)
+    if service is None or not access.allows(permission):
+        messages.error(request, _("That action is not available."))
+    else:
+        try:
+            service(instance=instance, actor=access.actor)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+    return redirect(request.POST.get("next") or reverse("dashboard:instance", args=[access.team.slug, instance.slug]))
+
+
+@require_POST
+@with_team("instance.delete")
+def delete(request: HttpRequest, access: Access, ref: str) -> HttpResponse:
+    context = _detail_context(access, ref)
+    instance = context["instance"]
+    form = InstanceDeleteForm(request.POST, expected=instance.slug)
+    if form.is_valid():
+        try:
+            services.instance_delete(instance=instance, actor=access.actor)
+        except ApplicationError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, _("%(name)s is being deleted.") % {"name": instance.slug})
+            return redirect("dashboard:overview", team_slug=access.team.slug)
+    context["delete_form"] = form
+    return render(request, "dashboard/instance_detail.html", context, status=422)
