@@ -92,7 +92,7 @@ AUTHENTICATION_BACKENDS = [
 
 # --- accounts (django-allauth) ------------------------------------------------------------------
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "dashboard:overview"
+LOGIN_REDIRECT_URL = "dashboard:home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_ADAPTER = "tenantry.accounts.adapter.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "tenantry.accounts.adapter.SocialAccountAdapter"

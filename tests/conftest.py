@@ -166,6 +166,63 @@ def _fresh_catalog():
     reload_catalog()
 
 
+class Mailbox:
+    """Messages received by a real SMTP server (aiosmtpd) on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        import email
+        from email import policy
+
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Any]:
+        return [m for m in self.messages if address in m["To"]]
+
+    def wait_for(self, address: str, *, count: int = 1, timeout: float = 10) -> Any:
+        return wait_for(lambda: len(self.to(address)) >= count and self.to(address)[count - 1], timeout=timeout,
+                        what=f"mail #{count} to {address}")
+
+    @staticmethod
+    def text(message: Any) -> str:
+        return message.get_body(preferencelist=("plain",)).get_content()
+
+    @staticmethod
+    def html(message: Any) -> str:
+        return message.get_body(preferencelist=("html",)).get_content()
+
+    @staticmethod
+    def link(message: Any, contains: str) -> str:
+        import re
+
+        for url in re.findall(r"https?://[^\s<>\"]+", Mailbox.text(message)):
+            if contains in url:
+                return url
+        raise AssertionError(f"no link with {contains!r} in {Mailbox.text(message)!r}")
+
+
+@pytest.fixture()
+def mailbox(settings) -> Iterator[Mailbox]:
+    from aiosmtpd.controller import Controller
+
+    from tests.testenv import free_port
+
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    yield box
+    controller.stop()
+
+
 @pytest.fixture(scope="session")
 def output_dir() -> Path:
     OUTPUT.mkdir(exist_ok=True)
