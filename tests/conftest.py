@@ -166,6 +166,29 @@ def _fresh_catalog():
     reload_catalog()
 
 
+def start_worker(log_path: Path) -> subprocess.Popen:
+    """A real worker process on the test database and the real (file or Redis) queue."""
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": shared_database_url(), "TENANTRY_HUEY_IMMEDIATE": "0",
+           "TENANTRY_EDGE_URL": settings.TENANTRY["EDGE_URL"]}
+    log = open(log_path, "a")  # noqa: SIM115
+    return subprocess.Popen([sys.executable, "-m", "tenantry.cli", "worker"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@pytest.fixture()
+def queued():
+    """Send tasks to the real queue instead of running them in-process."""
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.immediate = False
+    HUEY.flush()
+    yield HUEY
+    HUEY.flush()
+    HUEY.immediate = True
+
+
 class Mailbox:
     """Messages received by a real SMTP server (aiosmtpd) on 127.0.0.1."""
 

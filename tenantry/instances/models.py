@@ -2,34 +2,35 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from tenantry.core.models import BaseModel
 
 
 class DesiredState(models.TextChoices):
-    RUNNING = "running"
-    STOPPED = "stopped"
-    HIBERNATED = "hibernated"
-    SUSPENDED = "suspended"
-    ARCHIVED = "archived"
-    DELETED = "deleted"
+    RUNNING = "running", _("Running")
+    STOPPED = "stopped", _("Stopped")
+    HIBERNATED = "hibernated", _("Hibernated")
+    SUSPENDED = "suspended", _("Suspended")
+    ARCHIVED = "archived", _("Archived")
+    DELETED = "deleted", _("Deleted")
 
 
 class Status(models.TextChoices):
-    PENDING = "pending"
-    PROVISIONING = "provisioning"
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    HIBERNATED = "hibernated"
-    WAKING = "waking"
-    SUSPENDED = "suspended"
-    ARCHIVING = "archiving"
-    ARCHIVED = "archived"
-    DELETING = "deleting"
-    DELETED = "deleted"
-    FAILED = "failed"
+    PENDING = "pending", _("Pending")
+    PROVISIONING = "provisioning", _("Provisioning")
+    STARTING = "starting", _("Starting")
+    RUNNING = "running", _("Running")
+    STOPPING = "stopping", _("Stopping")
+    STOPPED = "stopped", _("Stopped")
+    HIBERNATED = "hibernated", _("Hibernated")
+    WAKING = "waking", _("Waking")
+    SUSPENDED = "suspended", _("Suspended")
+    ARCHIVING = "archiving", _("Archiving")
+    ARCHIVED = "archived", _("Archived")
+    DELETING = "deleting", _("Deleting")
+    DELETED = "deleted", _("Deleted")
+    FAILED = "failed", _("Failed")
 
 
 class Instance(BaseModel):
@@ -98,21 +99,21 @@ class InstanceSecret(models.Model):
 
 
 class OperationKind(models.TextChoices):
-    PROVISION = "provision"
-    START = "start"
-    STOP = "stop"
-    RESTART = "restart"
-    HIBERNATE = "hibernate"
-    WAKE = "wake"
-    DELETE = "delete"
+    PROVISION = "provision", _("Provision")
+    START = "start", _("Start")
+    STOP = "stop", _("Stop")
+    RESTART = "restart", _("Restart")
+    HIBERNATE = "hibernate", _("Hibernate")
+    WAKE = "wake", _("Wake")
+    DELETE = "delete", _("Delete")
 
 
 class OperationStatus(models.TextChoices):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 ACTIVE_OPERATION_STATUSES = (OperationStatus.PENDING, OperationStatus.RUNNING)
@@ -158,11 +159,11 @@ class Operation(BaseModel):
 
 
 class StepStatus(models.TextChoices):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped")
 
 
 class Step(models.Model):

@@ -4,41 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings
-from huey.contrib.djhuey import HUEY
 
 from tenantry.instances.models import OperationStatus, Status, StepStatus
-from tests.conftest import installation_resources, shared_database_url, wait_for
+from tests.conftest import installation_resources, start_worker, wait_for
 from tests.instances.helpers import create, fresh
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik, pytest.mark.slow]
 
 
-def _start_worker(log_path) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": shared_database_url(), "TENANTRY_HUEY_IMMEDIATE": "0",
-           "TENANTRY_EDGE_URL": settings.TENANTRY["EDGE_URL"]}
-    log = open(log_path, "a")  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "tenantry.cli", "worker"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-
-
-@pytest.fixture()
-def queued():
-    """Send tasks to the real queue (SQLite file) instead of running them in-process."""
-    HUEY.immediate = False
-    HUEY.flush()
-    yield HUEY
-    HUEY.flush()
-    HUEY.immediate = True
-
-
 def test_killed_worker_leaves_an_operation_the_next_one_completes(platform, docker_client, queued, output_dir):
     log_path = output_dir / "worker-resume.log"
-    first = _start_worker(log_path)
+    first = start_worker(log_path)
     try:
         instance, operation = create("survivor", app="slowhello")
         # the app sleeps 4 s before it answers: kill the worker while it waits
@@ -49,7 +27,7 @@ def test_killed_worker_leaves_an_operation_the_next_one_completes(platform, dock
         operation.refresh_from_db()
         assert operation.status == OperationStatus.RUNNING  # stuck, as a dead worker leaves it
 
-        second = _start_worker(log_path)
+        second = start_worker(log_path)
         try:
             wait_for(lambda: fresh(operation.instance).status == Status.RUNNING, timeout=60,
                      what="the second worker to finish the provisioning")

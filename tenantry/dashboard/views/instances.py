@@ -77,7 +77,8 @@ def progress(request: HttpRequest, access: Access, ref: str) -> HttpResponse:
         context = _detail_context(access, ref)
     except ApplicationError:
         return HttpResponse(status=404)
-    return render(request, "dashboard/_progress.html", context)
+    # htmx stops polling on 286: nothing is running any more, the page shows the final state.
+    return render(request, "dashboard/_progress.html", context, status=200 if context["active"] else 286)
 
 
 @require_POST
