@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +27,7 @@ def _quote(text: str) -> str:
 
 def main() -> int:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tenantry.settings", "PYTHONPATH": str(ROOT),
-           "TENANTRY_DATA_DIR": os.environ.get("TENANTRY_DATA_DIR", "/tmp/tenantry-i18n")}
+           "TENANTRY_DATA_DIR": os.environ.get("TENANTRY_DATA_DIR", tempfile.mkdtemp(prefix="tenantry-i18n-"))}
     admin = Path(sys.executable).parent / "django-admin"
     subprocess.run([str(admin), "makemessages", "-l", "fr", "-i", "*/migrations/*", "--no-obsolete"], cwd=PACKAGE,
                    env=env, check=True)
