@@ -34,7 +34,7 @@ test-quick: install images
 	TENANTRY_TEST_DATABASES=sqlite scripts/test.sh
 
 lint: install
-	$(BIN)/ruff check tenantry tests bench
+	$(BIN)/ruff check tenantry tests bench scripts
 	$(BIN)/mypy tenantry
 
 bench: install images
