@@ -176,6 +176,10 @@ def _succeed(ctx: StepContext) -> None:
         Operation.objects.filter(pk=operation.pk).update(status=OperationStatus.SUCCEEDED, finished_at=now,
                                                          updated_at=now)
         Instance.objects.filter(pk=instance.pk).update(**fields)
+        if operation.kind == OperationKind.PROVISION:
+            from tenantry.notifications.tasks import instance_ready_task
+
+            transaction.on_commit(lambda: instance_ready_task(str(instance.pk)))
     log.info("operation.succeeded", operation=str(operation.id), kind=operation.kind, instance=instance.slug)
 
 

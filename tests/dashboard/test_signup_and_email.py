@@ -35,6 +35,10 @@ def test_signup_verifies_email_then_lands_on_a_team_dashboard(mailbox):
     assert membership.role == Role.OWNER
     assert done.redirect_chain[-1][0] == f"/t/{membership.team.slug}/"
     assert b"No instance yet" in done.content
+    welcome = mailbox.wait_for("ada@example.com", count=2)
+    assert welcome["Subject"] == "Welcome to Tenantry"
+    assert "Create your first instance" in mailbox.html(welcome) and mailbox.text(welcome)
+    assert "Confirm my address" in mailbox.html(message)  # the verification mail has an HTML body too
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from huey.contrib.djhuey import db_task
+
+
+@db_task(retries=3, retry_delay=30)
+def instance_ready_task(instance_id: str) -> None:
+    from tenantry.notifications.services import notify_instance_ready
+
+    notify_instance_ready(instance_id)
