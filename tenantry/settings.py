@@ -120,7 +120,19 @@ SOCIALACCOUNT_LOGIN_ON_GET = False
 # Single sign-on: a JSON list of OpenID Connect providers, e.g. a Keycloak realm:
 # TENANTRY_OIDC_PROVIDERS='[{"id": "keycloak", "name": "Keycloak", "client_id": "tenantry",
 #   "secret": "…", "server_url": "https://sso.example.com/realms/acme"}]'
-SOCIALACCOUNT_PROVIDERS = {
+# Optional social providers, e.g.
+# TENANTRY_SOCIAL_PROVIDERS='{"google": {"client_id": "…", "secret": "…"}, "github": {…}, "microsoft": {…}}'
+_SOCIAL = json.loads(os.environ.get("TENANTRY_SOCIAL_PROVIDERS") or "{}")
+_SOCIAL_SUPPORTED = {"google", "github", "microsoft"}
+if set(_SOCIAL) - _SOCIAL_SUPPORTED:
+    raise ValueError(f"TENANTRY_SOCIAL_PROVIDERS: unsupported {sorted(set(_SOCIAL) - _SOCIAL_SUPPORTED)}")
+INSTALLED_APPS += [f"allauth.socialaccount.providers.{name}" for name in sorted(_SOCIAL)]
+SOCIALACCOUNT_PROVIDERS: dict = {
+    name: {"APPS": [{"client_id": conf["client_id"], "secret": conf.get("secret", ""),
+                     "settings": conf.get("settings", {})}]}
+    for name, conf in _SOCIAL.items()
+}
+SOCIALACCOUNT_PROVIDERS |= {
     "openid_connect": {
         "OAUTH_PKCE_ENABLED": True,
         "APPS": [

@@ -24,10 +24,10 @@ class OperationInline(admin.TabularInline):
 
 @admin.register(Instance)
 class InstanceAdmin(admin.ModelAdmin):
-    list_display = ("slug", "app", "status", "desired_state", "server", "memory_mb", "cpus", "last_request_at",
-                    "created_at")
-    list_filter = ("status", "desired_state", "app", "server")
-    search_fields = ("slug", "id", "created_by")
+    list_display = ("slug", "team", "app", "status", "desired_state", "server", "memory_mb", "cpus",
+                    "last_request_at", "created_at")
+    list_filter = ("status", "desired_state", "app", "server", "team")
+    search_fields = ("slug", "id", "created_by", "team__name", "team__slug")
     readonly_fields = ("id", "subnet", "status", "status_message", "provisioned_at", "running_since",
                        "last_request_at", "deleted_at", "created_by", "created_at", "updated_at")
     inlines = [OperationInline]

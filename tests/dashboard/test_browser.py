@@ -79,6 +79,9 @@ def test_signup_to_running_instance_in_a_browser(platform, live_server, mailbox,
         width_during = page.locator(".progress > span").get_attribute("style")
         shot(page, output_dir, "05-progress")
         expect(page.locator("#instance-status")).to_have_text("Running", timeout=40_000)
+        # the page reloaded itself at the end: actions enabled, the operation in the history
+        expect(page.locator("main button:has-text('Stop')")).to_be_enabled()
+        expect(page.locator("details summary")).to_contain_text("Provision")
         assert page.locator(".progress > span").get_attribute("style") == "width:100%"
         assert width_during != "width:100%"
         shot(page, output_dir, "06-running")
@@ -91,14 +94,27 @@ def test_signup_to_running_instance_in_a_browser(platform, live_server, mailbox,
 
         page.goto(f"{live_server.url}/")
         expect(page.locator("tr[data-instance=lins-app]")).to_contain_text("Running")
+        shot(page, output_dir, "08-overview")
+        page.click("nav.main >> text=Team")
+        page.fill("input[name=email]", "colleague@example.com")
+        page.click("main button:has-text('Send invitation')")
+        expect(page.locator(".messages")).to_contain_text("Invitation sent to colleague@example.com")
+        assert mailbox.wait_for("colleague@example.com")
+        shot(page, output_dir, "09-team")
+        page.click("nav.main >> text=API keys")
+        page.fill("input[name=name]", "ci")
+        page.click("main button:has-text('Create key')")
+        expect(page.locator("#new-key")).to_contain_text("tn_")
+        shot(page, output_dir, "10-api-key-shown-once")
         page.goto(f"{live_server.url}/account/")
+        shot(page, output_dir, "11-account")
         page.select_option("select[name=language]", "fr")
         page.click("main form button[type=submit]")
         page.goto(f"{live_server.url}/")
         expect(page.locator("h1")).to_have_text("Instances")
         expect(page.locator("html")).to_have_attribute("lang", "fr")
         expect(page.locator("text=Déconnexion")).to_be_visible()
-        shot(page, output_dir, "08-overview-fr")
+        shot(page, output_dir, "12-overview-fr")
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=20)

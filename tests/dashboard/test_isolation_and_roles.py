@@ -132,3 +132,20 @@ def test_last_owner_cannot_leave_and_admins_cannot_touch_owners(world):
     assert Membership.objects.get(pk=second.pk).role == Role.OWNER
     client.post(reverse("dashboard:member_remove", args=[team.slug, own.id]))
     assert not Membership.objects.filter(pk=own.pk).exists()
+
+
+def test_operator_overview_is_for_staff_only(world, admin_client):
+    from tenantry.instances import services
+
+    assert signed_in(world["alice"]).get(reverse("dashboard:operator")).status_code == 302  # to the admin login
+    page = admin_client.get(reverse("dashboard:operator"))
+    assert page.status_code == 200
+    assert b'data-count="Running">1<' in page.content
+    services.instance_stop(instance=world["instance"], actor="test")
+    assert b'data-count="Stopped">1<' in admin_client.get(reverse("dashboard:operator")).content
+    teams = admin_client.get("/admin/accounts/team/?q=Team+B")
+    assert teams.status_code == 200 and b"Team B" in teams.content
+    users = admin_client.get("/admin/accounts/user/?q=bob")
+    assert b"bob@example.com" in users.content
+    by_team = admin_client.get(f"/admin/instances/instance/?team__id__exact={world['team_b'].id}")
+    assert b"bobs-app" in by_team.content

@@ -70,3 +70,18 @@ def test_login_failures_are_rate_limited():
     # even the right password is refused while the limit holds
     right = client.post("/accounts/login/", {"login": "limited@example.com", "password": PASSWORD})
     assert b"Too many failed login attempts" in right.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_language_follows_the_browser_unless_the_user_chose_one():
+    user = make_user("lang@example.com")
+    team = user.memberships.get().team
+    client = Client(HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9")
+    client.force_login(user)
+    page = client.get(f"/t/{team.slug}/").content.decode()
+    assert '<html lang="fr">' in page and "Déconnexion" in page
+    assert "Sign Up" not in Client(HTTP_ACCEPT_LANGUAGE="fr").get("/accounts/signup/").content.decode()
+    user.language = "en"
+    user.save()
+    page = client.get(f"/t/{team.slug}/").content.decode()
+    assert '<html lang="en">' in page and "Sign out" in page

@@ -77,8 +77,12 @@ def progress(request: HttpRequest, access: Access, ref: str) -> HttpResponse:
         context = _detail_context(access, ref)
     except ApplicationError:
         return HttpResponse(status=404)
-    # htmx stops polling on 286: nothing is running any more, the page shows the final state.
-    return render(request, "dashboard/_progress.html", context, status=200 if context["active"] else 286)
+    response = render(request, "dashboard/_progress.html", context, status=200 if context["active"] else 286)
+    if not context["active"] and request.GET.get("watching"):
+        # The operation the page was watching has ended: reload it whole, so that the actions
+        # and the history show the new state too. (286 alone tells htmx to stop polling.)
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @require_POST
