@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from django.utils import timezone
 from tenantry.accounts.models import ApiKey, ApiKeyScope, Team, User
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import NotFound, ValidationError
+from tenantry.core.tokens import new_secret, secret_hash
 
 KEY_PREFIX = "tn_"
 # Writing last_used_at on every request would turn every read into a write.
@@ -22,10 +22,6 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 class IssuedKey:
     key: ApiKey
     plaintext: str = field(repr=False)
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @transaction.atomic
@@ -39,8 +35,8 @@ def api_key_create(*, team: Team, name: str, scope: str = ApiKeyScope.WRITE, cre
     if scope not in ApiKeyScope.values:
         raise ValidationError(f"Unknown scope {scope!r}.", details={"field": "scope"})
     prefix = secrets.token_hex(4)
-    secret = secrets.token_urlsafe(32)
-    key = ApiKey.objects.create(team=team, name=name, prefix=prefix, hashed=_hash(secret), scope=scope,
+    secret = new_secret()
+    key = ApiKey.objects.create(team=team, name=name, prefix=prefix, hashed=secret_hash(secret), scope=scope,
                                 created_by=created_by)
     audit_log(actor=actor, action="api_key.create", target=key, data={"team": str(team.pk), "scope": scope})
     return IssuedKey(key=key, plaintext=f"{KEY_PREFIX}{prefix}_{secret}")
@@ -51,7 +47,7 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
         return None
     prefix, _, secret = plaintext[len(KEY_PREFIX) :].partition("_")
     key = ApiKey.objects.select_related("team").filter(prefix=prefix, revoked_at__isnull=True).first()
-    if key is None or not hmac.compare_digest(key.hashed, _hash(secret)):
+    if key is None or not hmac.compare_digest(key.hashed, secret_hash(secret)):
         return None
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -13,6 +11,7 @@ from django.utils import timezone
 from tenantry.accounts.models import Invitation, Membership, Role, Team, User
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import Conflict, NotFound, ValidationError
+from tenantry.core.tokens import new_secret, secret_hash
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -21,10 +20,6 @@ INVITATION_LIFETIME = timedelta(days=7)
 class IssuedInvitation:
     invitation: Invitation
     token: str = field(repr=False)
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def accept_url(token: str) -> str:
@@ -43,10 +38,10 @@ def invitation_create(*, team: Team, email: str, role: str, invited_by: User | N
     if Membership.objects.filter(team=team, user__email=email).exists():
         raise Conflict(f"{email} is already a member of this team.", code="already_member",
                        details={"field": "email"})
-    token = secrets.token_urlsafe(32)
+    token = new_secret()
     try:
         with transaction.atomic():
-            invitation = Invitation.objects.create(team=team, email=email, role=role, token_hash=_hash(token),
+            invitation = Invitation.objects.create(team=team, email=email, role=role, token_hash=secret_hash(token),
                                                    invited_by=invited_by,
                                                    expires_at=timezone.now() + INVITATION_LIFETIME)
             audit_log(actor=actor, action="invitation.create", target=invitation, data={"role": role})
@@ -64,7 +59,7 @@ def invitation_create(*, team: Team, email: str, role: str, invited_by: User | N
 
 
 def invitation_for_token(token: str) -> Invitation:
-    invitation = Invitation.objects.select_related("team").filter(token_hash=_hash(token)).first()
+    invitation = Invitation.objects.select_related("team").filter(token_hash=secret_hash(token)).first()
     if invitation is None or invitation.revoked_at or invitation.accepted_at:
         raise NotFound("This invitation does not exist or was already used.", code="invitation_not_found")
     if invitation.expires_at < timezone.now():
