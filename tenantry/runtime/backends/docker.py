@@ -12,13 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import docker
 import docker.errors
-import requests.exceptions
 from docker.types import LogConfig
 
 from tenantry.runtime.backends.base import (
@@ -31,8 +29,8 @@ from tenantry.runtime.backends.base import (
     ManagedResource,
     ResourceLimits,
     RuntimeBackend,
-    TransientBackendError,
 )
+from tenantry.runtime.backends.docker_errors import ignore_not_found, missing_image_message, translate_errors
 
 LABEL_INSTALLATION = "tenantry.installation"
 LABEL_INSTANCE = "tenantry.instance"
@@ -61,7 +59,7 @@ class DockerRuntime(RuntimeBackend):
     def client(self) -> docker.DockerClient:
         with self._client_lock:
             if self._client is None:
-                with _translate_errors("connect to the Docker engine"):
+                with translate_errors("connect to the Docker engine"):
                     self._client = docker.DockerClient(base_url=self.base_url, timeout=self.timeout)
             return self._client
 
@@ -71,7 +69,7 @@ class DockerRuntime(RuntimeBackend):
             self._client = None
 
     def ping(self) -> None:
-        with _translate_errors("reach the Docker engine"):
+        with translate_errors("reach the Docker engine"):
             self.client.ping()
 
     def _labels(self, deployment: Deployment, **extra: str) -> dict[str, str]:
@@ -100,7 +98,7 @@ class DockerRuntime(RuntimeBackend):
         missing = []
         for image in images:
             try:
-                with _translate_errors(f"inspect image {image}"):
+                with translate_errors(f"inspect image {image}"):
                     self.client.images.get(image)
             except BackendError as exc:
                 if exc.code in ("not_found", "image_missing"):
@@ -110,14 +108,14 @@ class DockerRuntime(RuntimeBackend):
         return missing
 
     def used_subnets(self) -> list[str]:
-        with _translate_errors("list networks"):
+        with translate_errors("list networks"):
             networks = self.client.networks.list()
         return [config["Subnet"] for n in networks for config in (n.attrs.get("IPAM", {}).get("Config") or [])
                 if config.get("Subnet")]
 
     # --- deploy ---------------------------------------------------------------------------------
     def ensure_network(self, deployment: Deployment) -> None:
-        with _translate_errors(f"create network {deployment.network}"):
+        with translate_errors(f"create network {deployment.network}"):
             for network in self.client.networks.list(names=[deployment.network]):
                 if network.name != deployment.network:
                     continue
@@ -139,7 +137,7 @@ class DockerRuntime(RuntimeBackend):
 
     def ensure_volumes(self, deployment: Deployment) -> None:
         for name in deployment.volumes:
-            with _translate_errors(f"create volume {name}"):
+            with translate_errors(f"create volume {name}"):
                 try:
                     volume = self.client.volumes.get(name)
                     if not self._check_owner("volume", name, volume.attrs.get("Labels"), deployment.instance_id):
@@ -153,7 +151,7 @@ class DockerRuntime(RuntimeBackend):
         changed = []
         for spec in deployment.containers:
             digest = _config_digest(spec, deployment)
-            with _translate_errors(f"create container {spec.name}"):
+            with translate_errors(f"create container {spec.name}"):
                 try:
                     existing = self.client.containers.get(spec.name)
                     mine = self._check_owner("container", spec.name, existing.labels, deployment.instance_id)
@@ -206,25 +204,25 @@ class DockerRuntime(RuntimeBackend):
         try:
             self.client.containers.create(spec.image, **kwargs)
         except docker.errors.ImageNotFound as exc:
-            raise BackendError(_missing_image_message(spec.image), code="image_missing") from exc
+            raise BackendError(missing_image_message(spec.image), code="image_missing") from exc
 
     def start(self, deployment: Deployment, *, service: str | None = None) -> None:
         for spec in deployment.containers:
             if service is not None and spec.service != service:
                 continue
-            with _translate_errors(f"start container {spec.name}"):
+            with translate_errors(f"start container {spec.name}"):
                 # Starting a running container is a no-op for the engine (304): no inspect first.
                 self.client.api.start(spec.name)
 
     def stop(self, instance_id: str, *, timeout: int = 10) -> None:
-        with _translate_errors("stop containers"):
+        with translate_errors("stop containers"):
             containers = self.client.containers.list(filters=self._instance_filter(instance_id))
         # Stop in parallel: an instance with ten services should not take ten stop timeouts.
         errors: list[BaseException] = []
 
         def stop_one(container: Any) -> None:
             try:
-                with _translate_errors(f"stop container {container.name}"):
+                with translate_errors(f"stop container {container.name}"):
                     container.stop(timeout=timeout)
             except BackendError as exc:
                 if exc.code != "not_found":
@@ -235,27 +233,27 @@ class DockerRuntime(RuntimeBackend):
             raise errors[0]
 
     def remove_containers(self, instance_id: str) -> list[str]:
-        with _translate_errors("list containers"):
+        with translate_errors("list containers"):
             containers = self.client.containers.list(all=True, filters=self._instance_filter(instance_id))
         removed = []
         for container in containers:
-            with _ignore_not_found(), _translate_errors(f"remove container {container.name}"):
+            with ignore_not_found(), translate_errors(f"remove container {container.name}"):
                 container.remove(force=True, v=False)
                 removed.append(container.name or "")
         return removed
 
     def remove_volumes(self, instance_id: str) -> list[str]:
-        with _translate_errors("list volumes"):
+        with translate_errors("list volumes"):
             volumes = self.client.volumes.list(filters=self._instance_filter(instance_id))
         removed = []
         for volume in volumes:
-            with _ignore_not_found(), _translate_errors(f"remove volume {volume.name}"):
+            with ignore_not_found(), translate_errors(f"remove volume {volume.name}"):
                 volume.remove(force=True)
                 removed.append(volume.name or "")
         return removed
 
     def remove_network(self, instance_id: str) -> list[str]:
-        with _translate_errors("list networks"):
+        with translate_errors("list networks"):
             networks = self.client.networks.list(filters=self._instance_filter(instance_id))
         removed = []
         for network in networks:
@@ -264,16 +262,16 @@ class DockerRuntime(RuntimeBackend):
         return removed
 
     def _remove_network_object(self, network: Any) -> None:
-        with _ignore_not_found(), _translate_errors(f"remove network {network.name}"):
+        with ignore_not_found(), translate_errors(f"remove network {network.name}"):
             network.reload()
             for container_id in (network.attrs.get("Containers") or {}):
-                with _ignore_not_found():
+                with ignore_not_found():
                     network.disconnect(container_id, force=True)
             network.remove()
 
     # --- observe --------------------------------------------------------------------------------
     def state(self, deployment: Deployment) -> InstanceState:
-        with _translate_errors("read instance state"):
+        with translate_errors("read instance state"):
             found = {c.name: c for c in self.client.containers.list(
                 all=True, filters=self._instance_filter(deployment.instance_id))}
             networks = self.client.networks.list(filters=self._instance_filter(deployment.instance_id))
@@ -303,7 +301,7 @@ class DockerRuntime(RuntimeBackend):
 
     def list_managed(self) -> list[ManagedResource]:
         flt: dict[str, str | list[str] | bool] = {"label": [f"{LABEL_INSTALLATION}={self.installation_id}"]}
-        with _translate_errors("list managed resources"):
+        with translate_errors("list managed resources"):
             found = [ManagedResource("container", c.name or "", c.labels.get(LABEL_INSTANCE, ""))
                      for c in self.client.containers.list(all=True, filters=flt)]
             found += [ManagedResource("network", n.name or "", (n.attrs.get("Labels") or {}).get(LABEL_INSTANCE, ""))
@@ -313,7 +311,7 @@ class DockerRuntime(RuntimeBackend):
         return found
 
     def remove_resource(self, resource: ManagedResource) -> None:
-        with _ignore_not_found(), _translate_errors(f"remove {resource.kind} {resource.name}"):
+        with ignore_not_found(), translate_errors(f"remove {resource.kind} {resource.name}"):
             if resource.kind == "container":
                 self.client.containers.get(resource.name).remove(force=True)
             elif resource.kind == "network":
@@ -326,7 +324,7 @@ class DockerRuntime(RuntimeBackend):
     def exec(self, deployment: Deployment, service: str, command: list[str], *,
              timeout: float = 120) -> ExecResult:
         name = deployment.container(service).name
-        with _translate_errors(f"run a command in {name}"):
+        with translate_errors(f"run a command in {name}"):
             container = self.client.containers.get(name)
             result: dict[str, Any] = {}
 
@@ -348,12 +346,12 @@ class DockerRuntime(RuntimeBackend):
 
     def logs(self, deployment: Deployment, service: str, *, tail: int = 100) -> str:
         name = deployment.container(service).name
-        with _translate_errors(f"read logs of {name}"):
+        with translate_errors(f"read logs of {name}"):
             return self.client.containers.get(name).logs(tail=tail).decode(errors="replace")
 
     def inspect_limits(self, deployment: Deployment, service: str) -> ResourceLimits:
         name = deployment.container(service).name
-        with _translate_errors(f"inspect {name}"):
+        with translate_errors(f"inspect {name}"):
             host = self.client.containers.get(name).attrs["HostConfig"]
         return ResourceLimits(
             memory_mb=host["Memory"] // (1024 * 1024),
@@ -363,7 +361,7 @@ class DockerRuntime(RuntimeBackend):
 
     def container_ip(self, deployment: Deployment, service: str) -> str:
         name = deployment.container(service).name
-        with _translate_errors(f"inspect {name}"):
+        with translate_errors(f"inspect {name}"):
             networks = self.client.containers.get(name).attrs["NetworkSettings"]["Networks"]
         return networks[deployment.network]["IPAddress"]
 
@@ -385,48 +383,9 @@ def _config_digest(spec: ContainerSpec, deployment: Deployment) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _missing_image_message(image: str) -> str:
-    return (f"The image {image!r} is not on this Docker host, and no registry is reachable to pull "
-            "it. Build or load it on the host (or set TENANTRY_IMAGE_OVERRIDES).")
-
-
 def _run_parallel(fn: Callable[[Any], None], items: list[Any]) -> None:
     threads = [threading.Thread(target=fn, args=(item,), daemon=True) for item in items]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-
-
-@contextmanager
-def _ignore_not_found() -> Iterator[None]:
-    try:
-        yield
-    except BackendError as exc:
-        if exc.code != "not_found":
-            raise
-
-
-@contextmanager
-def _translate_errors(doing: str) -> Iterator[None]:
-    """Turn SDK/transport exceptions into the two errors backends may raise."""
-    try:
-        yield
-    except BackendError:
-        raise
-    except docker.errors.ImageNotFound as exc:
-        raise BackendError(f"Could not {doing}: {exc.explanation}", code="image_missing") from exc
-    except docker.errors.NotFound as exc:
-        raise BackendError(f"Could not {doing}: not found", code="not_found") from exc
-    except docker.errors.APIError as exc:
-        status = exc.status_code or 500
-        message = f"Could not {doing}: {exc.explanation or exc}"
-        if status >= 500 or status == 409:
-            raise TransientBackendError(message) from exc
-        raise BackendError(message) from exc
-    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-            docker.errors.DockerException, ConnectionError, TimeoutError) as exc:
-        raise TransientBackendError(
-            f"Could not {doing}: the Docker engine is unreachable ({exc.__class__.__name__}).",
-            code="runtime_unreachable",
-        ) from exc
