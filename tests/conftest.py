@@ -157,6 +157,21 @@ def platform(transactional_db, docker_client, edge):
     routing().sync([])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_lingering_database_sessions(django_db_setup, django_db_blocker):
+    """Before the test database is dropped, end the sessions that live-server threads and worker
+    subprocesses may have left open; otherwise PostgreSQL refuses to drop it."""
+    yield
+    from django.db import connection, connections
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        connections.close_all()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_catalog():
     from tenantry.catalog.registry import reload_catalog

@@ -75,6 +75,9 @@ class Command(BaseCommand):
         for name, command in children.items():
             processes[name] = subprocess.Popen(command, env=env)
         self.stdout.write(self.style.SUCCESS("Tenantry is up."))
+        mail = "SMTP " + settings.EMAIL_HOST if getattr(settings, "EMAIL_HOST", "") and \
+            settings.EMAIL_BACKEND.endswith("smtp.EmailBackend") else "printed below (console backend)"
+        self.stdout.write(f"  dashboard      http://{bind}/   (sign up there; emails: {mail})")
         self.stdout.write(f"  control plane  http://{bind}/admin/   (create a login: tenantry createsuperuser)")
         self.stdout.write(f"  REST API       http://{bind}/api/v1/docs   (token: tenantry tokens create me)")
         self.stdout.write(f"  instances      http://<slug>.{conf['BASE_DOMAIN']}:{conf['PROXY_PORT']}/")
