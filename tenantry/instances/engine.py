@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from tenantry.core.audit import audit_log
@@ -88,7 +88,7 @@ def run_operation(operation_id: str) -> str | None:
     operation = Operation.objects.select_related("instance__server").get(pk=operation_id)
     instance = operation.instance
     now = timezone.now()
-    Operation.objects.filter(pk=operation.pk).update(runs=operation.runs + 1, started_at=operation.started_at or now)
+    Operation.objects.filter(pk=operation.pk).update(runs=F("runs") + 1, started_at=operation.started_at or now)
     Instance.objects.filter(pk=instance.pk).update(status=STATUS_DURING[operation.kind], status_message="",
                                                    updated_at=now)
     instance.refresh_from_db()
