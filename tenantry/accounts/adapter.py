@@ -20,7 +20,13 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def get_login_redirect_url(self, request: HttpRequest) -> str:
         ensure_personal_team(request.user)  # type: ignore[arg-type]
+        pending = request.session.pop("pending_invitation", None)
+        if pending:  # they came from an invitation link: take them back to it
+            return f"/invitations/{pending}/"
         return super().get_login_redirect_url(request)
+
+    def get_signup_redirect_url(self, request: HttpRequest) -> str:
+        return self.get_login_redirect_url(request)
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

@@ -102,3 +102,23 @@ def test_mfa_totp_enrolment_login_and_single_use_recovery_codes():
     assert login(code).get("/account/").status_code == 200
     assert login(code).get("/account/").status_code == 302  # a recovery code works once
     assert user.authenticator_set.count() == 2  # TOTP and recovery codes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_invitee_without_an_account_signs_up_and_comes_back_to_the_invitation(mailbox):
+    owner = make_user("boss@example.com")
+    team = owner.memberships.get().team
+    signed_in(owner).post(reverse("dashboard:team", args=[team.slug]), {"email": "newbie@example.com",
+                                                                         "role": Role.MEMBER})
+    link = mailbox.link(mailbox.wait_for("newbie@example.com"), "/invitations/")
+    path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+    browser = Client()
+    first = browser.get(path)
+    assert first.status_code == 302 and first["Location"] == "/accounts/signup/"
+    browser.post("/accounts/signup/", {"email": "newbie@example.com", "password1": PASSWORD, "password2": PASSWORD})
+    confirm = mailbox.link(mailbox.wait_for("newbie@example.com", count=2), "/accounts/confirm-email/")
+    landed = browser.post("/" + confirm.split("://", 1)[1].split("/", 1)[1])
+    assert landed.status_code == 302 and landed["Location"] == path
+    joined = browser.post(path)
+    assert joined.status_code == 302 and joined["Location"] == f"/t/{team.slug}/"
+    assert Membership.objects.get(team=team, user__email="newbie@example.com").role == Role.MEMBER

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tenantry.accounts.access import Access
-from tenantry.accounts.models import Membership
+from tenantry.accounts.models import Membership, User
 from tenantry.accounts.selectors import open_invitations, team_api_keys, team_members
 from tenantry.accounts.services.api_keys import api_key_create, api_key_revoke
 from tenantry.accounts.services.invitations import (
@@ -95,12 +94,21 @@ def invitation_cancel(request: HttpRequest, access: Access, invitation_id: str) 
     return redirect("dashboard:team", team_slug=access.team.slug)
 
 
-@login_required
+PENDING_INVITATION = "pending_invitation"
+
+
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
     try:
         found = invitation_for_token(token)
     except ApplicationError as exc:
         return render(request, "dashboard/invitation.html", {"error": exc.message}, status=404)
+    if not request.user.is_authenticated:
+        # Remember it across signup and the verification mail; the login redirect comes back here.
+        request.session[PENDING_INVITATION] = token
+        messages.info(request, _("Sign in or create an account with %(email)s to join %(team)s.")
+                      % {"email": found.email, "team": found.team.name})
+        target = "account_login" if User.objects.filter(email=found.email).exists() else "account_signup"
+        return redirect(target)
     if request.method == "POST":
         try:
             membership = invitation_accept(token=token, user=signed_in_user(request))
