@@ -8,6 +8,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.http import HttpRequest
 
+from tenantry.accounts.services.invitations import PENDING_INVITATION_SESSION_KEY
 from tenantry.accounts.services.teams import ensure_personal_team
 
 
@@ -20,7 +21,7 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def get_login_redirect_url(self, request: HttpRequest) -> str:
         ensure_personal_team(request.user)  # type: ignore[arg-type]
-        pending = request.session.pop("pending_invitation", None)
+        pending = request.session.pop(PENDING_INVITATION_SESSION_KEY, None)
         if pending:  # they came from an invitation link: take them back to it
             return f"/invitations/{pending}/"
         return super().get_login_redirect_url(request)

@@ -28,6 +28,7 @@ from tenantry.instances.naming import slug_problem
 from tenantry.instances.operations import create_operation
 from tenantry.instances.secrets import create_instance_secrets
 from tenantry.runtime.backends.base import BackendError, TransientBackendError
+from tenantry.runtime.models import Server
 from tenantry.runtime.placement import free_subnet, place_instance
 from tenantry.runtime.registry import runtime_for
 
@@ -76,10 +77,9 @@ def _validate_size(spec: AppSpec, memory_mb: int | None, cpus: float | None, pid
     return memory, Decimal(str(round(cpu, 3))), pid
 
 
-def _check_runtime_ready(spec: AppSpec) -> list[str]:
-    """Fail fast, before anything is written, when the app cannot run here.
-    Returns the subnets already used on the engine, for the allocation."""
-    server = place_instance()
+def _check_runtime_ready(spec: AppSpec, server: Server) -> list[str]:
+    """Fail fast, before anything is written, when the app cannot run on this server.
+    Returns the subnets already used on its engine, for the allocation."""
     runtime = runtime_for(server)
     try:
         missing = runtime.missing_images(app_images(spec))
@@ -108,12 +108,12 @@ def instance_create(*, team: Team, slug: str, app: str, actor: str, memory_mb: i
     if hibernate_after_seconds is not None and hibernate_after_seconds < 0:
         raise ValidationError("hibernate_after_seconds cannot be negative.",
                               details={"field": "hibernate_after_seconds"})
-    taken_on_host = _check_runtime_ready(spec)
+    server = place_instance()
+    taken_on_host = _check_runtime_ready(spec, server)
 
     for attempt in range(SUBNET_ALLOCATION_ATTEMPTS):
         try:
             with transaction.atomic():
-                server = place_instance()
                 instance = Instance.objects.create(
                     team=team, slug=slug, app=spec.name, app_version=spec.version, server=server,
                     subnet=free_subnet(server, taken_on_host=taken_on_host), memory_mb=memory, cpus=cpu, pids=pid,

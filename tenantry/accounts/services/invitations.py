@@ -14,6 +14,8 @@ from tenantry.core.errors import Conflict, NotFound, ValidationError
 from tenantry.core.tokens import new_secret, secret_hash
 
 INVITATION_LIFETIME = timedelta(days=7)
+# Session key: an invitation link opened while signed out, to come back to after login/signup.
+PENDING_INVITATION_SESSION_KEY = "pending_invitation"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from tenantry.accounts.models import Membership, User
 from tenantry.accounts.selectors import open_invitations, team_api_keys, team_members
 from tenantry.accounts.services.api_keys import api_key_create, api_key_revoke
 from tenantry.accounts.services.invitations import (
+    PENDING_INVITATION_SESSION_KEY,
     invitation_accept,
     invitation_create,
     invitation_for_token,
@@ -94,9 +95,6 @@ def invitation_cancel(request: HttpRequest, access: Access, invitation_id: str) 
     return redirect("dashboard:team", team_slug=access.team.slug)
 
 
-PENDING_INVITATION = "pending_invitation"
-
-
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
     try:
         found = invitation_for_token(token)
@@ -104,7 +102,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "dashboard/invitation.html", {"error": exc.message}, status=404)
     if not request.user.is_authenticated:
         # Remember it across signup and the verification mail; the login redirect comes back here.
-        request.session[PENDING_INVITATION] = token
+        request.session[PENDING_INVITATION_SESSION_KEY] = token
         messages.info(request, _("Sign in or create an account with %(email)s to join %(team)s.")
                       % {"email": found.email, "team": found.team.name})
         target = "account_login" if User.objects.filter(email=found.email).exists() else "account_signup"
