@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "tenantry.routing",
     "tenantry.instances",
     "tenantry.edge",
+    "tenantry.billing",
     "tenantry.notifications",
     "tenantry.dashboard",
     "allauth",
