@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 export TENANTRY_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: up test test-quick lint bench install docker images clean
+# No registry here: apps run on images built locally and mapped over the public names.
+export TENANTRY_IMAGE_OVERRIDES ?= {"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4"}
+
+.PHONY: up test test-quick lint bench bench-n8n install docker images n8n-image clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,17 +24,21 @@ docker:
 images: docker
 	scripts/build-hello-image.sh
 
+## The n8n image (~5 min the first time, cached afterwards): needed for n8n instances and its tests.
+n8n-image: docker
+	scripts/build-n8n-image.sh
+
 ## Run the product: control plane (127.0.0.1:8000), worker, Traefik (127.0.0.1:8880).
 up: install images
 	$(BIN)/tenantry up
 
 ## The whole test suite, on SQLite then on PostgreSQL, against real Docker and Traefik.
-test: install images
+test: install images n8n-image
 	scripts/test.sh
 
-## Only SQLite, for a quick local loop.
+## Only SQLite and without the real-n8n scenarios, for a quick local loop.
 test-quick: install images
-	TENANTRY_TEST_DATABASES=sqlite scripts/test.sh
+	TENANTRY_TEST_DATABASES=sqlite scripts/test.sh -m "not n8n"
 
 lint: install
 	$(BIN)/ruff check tenantry tests bench scripts
@@ -39,6 +46,9 @@ lint: install
 
 bench: install images
 	$(BIN)/python bench/provision.py
+
+bench-n8n: install images n8n-image
+	$(BIN)/python bench/n8n_provision.py
 
 clean:
 	rm -rf var test-output .pytest_cache .mypy_cache .ruff_cache

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "tenantry.routing",
     "tenantry.instances",
     "tenantry.edge",
+    "tenantry.automations",
     "tenantry.billing",
     "tenantry.notifications",
     "tenantry.dashboard",
@@ -300,6 +301,8 @@ TENANTRY = {
     # Image names the specs use -> images to run instead, e.g. a locally built n8n:
     # TENANTRY_IMAGE_OVERRIDES='{"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4"}'
     "IMAGE_OVERRIDES": json.loads(os.environ.get("TENANTRY_IMAGE_OVERRIDES") or "{}"),
+    # Automation apps whose workflows Tenantry lists and drives (app spec `automation.backend`).
+    "AUTOMATION_BACKENDS": {"n8n": "tenantry.automations.backends.n8n.N8nBackend"},
 }
 
 RUNTIME_BACKENDS = {

@@ -80,11 +80,11 @@ class Proxy:
         self.session.trust_env = False
 
     def get(self, host: str, path: str = "/", **kwargs: Any) -> requests.Response:
-        return self.session.get(f"http://127.0.0.1:{self.port}{path}", headers={"Host": host},
-                                timeout=kwargs.pop("timeout", 5), allow_redirects=False, **kwargs)
+        return self.request("GET", host, path, **kwargs)
 
     def request(self, method: str, host: str, path: str = "/", **kwargs: Any) -> requests.Response:
-        return self.session.request(method, f"http://127.0.0.1:{self.port}{path}", headers={"Host": host},
+        headers = {**kwargs.pop("headers", {}), "Host": host}
+        return self.session.request(method, f"http://127.0.0.1:{self.port}{path}", headers=headers,
                                     timeout=kwargs.pop("timeout", 5), allow_redirects=False, **kwargs)
 
     def wait_until(self, host: str, check: Callable[[requests.Response], bool], *, path: str = "/",

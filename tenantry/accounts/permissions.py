@@ -6,6 +6,7 @@
 | instance.create       |   ✓   |   ✓   |   ✓    |         |
 | instance.operate      |   ✓   |   ✓   |   ✓    |         |
 | instance.delete       |   ✓   |   ✓   |        |         |
+| instance.credentials  |   ✓   |   ✓   |        |         |
 | team.view_members     |   ✓   |   ✓   |   ✓    |    ✓    |
 | team.manage_members   |   ✓   |   ✓   |        |         |
 | team.manage_api_keys  |   ✓   |   ✓   |        |         |
@@ -27,6 +28,8 @@ PERMISSIONS: dict[str, set[str]] = {
     "instance.create": _OPERATORS,
     "instance.operate": _OPERATORS,
     "instance.delete": _MANAGERS,
+    # The app's admin login, its API key, the customer's external credentials inside it.
+    "instance.credentials": _MANAGERS,
     "team.view_members": _ALL,
     "team.manage_members": _MANAGERS,
     "team.manage_api_keys": _MANAGERS,

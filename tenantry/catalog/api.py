@@ -3,10 +3,10 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router
 
-from tenantry.catalog.registry import get_app, get_catalog
+from tenantry.catalog.registry import app_templates, get_app, get_catalog
 from tenantry.catalog.schema import AppSpec
 from tenantry.instances.deployment import app_images
-from tenantry.instances.schemas import AppOut, ErrorOut
+from tenantry.instances.schemas import AppInputOut, AppOut, ErrorOut
 
 router = Router(tags=["apps"])
 
@@ -15,7 +15,8 @@ def _app_out(spec: AppSpec) -> AppOut:
     size = spec.default_resources()
     return AppOut(name=spec.name, title=spec.title, description=spec.description, version=spec.version,
                   services=spec.start_order(), images=app_images(spec), memory_mb=size.memory_mb,
-                  cpus=size.cpus)
+                  cpus=size.cpus, inputs=[AppInputOut(**i.model_dump()) for i in spec.inputs],
+                  templates=sorted(app_templates(spec.name)), default_templates=spec.templates.default)
 
 
 @router.get("", response=list[AppOut], summary="List the app catalog")

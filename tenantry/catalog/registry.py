@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pydantic
 import yaml
@@ -61,7 +63,25 @@ def load_catalog() -> dict[str, AppSpec]:
             if spec.name != path.stem:
                 raise CatalogError(f"{path}: name {spec.name!r} must match the file name {path.stem!r}")
             catalog[spec.name] = spec  # later directories override the built-in apps
+    for spec in catalog.values():
+        missing = set(spec.templates.default) - set(app_templates(spec.name))
+        if missing:
+            raise CatalogError(f"app {spec.name!r}: templates.default names unknown template(s) "
+                               f"{', '.join(sorted(missing))} (looked for <catalog dir>/{spec.name}.templates/*.json)")
     return catalog
+
+
+def app_templates(app: str) -> dict[str, Any]:
+    """The app's templates by name, from `<app>.templates/*.json` in every catalog directory
+    (an operator's directory adds templates and overrides built-in ones of the same name)."""
+    templates: dict[str, Any] = {}
+    for directory in _spec_dirs():
+        for path in sorted((directory / f"{app}.templates").glob("*.json")):
+            try:
+                templates[path.stem] = json.loads(path.read_text())
+            except json.JSONDecodeError as exc:
+                raise CatalogError(f"{path}: not valid JSON: {exc}", details={"file": str(path)}) from exc
+    return templates
 
 
 def get_catalog() -> dict[str, AppSpec]:

@@ -7,13 +7,13 @@ Deliberately tiny and strict: dotted names only, no expressions, an unknown name
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_-]*)*$")
 
-INSTANCE_FIELDS = ("id", "slug", "host", "url", "app")
+INSTANCE_FIELDS = ("id", "slug", "host", "url", "app", "admin_email")
 
 
 class TemplateError(ValueError):
@@ -30,20 +30,47 @@ def variables_in(text: str) -> set[str]:
     return names
 
 
-def template_variables(*, secret_names: list[str], service_names: list[str]) -> set[str]:
+def template_variables(*, secret_names: list[str], service_names: list[str],
+                       input_names: Sequence[str] = ()) -> set[str]:
     names = {f"instance.{f}" for f in INSTANCE_FIELDS}
     names |= {f"secrets.{s}" for s in secret_names}
     names |= {f"services.{s}.host" for s in service_names}
+    names |= {f"inputs.{i}" for i in input_names}
     return names
 
 
-def render(text: str, context: Mapping[str, Any]) -> str:
-    def lookup(match: re.Match[str]) -> str:
-        value: Any = context
-        for part in match.group(1).split("."):
-            if not isinstance(value, Mapping) or part not in value:
-                raise TemplateError(f"unknown template variable {match.group(1)!r}")
-            value = value[part]
-        return str(value)
+def _lookup(name: str, context: Mapping[str, Any]) -> Any:
+    value: Any = context
+    for part in name.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise TemplateError(f"unknown template variable {name!r}")
+        value = value[part]
+    return value
 
-    return _PLACEHOLDER.sub(lookup, text)
+
+def render(text: str, context: Mapping[str, Any], *, lenient: bool = False) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        if lenient and not _NAME.match(match.group(1)):
+            return match.group(0)
+        return str(_lookup(match.group(1), context))
+
+    return _PLACEHOLDER.sub(substitute, text)
+
+
+def render_json(value: Any, context: Mapping[str, Any], *, lenient: bool = False) -> Any:
+    """Render every string inside a JSON value. A string that is exactly one placeholder becomes
+    the value itself (so a list of scopes stays a list); values are never rendered twice.
+
+    `lenient` leaves `{{ … }}` that are not dotted names alone: an app's own expressions
+    (n8n's `{{ $json.body }}`) inside content templates.
+    """
+    if isinstance(value, str):
+        whole = _PLACEHOLDER.fullmatch(value.strip())
+        if whole is not None and _NAME.match(whole.group(1)):
+            return _lookup(whole.group(1), context)
+        return render(value, context, lenient=lenient)
+    if isinstance(value, dict):
+        return {key: render_json(item, context, lenient=lenient) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render_json(item, context, lenient=lenient) for item in value]
+    return value

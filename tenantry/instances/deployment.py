@@ -109,7 +109,16 @@ def template_context(instance: Instance, spec: AppSpec) -> dict:
     """What `{{ … }}` in a spec may name (see catalog.templating.template_variables)."""
     return {
         "instance": {"id": str(instance.id), "slug": instance.slug, "host": instance.host,
-                     "url": instance.url, "app": instance.app},
+                     "url": instance.url, "app": instance.app, "admin_email": admin_email(instance)},
         "secrets": instance_secret_values(instance),
         "services": {name: {"host": name} for name in spec.services},
     }
+
+
+def admin_email(instance: Instance) -> str:
+    """Whose address the app's own admin account gets: the person who created the instance, or
+    (created through an API key) the team's first owner."""
+    if instance.created_by.startswith("user:"):
+        return instance.created_by.removeprefix("user:")
+    owner = instance.team.memberships.filter(role="owner").order_by("created_at").select_related("user").first()
+    return owner.user.email if owner else f"admin@{instance.host}"

@@ -28,7 +28,7 @@ from tenantry.instances.models import (
     Step,
     StepStatus,
 )
-from tenantry.instances.operations import STATUS_AFTER, STATUS_DURING, enqueue_operation
+from tenantry.instances.operations import IN_PLACE_KINDS, STATUS_AFTER, STATUS_DURING, enqueue_operation
 from tenantry.instances.steps import STEPS, StepContext, cleanup_failed_provision
 from tenantry.runtime.backends.base import BackendError, TransientBackendError
 
@@ -89,8 +89,9 @@ def run_operation(operation_id: str) -> str | None:
     instance = operation.instance
     now = timezone.now()
     Operation.objects.filter(pk=operation.pk).update(runs=F("runs") + 1, started_at=operation.started_at or now)
-    Instance.objects.filter(pk=instance.pk).update(status=STATUS_DURING[operation.kind], status_message="",
-                                                   updated_at=now)
+    if operation.kind not in IN_PLACE_KINDS:
+        Instance.objects.filter(pk=instance.pk).update(status=STATUS_DURING[operation.kind], status_message="",
+                                                       updated_at=now)
     instance.refresh_from_db()
     log.info("operation.start", operation=str(operation.id), kind=operation.kind, instance=instance.slug)
     ctx = StepContext(operation=operation, instance=instance)
@@ -148,16 +149,19 @@ def _fail(ctx: StepContext, step: Step, error: BackendError) -> None:
     step.finished_at = timezone.now()
     step.save(update_fields=["status", "error", "finished_at", "log"])
     operation, instance = ctx.operation, ctx.instance
+    in_place = operation.kind in IN_PLACE_KINDS
     if operation.kind == OperationKind.PROVISION:
         cleanup_failed_provision(ctx)  # a failed create leaves no container, network or volume
-    elif operation.kind != OperationKind.DELETE:
+    elif operation.kind != OperationKind.DELETE and not in_place:
         ctx.try_route_to_edge()
     now = timezone.now()
     with transaction.atomic():
         Operation.objects.filter(pk=operation.pk).update(
             status=OperationStatus.FAILED, error_code=error.code, error_message=message, finished_at=now,
             updated_at=now)
-        Instance.objects.filter(pk=instance.pk).update(status=Status.FAILED, status_message=message, updated_at=now)
+        if not in_place:  # the app still runs as it did: only the change failed
+            Instance.objects.filter(pk=instance.pk).update(status=Status.FAILED, status_message=message,
+                                                           updated_at=now)
         audit_log(actor="worker", action=f"operation.{operation.kind}.failed", target=operation,
                   data={"step": step.name, "code": error.code})
     log.warning("operation.failed", operation=str(operation.id), kind=operation.kind, step=step.name,
@@ -168,7 +172,9 @@ def _succeed(ctx: StepContext) -> None:
     operation, instance = ctx.operation, ctx.instance
     now = timezone.now()
     fields: dict[str, object] = {"status": STATUS_AFTER[operation.kind], "status_message": "", "updated_at": now}
-    if fields["status"] == Status.RUNNING:
+    if operation.kind in IN_PLACE_KINDS:
+        fields = {"updated_at": now}
+    elif fields["status"] == Status.RUNNING:
         fields["running_since"] = now
     if operation.kind == OperationKind.DELETE:
         fields.update(deleted_at=now, subnet=None)

@@ -57,6 +57,10 @@ class Instance(BaseModel):
     provisioned_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=200, blank=True)
+    # Choices made at creation that the app's hooks read, e.g. {"templates": ["echo"]}.
+    options = models.JSONField(default=dict, blank=True)
+    # The app's own admin login is shown to the customer once; afterwards only that it was shown.
+    admin_revealed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["slug"]
@@ -106,6 +110,8 @@ class OperationKind(models.TextChoices):
     HIBERNATE = "hibernate", _("Hibernate")
     WAKE = "wake", _("Wake")
     DELETE = "delete", _("Delete")
+    RECONFIGURE = "reconfigure", _("Reconfigure")
+    ROTATE = "rotate", _("Rotate credentials")
 
 
 class OperationStatus(models.TextChoices):

@@ -15,6 +15,8 @@ STEP_TITLES: dict[str, str] = {
     "start_containers": "Start the containers",
     "wait_healthy": "Wait until the app answers",
     "post_provision": "Run the app's first-start tasks",
+    "apply_inputs": "Update the app with the new settings",
+    "rotate_credentials": "Replace the app's credentials",
     "publish_route": "Publish the address",
     "stop_containers": "Stop the containers",
     "unpublish_route": "Remove the address",
@@ -35,7 +37,14 @@ PLANS: dict[str, list[str]] = {
     OperationKind.HIBERNATE: ["route_to_edge", "stop_containers"],
     OperationKind.WAKE: [*_BOOT, "publish_route"],
     OperationKind.DELETE: ["unpublish_route", "remove_containers", "remove_volumes", "remove_network"],
+    # While the app keeps serving: no downtime for a change of the customer's credentials.
+    OperationKind.RECONFIGURE: ["apply_inputs"],
+    OperationKind.ROTATE: ["rotate_credentials"],
 }
+
+# Changes made while the app keeps serving: they neither move the instance's status nor, when
+# they fail, take the app off the air.
+IN_PLACE_KINDS = {OperationKind.RECONFIGURE, OperationKind.ROTATE}
 
 # Observed status while an operation of each kind runs, and after it succeeds.
 STATUS_DURING: dict[str, str] = {
@@ -46,6 +55,8 @@ STATUS_DURING: dict[str, str] = {
     OperationKind.HIBERNATE: Status.STOPPING,
     OperationKind.WAKE: Status.WAKING,
     OperationKind.DELETE: Status.DELETING,
+    OperationKind.RECONFIGURE: Status.RUNNING,
+    OperationKind.ROTATE: Status.RUNNING,
 }
 STATUS_AFTER: dict[str, str] = {
     OperationKind.PROVISION: Status.RUNNING,
@@ -55,6 +66,8 @@ STATUS_AFTER: dict[str, str] = {
     OperationKind.HIBERNATE: Status.HIBERNATED,
     OperationKind.WAKE: Status.RUNNING,
     OperationKind.DELETE: Status.DELETED,
+    OperationKind.RECONFIGURE: Status.RUNNING,
+    OperationKind.ROTATE: Status.RUNNING,
 }
 
 

@@ -14,6 +14,11 @@ class InstanceCreateIn(Schema):
     cpus: float | None = Field(default=None, description="CPUs for the whole instance")
     pids: int | None = None
     hibernate_after_seconds: int | None = Field(default=None, description="Idle time before hibernation; 0: never")
+    inputs: dict[str, str] | None = Field(
+        default=None, description="Values the app asks for (see GET /apps: `inputs`), e.g. an OpenAI API key; "
+                                  "stored encrypted, secret ones never shown back")
+    templates: list[str] | None = Field(
+        default=None, description="Content to seed the app with (see GET /apps: `templates`); default: the app's")
 
 
 class StepOut(Schema):
@@ -83,6 +88,15 @@ class InstanceCreatedOut(Schema):
     operation: OperationOut
 
 
+class AppInputOut(Schema):
+    name: str
+    label: str
+    help: str
+    secret: bool
+    required: bool
+    kind: str
+
+
 class AppOut(Schema):
     name: str
     title: str
@@ -92,6 +106,9 @@ class AppOut(Schema):
     images: list[str]
     memory_mb: int
     cpus: float
+    inputs: list[AppInputOut] = []
+    templates: list[str] = Field(default=[], description="Content templates available for this app")
+    default_templates: list[str] = []
 
 
 class ErrorOut(Schema):

@@ -15,6 +15,7 @@ from tenantry.catalog.registry import get_app
 from tenantry.catalog.schema import AppSpec
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import ApplicationError, Conflict, ServiceUnavailable, ValidationError
+from tenantry.instances.app_inputs import clean_inputs, clean_templates
 from tenantry.instances.deployment import app_images
 from tenantry.instances.models import (
     ACTIVE_OPERATION_STATUSES,
@@ -26,7 +27,7 @@ from tenantry.instances.models import (
 )
 from tenantry.instances.naming import slug_problem
 from tenantry.instances.operations import create_operation
-from tenantry.instances.secrets import create_instance_secrets
+from tenantry.instances.secrets import create_instance_secrets, store_inputs
 from tenantry.runtime.backends.base import BackendError, TransientBackendError
 from tenantry.runtime.models import Server
 from tenantry.runtime.placement import free_subnet, place_instance
@@ -100,11 +101,18 @@ def _check_runtime_ready(spec: AppSpec, server: Server) -> list[str]:
 
 def instance_create(*, team: Team, slug: str, app: str, actor: str, memory_mb: int | None = None,
                     cpus: float | None = None, pids: int | None = None,
-                    hibernate_after_seconds: int | None = None) -> tuple[Instance, Operation]:
-    """Create an instance and queue its provisioning. Nothing is written when input is bad."""
+                    hibernate_after_seconds: int | None = None, inputs: dict[str, str] | None = None,
+                    templates: list[str] | None = None) -> tuple[Instance, Operation]:
+    """Create an instance and queue its provisioning. Nothing is written when input is bad.
+
+    `inputs` are the customer's values the app spec asks for (stored encrypted); `templates`
+    the content to seed it with (the spec's defaults when None).
+    """
     slug = _validate_slug(slug)
     spec = get_app(app)
     memory, cpu, pid = _validate_size(spec, memory_mb, cpus, pids)
+    clean = clean_inputs(spec, inputs)
+    chosen_templates = clean_templates(spec, templates, clean)
     if hibernate_after_seconds is not None and hibernate_after_seconds < 0:
         raise ValidationError("hibernate_after_seconds cannot be negative.",
                               details={"field": "hibernate_after_seconds"})
@@ -119,11 +127,14 @@ def instance_create(*, team: Team, slug: str, app: str, actor: str, memory_mb: i
                     subnet=free_subnet(server, taken_on_host=taken_on_host), memory_mb=memory, cpus=cpu, pids=pid,
                     desired_state=DesiredState.RUNNING, status=Status.PENDING,
                     hibernate_after_seconds=hibernate_after_seconds, created_by=actor,
+                    options={"templates": chosen_templates} if spec.templates.default or chosen_templates else {},
                 )
                 create_instance_secrets(instance, spec.secrets)
+                store_inputs(instance, clean)
                 operation = create_operation(instance=instance, kind=OperationKind.PROVISION, actor=actor)
                 audit_log(actor=actor, action="instance.create", target=instance,
-                          data={"slug": slug, "app": spec.name, "memory_mb": memory, "cpus": str(cpu)})
+                          data={"slug": slug, "app": spec.name, "memory_mb": memory, "cpus": str(cpu),
+                                "inputs": sorted(clean), "templates": chosen_templates})
                 return instance, operation
         except IntegrityError as exc:
             # Either the slug was taken a moment ago, or another create took the same subnet.
@@ -208,6 +219,44 @@ def instance_wake(*, instance: Instance, actor: str) -> Operation:
 
 def instance_delete(*, instance: Instance, actor: str) -> Operation:
     return _lifecycle(instance, OperationKind.DELETE, actor)
+
+
+def instance_update_inputs(*, instance: Instance, inputs: dict[str, str], actor: str) -> Operation:
+    """Change some of the customer's inputs (rotate an external credential) and update the running
+    app in place, without a restart. The new values are stored only if the operation can start."""
+    spec = get_app(instance.app)
+    clean = clean_inputs(spec, inputs, partial=True)
+    if not clean:
+        raise ValidationError("Give at least one new value.", code="missing_input", details={"field": "inputs"})
+    with transaction.atomic():
+        operation = _in_place(instance, OperationKind.RECONFIGURE, actor)
+        store_inputs(instance, clean)
+        audit_log(actor=actor, action="instance.inputs_changed", target=instance, data={"inputs": sorted(clean)})
+        return operation
+
+
+def instance_rotate_credentials(*, instance: Instance, actor: str) -> Operation:
+    """Replace the credentials Tenantry holds for the app (its API key), as the spec's hooks say."""
+    if not get_app(instance.app).hooks.rotate_credentials:
+        raise ValidationError(f"App {instance.app!r} has no credentials to rotate.", code="not_supported")
+    return _in_place(instance, OperationKind.ROTATE, actor)
+
+
+def _in_place(instance: Instance, kind: str, actor: str) -> Operation:
+    with transaction.atomic():
+        locked = Instance.objects.select_for_update().get(pk=instance.pk)
+        if locked.status != Status.RUNNING:
+            raise InvalidTransition(f"Instance {locked.slug!r} must be running (it is {locked.status}).",
+                                    details={"status": locked.status})
+        if active_operation(locked) is not None:
+            raise OperationInProgress(f"Instance {locked.slug!r} is busy; try again when its operation ends.")
+        try:
+            with transaction.atomic():
+                operation = create_operation(instance=locked, kind=kind, actor=actor)
+        except IntegrityError as exc:
+            raise OperationInProgress(f"Instance {locked.slug!r} already has an operation running.") from exc
+        audit_log(actor=actor, action=f"instance.{kind}", target=locked, data={"operation": str(operation.id)})
+        return operation
 
 
 def instance_heal(*, instance: Instance, actor: str, kind: str = OperationKind.START) -> Operation:

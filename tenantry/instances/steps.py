@@ -10,19 +10,18 @@ from django.conf import settings
 from django.utils import timezone
 
 from tenantry.catalog.registry import get_app
-from tenantry.catalog.templating import render
 from tenantry.core.logging import get_logger
-from tenantry.instances.deployment import build_deployment, template_context
+from tenantry.instances.deployment import build_deployment
+from tenantry.instances.hooks import LOG_TAIL_LINES, HookRunner
 from tenantry.instances.models import Instance, Operation, Step
 from tenantry.instances.probes import http_ready
-from tenantry.instances.secrets import instance_secret_values
+from tenantry.instances.secrets import sensitive_strings
 from tenantry.routing.backends.base import Route, RoutingBackend
 from tenantry.routing.registry import routing
 from tenantry.runtime.backends.base import BackendError, ContainerSpec, Deployment, RuntimeBackend
 from tenantry.runtime.registry import runtime_for
 
 log = get_logger(__name__)
-LOG_TAIL_LINES = 20
 
 
 class StepContext:
@@ -57,13 +56,16 @@ class StepContext:
         return build_deployment(self.instance, self.spec)
 
     @cached_property
-    def _secret_values(self) -> list[str]:
-        return sorted((v for v in instance_secret_values(self.instance).values() if len(v) >= 4),
-                      key=len, reverse=True)
+    def _sensitive(self) -> list[str]:
+        return sensitive_strings(self.instance)
+
+    def secrets_changed(self) -> None:
+        """Hooks store new secrets (an API key) while the operation runs: redact those too."""
+        self.__dict__.pop("_sensitive", None)
 
     def redact(self, text: str) -> str:
         """Operation logs are shown to people: never let an instance secret through."""
-        for value in self._secret_values:
+        for value in self._sensitive:
             text = text.replace(value, "***")
         return text
 
@@ -197,44 +199,21 @@ def post_provision(ctx: StepContext) -> None:
     if ctx.instance.provisioned_at is not None:
         ctx.log("first-start tasks already done")
         return
-    done: list[str] = list(ctx.operation.state.get("hooks_done", []))
-    context = template_context(ctx.instance, ctx.spec)
-    for hook in ctx.spec.hooks.post_provision:
-        if hook.name in done:
-            continue
-        ctx.log(f"hook {hook.name}")
-        if hook.exec is not None:
-            assert hook.service is not None
-            command = [render(arg, context) for arg in hook.exec]
-            result = ctx.runtime.exec(ctx.deployment, hook.service, command, timeout=hook.timeout_seconds)
-            if result.exit_code != 0:
-                tail = "\n".join(result.output.strip().splitlines()[-LOG_TAIL_LINES:])
-                raise BackendError(f"hook {hook.name} failed (exit code {result.exit_code}):\n{tail}",
-                                   code="hook_failed")
-        else:
-            _run_http_hook(ctx, hook)
-        done.append(hook.name)
-        ctx.operation.state = {**ctx.operation.state, "hooks_done": done}
-        Operation.objects.filter(pk=ctx.operation.pk).update(state=ctx.operation.state)
+    HookRunner(ctx, phase="post_provision").run(ctx.spec.hooks.post_provision)
     now = timezone.now()
     Instance.objects.filter(pk=ctx.instance.pk).update(provisioned_at=now)
     ctx.instance.provisioned_at = now
 
 
-def _run_http_hook(ctx: StepContext, hook) -> None:
-    import requests
+def apply_inputs(ctx: StepContext) -> None:
+    hooks = ctx.spec.hooks.inputs_changed
+    if not hooks:
+        ctx.log("the app has nothing to update for new inputs")
+    HookRunner(ctx, phase="inputs_changed").run(hooks)
 
-    http = hook.http
-    url = f"{ctx.deployment.upstream_url}{http.path}"
-    try:
-        response = requests.request(http.method, url, json=http.json_body, headers=http.headers,
-                                    timeout=hook.timeout_seconds)
-    except requests.RequestException as exc:
-        raise BackendError(f"hook {hook.name}: {exc.__class__.__name__} calling {http.path}",
-                           code="hook_failed") from exc
-    if response.status_code not in http.expect_status:
-        raise BackendError(f"hook {hook.name}: HTTP {response.status_code}: {response.text[:500]}",
-                           code="hook_failed")
+
+def rotate_credentials(ctx: StepContext) -> None:
+    HookRunner(ctx, phase="rotate_credentials").run(ctx.spec.hooks.rotate_credentials)
 
 
 def publish_route(ctx: StepContext) -> None:
@@ -292,6 +271,8 @@ STEPS: dict[str, Callable[[StepContext], None]] = {
     "start_containers": start_containers,
     "wait_healthy": wait_healthy,
     "post_provision": post_provision,
+    "apply_inputs": apply_inputs,
+    "rotate_credentials": rotate_credentials,
     "publish_route": publish_route,
     "stop_containers": stop_containers,
     "unpublish_route": unpublish_route,

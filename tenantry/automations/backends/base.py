@@ -1,0 +1,73 @@
+"""What Tenantry needs from an automation app (n8n, ...): its workflows and their executions.
+
+Inputs and outputs are frozen dataclasses; implementations raise only BackendError /
+TransientBackendError (the runtime's), with the app's own words in the message.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class AutomationTarget:
+    """Where the app answers and how Tenantry authenticates to it."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    admin_login: str = ""
+    admin_password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    id: str
+    name: str
+    active: bool
+    triggers: tuple[str, ...]  # human names of what starts it: "webhook POST /echo", "schedule"
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Execution:
+    id: str
+    workflow_id: str
+    status: str  # success | error | running | waiting | canceled | crashed | new
+    mode: str  # webhook | trigger | manual | ...
+    started_at: datetime | None
+    stopped_at: datetime | None
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.stopped_at is None:
+            return None
+        return int((self.stopped_at - self.started_at).total_seconds() * 1000)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    execution_id: str | None
+    how: str  # what was done to start it, for the person who clicked
+
+
+class AutomationBackend(ABC):
+    def __init__(self, target: AutomationTarget):
+        self.target = target
+
+    @abstractmethod
+    def workflows(self) -> list[Workflow]:
+        """Every workflow of the app."""
+
+    @abstractmethod
+    def set_active(self, workflow_id: str, active: bool) -> Workflow:
+        """Activate (triggers listen) or deactivate a workflow."""
+
+    @abstractmethod
+    def run_now(self, workflow_id: str) -> RunResult:
+        """Start one execution of the workflow now, whatever its trigger."""
+
+    @abstractmethod
+    def executions(self, *, limit: int = 100, pages: int = 5) -> list[Execution]:
+        """The most recent executions, newest first."""

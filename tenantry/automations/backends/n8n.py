@@ -1,0 +1,127 @@
+"""n8n through its public REST API (`X-N8N-API-KEY`), and its internal API for the one thing the
+public API lacks: running a workflow by hand (as the editor's "Execute workflow" button does)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from tenantry.automations.backends.base import AutomationBackend, Execution, RunResult, Workflow
+from tenantry.instances.hooks import app_message
+from tenantry.runtime.backends.base import BackendError, TransientBackendError
+
+TIMEOUT = 15
+WEBHOOK_NODE = "n8n-nodes-base.webhook"
+
+
+class N8nBackend(AutomationBackend):
+    def _request(self, method: str, path: str, *, session: requests.Session | None = None,
+                 **kwargs: Any) -> Any:
+        headers = kwargs.pop("headers", {})
+        if session is None:
+            headers["X-N8N-API-KEY"] = self.target.api_key
+        try:
+            response = (session or requests).request(method, f"{self.target.base_url}{path}", headers=headers,
+                                                     timeout=TIMEOUT, **kwargs)
+        except requests.ConnectionError as exc:
+            raise TransientBackendError("n8n does not answer (is the instance running?)", code="app_unreachable") \
+                from exc
+        except requests.RequestException as exc:
+            raise TransientBackendError(f"n8n did not answer in time ({exc.__class__.__name__})",
+                                        code="app_unreachable") from exc
+        if response.status_code == 401:
+            raise BackendError("n8n refused Tenantry's API key (rotate it to make a new one)", code="app_unauthorized")
+        if response.status_code == 404:
+            raise BackendError(f"n8n: {app_message(response)}", code="not_found")
+        if response.status_code >= 400:
+            raise BackendError(f"n8n: {app_message(response)}", code="app_error")
+        return response.json() if response.content else {}
+
+    def _paged(self, path: str, *, limit: int, pages: int) -> list[dict]:
+        items: list[dict] = []
+        cursor = None
+        for _ in range(pages):
+            params: dict[str, Any] = {"limit": limit}
+            if cursor:
+                params["cursor"] = cursor
+            page = self._request("GET", path, params=params)
+            items.extend(page.get("data", []))
+            cursor = page.get("nextCursor")
+            if not cursor:
+                break
+        return items
+
+    def workflows(self) -> list[Workflow]:
+        return [_workflow(item) for item in self._paged("/api/v1/workflows", limit=250, pages=4)]
+
+    def set_active(self, workflow_id: str, active: bool) -> Workflow:
+        action = "activate" if active else "deactivate"
+        return _workflow(self._request("POST", f"/api/v1/workflows/{workflow_id}/{action}"))
+
+    def run_now(self, workflow_id: str) -> RunResult:
+        workflow = self._request("GET", f"/api/v1/workflows/{workflow_id}")
+        webhook = next((n for n in workflow.get("nodes", []) if n.get("type") == WEBHOOK_NODE), None)
+        if webhook is not None and workflow.get("active"):
+            # A webhook workflow runs as its callers run it: one request to its production URL.
+            parameters = webhook.get("parameters", {})
+            method = parameters.get("httpMethod", "GET")
+            path = f"/webhook/{parameters.get('path', '')}"
+            try:
+                requests.request(method, f"{self.target.base_url}{path}", json={}, timeout=TIMEOUT)
+            except requests.RequestException as exc:
+                raise TransientBackendError(f"n8n did not answer the webhook call ({exc.__class__.__name__})",
+                                            code="app_unreachable") from exc
+            return RunResult(execution_id=None, how=f"called its webhook ({method} {path})")
+        trigger = next((n for n in workflow.get("nodes", []) if _is_trigger(n)), None)
+        session = self._login()
+        body: dict[str, Any] = {"workflowData": workflow}
+        if trigger is not None:
+            body["triggerToStartFrom"] = {"name": trigger["name"]}
+        answer = self._request("POST", f"/rest/workflows/{workflow_id}/run", session=session, json=body)
+        data = answer.get("data", {})
+        if data.get("waitingForWebhook"):
+            raise BackendError("n8n waits for a test webhook call: activate the workflow and call its webhook",
+                               code="app_error")
+        return RunResult(execution_id=str(data.get("executionId") or "") or None, how="ran it by hand")
+
+    def _login(self) -> requests.Session:
+        if not self.target.admin_login:
+            raise BackendError("Tenantry has no owner login for this n8n", code="app_unauthorized")
+        session = requests.Session()
+        self._request("POST", "/rest/login", session=session,
+                      json={"emailOrLdapLoginId": self.target.admin_login, "password": self.target.admin_password})
+        return session
+
+    def executions(self, *, limit: int = 100, pages: int = 5) -> list[Execution]:
+        return [_execution(item) for item in self._paged("/api/v1/executions", limit=limit, pages=pages)]
+
+
+def _is_trigger(node: dict) -> bool:
+    kind = node.get("type", "")
+    return kind.endswith("Trigger") or kind == WEBHOOK_NODE
+
+
+def _trigger_label(node: dict) -> str:
+    if node.get("type") == WEBHOOK_NODE:
+        parameters = node.get("parameters", {})
+        return f"webhook {parameters.get('httpMethod', 'GET')} /webhook/{parameters.get('path', '')}"
+    return node.get("name", node.get("type", "trigger"))
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _workflow(item: dict) -> Workflow:
+    return Workflow(id=str(item["id"]), name=item.get("name", ""), active=bool(item.get("active")),
+                    triggers=tuple(_trigger_label(n) for n in item.get("nodes", []) if _is_trigger(n)),
+                    updated_at=_time(item.get("updatedAt")))
+
+
+def _execution(item: dict) -> Execution:
+    return Execution(id=str(item["id"]), workflow_id=str(item.get("workflowId") or ""),
+                     status=item.get("status") or ("success" if item.get("finished") else "running"),
+                     mode=item.get("mode", ""), started_at=_time(item.get("startedAt")),
+                     stopped_at=_time(item.get("stoppedAt")))

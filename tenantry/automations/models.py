@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from django.db import models
+
+from tenantry.core.models import BaseModel
+
+
+class ExecutionRecord(BaseModel):
+    """One run of a workflow inside an instance, copied from the app: history that outlives the
+    app's own pruning, and what the plan limit "executions / month" counts."""
+
+    instance = models.ForeignKey("instances.Instance", on_delete=models.CASCADE, related_name="executions")
+    external_id = models.CharField(max_length=64)
+    workflow_id = models.CharField(max_length=64)
+    workflow_name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=20)
+    mode = models.CharField(max_length=20, blank=True)
+    started_at = models.DateTimeField(null=True, db_index=True)
+    stopped_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [models.UniqueConstraint(fields=["instance", "external_id"], name="execution_unique")]
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.stopped_at is None:
+            return None
+        return int((self.stopped_at - self.started_at).total_seconds() * 1000)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Field, Schema
+
+
+class WorkflowOut(Schema):
+    id: str
+    name: str
+    active: bool
+    triggers: list[str]
+    updated_at: datetime | None = None
+
+
+class RunOut(Schema):
+    workflow_id: str
+    execution_id: str | None = Field(description="The app's execution id when it tells it at once")
+    how: str
+
+
+class ExecutionOut(Schema):
+    id: str = Field(alias="external_id")
+    workflow_id: str
+    workflow_name: str
+    status: str
+    mode: str
+    started_at: datetime | None
+    stopped_at: datetime | None
+    duration_ms: int | None
+
+
+class UsageOut(Schema):
+    executions_this_month: int
+    month_start: datetime
+
+
+class InputsIn(Schema):
+    inputs: dict[str, str] = Field(description="New values for some of the app's inputs (e.g. a rotated API key)")
+
+
+class AdminLoginOut(Schema):
+    url: str
+    login: str
+    password: str
