@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tenantry.dashboard.views import account, instances, team
+from tenantry.dashboard.views import account, instances, team, workflows
 
 app_name = "dashboard"
 
@@ -16,6 +16,12 @@ urlpatterns = [
     path("t/<slug:team_slug>/instances/<str:ref>/", instances.detail, name="instance"),
     path("t/<slug:team_slug>/instances/<str:ref>/progress/", instances.progress, name="instance_progress"),
     path("t/<slug:team_slug>/instances/<str:ref>/delete/", instances.delete, name="instance_delete"),
+    path("t/<slug:team_slug>/instances/<str:ref>/workflows/", workflows.panel, name="instance_workflows"),
+    path("t/<slug:team_slug>/instances/<str:ref>/workflows/<str:workflow_id>/<str:name>/", workflows.workflow_action,
+         name="workflow_action"),
+    path("t/<slug:team_slug>/instances/<str:ref>/admin-login/", workflows.admin_login, name="instance_admin_login"),
+    path("t/<slug:team_slug>/instances/<str:ref>/settings/", workflows.settings, name="instance_settings"),
+    path("t/<slug:team_slug>/instances/<str:ref>/rotate/", workflows.rotate, name="instance_rotate"),
     path("t/<slug:team_slug>/instances/<str:ref>/<str:name>/", instances.action, name="instance_action"),
     path("t/<slug:team_slug>/team/", team.team, name="team"),
     path("t/<slug:team_slug>/team/members/<uuid:membership_id>/role/", team.member_role, name="member_role"),

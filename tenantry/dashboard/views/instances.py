@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tenantry.accounts.access import Access
-from tenantry.catalog.registry import get_catalog
+from tenantry.catalog.registry import app_templates, get_catalog
 from tenantry.core.errors import ApplicationError
 from tenantry.dashboard.context import with_team
 from tenantry.dashboard.forms import InstanceCreateForm, InstanceDeleteForm
@@ -40,24 +40,37 @@ def overview(request: HttpRequest, access: Access) -> HttpResponse:
 def create(request: HttpRequest, access: Access) -> HttpResponse:
     form = InstanceCreateForm(request.POST or None, initial={"app": request.GET.get("app", "hello")})
     if request.method == "POST" and form.is_valid():
+        app = form.cleaned_data["app"]
+        spec = get_catalog()[app]
+        # Each app's own options are named after it: only the chosen app's count.
+        inputs = {i.name: request.POST.get(f"{app}__input__{i.name}", "") for i in spec.inputs}
+        # An app with templates shows them as checkboxes: the ticked ones are the choice, even none.
+        templates = request.POST.getlist(f"{app}__template") if app_templates(app) else None
         try:
-            instance, _op = services.instance_create(team=access.team, slug=form.cleaned_data["slug"],
-                                                     app=form.cleaned_data["app"], actor=access.actor)
+            instance, _op = services.instance_create(team=access.team, slug=form.cleaned_data["slug"], app=app,
+                                                     actor=access.actor, inputs=inputs, templates=templates)
         except ApplicationError as exc:
             _form_error(form, exc)
         else:
             return redirect("dashboard:instance", team_slug=access.team.slug, ref=instance.slug)
+    apps = [{"spec": spec, "templates": sorted(app_templates(spec.name))} for spec in get_catalog().values()]
+    chosen_templates = set()
+    for spec in get_catalog().values():
+        ticked = request.POST.getlist(f"{spec.name}__template") if request.method == "POST" else spec.templates.default
+        chosen_templates |= {f"{spec.name}:{name}" for name in ticked}
     return render(request, "dashboard/instance_create.html",
-                  {"access": access, "form": form, "apps": list(get_catalog().values())})
+                  {"access": access, "form": form, "apps": apps, "chosen_templates": chosen_templates})
 
 
 def _detail_context(access: Access, ref: str) -> dict:
     instance = selectors.instance_get(team=access.team, ref=ref)
     operations = selectors.operation_list(team=access.team, instance=instance, limit=20)
     active = next((op for op in operations if op.is_active), None)
+    spec = get_catalog().get(instance.app)
     return {"access": access, "instance": instance, "operations": operations, "active": active,
-            "latest": operations[0] if operations else None,
-            "can_operate": access.allows("instance.operate"), "can_delete": access.allows("instance.delete")}
+            "latest": operations[0] if operations else None, "spec": spec,
+            "can_operate": access.allows("instance.operate"), "can_delete": access.allows("instance.delete"),
+            "can_manage_credentials": access.allows("instance.credentials")}
 
 
 @with_team("instance.view")

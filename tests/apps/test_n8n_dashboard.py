@@ -1,0 +1,65 @@
+"""The customer's view of an n8n instance in a real Chromium: create it with a template from the
+dashboard, see its workflows, run one and watch the execution appear without reloading, and get
+the n8n login exactly once."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tenantry.accounts.models import Team
+from tenantry.instances.models import Instance, Status
+from tenantry.instances.secrets import instance_secret_values
+from tests.dashboard.helpers import PASSWORD, make_user
+from tests.dashboard.test_browser import browser_page, shot  # noqa: F401  (the fixture)
+
+pytestmark = [pytest.mark.docker, pytest.mark.traefik, pytest.mark.n8n, pytest.mark.slow]
+
+
+def test_workflows_in_the_dashboard(platform, live_server, browser_page, output_dir):  # noqa: F811
+    page = browser_page
+    make_user("ana@example.com")
+    team = Team.objects.get(memberships__user__email="ana@example.com")
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=login]", "ana@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("main button[type=submit]")
+    page.goto(f"{live_server.url}/t/{team.slug}/instances/new/")
+    page.check("input[name=app][value=n8n]")
+    options = page.locator("details[data-app=n8n]")
+    if options.get_attribute("open") is None:
+        options.locator("summary").click()
+    expect(options.locator("input[value=echo]")).to_be_checked()
+    page.fill("input[name=slug]", "ana-flows")
+    shot(page, output_dir, "n8n-01-create")
+    # The queue runs in-process in tests: the answer comes once the instance is provisioned.
+    page.click("main button[type=submit]", timeout=90_000)
+    expect(page).to_have_url(re.compile(r"/instances/ana-flows/$"), timeout=90_000)
+    instance = Instance.objects.get(slug="ana-flows")
+    assert instance.status == Status.RUNNING
+
+    panel = page.locator("#workflows")
+    expect(panel.locator("tr[data-workflow]")).to_have_count(1)
+    expect(panel).to_contain_text("Echo")
+    expect(panel).to_contain_text("active")
+    expect(panel).to_contain_text("No executions yet.")
+    shot(page, output_dir, "n8n-02-workflows")
+
+    panel.get_by_role("button", name="Run now").click()
+    expect(page.locator("body")).to_contain_text("Started: called its webhook")
+    # No reload from here: the panel polls and the execution appears by itself.
+    expect(page.locator("#workflows tr[data-execution]")).to_have_count(1, timeout=15_000)
+    expect(page.locator("#workflows")).to_contain_text("success")
+    expect(page.locator("#workflows")).to_contain_text("1 this month")
+    shot(page, output_dir, "n8n-03-executed")
+
+    page.get_by_role("button", name="Show my login (once)").click()
+    expect(page.locator("#admin-password")).to_have_text(instance_secret_values(instance)["owner_password"])
+    expect(page.locator("#admin-login")).to_have_text("ana@example.com")
+    shot(page, output_dir, "n8n-04-login-once")
+    page.goto(f"{live_server.url}/t/{team.slug}/instances/ana-flows/")
+    expect(page.locator("body")).to_contain_text("Your login was shown on")
+    expect(page.get_by_role("button", name="Show my login (once)")).to_have_count(0)
