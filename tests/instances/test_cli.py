@@ -63,3 +63,14 @@ def test_console_script_reports_bad_input():
     assert "The name 'www' is reserved. [reserved_slug]" in result.stderr
     assert "Traceback" not in result.stderr
     assert not Instance.objects.exists()
+
+
+@pytest.mark.django_db
+def test_create_checks_app_inputs_and_templates_before_writing():
+    with pytest.raises(CommandError, match="NAME=VALUE"):
+        _run("instances", "create", "cli-inputs", "--app", "n8n", "--input", "openai_api_key")
+    with pytest.raises(CommandError, match=r"must be an http\(s\) address\. \[invalid_input\]"):
+        _run("instances", "create", "cli-inputs", "--app", "n8n", "--input", "wordpress_url=ftp://example")
+    with pytest.raises(CommandError, match=r"needs the input\(s\) openai_api_key"):
+        _run("instances", "create", "cli-inputs", "--app", "n8n", "--template", "seo-1-expand")
+    assert not Instance.objects.filter(slug="cli-inputs").exists()

@@ -34,6 +34,10 @@ class Command(BaseCommand):
         create.add_argument("slug")
         create.add_argument("--app", required=True, help="app name from the catalog")
         create.add_argument("--team", help="team slug (default: the installation's own 'operators' team)")
+        create.add_argument("--input", action="append", default=[], metavar="NAME=VALUE", dest="inputs",
+                            help="a value the app asks for (repeatable), e.g. --input openai_api_key=sk-…")
+        create.add_argument("--template", action="append", dest="templates", metavar="NAME",
+                            help="content to seed the app with (repeatable; default: the app's own)")
         create.add_argument("--memory-mb", type=int)
         create.add_argument("--cpus", type=float)
         create.add_argument("--hibernate-after", type=int, dest="hibernate_after_seconds",
@@ -59,9 +63,13 @@ class Command(BaseCommand):
         try:
             if action == "create":
                 team = team_by_slug(options["team"]) if options["team"] else operator_team()
+                bad = [item for item in options["inputs"] if "=" not in item]
+                if bad:
+                    raise CommandError(f"--input takes NAME=VALUE (got {bad[0]!r})", returncode=2)
                 instance, operation = services.instance_create(
                     team=team, slug=options["slug"], app=options["app"], actor="cli", memory_mb=options["memory_mb"],
-                    cpus=options["cpus"], hibernate_after_seconds=options["hibernate_after_seconds"])
+                    cpus=options["cpus"], hibernate_after_seconds=options["hibernate_after_seconds"],
+                    inputs=dict(item.split("=", 1) for item in options["inputs"]), templates=options["templates"])
                 self.stdout.write(f"Creating {instance.slug} ({instance.app}) at {instance.url}")
                 self._finish(operation, options)
             elif action == "list":
