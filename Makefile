@@ -6,7 +6,7 @@ PYTHON ?= python3
 export TENANTRY_DATA_DIR ?= $(CURDIR)/var
 
 # No registry here: apps run on images built locally and mapped over the public names.
-export TENANTRY_IMAGE_OVERRIDES ?= {"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4"}
+export TENANTRY_IMAGE_OVERRIDES ?= {"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4", "postgres:15": "tenantry/postgres:15"}
 
 .PHONY: up test test-quick lint bench bench-n8n install docker images n8n-image clean
 
@@ -24,9 +24,10 @@ docker:
 images: docker
 	scripts/build-hello-image.sh
 
-## The n8n image (~5 min the first time, cached afterwards): needed for n8n instances and its tests.
+## The n8n and PostgreSQL images (~5 min the first time, cached afterwards): for n8n instances and their tests.
 n8n-image: docker
 	scripts/build-n8n-image.sh
+	scripts/build-postgres-image.sh
 
 ## Run the product: control plane (127.0.0.1:8000), worker, Traefik (127.0.0.1:8880).
 up: install images

@@ -200,6 +200,8 @@ class AppSpec(Strict):
     hooks: Hooks = Field(default_factory=Hooks)
     admin: AdminLogin | None = None
     automation: Automation | None = None
+    # The app this one is a variant of (merged in by the registry; its templates apply too).
+    extends: str | None = Field(default=None, pattern=NAME_PATTERN)
 
     @field_validator("services")
     @classmethod

@@ -31,8 +31,8 @@ def n8n_key(instance) -> str:
     return instance_outputs(instance)["api-key"]["key"]
 
 
-def provisioned(slug: str, **kwargs):
-    instance, operation = create(slug, app="n8n", **kwargs)
+def provisioned(slug: str, app_name: str = "n8n", **kwargs):
+    instance, operation = create(slug, app=app_name, **kwargs)
     operation.refresh_from_db()
     assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
     assert fresh(instance).status == Status.RUNNING
@@ -198,3 +198,16 @@ def test_inputs_and_templates_are_checked_before_anything_is_written(platform):
     with pytest.raises(ValidationError, match="http"):
         create("bad-url", app="n8n", inputs={"wordpress_url": "ftp://example"})
     assert not Instance.objects.filter(slug__in=["needs-inputs", "no-such-template", "bad-url"]).exists()
+
+
+def test_n8n_on_its_own_postgresql(platform, docker_client):
+    instance = provisioned("pg-flows", app_name="n8n-postgres")
+    echo = platform.request("POST", instance.host, "/webhook/echo", json={"message": "on postgres"})
+    assert echo.status_code == 200 and echo.json() == {"echo": "on postgres"}
+    db = docker_client.containers.list(filters={"label": f"tenantry.instance={instance.id}"})
+    db = next(c for c in db if c.labels.get("tenantry.service") == "db")
+    password = instance_secret_values(instance)["db_password"]
+    result = db.exec_run(["psql", "-h", "127.0.0.1", "-U", "n8n", "-d", "n8n", "-tAc",
+                          "select name from workflow_entity"], environment={"PGPASSWORD": password})
+    assert result.exit_code == 0, result.output
+    assert result.output.decode().split() == ["Echo"]  # n8n's data is in PostgreSQL, not in SQLite

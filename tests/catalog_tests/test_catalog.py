@@ -34,7 +34,7 @@ def _with(**changes) -> dict:
 
 def test_every_shipped_spec_validates():
     names = sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
-    assert names == ["erpnext", "hello", "n8n", "wordpress"]
+    assert names == ["erpnext", "hello", "n8n", "n8n-postgres", "wordpress"]
     for path in BUILTIN_DIR.glob("*.yaml"):
         assert load_spec_file(path).name == path.stem
 

@@ -92,3 +92,29 @@ def test_password_secrets_satisfy_app_password_rules():
         value = generate_secret(SecretSpec(name="p", length=8, alphabet="password"))
         assert len(value) == 8 and any(c.isupper() for c in value) and any(c.islower() for c in value) \
             and any(c.isdigit() for c in value)
+
+
+def test_a_variant_extends_an_app(tmp_path, settings):
+    from tenantry.catalog.registry import get_app, load_spec_file, reload_catalog
+
+    (tmp_path / "hello-big.yaml").write_text(
+        "extends: hello\nname: hello-big\ntitle: Hello, big\n"
+        "services:\n  web:\n    resources: {memory_mb: 512}\n    environment: {HELLO_TOKEN: null, EXTRA: 'yes'}\n")
+    (tmp_path / "loop-a.yaml").write_text("extends: loop-b\nname: loop-a\n")
+    (tmp_path / "loop-b.yaml").write_text("extends: loop-a\nname: loop-b\n")
+    settings.TENANTRY = {**settings.TENANTRY, "CATALOG_DIRS": [str(tmp_path)]}
+    big = load_spec_file(tmp_path / "hello-big.yaml")
+    assert big.extends == "hello" and big.title == "Hello, big"
+    web = big.services["web"]
+    assert web.resources.memory_mb == 512 and web.image == "tenantry/hello:1"  # merged, not replaced
+    assert "HELLO_TOKEN" not in web.environment and web.environment["EXTRA"] == "yes"
+    assert web.environment["HELLO_INSTANCE"] == "{{ instance.slug }}"
+    with pytest.raises(CatalogError, match="loops"):
+        load_spec_file(tmp_path / "loop-a.yaml")
+    (tmp_path / "loop-a.yaml").unlink()
+    (tmp_path / "loop-b.yaml").write_text("extends: nowhere\nname: loop-b\n")
+    with pytest.raises(CatalogError, match="extends unknown app 'nowhere'"):
+        load_spec_file(tmp_path / "loop-b.yaml")
+    (tmp_path / "loop-b.yaml").unlink()
+    reload_catalog()
+    assert get_app("hello-big").services["web"].resources.memory_mb == 512
