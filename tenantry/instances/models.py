@@ -106,6 +106,10 @@ class OperationKind(models.TextChoices):
     HIBERNATE = "hibernate", _("Hibernate")
     WAKE = "wake", _("Wake")
     DELETE = "delete", _("Delete")
+    RESIZE = "resize", _("Resize")
+    SUSPEND = "suspend", _("Suspend")
+    RESUME = "resume", _("Resume")
+    ARCHIVE = "archive", _("Archive")
 
 
 class OperationStatus(models.TextChoices):
