@@ -58,8 +58,8 @@ class InvoiceLineInline(admin.TabularInline):
     model = m.InvoiceLine
     extra = 0
     can_delete = False
-    readonly_fields = ["position", "kind", "description", "quantity", "unit_amount_minor", "amount_minor",
-                       "period_start", "period_end"]
+    readonly_fields = ("position", "kind", "description", "quantity", "unit_amount_minor", "amount_minor",
+                       "period_start", "period_end")
     fields = readonly_fields
 
 

@@ -21,6 +21,7 @@ STEP_TITLES: dict[str, str] = {
     "remove_containers": "Remove the containers",
     "remove_volumes": "Remove the volumes",
     "remove_network": "Remove the private network",
+    "archive_volumes": "Save a final backup of the volumes",
 }
 
 _ENSURE = ["check_images", "create_network", "create_volumes", "create_containers"]
@@ -35,6 +36,13 @@ PLANS: dict[str, list[str]] = {
     OperationKind.HIBERNATE: ["route_to_edge", "stop_containers"],
     OperationKind.WAKE: [*_BOOT, "publish_route"],
     OperationKind.DELETE: ["unpublish_route", "remove_containers", "remove_volumes", "remove_network"],
+    # RESIZE: create_containers recreates a container whose limits changed (config digest), then boots it.
+    OperationKind.RESIZE: ["route_to_edge", "create_containers", *_BOOT, "publish_route"],
+    OperationKind.SUSPEND: ["route_to_edge", "stop_containers"],
+    OperationKind.RESUME: [*_ENSURE, *_BOOT, "publish_route"],
+    # Volumes stay (retention period); the final backup is taken from the stopped containers.
+    OperationKind.ARCHIVE: ["route_to_edge", "stop_containers", "archive_volumes", "remove_containers",
+                            "remove_network"],
 }
 
 # Observed status while an operation of each kind runs, and after it succeeds.
@@ -46,6 +54,10 @@ STATUS_DURING: dict[str, str] = {
     OperationKind.HIBERNATE: Status.STOPPING,
     OperationKind.WAKE: Status.WAKING,
     OperationKind.DELETE: Status.DELETING,
+    OperationKind.RESIZE: Status.STARTING,
+    OperationKind.SUSPEND: Status.STOPPING,
+    OperationKind.RESUME: Status.STARTING,
+    OperationKind.ARCHIVE: Status.ARCHIVING,
 }
 STATUS_AFTER: dict[str, str] = {
     OperationKind.PROVISION: Status.RUNNING,
@@ -55,6 +67,10 @@ STATUS_AFTER: dict[str, str] = {
     OperationKind.HIBERNATE: Status.HIBERNATED,
     OperationKind.WAKE: Status.RUNNING,
     OperationKind.DELETE: Status.DELETED,
+    OperationKind.RESIZE: Status.RUNNING,
+    OperationKind.SUSPEND: Status.SUSPENDED,
+    OperationKind.RESUME: Status.RUNNING,
+    OperationKind.ARCHIVE: Status.ARCHIVED,
 }
 
 
