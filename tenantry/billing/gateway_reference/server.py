@@ -44,6 +44,7 @@ class GatewayServer(ThreadingHTTPServer):
         self.url = public_url.rstrip("/") or f"http://{host}:{self.server_address[1]}"
         self._http = requests.Session()
         self._http.trust_env = False
+        self._stopping = threading.Event()
 
     def start_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="payment-gateway", daemon=True)
@@ -51,6 +52,7 @@ class GatewayServer(ThreadingHTTPServer):
         return thread
 
     def stop(self) -> None:
+        self._stopping.set()  # pending deliveries give up instead of writing to a closed ledger
         self.shutdown()
         self.server_close()
         self.ledger.close()
@@ -69,7 +71,8 @@ class GatewayServer(ThreadingHTTPServer):
         body = json.dumps({"event_id": "evt_" + uuid.uuid4().hex, "type": f"payment.{row['status']}",
                            "payment": public_view(row, self.url)}, separators=(",", ":")).encode()
         for attempt, delay in enumerate((0, *self.retry_delays)):
-            time.sleep(delay)
+            if self._stopping.wait(delay):
+                return False
             timestamp = int(time.time())
             headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(timestamp),
                        SIGNATURE_HEADER: sign(self.webhook_secret, timestamp, body)}
@@ -79,6 +82,8 @@ class GatewayServer(ThreadingHTTPServer):
             except requests.RequestException as exc:
                 delivered = False
                 logger.info("callback attempt %d for %s failed: %s", attempt + 1, row["id"], exc.__class__.__name__)
+            if self._stopping.is_set():
+                return False
             self.ledger.record_attempt(row["id"], delivered)
             if delivered:
                 return True
