@@ -122,7 +122,7 @@ def create_invoice(*, account: BillingAccount, subscription: Subscription | None
     audit_log(actor=actor, action="invoice.create", target=invoice,
               data={"reason": reason, "total_minor": invoice.total_minor, "currency": currency})
     if finalize:
-        invoice_finalize(invoice=invoice, actor=actor)
+        invoice = invoice_finalize(invoice=invoice, actor=actor)
     return invoice
 
 
