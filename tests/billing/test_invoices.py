@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -61,7 +62,7 @@ def test_missed_periods_are_caught_up_one_invoice_each_and_numbers_are_gapless()
     periods = list(Invoice.objects.filter(subscription=subscription, reason="renewal")
                    .order_by("period_start").values_list("period_start", "period_end"))
     assert [p[0].date().isoformat() for p in periods] == ["2026-04-15", "2026-05-15", "2026-06-15"]
-    assert all(a[1] == b[0] for a, b in zip(periods, periods[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(periods))
     numbers = sorted(Invoice.objects.exclude(number=None).values_list("number", flat=True))
     assert numbers == list(range(1, len(numbers) + 1))
     assert InvoiceSeries.objects.get(prefix="INV").last_number == len(numbers)
