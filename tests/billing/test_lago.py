@@ -216,3 +216,30 @@ def test_hmac_webhooks_and_the_public_key_fetched_from_lago(lago: FakeLago, sett
 def test_lago_webhook_is_404_when_lago_is_off(settings) -> None:
     settings.LAGO_API_URL = ""
     assert Client().post("/webhooks/lago", data=b"{}", content_type="application/json").status_code == 404
+
+
+def test_payment_failure_then_paid_drives_dunning(lago: FakeLago) -> None:
+    from tenantry.billing.models import BillingAccount
+
+    team, _, _ = team_with_invoice(currency="EUR", amount=1900)
+    failure = json.dumps({"webhook_type": "invoice.payment_failure",
+                          "object_type": "payment_provider_invoice_payment_error",
+                          "payment_provider_invoice_payment_error": {
+                              "lago_invoice_id": str(uuid.uuid4()), "lago_customer_id": str(uuid.uuid4()),
+                              "external_customer_id": str(team.pk), "provider_customer_id": "cus_123",
+                              "payment_provider": "stripe", "payment_provider_code": "stripe_prod",
+                              "provider_error": {"message": "Your card was declined.", "error_code": "card_declined"}},
+                          }).encode()
+    client = Client()
+    for _ in range(3):
+        assert client.post("/webhooks/lago", data=failure, content_type="application/json",
+                           headers=jwt_headers(failure, lago.url, "lago-fail-1")).status_code == 200
+    assert BillingAccount.objects.get(team=team).state == "past_due"
+    assert AuditEvent.objects.filter(action="billing_account.engine_payment_failed").count() == 1
+    paid = json.dumps({"webhook_type": "invoice.payment_status_updated", "object_type": "invoice",
+                       "invoice": {"lago_id": str(uuid.uuid4()), "number": "LAG-1", "payment_status": "succeeded",
+                                   "currency": "EUR", "total_amount_cents": 1900,
+                                   "customer": {"external_id": str(team.pk)}}}).encode()
+    assert client.post("/webhooks/lago", data=paid, content_type="application/json",
+                       headers=jwt_headers(paid, lago.url, "lago-paid-1")).status_code == 200
+    assert BillingAccount.objects.get(team=team).state == "active"

@@ -239,12 +239,11 @@ def _invoice_payment_status(payload: Mapping[str, Any]) -> bool:
     team = _team_of_invoice(invoice)
     if team is None:
         return False
-    recovered = getattr(services, "engine_payment_succeeded", None)
     audit_log(actor=ACTOR, action="lago.invoice_paid", target=team,
               data={"lago_invoice": invoice.get("lago_id"), "number": invoice.get("number"),
                     "total_amount_cents": invoice.get("total_amount_cents"), "currency": invoice.get("currency")})
-    if recovered is not None:
-        recovered(team=team, actor=ACTOR, reference=str(invoice.get("number") or invoice.get("lago_id") or ""))
+    services.engine_payment_succeeded(team=team, actor=ACTOR,
+                                      reference=str(invoice.get("number") or invoice.get("lago_id") or ""))
     return True
 
 
@@ -258,9 +257,7 @@ def _invoice_payment_failure(payload: Mapping[str, Any]) -> bool:
     message = str((error.get("provider_error") or {}).get("message") or "payment failed")
     audit_log(actor=ACTOR, action="lago.invoice_payment_failure", target=team,
               data={"lago_invoice": error.get("lago_invoice_id"), "message": message[:200]})
-    failed = getattr(services, "engine_payment_failed", None)
-    if failed is not None:
-        failed(team=team, actor=ACTOR, reason=message)
+    services.engine_payment_failed(team=team, actor=ACTOR, reason=message)
     return True
 
 
