@@ -5,7 +5,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 
 class PlanOut(Schema):
@@ -71,7 +71,7 @@ class LineOut(Schema):
 
 class InvoiceOut(Schema):
     id: UUID | None = None
-    number: str = Field(validation_alias="display_number")
+    number: str = Field(validation_alias=AliasChoices("display_number", "number"))
     status: str
     reason: str
     currency: str
