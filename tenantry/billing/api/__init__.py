@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 
 from ninja import Router
 
@@ -13,6 +14,7 @@ for module in (plans, subscriptions, invoices, addons):
     router.add_router("", module.router)
 
 # Payments (helper B's module) joins the same router when it is present.
+payments: ModuleType | None
 try:
     payments = importlib.import_module("tenantry.billing.api.payments")
 except ModuleNotFoundError:

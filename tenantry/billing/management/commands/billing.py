@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import time
 from argparse import ArgumentParser
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 
 def _moment(value: str | None) -> datetime | None:
@@ -19,7 +18,7 @@ def _moment(value: str | None) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
         raise CommandError(f"--now: not an ISO date-time: {value!r}") from exc
-    return moment if moment.tzinfo else timezone.make_aware(moment, timezone.UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Command(BaseCommand):
