@@ -95,7 +95,8 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
-ACCOUNT_ADAPTER = "tenantry.accounts.adapter.AccountAdapter"
+# The billing adapter extends the accounts one: signup ends with the plan choice when plans are on sale.
+ACCOUNT_ADAPTER = "tenantry.billing.signup_adapter.BillingAccountAdapter"
 SOCIALACCOUNT_ADAPTER = "tenantry.accounts.adapter.SocialAccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
