@@ -43,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--profile", action="store_true", help="print the run's top functions (cProfile)")
     args = parser.parse_args()
     url = os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
     if not url.startswith("postgres"):
@@ -68,9 +69,20 @@ def main() -> None:
 
     connection.close()
     now = datetime(2026, 2, 1, 0, 5, tzinfo=UTC)
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     started = time.perf_counter()
     report = billing_run(now=now, batch_size=args.batch_size, notify=False)
     elapsed = time.perf_counter() - started
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
 
     invoices = Invoice.objects.filter(reason="renewal")
     assert report.invoices == invoices.count() == args.count, (report.invoices, invoices.count())

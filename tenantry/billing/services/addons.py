@@ -23,7 +23,8 @@ MAX_ADDON_QUANTITY = 16
 @transaction.atomic
 def addon_buy(*, subscription: Subscription, addon: AddOn, actor: str, quantity: int = 1,
               auto_renew: bool = True) -> AddOnPurchase:
-    subscription = Subscription.objects.select_for_update().select_related("plan", "account").get(pk=subscription.pk)
+    subscription = (Subscription.objects.select_for_update(of=("self",)).select_related("plan", "account")
+        .get(pk=subscription.pk))
     if subscription.status not in LIVE_SUBSCRIPTION_STATUSES:
         raise Conflict("Add-ons need a live subscription.", code="subscription_ended")
     if not subscription.plan.addons_allowed:

@@ -55,7 +55,8 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None, actor: str) 
     payment, reactivates a past-due subscription and resumes a suspended team once nothing is owed."""
     from tenantry.billing.services.subscriptions import subscription_start_service
 
-    invoice = Invoice.objects.select_for_update().select_related("account", "subscription").get(pk=invoice.pk)
+    invoice = (Invoice.objects.select_for_update(of=("self",)).select_related("account", "subscription")
+        .get(pk=invoice.pk))
     if invoice.status == InvoiceStatus.PAID:
         return invoice
     if invoice.status != InvoiceStatus.FINALIZED:
@@ -109,7 +110,8 @@ def _recover_if_settled(account: BillingAccount, actor: str, now: datetime, *, c
 @transaction.atomic
 def invoice_payment_failed(*, invoice: Invoice, payment: Payment | None, actor: str) -> None:
     """A payment of the invoice failed: email the customer and start (or continue) dunning."""
-    invoice = Invoice.objects.select_for_update().select_related("account").get(pk=invoice.pk)
+    invoice = (Invoice.objects.select_for_update(of=("self",)).select_related("account")
+        .get(pk=invoice.pk))
     if invoice.status != InvoiceStatus.FINALIZED:
         return  # paid or voided meanwhile: nothing to chase
     invoice.payment_failures += 1
@@ -235,7 +237,8 @@ def dunning_advance(*, now: datetime | None = None) -> dict[str, int]:
     for account_id in BillingAccount.objects.exclude(state__in=[AccountState.ACTIVE, AccountState.DELETED]) \
             .values_list("pk", flat=True):
         with transaction.atomic():
-            account = BillingAccount.objects.select_for_update().select_related("team").get(pk=account_id)
+            account = (BillingAccount.objects.select_for_update(of=("self",)).select_related("team")
+                .get(pk=account_id))
             if account.state == AccountState.PAST_DUE:
                 if account.next_retry_at is not None and account.next_retry_at <= now:
                     _retry(account, now)

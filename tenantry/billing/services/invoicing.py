@@ -129,7 +129,7 @@ def create_invoice(*, account: BillingAccount, subscription: Subscription | None
 @transaction.atomic
 def invoice_finalize(*, invoice: Invoice, actor: str) -> Invoice:
     """draft -> finalized (or paid when nothing is due): number, buyer snapshot; PDF + email after commit."""
-    invoice = Invoice.objects.select_for_update().select_related("account__team").get(pk=invoice.pk)
+    invoice = Invoice.objects.select_for_update(of=("self",)).select_related("account__team").get(pk=invoice.pk)
     if invoice.status != InvoiceStatus.DRAFT:
         return invoice
     stamp_finalized(invoice, reserve_numbers(invoice.series, 1), timezone.now())

@@ -28,6 +28,7 @@ from tenantry.billing.models import (
     TaxRate,
 )
 from tenantry.billing.periods import next_period
+from tenantry.billing.services.bulk import bulk_set
 from tenantry.billing.services.invoicing import build_invoice, reserve_numbers, stamp_finalized, tax_for
 from tenantry.billing.services.pricing import consume, period_charges
 from tenantry.core.models import AuditEvent
@@ -135,11 +136,10 @@ def _renew_batch(batch: list[Subscription], now: datetime, report: RunReport) ->
                        data={"number": i.display_number, "total_minor": i.total_minor,
                              "subscription": str(i.subscription_id)})
             for i in invoices], batch_size=2000)
-    Subscription.objects.bulk_update(renewed, ["plan", "interval", "billing_anchor", "pending_plan",
-                                               "pending_interval", "current_period_start", "current_period_end",
-                                               "status", "updated_at"], batch_size=1000)
-    AddOnPurchase.objects.bulk_update(renewed_addons, ["expires_at"], batch_size=1000)
-    Discount.objects.bulk_update(used_discounts, ["periods_applied", "ended_at"], batch_size=1000)
+    bulk_set(renewed, ["plan", "interval", "billing_anchor", "pending_plan", "pending_interval",
+                       "current_period_start", "current_period_end", "status", "updated_at"])
+    bulk_set(renewed_addons, ["expires_at"])
+    bulk_set(used_discounts, ["periods_applied", "ended_at"])
     if resized_teams:
         from tenantry.billing.services.resources import apply_team_limits
 

@@ -154,7 +154,8 @@ def subscription_change(*, subscription: Subscription, plan: Plan, actor: str,
                         interval: str | None = None) -> Subscription:
     """Upgrade now (credit the unused time of the old plan, charge the new one for the rest of the
     period, invoiced at once) or downgrade at the period end (cheaper plan or another interval)."""
-    subscription = Subscription.objects.select_for_update().select_related("plan", "account").get(pk=subscription.pk)
+    subscription = (Subscription.objects.select_for_update(of=("self",)).select_related("plan", "account")
+        .get(pk=subscription.pk))
     interval = interval or subscription.interval
     if not subscription.is_live:
         raise Conflict("This subscription has ended.", code="subscription_ended")
