@@ -331,7 +331,23 @@ LOGGING = {
         "huey": {"level": "WARNING", "propagate": False},
         "docker": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},  # one INFO line per rendering step of every invoice PDF
+        "fontTools": {"level": "WARNING"},
     },
+}
+
+# Billing (tenantry/billing/conf.py has every key and its default). Dunning timeline in days.
+TENANTRY_BILLING = {
+    "SELLER": {
+        "name": os.environ.get("TENANTRY_SELLER_NAME", "Tenantry"),
+        "address": os.environ.get("TENANTRY_SELLER_ADDRESS", ""),
+        "vat_id": os.environ.get("TENANTRY_SELLER_VAT_ID", ""),
+        "email": os.environ.get("TENANTRY_SELLER_EMAIL", ""),
+    },
+    "RETRY_DAYS": [int(d) for d in os.environ.get("TENANTRY_DUNNING_RETRY_DAYS", "1,3,5").split(",") if d.strip()],
+    "SUSPEND_AFTER_DAYS": _env_int("TENANTRY_DUNNING_SUSPEND_AFTER_DAYS", 7),
+    "ARCHIVE_AFTER_DAYS": _env_int("TENANTRY_DUNNING_ARCHIVE_AFTER_DAYS", 30),
+    "DELETE_AFTER_DAYS": _env_int("TENANTRY_DUNNING_DELETE_AFTER_DAYS", 90),
 }
 
 # --- payments (tenantry.billing.providers) ----------------------------------------------------
