@@ -155,3 +155,16 @@ def test_mark_paid_manually_is_idempotent(payment_providers) -> None:
     assert Payment.objects.filter(invoice=invoice).count() == 1
     with pytest.raises(Conflict):  # paid: nothing more to start
         payment_start(invoice=invoice, provider="manual", method="bank_transfer", actor="t")
+
+
+@pytest.mark.django_db
+def test_money_received_for_a_voided_invoice_is_kept_and_flagged(payment_providers) -> None:
+    from tenantry.billing.services import invoice_void
+
+    _, _, invoice = team_with_invoice()
+    payment = payment_start(invoice=invoice, provider="gateway", method="mobile_money", actor="t", phone="+22507000004")
+    invoice_void(invoice=invoice, actor="operator:root", reason="duplicate")
+    applied = payment_apply_event(provider="gateway", event=_event(payment, "evt_after_void"))
+    assert applied is not None and applied.status == "succeeded"
+    assert Invoice.objects.get(pk=invoice.pk).status == "void"
+    assert _audits(payment, "payment.invoice_not_updated") == 1

@@ -213,10 +213,18 @@ def _tell_invoice(payment: Payment, actor: str) -> None:
     if payment.invoice_id is None:
         return
     invoice = Invoice.objects.get(pk=payment.invoice_id)
-    if payment.status == PaymentStatus.SUCCEEDED:
-        services.invoice_mark_paid(invoice=invoice, payment=payment, actor=actor)
-    elif payment.status == PaymentStatus.FAILED:
-        services.invoice_payment_failed(invoice=invoice, payment=payment, actor=actor)
+    try:
+        with transaction.atomic():
+            if payment.status == PaymentStatus.SUCCEEDED:
+                services.invoice_mark_paid(invoice=invoice, payment=payment, actor=actor)
+            elif payment.status == PaymentStatus.FAILED:
+                services.invoice_payment_failed(invoice=invoice, payment=payment, actor=actor)
+    except ApplicationError as exc:
+        # The money moved (or did not) whatever the invoice's state: keep the payment's truth and
+        # leave the invoice to an operator (e.g. paid after it was voided: refund or credit).
+        logger.warning("invoice not updated after payment", extra={"payment": str(payment.pk), "code": exc.code})
+        audit_log(actor=actor, action="payment.invoice_not_updated", target=payment,
+                  data={"invoice": invoice.display_number, "code": exc.code, "message": exc.message[:200]})
 
 
 def payment_refresh(*, payment: Payment) -> Payment:
