@@ -243,3 +243,19 @@ def test_payment_failure_then_paid_drives_dunning(lago: FakeLago) -> None:
     assert client.post("/webhooks/lago", data=paid, content_type="application/json",
                        headers=jwt_headers(paid, lago.url, "lago-paid-1")).status_code == 200
     assert BillingAccount.objects.get(team=team).state == "active"
+
+
+def test_sync_command(lago: FakeLago, settings) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    _, subscription, _ = team_with_invoice(currency="EUR", amount=1900)
+    Subscription.objects.filter(pk=subscription.pk).update(status="active")
+    out = StringIO()
+    call_command("lago", "sync", stdout=out)
+    assert "2 plan(s), 1 subscription(s)" in out.getvalue()
+    assert ("POST", "/api/v1/subscriptions") in [(m, p) for m, p, _ in lago.calls]
+    settings.LAGO_API_URL = ""
+    with pytest.raises(CommandError):
+        call_command("lago", "sync")
