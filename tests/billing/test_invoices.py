@@ -145,3 +145,42 @@ def test_pdf_holds_number_lines_vat_id_and_total(output_dir: Path, mailoutbox,
     assert message.attachments[0][0] == f"{invoice.display_number}.pdf"
     assert message.attachments[0][1].startswith(b"%PDF")
     assert "text/html" in [alt[1] for alt in message.alternatives]
+
+
+@time_machine.travel(T0, tick=False)
+def test_zero_decimal_currency_invoice() -> None:
+    TaxRate.objects.create(country="SN", name="TVA", percent=Decimal(18))
+    plan = make_plan("xof", month=15001, year=None, currency="XOF")
+    subscription = subscription_checkout(team=make_team("dakar", country="SN", time_zone="Africa/Dakar"), plan=plan,
+                                         interval="month", actor="u")
+    invoice = Invoice.objects.get(subscription=subscription)
+    assert (invoice.currency, invoice.subtotal_minor, invoice.tax_minor, invoice.total_minor) == (
+        "XOF", 15001, 2700, 17701)  # 2700.18 FCFA of tax rounds to a whole franc
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_runs_invoice_each_period_once() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers; the concurrent run is a PostgreSQL property")
+    plan = make_plan()
+    with time_machine.travel(T0, tick=False):
+        for i in range(40):
+            _paid_subscription(f"c{i}", plan)
+    end = T0 + timedelta(days=31)
+
+    def run(_: int) -> int:
+        try:
+            return billing_run(now=end, batch_size=5, notify=False).invoices
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        counts = list(pool.map(run, range(3)))
+    assert sum(counts) == 40
+    assert Invoice.objects.filter(reason="renewal").count() == 40
+    numbers = sorted(Invoice.objects.values_list("number", flat=True))
+    assert numbers == list(range(1, 81))
