@@ -173,3 +173,45 @@ def test_callback_signature_checks() -> None:
             pytest.fail(f"accepted: {name}")
     # Within the window, a few seconds of clock skew is fine.
     assert provider.parse_callback(body, good, now + dt.timedelta(minutes=4)) is not None
+
+
+def test_payment_gateway_command_serves_and_keeps_its_ledger(tmp_path) -> None:
+    """`tenantry payment-gateway` as a process: API-key auth, state kept in its SQLite file."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.testenv import free_port
+
+    port = free_port()
+    env = {**os.environ, "TENANTRY_GATEWAY_API_KEY": "cli-key", "TENANTRY_GATEWAY_WEBHOOK_SECRET": "cli-secret"}
+    command = [sys.executable, "-m", "tenantry.cli", "payment-gateway", "--port", str(port),
+               "--db", str(tmp_path / "gateway.sqlite3")]
+    base, auth = f"http://127.0.0.1:{port}", {"Authorization": "Bearer cli-key"}
+
+    def up() -> bool:
+        try:
+            return requests.get(f"{base}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    created = None
+    for _ in range(2):  # the second run must see what the first one stored
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            wait_for(up, timeout=20, what="the reference gateway")
+            if created is None:
+                assert requests.post(f"{base}/v1/payments", json={}, timeout=5).status_code == 401
+                answer = requests.post(f"{base}/v1/payments", headers=auth, timeout=5, json={
+                    "reference": "cli-1", "amount": 2500, "currency": "XAF", "phone": "+23767000000",
+                    "callback_url": "http://127.0.0.1:9/none"})
+                assert answer.status_code == 201
+                created = answer.json()
+            else:
+                again = requests.get(f"{base}/v1/payments/{created['id']}", headers=auth, timeout=5).json()
+                assert (again["status"], again["amount"], again["currency"]) == ("pending", 2500, "XAF")
+        finally:
+            process.send_signal(signal.SIGINT)
+            output = process.communicate(timeout=10)[0].decode()
+    assert f"Reference payment gateway on {base}" in output
