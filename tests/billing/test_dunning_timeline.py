@@ -84,11 +84,14 @@ def test_paying_during_grace_ends_dunning_and_overview_shows_the_state() -> None
 
 
 @time_machine.travel(T0, tick=False)
-def test_external_engine_verdicts_drive_the_same_timeline() -> None:
+def test_external_engine_verdicts_drive_the_same_timeline(mailoutbox, django_capture_on_commit_callbacks) -> None:
     team = make_team("lagoco")
     subscription_checkout(team=team, plan=make_plan(trial_days=7), interval="month", actor="u")
-    engine_payment_failed(team=team, actor="lago", reason="card declined")
-    engine_payment_failed(team=team, actor="lago", reason="card declined")
+    with django_capture_on_commit_callbacks(execute=True):
+        engine_payment_failed(team=team, actor="lago", reason="card declined")
+        engine_payment_failed(team=team, actor="lago", reason="card declined")
+    failed = [m for m in mailoutbox if "payment failed" in m.subject.lower()]
+    assert len(failed) == 2 and "A payment failed." in failed[0].body
     account = BillingAccount.objects.get(team=team)
     assert account.state == AccountState.PAST_DUE and account.dunning_started_at == T0
     engine_payment_succeeded(team=team, actor="lago", reference="inv_1")

@@ -136,8 +136,7 @@ def _start_dunning(account: BillingAccount, actor: str, invoice: Invoice | None)
             account.save(update_fields=["dunning_started_at", "dunning_retries", "next_retry_at", "updated_at"])
         Subscription.objects.filter(account=account, status=SubscriptionStatus.ACTIVE).update(
             status=SubscriptionStatus.PAST_DUE, updated_at=now)
-    if invoice is not None:
-        _notify(account, "billing_payment_failed", invoice)
+    _notify(account, "billing_payment_failed", invoice)
 
 
 @transaction.atomic
