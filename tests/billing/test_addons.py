@@ -84,3 +84,26 @@ def test_addon_raises_the_running_instance_at_once_and_expiry_shrinks_it(platfor
     assert instance.memory_mb == 128
     assert runtime.inspect_limits(build_deployment(instance), "web").memory_mb == 128
     assert platform.wait_for_body(instance.host, "Hello from addon1")
+
+
+@pytest.mark.docker
+@pytest.mark.traefik
+def test_trial_provisions_at_once_and_an_upgrade_resizes_to_the_new_plan(platform):
+    team = make_team("upco")
+    small = make_plan(allowed_apps=["hello"], memory_mb=96, cpus=Decimal("0.25"), trial_days=14)
+    large = make_plan("large", month=9900, allowed_apps=["hello"], memory_mb=192, cpus=Decimal("0.5"))
+    subscription = subscription_checkout(team=team, plan=small, interval="month", actor="u", app="hello",
+                                         instance_slug="up1")
+    instance = Instance.objects.get(team=team)  # trial: provisioned without any invoice
+    assert instance.status == Status.RUNNING and not Invoice.objects.filter(team=team).exists()
+    runtime = runtime_for(instance.server)
+    assert runtime.inspect_limits(build_deployment(instance), "web").memory_mb == 96
+
+    from tenantry.billing.services import subscription_change
+
+    subscription_change(subscription=subscription, plan=large, actor="u")
+    instance.refresh_from_db()
+    limits = runtime.inspect_limits(build_deployment(instance), "web")
+    assert (instance.memory_mb, limits.memory_mb, limits.cpus) == (192, 192, 0.5)
+    assert not Invoice.objects.filter(team=team).exists()  # no proration during a trial
+    assert platform.wait_for_body(instance.host, "Hello from up1")
