@@ -110,3 +110,12 @@ def test_operator_sees_revenue_and_marks_a_transfer_paid(payment_providers) -> N
     assert (payment.provider, payment.provider_reference, payment.status) == ("manual", "VIR-0042", "succeeded")
     page = operator.get("/operator/billing/").content.decode()
     assert f'data-invoice="{invoice.display_number}"' not in page and 'data-mrr="EUR"' in page
+
+
+def test_bank_transfer_shows_the_instructions_and_does_not_poll(payment_providers) -> None:
+    team, _, invoice = team_with_invoice(currency="EUR", amount=1900)
+    owner = signed_in(team.memberships.get().user)
+    answer = owner.post(f"/t/{team.slug}/billing/invoices/{invoice.pk}/pay/", {"choice": "manual:bank_transfer"})
+    page = owner.get(answer["Location"]).content.decode()
+    assert f"Reference: {invoice.display_number}" in page and "FR76 3000" in page
+    assert "hx-trigger" not in page  # only an operator settles it: nothing to poll
