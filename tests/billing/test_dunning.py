@@ -118,3 +118,21 @@ def test_terminate_archives_with_a_final_backup_and_keeps_the_volume(platform, d
             assert note is not None and note.read().strip() == b"keep-me-7"
     page = platform.wait_until(instance.host, lambda r: r.status_code >= 400)
     assert "Hello from archive1" not in page.text
+
+
+def test_reconciler_keeps_a_suspended_instance_suspended(platform, docker_client):
+    from tenantry.instances.lifecycle import instance_resume, instance_suspend
+    from tenantry.instances.reconciler import reconcile
+
+    _, _, instance = _subscribe("drift1")
+    instance_suspend(instance=instance, actor="test", reason="unpaid")
+    deployment = build_deployment(instance)
+    docker_client.containers.get(deployment.container("web").name).start()  # started by hand
+    assert reconcile().stopped == ["drift1"]
+    instance.refresh_from_db()
+    assert (instance.status, instance.desired_state) == (Status.SUSPENDED, "suspended")
+    assert not runtime_for(instance.server).state(deployment).any_running
+    instance_resume(instance=instance, actor="test")
+    instance.refresh_from_db()
+    assert instance.status == Status.RUNNING
+    assert platform.wait_for_body(instance.host, "Hello from drift1")

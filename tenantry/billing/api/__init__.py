@@ -9,7 +9,7 @@ from ninja import Router
 
 from tenantry.billing.api import addons, invoices, plans, subscriptions
 
-router = Router()
+router: Router = Router()
 for module in (plans, subscriptions, invoices, addons):
     router.add_router("", module.router)
 
