@@ -168,3 +168,29 @@ def test_money_received_for_a_voided_invoice_is_kept_and_flagged(payment_provide
     assert applied is not None and applied.status == "succeeded"
     assert Invoice.objects.get(pk=invoice.pk).status == "void"
     assert _audits(payment, "payment.invoice_not_updated") == 1
+
+
+@pytest.mark.django_db
+def test_reconcile_settles_lost_callbacks_and_abandons_old_pending(payment_providers, reference_gateway) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tenantry.billing.services.payments import payments_reconcile
+
+    _, _, paid_invoice = team_with_invoice()
+    _, _, idle_invoice = team_with_invoice()
+    paid = payment_start(invoice=paid_invoice, provider="gateway", method="mobile_money", actor="t",
+                         phone="+22507000005")
+    idle = payment_start(invoice=idle_invoice, provider="gateway", method="mobile_money", actor="t",
+                         phone="+22507000006")
+    requests.post(f"{reference_gateway.url}/v1/payments/{paid.provider_reference}/confirm",
+                  headers={"Authorization": "Bearer test-gateway-key"}, timeout=5)
+    # Too fresh: left alone.
+    assert payments_reconcile()["checked"] == 0
+    later = timezone.now() + timedelta(hours=25)
+    assert payments_reconcile(now=later) == {"checked": 2, "settled": 1, "abandoned": 1}
+    assert Payment.objects.get(pk=paid.pk).status == "succeeded"
+    assert Invoice.objects.get(pk=paid_invoice.pk).status == "paid"
+    assert Payment.objects.get(pk=idle.pk).status == "cancelled"
+    assert Invoice.objects.get(pk=idle_invoice.pk).status == "finalized"

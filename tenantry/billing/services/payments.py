@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -244,6 +245,29 @@ def payment_refresh(*, payment: Payment) -> Payment:
                          event_type="poll")
     payment_apply_event(provider=payment.provider, event=event)
     return Payment.objects.get(pk=payment.pk)
+
+
+def payments_reconcile(*, now: datetime | None = None, stale_after: timedelta = timedelta(minutes=2),
+                       abandon_after: timedelta = timedelta(hours=24)) -> dict[str, int]:
+    """Safety net for lost callbacks (periodic): ask the provider about open payments that have
+    waited `stale_after`; cancel those still pending after `abandon_after` so the invoice can be
+    paid another way. Bank transfers wait for the operator and are left alone."""
+    now = now or timezone.now()
+    counts = {"checked": 0, "settled": 0, "abandoned": 0}
+    stale = (Payment.objects.filter(status__in=OPEN_STATUSES, created_at__lte=now - stale_after)
+             .exclude(provider="manual").exclude(provider_reference="").order_by("created_at")[:200])
+    for payment in stale:
+        counts["checked"] += 1
+        refreshed = payment_refresh(payment=payment)
+        if refreshed.status in FINAL_STATUSES:
+            counts["settled"] += 1
+        elif refreshed.status == PaymentStatus.PENDING and refreshed.created_at <= now - abandon_after:
+            try:
+                payment_cancel(payment=refreshed, actor="billing:reconcile")
+                counts["abandoned"] += 1
+            except ApplicationError as exc:
+                logger.info("stale payment not cancelled", extra={"payment": str(payment.pk), "code": exc.code})
+    return counts
 
 
 @transaction.atomic
