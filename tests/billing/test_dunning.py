@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from tenantry.billing.models import AccountState, BillingAccount, Invoice, InvoiceStatus, SubscriptionStatus
 from tenantry.billing.services import (
@@ -118,6 +119,16 @@ def test_terminate_archives_with_a_final_backup_and_keeps_the_volume(platform, d
             assert note is not None and note.read().strip() == b"keep-me-7"
     page = platform.wait_until(instance.host, lambda r: r.status_code >= 400)
     assert "Hello from archive1" not in page.text
+
+    # After the retention period the dunning task deletes the volumes and the final backup.
+    account = BillingAccount.objects.get(team=instance.team)
+    BillingAccount.objects.filter(pk=account.pk).update(state=AccountState.ARCHIVED,
+                                                        state_changed_at=timezone.now() - timedelta(days=91))
+    assert dunning_advance()["deleted"] == 1
+    instance.refresh_from_db()
+    assert instance.status == Status.DELETED
+    assert installation_resources(docker_client, str(instance.pk)) == []
+    assert not archive.exists()
 
 
 def test_reconciler_keeps_a_suspended_instance_suspended(platform, docker_client):
