@@ -96,7 +96,8 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
-ACCOUNT_ADAPTER = "tenantry.accounts.adapter.AccountAdapter"
+# The billing adapter extends the accounts one: signup ends with the plan choice when plans are on sale.
+ACCOUNT_ADAPTER = "tenantry.billing.signup_adapter.BillingAccountAdapter"
 SOCIALACCOUNT_ADAPTER = "tenantry.accounts.adapter.SocialAccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
@@ -333,5 +334,62 @@ LOGGING = {
         "huey": {"level": "WARNING", "propagate": False},
         "docker": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},  # one INFO line per rendering step of every invoice PDF
+        "fontTools": {"level": "WARNING"},
     },
 }
+
+# Billing (tenantry/billing/conf.py has every key and its default). Dunning timeline in days.
+TENANTRY_BILLING = {
+    "SELLER": {
+        "name": os.environ.get("TENANTRY_SELLER_NAME", "Tenantry"),
+        "address": os.environ.get("TENANTRY_SELLER_ADDRESS", ""),
+        "vat_id": os.environ.get("TENANTRY_SELLER_VAT_ID", ""),
+        "email": os.environ.get("TENANTRY_SELLER_EMAIL", ""),
+    },
+    "RETRY_DAYS": [int(d) for d in os.environ.get("TENANTRY_DUNNING_RETRY_DAYS", "1,3,5").split(",") if d.strip()],
+    "SUSPEND_AFTER_DAYS": _env_int("TENANTRY_DUNNING_SUSPEND_AFTER_DAYS", 7),
+    "ARCHIVE_AFTER_DAYS": _env_int("TENANTRY_DUNNING_ARCHIVE_AFTER_DAYS", 30),
+    "DELETE_AFTER_DAYS": _env_int("TENANTRY_DUNNING_DELETE_AFTER_DAYS", 90),
+}
+
+# --- payments (tenantry.billing.providers) ----------------------------------------------------
+# Named payment providers, like STORAGES. Manual bank transfer and the Mobile Money gateway are
+# always there (the gateway defaults to the reference one, `tenantry payment-gateway`, on
+# 127.0.0.1); Stripe joins when STRIPE_SECRET_KEY is set. TENANTRY_PAYMENT_PROVIDERS (JSON)
+# replaces the whole dict.
+PAYMENT_GATEWAY = {
+    "URL": os.environ.get("TENANTRY_GATEWAY_URL", "http://127.0.0.1:8090"),
+    "API_KEY": os.environ.get("TENANTRY_GATEWAY_API_KEY")
+    or _persistent_secret(DATA_DIR / "gateway_api_key", lambda: secrets.token_urlsafe(24)),
+    "WEBHOOK_SECRET": os.environ.get("TENANTRY_GATEWAY_WEBHOOK_SECRET")
+    or _persistent_secret(DATA_DIR / "gateway_webhook_secret", lambda: secrets.token_urlsafe(32)),
+}
+TENANTRY_PAYMENT_PROVIDERS: dict = json.loads(os.environ.get("TENANTRY_PAYMENT_PROVIDERS") or "{}") or {
+    "manual": {
+        "BACKEND": "tenantry.billing.providers.manual.ManualProvider",
+        "OPTIONS": {"account_holder": os.environ.get("TENANTRY_BANK_ACCOUNT_HOLDER", ""),
+                    "bank_name": os.environ.get("TENANTRY_BANK_NAME", ""),
+                    "iban": os.environ.get("TENANTRY_BANK_IBAN", ""),
+                    "bic": os.environ.get("TENANTRY_BANK_BIC", "")},
+    },
+    "gateway": {
+        "BACKEND": "tenantry.billing.providers.gateway.GatewayProvider",
+        "OPTIONS": {"base_url": PAYMENT_GATEWAY["URL"], "api_key": PAYMENT_GATEWAY["API_KEY"],
+                    "webhook_secret": PAYMENT_GATEWAY["WEBHOOK_SECRET"]},
+    },
+}
+if os.environ.get("STRIPE_SECRET_KEY") and "stripe" not in TENANTRY_PAYMENT_PROVIDERS:
+    TENANTRY_PAYMENT_PROVIDERS["stripe"] = {
+        "BACKEND": "tenantry.billing.providers.stripe.StripeProvider",
+        "OPTIONS": {"api_key": os.environ["STRIPE_SECRET_KEY"],
+                    "webhook_secret": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+                    "mode": os.environ.get("TENANTRY_STRIPE_MODE", "checkout")},
+    }
+# Lago as the billing engine (optional): tenantry.billing.engines.lago.
+LAGO_API_URL = os.environ.get("LAGO_API_URL", "")
+LAGO_API_KEY = os.environ.get("LAGO_API_KEY", "")
+# "jwt" (X-Lago-Signature is an RS256 JWT, checked with LAGO_PUBLIC_KEY: base64 PEM as Lago
+# serves it at /api/v1/webhooks/public_key) or "hmac" (base64 HMAC-SHA256 of the body, API key).
+LAGO_WEBHOOK_SIGNATURE = os.environ.get("LAGO_WEBHOOK_SIGNATURE", "jwt")
+LAGO_PUBLIC_KEY = os.environ.get("LAGO_PUBLIC_KEY", "")

@@ -112,6 +112,10 @@ class OperationKind(models.TextChoices):
     DELETE = "delete", _("Delete")
     RECONFIGURE = "reconfigure", _("Reconfigure")
     ROTATE = "rotate", _("Rotate credentials")
+    RESIZE = "resize", _("Resize")
+    SUSPEND = "suspend", _("Suspend")
+    RESUME = "resume", _("Resume")
+    ARCHIVE = "archive", _("Archive")
 
 
 class OperationStatus(models.TextChoices):

@@ -23,6 +23,7 @@ STEP_TITLES: dict[str, str] = {
     "remove_containers": "Remove the containers",
     "remove_volumes": "Remove the volumes",
     "remove_network": "Remove the private network",
+    "archive_volumes": "Save a final backup of the volumes",
 }
 
 _ENSURE = ["check_images", "create_network", "create_volumes", "create_containers"]
@@ -40,6 +41,13 @@ PLANS: dict[str, list[str]] = {
     # While the app keeps serving: no downtime for a change of the customer's credentials.
     OperationKind.RECONFIGURE: ["apply_inputs"],
     OperationKind.ROTATE: ["rotate_credentials"],
+    # RESIZE: create_containers recreates a container whose limits changed (config digest), then boots it.
+    OperationKind.RESIZE: ["route_to_edge", "create_containers", *_BOOT, "publish_route"],
+    OperationKind.SUSPEND: ["route_to_edge", "stop_containers"],
+    OperationKind.RESUME: [*_ENSURE, *_BOOT, "publish_route"],
+    # Volumes stay (retention period); the final backup is taken from the stopped containers.
+    OperationKind.ARCHIVE: ["route_to_edge", "stop_containers", "archive_volumes", "remove_containers",
+                            "remove_network"],
 }
 
 # Changes made while the app keeps serving: they neither move the instance's status nor, when
@@ -57,6 +65,10 @@ STATUS_DURING: dict[str, str] = {
     OperationKind.DELETE: Status.DELETING,
     OperationKind.RECONFIGURE: Status.RUNNING,
     OperationKind.ROTATE: Status.RUNNING,
+    OperationKind.RESIZE: Status.STARTING,
+    OperationKind.SUSPEND: Status.STOPPING,
+    OperationKind.RESUME: Status.STARTING,
+    OperationKind.ARCHIVE: Status.ARCHIVING,
 }
 STATUS_AFTER: dict[str, str] = {
     OperationKind.PROVISION: Status.RUNNING,
@@ -68,6 +80,10 @@ STATUS_AFTER: dict[str, str] = {
     OperationKind.DELETE: Status.DELETED,
     OperationKind.RECONFIGURE: Status.RUNNING,
     OperationKind.ROTATE: Status.RUNNING,
+    OperationKind.RESIZE: Status.RUNNING,
+    OperationKind.SUSPEND: Status.SUSPENDED,
+    OperationKind.RESUME: Status.RUNNING,
+    OperationKind.ARCHIVE: Status.ARCHIVED,
 }
 
 

@@ -75,7 +75,10 @@ def _reconcile_instance(instance: Instance, report: ReconcileReport) -> None:
         instance_heal(instance=instance, actor=_ACTOR)
         report.healed.append(instance.slug)
     elif should_rest and state.any_running:
-        kind = OperationKind.HIBERNATE if instance.desired_state == DesiredState.HIBERNATED else OperationKind.STOP
+        # Heal with the kind that leads back to the desired state (a suspended instance stays suspended).
+        heal_with: dict[str, str] = {DesiredState.HIBERNATED: OperationKind.HIBERNATE,
+                                     DesiredState.SUSPENDED: OperationKind.SUSPEND}
+        kind = heal_with.get(instance.desired_state, OperationKind.STOP)
         audit_log(actor=_ACTOR, action="instance.drift", target=instance, data={"running_when": instance.status})
         instance_heal(instance=instance, actor=_ACTOR, kind=kind)
         report.stopped.append(instance.slug)

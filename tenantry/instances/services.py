@@ -161,6 +161,8 @@ _DESIRED_AFTER: dict[str, str] = {
     OperationKind.HIBERNATE: DesiredState.HIBERNATED,
     OperationKind.WAKE: DesiredState.RUNNING,
     OperationKind.DELETE: DesiredState.DELETED,
+    OperationKind.SUSPEND: DesiredState.SUSPENDED,
+    OperationKind.ARCHIVE: DesiredState.ARCHIVED,
 }
 
 

@@ -16,7 +16,9 @@ from tenantry.core.logging import get_logger
 log = get_logger(__name__)
 
 
-def send_templated_email(*, to: str, template: str, context: dict[str, Any], language: str | None = None) -> None:
+def send_templated_email(*, to: str, template: str, context: dict[str, Any], language: str | None = None,
+                         attachments: list[tuple[str, bytes, str]] | None = None) -> None:
+    """`attachments`: (filename, content, mimetype) tuples, e.g. an invoice PDF."""
     language = language or settings.LANGUAGE_CODE
     with translation.override(language):
         full = {"product": "Tenantry", **context}
@@ -25,5 +27,7 @@ def send_templated_email(*, to: str, template: str, context: dict[str, Any], lan
         html = render_to_string(f"emails/{template}.html", full)
     message = EmailMultiAlternatives(subject=subject, body=text, to=[to])
     message.attach_alternative(html, "text/html")
+    for filename, content, mimetype in attachments or []:
+        message.attach(filename, content, mimetype)
     message.send()
     log.info("email.sent", template=template, to_domain=to.rsplit("@", 1)[-1])

@@ -1,0 +1,1 @@
+"""The reference Mobile Money gateway (development and tests only)."""

@@ -1,0 +1,70 @@
+"""Example catalogue from the pricing seeds (shared/seeds/000 and 003): idempotent upsert by code."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from tenantry.billing.models import AddOn, Plan, TaxRate
+
+PLANS: list[dict[str, Any]] = [
+    {"code": "starter", "name": "Starter", "currency": "EUR", "price_month_minor": 2900, "price_year_minor": 29000,
+     "trial_days": 14, "allowed_apps": [], "max_instances": 1, "memory_mb": 512, "cpus": Decimal("0.5"),
+     "storage_gb": 5, "traffic_gb_month": 50, "app_limits": {"erpnext": {"users": 5},
+                                                             "n8n": {"executions_month": 2500}},
+     "sort_order": 10},
+    {"code": "pro", "name": "Pro", "currency": "EUR", "price_month_minor": 4900, "price_year_minor": 49000,
+     "trial_days": 14, "allowed_apps": [], "max_instances": 2, "memory_mb": 1024, "cpus": Decimal("1"),
+     "storage_gb": 20, "traffic_gb_month": 100, "app_limits": {"erpnext": {"users": 10},
+                                                               "n8n": {"executions_month": 10000}},
+     "offsite_backups": True, "priority_support": True, "addons_allowed": True, "sort_order": 20},
+    {"code": "business", "name": "Business", "currency": "EUR", "price_month_minor": 9900, "price_year_minor": 99000,
+     "trial_days": 0, "allowed_apps": ["erpnext", "n8n", "wordpress"], "max_instances": 3, "memory_mb": 2048,
+     "cpus": Decimal("2"), "storage_gb": 50, "traffic_gb_month": 250,
+     "app_limits": {"erpnext": {"users": 25}, "n8n": {"executions_month": 50000}},
+     "offsite_backups": True, "priority_support": True, "addons_allowed": True, "sort_order": 30},
+    # Mobile Money customers pay in CFA francs (zero-decimal currency).
+    {"code": "starter-xof", "name": "Starter (FCFA)", "currency": "XOF", "price_month_minor": 15000,
+     "price_year_minor": 150000, "trial_days": 7, "allowed_apps": [], "max_instances": 1, "memory_mb": 512,
+     "cpus": Decimal("0.5"), "storage_gb": 5, "traffic_gb_month": 50, "app_limits": {}, "addons_allowed": True,
+     "sort_order": 40},
+]
+
+ADDONS: list[dict[str, Any]] = [
+    {"code": "ram-500", "name": "+500 MB RAM", "resource": "memory", "quantity": Decimal(500), "price_minor": 100},
+    {"code": "cpu-1", "name": "+1 CPU", "resource": "cpu", "quantity": Decimal(1), "price_minor": 200},
+    {"code": "traffic-10", "name": "+10 GB traffic", "resource": "traffic", "quantity": Decimal(10),
+     "price_minor": 100},
+    {"code": "storage-10", "name": "+10 GB storage", "resource": "storage", "quantity": Decimal(10),
+     "price_minor": 100},
+    {"code": "ram-500-xof", "name": "+500 MB RAM", "resource": "memory", "quantity": Decimal(500), "price_minor": 650,
+     "currency": "XOF"},
+    {"code": "cpu-1-xof", "name": "+1 CPU", "resource": "cpu", "quantity": Decimal(1), "price_minor": 1300,
+     "currency": "XOF"},
+]
+
+TAX_RATES = [
+    {"country": "FR", "name": "TVA", "percent": Decimal("20.00"), "reverse_charge_with_vat_id": False},
+    {"country": "BE", "name": "BTW", "percent": Decimal("21.00"), "reverse_charge_with_vat_id": True},
+    {"country": "DE", "name": "MwSt", "percent": Decimal("19.00"), "reverse_charge_with_vat_id": True},
+    {"country": "SN", "name": "TVA", "percent": Decimal("18.00"), "reverse_charge_with_vat_id": False},
+    {"country": "CI", "name": "TVA", "percent": Decimal("18.00"), "reverse_charge_with_vat_id": False},
+]
+
+
+@transaction.atomic
+def seed_billing_catalog() -> dict[str, int]:
+    """Create missing rows; never overwrite what an operator edited (prices are operator data)."""
+    created = {"plans": 0, "addons": 0, "tax_rates": 0}
+    for data in PLANS:
+        _, new = Plan.objects.get_or_create(code=data["code"], defaults=data)
+        created["plans"] += new
+    for data in ADDONS:
+        _, new = AddOn.objects.get_or_create(code=data["code"], defaults=data)
+        created["addons"] += new
+    for data in TAX_RATES:
+        _, new = TaxRate.objects.get_or_create(country=data["country"], defaults=data)
+        created["tax_rates"] += new
+    return created

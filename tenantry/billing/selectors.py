@@ -1,0 +1,134 @@
+"""Billing reads, always scoped to a team (except the operator overview)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Count, F, QuerySet, Sum
+from django.utils import timezone
+
+from tenantry.accounts.models import Team
+from tenantry.billing.models import (
+    AccountState,
+    AddOn,
+    AddOnPurchase,
+    AddOnStatus,
+    BillingAccount,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Plan,
+    Subscription,
+)
+from tenantry.billing.models.subscriptions import LIVE_SUBSCRIPTION_STATUSES
+from tenantry.billing.periods import next_period
+from tenantry.billing.services.invoicing import build_invoice
+from tenantry.billing.services.pricing import period_charges
+from tenantry.core.errors import NotFound
+from tenantry.core.models import AuditEvent
+
+
+def public_plans() -> QuerySet[Plan]:
+    return Plan.objects.filter(is_active=True, is_public=True)
+
+
+def available_addons(currency: str | None = None) -> QuerySet[AddOn]:
+    qs = AddOn.objects.filter(is_active=True)
+    return qs.filter(currency=currency) if currency else qs
+
+
+def team_subscription(team: Team) -> Subscription | None:
+    """The live subscription, else the most recent one."""
+    qs = Subscription.objects.filter(team=team).select_related("plan", "pending_plan", "account")
+    return qs.filter(status__in=LIVE_SUBSCRIPTION_STATUSES).first() or qs.first()
+
+
+def team_invoices(team: Team) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(team=team).exclude(status=InvoiceStatus.DRAFT).order_by("-issued_at", "-created_at")
+
+
+def team_invoice(team: Team, invoice_id: UUID | str) -> Invoice:
+    invoice = team_invoices(team).filter(pk=invoice_id).prefetch_related("lines").first()
+    if invoice is None:
+        raise NotFound("No such invoice.")
+    return invoice
+
+
+def team_addons(team: Team) -> QuerySet[AddOnPurchase]:
+    return AddOnPurchase.objects.filter(team=team).select_related("addon")
+
+
+def team_addon(team: Team, purchase_id: UUID | str) -> AddOnPurchase:
+    purchase = team_addons(team).filter(pk=purchase_id).first()
+    if purchase is None:
+        raise NotFound("No such add-on.")
+    return purchase
+
+
+@dataclass(frozen=True)
+class InvoicePreview:
+    invoice: Invoice
+    lines: list[InvoiceLine]
+    period_start: datetime
+    period_end: datetime
+    plan: Plan
+
+
+def invoice_preview(subscription: Subscription) -> InvoicePreview | None:
+    """The next renewal invoice as it would be issued now (nothing is written); None when it ends."""
+    if not subscription.is_live or subscription.cancel_at_period_end:
+        return None
+    account = subscription.account
+    plan = subscription.pending_plan or subscription.plan
+    interval = subscription.pending_interval or subscription.interval
+    start = subscription.current_period_end
+    anchor = subscription.billing_anchor if interval == subscription.interval else start
+    _, end = next_period(anchor, start, interval, account.time_zone)
+    addons = list(AddOnPurchase.objects.filter(subscription=subscription, status=AddOnStatus.ACTIVE, auto_renew=True)
+                  .select_related("addon"))
+    discounts = list(subscription.discounts.filter(ended_at__isnull=True).select_related("coupon"))
+    lines, _ = period_charges(plan=plan, interval=interval, start=start, end=end, addons=addons, discounts=discounts)
+    invoice, rows = build_invoice(account=account, subscription=subscription, reason=Invoice.Reason.RENEWAL,
+                                  currency=subscription.currency, lines=lines, period_start=start, period_end=end)
+    return InvoicePreview(invoice=invoice, lines=rows, period_start=start, period_end=end, plan=plan)
+
+
+@dataclass(frozen=True)
+class OperatorOverview:
+    mrr_minor: dict[str, int]  # currency -> monthly recurring revenue in minor units
+    unpaid_invoices: list[Invoice]
+    unpaid_total_minor: dict[str, int]
+    accounts_by_state: dict[str, int]
+    suspended_accounts: list[BillingAccount]
+    recent_events: list[AuditEvent] = field(default_factory=list)
+
+
+def operator_billing_overview(*, now: datetime | None = None, limit: int = 50) -> OperatorOverview:
+    """For operators only (the caller checks staff rights): MRR per currency, unpaid invoices, dunning."""
+    _ = now or timezone.now()
+    mrr: dict[str, int] = {}
+    live = (Subscription.objects.filter(status__in=["active", "past_due"])
+            .values("currency", "interval", "plan__price_month_minor", "plan__price_year_minor")
+            .annotate(n=Count("id")))
+    for row in live:
+        if row["interval"] == "month":
+            amount = (row["plan__price_month_minor"] or 0) * row["n"]
+        else:
+            amount = (row["plan__price_year_minor"] or 0) * row["n"] // 12
+        mrr[row["currency"]] = mrr.get(row["currency"], 0) + amount
+    addon_rows: Any = (AddOnPurchase.objects.filter(status=AddOnStatus.ACTIVE, auto_renew=True).values("currency")
+                       .annotate(total=Sum(F("unit_price_minor") * F("quantity"))))
+    for addon_row in addon_rows:
+        mrr[addon_row["currency"]] = mrr.get(addon_row["currency"], 0) + (addon_row["total"] or 0)
+    unpaid = Invoice.objects.filter(status=InvoiceStatus.FINALIZED).select_related("team").order_by("issued_at")
+    unpaid_total = {r["currency"]: r["total"] for r in unpaid.values("currency").annotate(total=Sum("total_minor"))}
+    states = {r["state"]: r["n"] for r in BillingAccount.objects.values("state").annotate(n=Count("id"))}
+    suspended = list(BillingAccount.objects.filter(state__in=[AccountState.PAST_DUE, AccountState.SUSPENDED,
+                                                              AccountState.ARCHIVED])
+                     .select_related("team").order_by("state_changed_at")[:limit])
+    events = list(AuditEvent.objects.filter(action__startswith="billing_account.")[:limit])
+    return OperatorOverview(mrr_minor=mrr, unpaid_invoices=list(unpaid[:limit]), unpaid_total_minor=unpaid_total,
+                            accounts_by_state=states, suspended_accounts=suspended, recent_events=events)

@@ -1,0 +1,95 @@
+"""Lifecycle operations billing drives: resize (plan/add-on limits), suspend, resume, archive.
+
+Same shape as the services in services.py: lock the instance, refuse a second active operation
+(the database constraint backs this), set the desired state, audit, queue the work on commit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+
+from tenantry.core.audit import audit_log
+from tenantry.instances.models import DesiredState, Instance, Operation, OperationKind, Status
+from tenantry.instances.operations import create_operation
+from tenantry.instances.services import InvalidTransition, OperationInProgress, active_operation
+
+_GONE = (Status.DELETED, Status.DELETING)
+
+
+def _queue(instance: Instance, kind: str, actor: str, desired: str, data: dict | None = None) -> Operation:
+    current = active_operation(instance)
+    if current is not None:
+        raise OperationInProgress(f"Instance {instance.slug!r} is busy with a {current.kind} operation.",
+                                  details={"operation_id": str(current.id), "kind": current.kind})
+    try:
+        with transaction.atomic():
+            operation = create_operation(instance=instance, kind=kind, actor=actor)
+    except IntegrityError as exc:
+        raise OperationInProgress(f"Instance {instance.slug!r} already has an operation running.") from exc
+    instance.desired_state = desired
+    instance.save(update_fields=["desired_state", "memory_mb", "cpus", "updated_at"])
+    audit_log(actor=actor, action=f"instance.{kind}", target=instance,
+              data={"operation": str(operation.id), **(data or {})})
+    return operation
+
+
+def _locked(instance: Instance) -> Instance:
+    return Instance.objects.select_for_update().get(pk=instance.pk)
+
+
+@transaction.atomic
+def instance_resize(*, instance: Instance, memory_mb: int, cpus: Decimal, actor: str) -> Operation | None:
+    """Apply new limits; a running instance's containers are recreated with them (volumes kept).
+
+    A stopped or suspended instance only records the limits: they apply when it next starts.
+    Returns None when nothing changes.
+    """
+    instance = _locked(instance)
+    if instance.status in _GONE or instance.status == Status.ARCHIVED:
+        raise InvalidTransition(f"Instance {instance.slug!r} is {instance.status}.")
+    cpus = Decimal(cpus).quantize(Decimal("0.001"))
+    if instance.memory_mb == memory_mb and Decimal(instance.cpus) == cpus:
+        return None
+    before = {"memory_mb": instance.memory_mb, "cpus": str(instance.cpus)}
+    instance.memory_mb, instance.cpus = memory_mb, cpus
+    data = {"before": before, "after": {"memory_mb": memory_mb, "cpus": str(cpus)}}
+    if instance.status != Status.RUNNING:
+        instance.save(update_fields=["memory_mb", "cpus", "updated_at"])
+        audit_log(actor=actor, action="instance.resize_recorded", target=instance, data=data)
+        return None
+    return _queue(instance, OperationKind.RESIZE, actor, DesiredState.RUNNING, data)
+
+
+@transaction.atomic
+def instance_suspend(*, instance: Instance, actor: str, reason: str = "") -> Operation | None:
+    """Stop the containers and point the address at the edge's 'suspended' page."""
+    instance = _locked(instance)
+    if instance.status in _GONE or instance.status in (Status.ARCHIVED, Status.ARCHIVING, Status.SUSPENDED):
+        return None
+    if instance.status == Status.PENDING and instance.provisioned_at is None:
+        instance.desired_state = DesiredState.SUSPENDED
+        instance.save(update_fields=["desired_state", "updated_at"])
+        return None
+    return _queue(instance, OperationKind.SUSPEND, actor, DesiredState.SUSPENDED, {"reason": reason})
+
+
+@transaction.atomic
+def instance_resume(*, instance: Instance, actor: str) -> Operation | None:
+    """Bring a suspended instance back (containers started, address published again)."""
+    instance = _locked(instance)
+    if instance.desired_state != DesiredState.SUSPENDED and instance.status != Status.SUSPENDED:
+        return None
+    if instance.status in _GONE or instance.status in (Status.ARCHIVED, Status.ARCHIVING):
+        raise InvalidTransition(f"Instance {instance.slug!r} is {instance.status}: restore it from its archive.")
+    return _queue(instance, OperationKind.RESUME, actor, DesiredState.RUNNING)
+
+
+@transaction.atomic
+def instance_archive(*, instance: Instance, actor: str, reason: str = "") -> Operation | None:
+    """Final backup into the data dir, containers and network removed, volumes kept for the retention period."""
+    instance = _locked(instance)
+    if instance.status in _GONE or instance.status in (Status.ARCHIVED, Status.ARCHIVING):
+        return None
+    return _queue(instance, OperationKind.ARCHIVE, actor, DesiredState.ARCHIVED, {"reason": reason})

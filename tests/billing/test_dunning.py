@@ -1,0 +1,149 @@
+"""Dunning on real Docker and a real Traefik with a frozen clock: fail -> retries -> suspend (the
+container really stops, the page says suspended) -> pay -> resume; terminate -> archive (final backup)."""
+
+from __future__ import annotations
+
+import tarfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from tenantry.billing.models import AccountState, BillingAccount, Invoice, InvoiceStatus, SubscriptionStatus
+from tenantry.billing.services import (
+    billing_run,
+    dunning_advance,
+    invoice_mark_paid,
+    invoice_payment_failed,
+    subscription_checkout,
+    subscription_terminate,
+)
+from tenantry.core.models import AuditEvent
+from tenantry.instances.deployment import build_deployment
+from tenantry.instances.models import Instance, Status
+from tenantry.runtime.registry import runtime_for
+from tests.billing.billing_helpers import make_plan, make_team
+from tests.conftest import installation_resources
+
+pytestmark = [pytest.mark.docker, pytest.mark.traefik]
+
+
+def _subscribe(slug: str):
+    team = make_team(slug)
+    plan = make_plan(allowed_apps=["hello"], memory_mb=128, cpus="0.25")
+    subscription = subscription_checkout(team=team, plan=plan, interval="month", actor="user:o", app="hello",
+                                         instance_slug=slug)
+    assert not Instance.objects.filter(team=team).exists()  # provisioning waits for the first payment
+    invoice_mark_paid(invoice=Invoice.objects.get(subscription=subscription), payment=None, actor="test")
+    instance = Instance.objects.get(team=team)
+    assert instance.status == Status.RUNNING and instance.memory_mb == 128
+    subscription.refresh_from_db()
+    return team, subscription, instance
+
+
+def test_failed_payment_retries_suspends_then_paying_resumes(platform, settings, mailoutbox):
+    settings.TENANTRY_BILLING = {"RETRY_DAYS": [1, 3, 5], "SUSPEND_AFTER_DAYS": 7, "ARCHIVE_AFTER_DAYS": 30}
+    team, subscription, instance = _subscribe("dunning1")
+    assert platform.wait_for_body(instance.host, "Hello from dunning1")
+    runtime = runtime_for(instance.server)
+    deployment = build_deployment(instance)
+
+    renewal_at = subscription.current_period_end
+    with time_machine.travel(renewal_at, tick=True):
+        assert billing_run().invoices == 1
+        invoice = Invoice.objects.get(subscription=subscription, reason="renewal")
+        invoice_payment_failed(invoice=invoice, payment=None, actor="provider:test")
+    account = BillingAccount.objects.get(team=team)
+    assert account.state == AccountState.PAST_DUE
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.PAST_DUE
+    assert any("payment failed" in m.subject.lower() for m in mailoutbox)
+
+    retries = []
+    for day in (1, 3, 5):
+        with time_machine.travel(renewal_at + timedelta(days=day, minutes=1), tick=True):
+            retries.append(dunning_advance()["retried"])
+    assert retries == [1, 1, 1]
+    account.refresh_from_db()
+    assert account.dunning_retries == 3 and account.state == AccountState.PAST_DUE
+    assert runtime.state(deployment).all_running  # still serving during the grace period
+
+    with time_machine.travel(renewal_at + timedelta(days=7, minutes=1), tick=True):
+        assert dunning_advance()["suspended"] == 1
+    account.refresh_from_db()
+    instance.refresh_from_db()
+    assert account.state == AccountState.SUSPENDED
+    assert instance.status == Status.SUSPENDED
+    assert not runtime.state(deployment).any_running  # the container really stopped
+    page = platform.wait_until(instance.host, lambda r: r.headers.get("X-Tenantry-State") == "suspended")
+    assert page.status_code == 503 and "suspended" in page.text
+
+    with time_machine.travel(renewal_at + timedelta(days=8), tick=True):
+        invoice_mark_paid(invoice=invoice, payment=None, actor="provider:test")
+    instance.refresh_from_db()
+    account.refresh_from_db()
+    assert instance.status == Status.RUNNING
+    assert account.state == AccountState.ACTIVE and account.dunning_retries == 0
+    assert platform.wait_for_body(instance.host, "Hello from dunning1")  # answers again
+    actions = list(AuditEvent.objects.filter(target_id__in=[str(account.pk), str(instance.pk)])
+                   .order_by("created_at", "id").values_list("action", flat=True))
+    for expected in ("billing_account.past_due", "billing_account.retry", "billing_account.suspended",
+                     "instance.suspend", "billing_account.active", "instance.resume"):
+        assert expected in actions, (expected, actions)
+    assert actions.index("billing_account.suspended") < actions.index("billing_account.active")
+    assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PAID
+
+
+def test_terminate_archives_with_a_final_backup_and_keeps_the_volume(platform, docker_client):
+    _, subscription, instance = _subscribe("archive1")
+    runtime = runtime_for(instance.server)
+    deployment = build_deployment(instance)
+    assert runtime.exec(deployment, "web", ["sh", "-c", "echo keep-me-7 > /data/note.txt"]).exit_code == 0
+
+    subscription_terminate(subscription=subscription, actor="operator:test", reason="contract ended")
+    instance.refresh_from_db()
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.TERMINATED
+    assert instance.status == Status.ARCHIVED, instance.status_message
+    left = installation_resources(docker_client, str(instance.pk))
+    assert not [r for r in left if r.startswith(("container:", "network:"))]
+    assert [r for r in left if r.startswith("volume:")]  # data kept for the retention period
+    archive = Path(instance.operations.get(kind="archive").state["archive_path"])
+    with tarfile.open(archive) as bundle:
+        inner = bundle.extractfile(bundle.getmembers()[0])
+        assert inner is not None
+        with tarfile.open(fileobj=inner) as volume:
+            note = volume.extractfile("data/note.txt")
+            assert note is not None and note.read().strip() == b"keep-me-7"
+    page = platform.wait_until(instance.host, lambda r: r.status_code >= 400)
+    assert "Hello from archive1" not in page.text
+
+    # After the retention period the dunning task deletes the volumes and the final backup.
+    account = BillingAccount.objects.get(team=instance.team)
+    BillingAccount.objects.filter(pk=account.pk).update(state=AccountState.ARCHIVED,
+                                                        state_changed_at=timezone.now() - timedelta(days=91))
+    assert dunning_advance()["deleted"] == 1
+    instance.refresh_from_db()
+    assert instance.status == Status.DELETED
+    assert installation_resources(docker_client, str(instance.pk)) == []
+    assert not archive.exists()
+
+
+def test_reconciler_keeps_a_suspended_instance_suspended(platform, docker_client):
+    from tenantry.instances.lifecycle import instance_resume, instance_suspend
+    from tenantry.instances.reconciler import reconcile
+
+    _, _, instance = _subscribe("drift1")
+    instance_suspend(instance=instance, actor="test", reason="unpaid")
+    deployment = build_deployment(instance)
+    docker_client.containers.get(deployment.container("web").name).start()  # started by hand
+    assert reconcile().stopped == ["drift1"]
+    instance.refresh_from_db()
+    assert (instance.status, instance.desired_state) == (Status.SUSPENDED, "suspended")
+    assert not runtime_for(instance.server).state(deployment).any_running
+    instance_resume(instance=instance, actor="test")
+    instance.refresh_from_db()
+    assert instance.status == Status.RUNNING
+    assert platform.wait_for_body(instance.host, "Hello from drift1")
