@@ -20,12 +20,13 @@ pytestmark = [pytest.mark.docker, pytest.mark.traefik, pytest.mark.slow]
 
 def test_up_runs_the_whole_product(docker_client):
     data_dir = tempfile.mkdtemp(prefix="tenantry-up-")
-    web, proxy, internal = free_port(), free_port(), free_port()
+    web, proxy, internal, gateway = free_port(), free_port(), free_port(), free_port()
     installation = f"up-{os.getpid()}"
     env = {**os.environ, "TENANTRY_DATA_DIR": data_dir, "TENANTRY_WEB_PORT": str(web),
            "TENANTRY_PROXY_PORT": str(proxy), "TENANTRY_PROXY_INTERNAL_PORT": str(internal),
            "TENANTRY_INSTALLATION_ID": installation, "TENANTRY_RESOURCE_PREFIX": f"up{os.getpid()}",
-           "TENANTRY_SUBNET_POOL": "172.26.0.0/16", "TENANTRY_HUEY_IMMEDIATE": "0"}
+           "TENANTRY_SUBNET_POOL": "172.26.0.0/16", "TENANTRY_HUEY_IMMEDIATE": "0",
+           "TENANTRY_GATEWAY_URL": f"http://127.0.0.1:{gateway}", "TENANTRY_RUN_REFERENCE_GATEWAY": "1"}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     up = subprocess.Popen([sys.executable, "-m", "tenantry.cli", "up"], env=env, stdout=subprocess.PIPE,
@@ -58,7 +59,9 @@ def test_up_runs_the_whole_product(docker_client):
         # the control plane and Traefik's API listen on loopback only
         assert http.get(f"http://127.0.0.1:{internal}/ping", timeout=2).text == "OK"
         listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
-        for port in (web, proxy, internal):
+        # the reference Mobile Money gateway runs beside it, on loopback too
+        assert http.get(f"http://127.0.0.1:{gateway}/healthz", timeout=2).ok
+        for port in (web, proxy, internal, gateway):
             assert f"127.0.0.1:{port} " in listening and f"0.0.0.0:{port} " not in listening
     finally:
         os.killpg(up.pid, signal.SIGTERM)
@@ -69,6 +72,7 @@ def test_up_runs_the_whole_product(docker_client):
         runtime.remove_resources(runtime.list_managed())
     assert up.returncode == 0, output
     assert "Tenantry is up." in output
+    assert "Mobile Money" in output
 
     def group_gone() -> bool:  # web, worker and proxy were all in up's process group
         try:

@@ -70,7 +70,7 @@ def usage(request: HttpRequest, ref: str):
     _, instance = _instance(request, ref, "instance.view")
     services.executions_sync_quietly(instance=instance)
     return {"executions_this_month": services.executions_this_month(instance=instance),
-            "month_start": services.month_start()}
+            "executions_limit": services.executions_limit(instance=instance), "month_start": services.month_start()}
 
 
 @router.post("/instances/{ref}/inputs", response={202: OperationOut, **ERRORS},

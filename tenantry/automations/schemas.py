@@ -32,6 +32,7 @@ class ExecutionOut(Schema):
 
 class UsageOut(Schema):
     executions_this_month: int
+    executions_limit: int | None = Field(description="The plan's executions / month, when it sets one")
     month_start: datetime
 
 

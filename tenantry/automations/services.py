@@ -132,6 +132,13 @@ def executions_this_month(*, instance: Instance) -> int:
     return ExecutionRecord.objects.filter(instance=instance, started_at__gte=month_start()).count()
 
 
+def executions_limit(*, instance: Instance) -> int | None:
+    """The team's plan limit for this app's executions per month (enforced with metering)."""
+    from tenantry.billing.selectors import team_app_limit
+
+    return team_app_limit(instance.team, instance.app, "executions_month")
+
+
 def admin_credentials_reveal(*, instance: Instance, actor: str) -> dict[str, str]:
     """The app's own admin login, shown once: afterwards only the time it was shown."""
     spec = get_app(instance.app)

@@ -21,9 +21,11 @@ PLANS: list[dict[str, Any]] = [
                                                                "n8n": {"executions_month": 10000}},
      "offsite_backups": True, "priority_support": True, "addons_allowed": True, "sort_order": 20},
     {"code": "business", "name": "Business", "currency": "EUR", "price_month_minor": 9900, "price_year_minor": 99000,
-     "trial_days": 0, "allowed_apps": ["erpnext", "n8n", "wordpress"], "max_instances": 3, "memory_mb": 2048,
+     "trial_days": 0, "allowed_apps": ["erpnext", "n8n", "n8n-postgres", "wordpress"], "max_instances": 3,
+     "memory_mb": 2048,
      "cpus": Decimal("2"), "storage_gb": 50, "traffic_gb_month": 250,
-     "app_limits": {"erpnext": {"users": 25}, "n8n": {"executions_month": 50000}},
+     "app_limits": {"erpnext": {"users": 25}, "n8n": {"executions_month": 50000},
+                    "n8n-postgres": {"executions_month": 50000}},
      "offsite_backups": True, "priority_support": True, "addons_allowed": True, "sort_order": 30},
     # Mobile Money customers pay in CFA francs (zero-decimal currency).
     {"code": "starter-xof", "name": "Starter (FCFA)", "currency": "XOF", "price_month_minor": 15000,

@@ -46,6 +46,16 @@ def team_subscription(team: Team) -> Subscription | None:
     return qs.filter(status__in=LIVE_SUBSCRIPTION_STATUSES).first() or qs.first()
 
 
+def team_app_limit(team: Team, app: str, key: str) -> int | None:
+    """A plan's app-specific limit (e.g. n8n executions per month) for the team's live
+    subscription; None when there is no subscription or the plan sets no such limit."""
+    subscription = team_subscription(team)
+    if subscription is None or subscription.status not in LIVE_SUBSCRIPTION_STATUSES:
+        return None
+    value = (subscription.plan.app_limits or {}).get(app, {}).get(key)
+    return int(value) if value is not None else None
+
+
 def team_invoices(team: Team) -> QuerySet[Invoice]:
     return Invoice.objects.filter(team=team).exclude(status=InvoiceStatus.DRAFT).order_by("-issued_at", "-created_at")
 

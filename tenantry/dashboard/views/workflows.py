@@ -40,6 +40,7 @@ def panel(request: HttpRequest, access: Access, ref: str) -> HttpResponse:
         "access": access, "instance": instance, "workflows": workflows, "problem": problem, "names": names,
         "executions": automation_selectors.execution_list(instance=instance)[:RECENT_EXECUTIONS],
         "this_month": automations.executions_this_month(instance=instance),
+        "limit": automations.executions_limit(instance=instance),
         "can_operate": access.allows("instance.operate"),
     })
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
@@ -52,6 +53,9 @@ class Command(BaseCommand):
         conf = settings.TENANTRY
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
+        # Example plans and add-ons so that signup → plan → payment works at once (idempotent,
+        # never overwrites an operator's edits).
+        call_command("billing", "seed", stdout=io.StringIO())
         self._check_docker()
         static_path = write_traefik_static_config()
         from tenantry.instances.reconciler import sync_routes
@@ -71,6 +75,11 @@ class Command(BaseCommand):
                     "--graceful-timeout", "5"],
             "worker": [python, "-m", "tenantry.cli", "worker"],
         }
+        if os.environ.get("TENANTRY_RUN_REFERENCE_GATEWAY",
+                          "0" if os.environ.get("TENANTRY_GATEWAY_URL") else "1") == "1":
+            # No real Mobile Money gateway configured: run the reference one, so payments work
+            # end to end on a laptop (its "phone" page confirms or declines).
+            children["payment gateway"] = [python, "-m", "tenantry.cli", "payment-gateway"]
         processes: dict[str, subprocess.Popen] = {}
         for name, command in children.items():
             processes[name] = subprocess.Popen(command, env=env)
@@ -81,6 +90,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  control plane  http://{bind}/admin/   (create a login: tenantry createsuperuser)")
         self.stdout.write(f"  REST API       http://{bind}/api/v1/docs   (token: tenantry tokens create me)")
         self.stdout.write(f"  instances      http://<slug>.{conf['BASE_DOMAIN']}:{conf['PROXY_PORT']}/")
+        if "payment gateway" in children:
+            self.stdout.write(f"  Mobile Money   {settings.PAYMENT_GATEWAY['URL']}   (reference gateway, development)")
         self.stdout.write("  try:           tenantry instances create demo --app hello --wait")
 
         stopping = False
