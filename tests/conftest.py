@@ -267,6 +267,16 @@ def output_dir() -> Path:
     return OUTPUT
 
 
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Tests marked `postgres` run in the PostgreSQL pass only (deselected, not skipped, on SQLite)."""
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    kept = [item for item in items if item.get_closest_marker("postgres") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
 def pytest_report_header(config: Any) -> list[str]:
     return [f"tenantry: data dir {os.environ.get('TENANTRY_DATA_DIR')}, database "
             f"{settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"]

@@ -158,14 +158,13 @@ def test_zero_decimal_currency_invoice() -> None:
         "XOF", 15001, 2700, 17701)  # 2700.18 FCFA of tax rounds to a whole franc
 
 
+@pytest.mark.postgres  # SQLite serialises writers: the concurrent run is a PostgreSQL property
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_runs_invoice_each_period_once() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite serialises writers; the concurrent run is a PostgreSQL property")
     plan = make_plan()
     with time_machine.travel(T0, tick=False):
         for i in range(40):
