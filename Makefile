@@ -8,7 +8,7 @@ export TENANTRY_DATA_DIR ?= $(CURDIR)/var
 # No registry here: apps run on images built locally and mapped over the public names.
 export TENANTRY_IMAGE_OVERRIDES ?= {"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4", "postgres:15": "tenantry/postgres:15"}
 
-.PHONY: up test test-quick lint bench bench-n8n install docker images n8n-image clean
+.PHONY: up test test-quick lint bench bench-n8n bench-billing install docker images n8n-image clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench: install images
 
 bench-n8n: install images n8n-image
 	$(BIN)/python bench/n8n_provision.py
+
+bench-billing: install
+	$(BIN)/python bench/billing_run.py
 
 clean:
 	rm -rf var test-output .pytest_cache .mypy_cache .ruff_cache
