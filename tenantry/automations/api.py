@@ -11,7 +11,15 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from tenantry.api.root import access_of
 from tenantry.automations import selectors, services
 from tenantry.automations.models import ExecutionRecord
-from tenantry.automations.schemas import AdminLoginOut, ExecutionOut, InputsIn, RunOut, UsageOut, WorkflowOut
+from tenantry.automations.schemas import (
+    AdminLoginOut,
+    ExecutionOut,
+    InputsIn,
+    LoginLinkOut,
+    RunOut,
+    UsageOut,
+    WorkflowOut,
+)
 from tenantry.instances import selectors as instance_selectors
 from tenantry.instances import services as instance_services
 from tenantry.instances.schemas import ErrorOut, OperationOut
@@ -94,3 +102,10 @@ def rotate_credentials(request: HttpRequest, ref: str) -> Status:
 def admin_login(request: HttpRequest, ref: str):
     access, instance = _instance(request, ref, "instance.credentials")
     return services.admin_credentials_reveal(instance=instance, actor=access.actor)
+
+
+@router.post("/instances/{ref}/login-link", response={200: LoginLinkOut, **ERRORS},
+             summary="A one-time link (valid a minute) that signs you in to the app itself")
+def login_link(request: HttpRequest, ref: str):
+    access, instance = _instance(request, ref, "instance.credentials")
+    return {"url": services.admin_login_link(instance=instance, actor=access.actor)}

@@ -27,3 +27,13 @@ class ExecutionRecord(BaseModel):
         if self.started_at is None or self.stopped_at is None:
             return None
         return int((self.stopped_at - self.started_at).total_seconds() * 1000)
+
+
+class LoginTicket(BaseModel):
+    """A one-time, short-lived link that signs the customer in to their app (only its hash is kept)."""
+
+    instance = models.ForeignKey("instances.Instance", on_delete=models.CASCADE, related_name="login_tickets")
+    secret_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    actor = models.CharField(max_length=200)

@@ -44,3 +44,7 @@ class AdminLoginOut(Schema):
     url: str
     login: str
     password: str
+
+
+class LoginLinkOut(Schema):
+    url: str = Field(description="Open within a minute, once: signs you in to the app on its own address")

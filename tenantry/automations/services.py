@@ -3,7 +3,7 @@ their executions into Tenantry. Callers pass an instance already scoped to the c
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -11,12 +11,13 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from tenantry.automations.backends.base import AutomationBackend, AutomationTarget, RunResult, Workflow
-from tenantry.automations.models import ExecutionRecord
+from tenantry.automations.models import ExecutionRecord, LoginTicket
 from tenantry.catalog.registry import get_app, get_catalog
 from tenantry.catalog.templating import render
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import ApplicationError, Conflict, NotFound, ServiceUnavailable, ValidationError
 from tenantry.core.logging import get_logger
+from tenantry.core.tokens import new_secret, secret_hash
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.hooks import hook_context
 from tenantry.instances.models import Instance, Status
@@ -137,6 +138,33 @@ def executions_limit(*, instance: Instance) -> int | None:
     from tenantry.billing.selectors import team_app_limit
 
     return team_app_limit(instance.team, instance.app, "executions_month")
+
+
+LOGIN_TICKET_SECONDS = 60
+
+
+def admin_login_link(*, instance: Instance, actor: str) -> str:
+    """A one-time link (valid a minute) on the app's own address that signs the customer in."""
+    spec = get_app(instance.app)
+    if spec.admin is None or spec.automation is None:
+        raise ValidationError(f"App {instance.app!r} cannot sign you in; open it and log in.", code="not_supported")
+    automation_for(instance)  # running and set up, or a clear error now rather than on the app's address
+    secret = new_secret()
+    LoginTicket.objects.create(instance=instance, secret_hash=secret_hash(secret), actor=actor,
+                               expires_at=timezone.now() + timedelta(seconds=LOGIN_TICKET_SECONDS))
+    audit_log(actor=actor, action="instance.admin_login", target=instance)
+    return f"{instance.url}/_tenantry/login?ticket={secret}"
+
+
+def admin_login_redeem(*, instance: Instance, secret: str) -> dict[str, str]:
+    """Use a login link once: the app's session cookies for the browser that followed it."""
+    now = timezone.now()
+    used = LoginTicket.objects.filter(instance=instance, secret_hash=secret_hash(secret or ""), used_at__isnull=True,
+                                      expires_at__gt=now).update(used_at=now)
+    if not used:
+        raise Conflict("This sign-in link has expired or was already used.", code="ticket_invalid")
+    backend = automation_for(instance)
+    return _app_call(backend.login_cookies)
 
 
 def admin_credentials_reveal(*, instance: Instance, actor: str) -> dict[str, str]:

@@ -23,6 +23,7 @@ urlpatterns = [
     path("t/<slug:team_slug>/instances/<str:ref>/workflows/<str:workflow_id>/<str:name>/", workflows.workflow_action,
          name="workflow_action"),
     path("t/<slug:team_slug>/instances/<str:ref>/admin-login/", workflows.admin_login, name="instance_admin_login"),
+    path("t/<slug:team_slug>/instances/<str:ref>/open/", workflows.open_app, name="instance_open"),
     path("t/<slug:team_slug>/instances/<str:ref>/settings/", workflows.settings, name="instance_settings"),
     path("t/<slug:team_slug>/instances/<str:ref>/rotate/", workflows.rotate, name="instance_rotate"),
     path("t/<slug:team_slug>/instances/<str:ref>/<str:name>/", instances.action, name="instance_action"),

@@ -8,7 +8,8 @@ reloads itself into the app as soon as it answers.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -48,6 +49,30 @@ def instance_edge(request: HttpRequest, instance_id: str, rest: str = "") -> Htt
                      state="suspended")
     return _page(request, status=503, title=_("%(name)s is unavailable") % {"name": instance.slug},
                  message=_("This app is not available right now. Its owner has been told."), state="failed")
+
+
+def admin_login(request: HttpRequest, instance_id: str) -> HttpResponse:
+    """Reached on the app's own address (`/_tenantry/login?ticket=…`): sign the customer in to the
+    app by setting the app's session cookie for this host, then show the app."""
+    from tenantry.automations.services import admin_login_redeem
+    from tenantry.core.errors import ApplicationError
+
+    instance = Instance.objects.filter(pk=instance_id).exclude(status=Status.DELETED).first()
+    if instance is None:
+        return _page(request, status=404, title=_("No such instance"),
+                     message=_("There is no app at this address."), state="missing")
+    try:
+        cookies = admin_login_redeem(instance=instance, secret=request.GET.get("ticket", ""))
+    except ApplicationError as exc:
+        return _page(request, status=403, title=_("This link cannot be used"),
+                     message=_("%(reason)s Open the app again from your dashboard.") % {"reason": exc.message},
+                     state="login-refused")
+    response = HttpResponseRedirect("/")
+    secure = settings.TENANTRY["PUBLIC_SCHEME"] == "https"
+    for name, value in cookies.items():
+        response.set_cookie(name, value, path="/", httponly=True, samesite="Lax", secure=secure)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _page(request: HttpRequest, *, status: int, title: str, message: str, state: str,

@@ -95,6 +95,22 @@ def test_n8n_instance_is_set_up_driven_and_survives_hibernation(platform):
     again = client.post(f"{API}/flows/admin-login")
     assert again.status_code == 409 and again.json()["code"] == "already_revealed"
 
+    # "Open n8n, signed in": a one-time link on the app's own address sets n8n's session cookie.
+    link = client.post(f"{API}/flows/login-link").json()["url"]
+    assert link.startswith(f"{instance.url}/_tenantry/login?ticket=")
+    path = link.removeprefix(instance.url)
+    handed = platform.get(instance.host, path)
+    assert handed.status_code == 302 and handed.headers["Location"] == "/"
+    session_cookie = handed.cookies.get("n8n-auth")
+    assert session_cookie
+    platform.session.cookies.clear()
+    me = platform.get(instance.host, "/rest/login", headers={"Cookie": f"n8n-auth={session_cookie}"})
+    assert me.status_code == 200 and me.json()["data"]["email"] == outputs["owner"]["email"]
+    reused = platform.get(instance.host, path)
+    assert reused.status_code == 403 and reused.headers["X-Tenantry-State"] == "login-refused"
+    assert "already used" in reused.text
+    platform.session.cookies.clear()
+
     # Rotating the API key replaces it in Tenantry; n8n refuses the old one.
     rotated = client.post(f"{API}/flows/rotate-credentials")
     assert rotated.status_code == 202

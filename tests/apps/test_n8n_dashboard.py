@@ -1,6 +1,6 @@
 """The customer's view of an n8n instance in a real Chromium: create it with a template from the
 dashboard, see its workflows, run one and watch the execution appear without reloading, and get
-the n8n login exactly once."""
+the n8n login exactly once, or be signed in to n8n with one click."""
 
 from __future__ import annotations
 
@@ -63,3 +63,13 @@ def test_workflows_in_the_dashboard(platform, live_server, browser_page, output_
     page.goto(f"{live_server.url}/t/{team.slug}/instances/ana-flows/")
     expect(page.locator("body")).to_contain_text("Your login was shown on")
     expect(page.get_by_role("button", name="Show my login (once)")).to_have_count(0)
+
+    # "Open n8n, signed in": the browser lands in n8n with the owner's session.
+    page.get_by_role("button", name="Open n8n, signed in").click()
+    expect(page).to_have_url(re.compile(rf"^{re.escape(instance.url)}/"), timeout=30_000)
+    expect(page.locator("#n8n-app")).to_be_attached(timeout=30_000)  # n8n's editor, not an error page
+    assert any(c["name"] == "n8n-auth" for c in page.context.cookies(instance.url))
+    # Asked from the page itself (same origin, the browser's own cookie): who am I in n8n?
+    me = page.evaluate("fetch('/rest/login').then(r => r.json())")
+    assert me["data"]["email"] == "ana@example.com"
+    shot(page, output_dir, "n8n-05-signed-in")

@@ -10,6 +10,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tenantry.runtime.backends.base import BackendError
+
 
 @dataclass(frozen=True)
 class AutomationTarget:
@@ -71,3 +73,8 @@ class AutomationBackend(ABC):
     @abstractmethod
     def executions(self, *, limit: int = 100, pages: int = 5) -> list[Execution]:
         """The most recent executions, newest first."""
+
+    def login_cookies(self) -> dict[str, str]:
+        """Sign in as the app's admin and return the session cookies the app set (name → value),
+        for handing the session to the customer's browser on the app's own address."""
+        raise BackendError("this app cannot hand a signed-in session over", code="not_supported")

@@ -94,6 +94,11 @@ class N8nBackend(AutomationBackend):
                       json={"emailOrLdapLoginId": self.target.admin_login, "password": self.target.admin_password})
         return session
 
+    def login_cookies(self) -> dict[str, str]:
+        # A server-side login carries no browser id, and n8n accepts such a session from any
+        # browser (it binds it to the browser's id when it next renews the cookie).
+        return self._login().cookies.get_dict()
+
     def executions(self, *, limit: int = 100, pages: int = 5) -> list[Execution]:
         return [_execution(item) for item in self._paged("/api/v1/executions", limit=limit, pages=pages)]
 

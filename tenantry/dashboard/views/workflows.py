@@ -65,6 +65,18 @@ def workflow_action(request: HttpRequest, access: Access, ref: str, workflow_id:
 
 @require_POST
 @with_team("instance.credentials")
+def open_app(request: HttpRequest, access: Access, ref: str) -> HttpResponse:
+    """Sign the customer in to their app: a one-time link on the app's own address."""
+    instance = selectors.instance_get(team=access.team, ref=ref)
+    try:
+        return redirect(automations.admin_login_link(instance=instance, actor=access.actor))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return _back(access, instance)
+
+
+@require_POST
+@with_team("instance.credentials")
 def admin_login(request: HttpRequest, access: Access, ref: str) -> HttpResponse:
     instance = selectors.instance_get(team=access.team, ref=ref)
     try:

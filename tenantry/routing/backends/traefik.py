@@ -94,6 +94,13 @@ class TraefikRouting(RoutingBackend):
             router["service"] = name
             http["services"] = {name: {"loadBalancer": {"servers": [{"url": route.upstream}],
                                                         "passHostHeader": True}}}
+            # `/_tenantry/…` on the instance's own address stays Tenantry's even while the app
+            # serves (signing the customer in to the app sets the app's cookie on its host).
+            # The longer rule wins in Traefik.
+            http["routers"][f"{name}-tenantry"] = {"rule": f"({rule}) && PathPrefix(`/_tenantry/`)",
+                                                   "entryPoints": [self.entrypoint], "service": EDGE_SERVICE,
+                                                   "middlewares": [f"{name}-edge"]}
+            http["middlewares"] = {f"{name}-edge": {"addPrefix": {"prefix": f"/_edge/{route.key}"}}}
         else:
             router["service"] = EDGE_SERVICE
             router["middlewares"] = [f"{name}-edge"]
