@@ -47,6 +47,9 @@ def test_publish_switch_and_unpublish(edge, upstreams):
     assert answer.text == f"upstream {upstreams[0].rsplit(':', 1)[1]} saw r1.localhost/some/path?q=1"
     assert edge.get("www.r1.example").status_code == 200  # every host of the route
     assert backend.published() == {"r1": route}
+    # `/_tenantry/…` on the app's address stays the control plane's, even while the app serves
+    reserved = edge.get("r1.localhost", "/_tenantry/login")
+    assert reserved.status_code == 404 and "upstream" not in reserved.text  # answered by the control plane
 
     moved = Route(key="r1", hosts=("r1.localhost",), upstream=upstreams[1])
     backend.publish(moved)
