@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "test-output"
 
 
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
     deadline = time.monotonic() + timeout
     last = None
@@ -88,13 +91,14 @@ class Proxy:
                                     timeout=kwargs.pop("timeout", 5), allow_redirects=False, **kwargs)
 
     def wait_until(self, host: str, check: Callable[[requests.Response], bool], *, path: str = "/",
-                   timeout: float = 10, what: str = "an answer") -> requests.Response:
+                   timeout: float = 10, what: str = "an answer", browser: bool = False) -> requests.Response:
         """Poll until `check(response)` holds; return that response (a 503 is falsy in requests,
-        so it is wrapped in a list while polling)."""
+        so it is wrapped in a list while polling). `browser`: ask for a page as a browser does."""
+        headers = {"Accept": BROWSER_ACCEPT} if browser else {}
 
         def attempt():
             try:
-                response = self.get(host, path)
+                response = self.get(host, path, headers=headers)
             except requests.RequestException:
                 return None
             return [response] if check(response) else None

@@ -14,12 +14,14 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
+from tenantry.edge.holding import forward_to_app, wait_until_running
 from tenantry.instances.models import Instance, Status
 from tenantry.instances.services import instance_wake_on_request, touch_activity
 
 REFRESH_SECONDS = 1
 
 _STARTING = {Status.PENDING, Status.PROVISIONING, Status.STARTING, Status.WAKING, Status.RUNNING}
+_WAKING = {Status.HIBERNATED, Status.WAKING, Status.STARTING, Status.RUNNING}
 
 
 @csrf_exempt  # any method may arrive here (webhooks to a hibernated instance)
@@ -32,6 +34,11 @@ def instance_edge(request: HttpRequest, instance_id: str, rest: str = "") -> Htt
     if instance.status == Status.HIBERNATED:
         instance_wake_on_request(instance=instance)
         instance.refresh_from_db()
+    # A machine caller (a webhook, an API client) cannot follow a "starting" page: hold its
+    # request while the app wakes, then hand it over and relay the app's answer.
+    if (instance.status in _WAKING and not _is_browser_page(request)
+            and wait_until_running(instance, timeout=settings.TENANTRY["EDGE_HOLD_SECONDS"])):
+        return forward_to_app(request, instance, rest)
     if instance.status in (Status.PENDING, Status.PROVISIONING):
         return _page(request, status=503, title=_("Setting up %(name)s…") % {"name": instance.slug},
                      message=_("This app is being set up. The page reloads by itself when it is ready."),
@@ -49,6 +56,11 @@ def instance_edge(request: HttpRequest, instance_id: str, rest: str = "") -> Htt
                      state="suspended")
     return _page(request, status=503, title=_("%(name)s is unavailable") % {"name": instance.slug},
                  message=_("This app is not available right now. Its owner has been told."), state="failed")
+
+
+def _is_browser_page(request: HttpRequest) -> bool:
+    """A person's browser asking for a page: it gets the self-refreshing page instead of waiting."""
+    return request.method in ("GET", "HEAD") and "text/html" in request.headers.get("Accept", "")
 
 
 def admin_login(request: HttpRequest, instance_id: str) -> HttpResponse:

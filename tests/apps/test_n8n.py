@@ -129,10 +129,11 @@ def test_n8n_instance_is_set_up_driven_and_survives_hibernation(platform):
     asleep = client.get(f"{API}/flows/workflows")
     assert asleep.status_code == 409 and asleep.json()["code"] == "instance_not_running"
     assert len(client.get(f"{API}/flows/executions").json()["items"]) == 2  # copied history is still shown
-    assert client.post(f"{API}/flows/wake").status_code == 202
-    assert fresh(instance).status == Status.RUNNING
-    echo = platform.request("POST", instance.host, "/webhook/echo", json={"message": "awake"})
+    # A webhook to the sleeping instance is held while n8n wakes, then answered by the workflow.
+    echo = platform.request("POST", instance.host, "/webhook/echo", json={"message": "awake"}, timeout=60)
     assert echo.status_code == 200 and echo.json() == {"echo": "awake"}
+    assert echo.headers["X-Tenantry-State"] == "woken"
+    assert fresh(instance).status == Status.RUNNING
     after = platform.get(instance.host, "/api/v1/executions", headers={"X-N8N-API-KEY": new_key}).json()["data"]
     assert len(after) == 3  # n8n's own history kept across the restart
     assert [w["active"] for w in client.get(f"{API}/flows/workflows").json()] == [True]

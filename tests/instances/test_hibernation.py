@@ -47,7 +47,8 @@ def test_idle_instance_hibernates_and_wakes_on_request(platform):
     assert fresh(active).status == Status.RUNNING and fresh(never).status == Status.RUNNING
     assert last_operation(idle).actor == "hibernation"
 
-    starting = platform.wait_until(idle.host, lambda r: r.headers.get("X-Tenantry-State") == "starting")
+    starting = platform.wait_until(idle.host, lambda r: r.headers.get("X-Tenantry-State") == "starting",
+                                   browser=True)
     assert starting.status_code == 503 and "Starting idler" in starting.text
     platform.wait_for_body(idle.host, "Hello from idler")
     assert fresh(idle).status == Status.RUNNING

@@ -57,13 +57,23 @@ def test_volume_survives_stop_start_and_hibernate_wake(platform):
 
     # The first request wakes it: the visitor sees the self-refreshing starting page…
     first = platform.wait_until(instance.host, lambda r: r.headers.get("X-Tenantry-State") == "starting",
-                                path="/data/note.txt")
+                                path="/data/note.txt", browser=True)
     assert first.status_code == 503
     assert '<meta http-equiv="refresh"' in first.text
     assert last_operation(instance).kind == "wake"
     # …and the same request, repeated as the page does, reaches the app with its data.
     again = platform.wait_until(instance.host, lambda r: r.status_code == 200, path="/data/note.txt")
     assert again.text.strip() == "precious-42"
+    assert fresh(instance).status == Status.RUNNING
+
+    # A machine caller (a webhook) cannot follow a page: its request is held while the app wakes,
+    # then answered by the app itself.
+    services.instance_hibernate(instance=instance, actor="test")
+    assert fresh(instance).status == Status.HIBERNATED
+    # (the hibernate operation waited for the proxy to send the address to the edge)
+    held = platform.get(instance.host, "/data/note.txt?from=webhook", timeout=30)
+    assert held.status_code == 200 and held.text.strip() == "precious-42"
+    assert held.headers["X-Tenantry-State"] == "woken"
     assert fresh(instance).status == Status.RUNNING
 
 
