@@ -19,6 +19,9 @@ DEFAULTS: dict[str, Any] = {
     "ARCHIVE_AFTER_DAYS": 30,
     "DELETE_AFTER_DAYS": 90,
     "ADDON_DAYS": 30,
+    # A checkout whose first invoice is still unpaid after this many days is cancelled (its
+    # invoice voided), so that the team can choose a plan again.
+    "INCOMPLETE_EXPIRE_DAYS": 7,
     "RUN_BATCH_SIZE": 500,
 }
 

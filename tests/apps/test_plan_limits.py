@@ -20,3 +20,4 @@ def test_a_teams_plan_sets_the_n8n_executions_limit():
     assert team_app_limit(team, "n8n", "executions_month") == 2500
     assert team_app_limit(team, "wordpress", "executions_month") is None  # the plan sets none
     assert team_app_limit(other, "n8n", "executions_month") is None  # no subscription, no limit
+

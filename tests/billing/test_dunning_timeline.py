@@ -80,7 +80,7 @@ def test_paying_during_grace_ends_dunning_and_overview_shows_the_state() -> None
     account = BillingAccount.objects.get(team=bad)
     assert account.state == AccountState.ACTIVE and account.dunning_started_at is None
     assert dunning_advance(now=T0 + timedelta(days=30)) == {"retried": 0, "suspended": 0, "archived": 0,
-                                                            "deleted": 0}
+                                                            "deleted": 0, "expired": 0}
 
 
 @time_machine.travel(T0, tick=False)

@@ -257,4 +257,31 @@ def dunning_advance(*, now: datetime | None = None) -> dict[str, int]:
                   and now >= (account.state_changed_at or now) + billing_setting("DELETE_AFTER_DAYS") * days):
                 _delete(account, now)
                 counts["deleted"] += 1
+    counts["expired"] = subscriptions_expire_incomplete(now=now)
     return counts
+
+
+def subscriptions_expire_incomplete(*, now: datetime | None = None) -> int:
+    """Cancel checkouts whose first invoice was never paid (voiding it): one live subscription per
+    team is a database rule, and an abandoned checkout must not block choosing a plan again."""
+    from tenantry.billing.services.invoicing import invoice_void
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=billing_setting("INCOMPLETE_EXPIRE_DAYS"))
+    expired = 0
+    # An account already in dunning follows its own timeline (which ends the subscription).
+    for subscription_id in Subscription.objects.filter(status=SubscriptionStatus.INCOMPLETE, created_at__lt=cutoff,
+                                                       account__state=AccountState.ACTIVE).values_list("pk", flat=True):
+        with transaction.atomic():
+            subscription = Subscription.objects.select_for_update().get(pk=subscription_id)
+            if subscription.status != SubscriptionStatus.INCOMPLETE:
+                continue  # paid meanwhile
+            for invoice in subscription.invoices.filter(status=InvoiceStatus.FINALIZED):
+                invoice_void(invoice=invoice, actor="billing", reason="the first payment never arrived")
+            subscription.status = SubscriptionStatus.CANCELED
+            subscription.canceled_at = subscription.ended_at = now
+            subscription.save(update_fields=["status", "canceled_at", "ended_at", "updated_at"])
+            audit_log(actor="billing", action="subscription.expired", target=subscription,
+                      data={"created_at": subscription.created_at.isoformat()})
+            expired += 1
+    return expired
