@@ -86,13 +86,14 @@ def workflow_run_now(*, instance: Instance, workflow_id: str, actor: str) -> Run
     return result
 
 
-def executions_sync(*, instance: Instance) -> int:
-    """Copy the app's recent executions; returns how many were new or changed. Idempotent."""
+def executions_sync(*, instance: Instance, workflows: list[Workflow] | None = None) -> int:
+    """Copy the app's recent executions; returns how many were new or changed. Idempotent.
+    `workflows`: the list the caller has just read (for their names), to spare a second call."""
     backend = automation_for(instance)
     executions = _app_call(backend.executions)
     if not executions:
         return 0
-    names = {w.id: w.name for w in _app_call(backend.workflows)}
+    names = {w.id: w.name for w in (workflows if workflows is not None else _app_call(backend.workflows))}
     known = {r.external_id: r for r in ExecutionRecord.objects.filter(
         instance=instance, external_id__in=[e.id for e in executions])}
     changed = 0

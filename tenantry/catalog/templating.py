@@ -20,11 +20,15 @@ class TemplateError(ValueError):
     pass
 
 
-def variables_in(text: str) -> set[str]:
+def variables_in(text: str, *, lenient: bool = False) -> set[str]:
+    """The dotted names a text's `{{ … }}` use. `lenient` skips other `{{ … }}` (an app's own
+    expressions in content templates) instead of refusing them, as `render(lenient=True)` does."""
     names = set()
     for match in _PLACEHOLDER.finditer(text):
         name = match.group(1)
         if not _NAME.match(name):
+            if lenient:
+                continue
             raise TemplateError(f"{{{{ {name} }}}} is not a dotted variable name")
         names.add(name)
     return names

@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 from tenantry.catalog.registry import app_templates
 from tenantry.catalog.schema import AppSpec
+from tenantry.catalog.templating import variables_in
 from tenantry.core.errors import ValidationError
 
 MAX_INPUT_LENGTH = 4096
@@ -59,7 +60,7 @@ def clean_templates(spec: AppSpec, templates: list[str] | None, inputs: dict[str
     needs = {hook.name: hook.when_inputs for hook in spec.hooks.post_provision if hook.when_inputs}
     for name in chosen:
         text = json.dumps(available[name])
-        referenced = {v for v in _names(text) if v.startswith(("inputs.", "outputs."))}
+        referenced = {v for v in variables_in(text, lenient=True) if v.startswith(("inputs.", "outputs."))}
         required = {v.split(".")[1] for v in referenced if v.startswith("inputs.")}
         for variable in referenced:
             hook = variable.split(".")[1] if variable.startswith("outputs.") else None
@@ -70,12 +71,4 @@ def clean_templates(spec: AppSpec, templates: list[str] | None, inputs: dict[str
                                   code="missing_input", details={"field": "inputs", "template": name,
                                                                  "missing": missing})
     return chosen
-
-
-def _names(text: str) -> set[str]:
-    # Content templates also hold the app's own `{{ … }}` expressions: keep only dotted names.
-    found = set()
-    for match in re.finditer(r"\{\{\s*([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_-]*)+)\s*\}\}", text):
-        found.add(match.group(1))
-    return found
 

@@ -23,8 +23,7 @@ from tenantry.instances.models import Operation
 from tenantry.instances.secrets import (
     HOOK_SESSION,
     forget_value,
-    instance_inputs,
-    instance_outputs,
+    instance_values,
     load_value,
     store_output,
     store_value,
@@ -50,14 +49,16 @@ class HookRunner:
         for hook in hooks:
             if hook.name in done:
                 continue
-            missing = [name for name in hook.when_inputs if not instance_inputs(self.ctx.instance).get(name)]
+            # Read afresh for each hook: the ones before it may have stored outputs.
+            context = hook_context(self.ctx.instance, self.ctx.spec)
+            missing = [name for name in hook.when_inputs if not context["inputs"].get(name)]
             if missing:
                 self.ctx.log(f"hook {hook.name} skipped (no {', '.join(missing)} given)")
             elif hook.for_each is not None:
-                self._run_each(hook)
+                self._run_each(hook, context)
             else:
                 self.ctx.log(f"hook {hook.name}")
-                captured = self._run_once(hook, self.context())
+                captured = self._run_once(hook, context)
                 if hook.http is not None and hook.http.capture:
                     store_output(self.ctx.instance, hook.name, captured, sensitive=hook.http.sensitive)
                     self.ctx.secrets_changed()
@@ -65,11 +66,7 @@ class HookRunner:
             self._save_progress(done)
         forget_value(self.ctx.instance, HOOK_SESSION)
 
-    def context(self) -> dict[str, Any]:
-        return hook_context(self.ctx.instance, self.ctx.spec)
-
-    def _run_each(self, hook: Hook) -> None:
-        context = self.context()
+    def _run_each(self, hook: Hook, context: dict[str, Any]) -> None:
         items = self._items(hook, context)
         # Resumed after a crash: the items whose captures are stored are done.
         previous = context["outputs"].get(hook.name)
@@ -158,10 +155,8 @@ class HookRunner:
 
 def hook_context(instance: Any, spec: Any) -> dict[str, Any]:
     """Everything a hook (or a value derived from hooks, like an app's API key) may name."""
-    context = template_context(instance, spec)
-    context["inputs"] = instance_inputs(instance)
-    context["outputs"] = instance_outputs(instance)
-    return context
+    secrets, inputs, outputs = instance_values(instance)  # one read, one decryption pass
+    return {**template_context(instance, spec, secrets=secrets), "inputs": inputs, "outputs": outputs}
 
 
 def app_message(response: requests.Response) -> str:

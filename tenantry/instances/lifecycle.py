@@ -8,26 +8,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from tenantry.core.audit import audit_log
 from tenantry.instances.models import DesiredState, Instance, Operation, OperationKind, Status
-from tenantry.instances.operations import create_operation
-from tenantry.instances.services import InvalidTransition, OperationInProgress, active_operation
+from tenantry.instances.services import InvalidTransition, queue_operation
 
 _GONE = (Status.DELETED, Status.DELETING)
 
 
 def _queue(instance: Instance, kind: str, actor: str, desired: str, data: dict | None = None) -> Operation:
-    current = active_operation(instance)
-    if current is not None:
-        raise OperationInProgress(f"Instance {instance.slug!r} is busy with a {current.kind} operation.",
-                                  details={"operation_id": str(current.id), "kind": current.kind})
-    try:
-        with transaction.atomic():
-            operation = create_operation(instance=instance, kind=kind, actor=actor)
-    except IntegrityError as exc:
-        raise OperationInProgress(f"Instance {instance.slug!r} already has an operation running.") from exc
+    operation = queue_operation(instance, kind, actor)
     instance.desired_state = desired
     instance.save(update_fields=["desired_state", "memory_mb", "cpus", "updated_at"])
     audit_log(actor=actor, action=f"instance.{kind}", target=instance,

@@ -49,19 +49,34 @@ def _all_values(instance: Instance) -> dict[str, str]:
     return {s.name: decrypt(s.ciphertext) for s in InstanceSecret.objects.filter(instance=instance)}
 
 
+def split_values(values: dict[str, str]) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
+    """(generated secrets, the customer's inputs, hook outputs) out of one read of the stored values."""
+    secrets_, inputs, outputs = {}, {}, {}
+    for name, value in values.items():
+        if name.startswith(INPUT_PREFIX):
+            inputs[name.removeprefix(INPUT_PREFIX)] = value
+        elif name.startswith(OUTPUT_PREFIX):
+            outputs[name.removeprefix(OUTPUT_PREFIX)] = json.loads(value)["value"]
+        elif ":" not in name:
+            secrets_[name] = value
+    return secrets_, inputs, outputs
+
+
+def instance_values(instance: Instance) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
+    return split_values(_all_values(instance))
+
+
 def instance_secret_values(instance: Instance) -> dict[str, str]:
     """The generated secrets (what `{{ secrets.* }}` names)."""
-    return {name: value for name, value in _all_values(instance).items() if ":" not in name}
+    return instance_values(instance)[0]
 
 
 def instance_inputs(instance: Instance) -> dict[str, str]:
-    return {name.removeprefix(INPUT_PREFIX): value for name, value in _all_values(instance).items()
-            if name.startswith(INPUT_PREFIX)}
+    return instance_values(instance)[1]
 
 
 def instance_outputs(instance: Instance) -> dict[str, Any]:
-    return {name.removeprefix(OUTPUT_PREFIX): json.loads(value)["value"]
-            for name, value in _all_values(instance).items() if name.startswith(OUTPUT_PREFIX)}
+    return instance_values(instance)[2]
 
 
 def store_value(instance: Instance, name: str, value: str) -> None:

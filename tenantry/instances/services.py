@@ -26,7 +26,7 @@ from tenantry.instances.models import (
     Status,
 )
 from tenantry.instances.naming import slug_problem
-from tenantry.instances.operations import create_operation
+from tenantry.instances.operations import IN_PLACE_KINDS, create_operation
 from tenantry.instances.secrets import create_instance_secrets, store_inputs
 from tenantry.runtime.backends.base import BackendError, TransientBackendError
 from tenantry.runtime.models import Server
@@ -153,6 +153,9 @@ _ALLOWED_FROM: dict[str, set[str]] = {
     OperationKind.RESTART: {Status.RUNNING, Status.FAILED},
     OperationKind.HIBERNATE: {Status.RUNNING},
     OperationKind.WAKE: {Status.HIBERNATED},
+    # Changes made inside the running app (its hooks talk to it).
+    OperationKind.RECONFIGURE: {Status.RUNNING},
+    OperationKind.ROTATE: {Status.RUNNING},
 }
 _DESIRED_AFTER: dict[str, str] = {
     OperationKind.START: DesiredState.RUNNING,
@@ -170,17 +173,36 @@ def active_operation(instance: Instance) -> Operation | None:
     return instance.operations.filter(status__in=ACTIVE_OPERATION_STATUSES).first()
 
 
+def refuse_if_busy(instance: Instance) -> None:
+    current = active_operation(instance)
+    if current is not None:
+        raise OperationInProgress(
+            f"Instance {instance.slug!r} is busy with a {current.kind} operation; try again when it ends.",
+            details={"operation_id": str(current.id), "kind": current.kind})
+
+
+def _create_operation(instance: Instance, kind: str, actor: str) -> Operation:
+    try:
+        with transaction.atomic():
+            return create_operation(instance=instance, kind=kind, actor=actor)
+    except IntegrityError as exc:  # the database constraint: one active operation per instance
+        raise OperationInProgress(f"Instance {instance.slug!r} already has an operation running.") from exc
+
+
+def queue_operation(instance: Instance, kind: str, actor: str) -> Operation:
+    """Create an operation for an instance the caller holds locked (select_for_update), refusing a
+    second active one; the database constraint backs the check against concurrent callers."""
+    refuse_if_busy(instance)
+    return _create_operation(instance, kind, actor)
+
+
 def _lifecycle(instance: Instance, kind: str, actor: str, *, check_status: bool = True) -> Operation:
     with transaction.atomic():
         # Lock the row so two concurrent requests cannot both pass the checks below.
         instance = Instance.objects.select_for_update().get(pk=instance.pk)
         if instance.status == Status.DELETED:
             raise InvalidTransition(f"Instance {instance.slug!r} is deleted.")
-        current = active_operation(instance)
-        if current is not None:
-            raise OperationInProgress(
-                f"Instance {instance.slug!r} is busy with a {current.kind} operation; try again when it ends.",
-                details={"operation_id": str(current.id), "kind": current.kind})
+        refuse_if_busy(instance)
         if kind == OperationKind.START and instance.status == Status.FAILED and instance.provisioned_at is None:
             kind = OperationKind.PROVISION  # never came up: starting it means provisioning again
         allowed = _ALLOWED_FROM.get(kind)
@@ -188,13 +210,10 @@ def _lifecycle(instance: Instance, kind: str, actor: str, *, check_status: bool 
                 and kind != OperationKind.PROVISION):
             raise InvalidTransition(f"Cannot {kind} instance {instance.slug!r} while it is {instance.status}.",
                                     details={"status": instance.status})
-        try:
-            with transaction.atomic():
-                operation = create_operation(instance=instance, kind=kind, actor=actor)
-        except IntegrityError as exc:  # the database constraint: one active operation per instance
-            raise OperationInProgress(f"Instance {instance.slug!r} already has an operation running.") from exc
-        instance.desired_state = _DESIRED_AFTER.get(kind, DesiredState.RUNNING)
-        instance.save(update_fields=["desired_state", "updated_at"])
+        operation = _create_operation(instance, kind, actor)
+        if kind not in IN_PLACE_KINDS:  # a change made in place leaves the desired state as it is
+            instance.desired_state = _DESIRED_AFTER.get(kind, DesiredState.RUNNING)
+            instance.save(update_fields=["desired_state", "updated_at"])
         audit_log(actor=actor, action=f"instance.{kind}", target=instance, data={"operation": str(operation.id)})
         return operation
 
@@ -231,7 +250,7 @@ def instance_update_inputs(*, instance: Instance, inputs: dict[str, str], actor:
     if not clean:
         raise ValidationError("Give at least one new value.", code="missing_input", details={"field": "inputs"})
     with transaction.atomic():
-        operation = _in_place(instance, OperationKind.RECONFIGURE, actor)
+        operation = _lifecycle(instance, OperationKind.RECONFIGURE, actor)
         store_inputs(instance, clean)
         audit_log(actor=actor, action="instance.inputs_changed", target=instance, data={"inputs": sorted(clean)})
         return operation
@@ -241,24 +260,7 @@ def instance_rotate_credentials(*, instance: Instance, actor: str) -> Operation:
     """Replace the credentials Tenantry holds for the app (its API key), as the spec's hooks say."""
     if not get_app(instance.app).hooks.rotate_credentials:
         raise ValidationError(f"App {instance.app!r} has no credentials to rotate.", code="not_supported")
-    return _in_place(instance, OperationKind.ROTATE, actor)
-
-
-def _in_place(instance: Instance, kind: str, actor: str) -> Operation:
-    with transaction.atomic():
-        locked = Instance.objects.select_for_update().get(pk=instance.pk)
-        if locked.status != Status.RUNNING:
-            raise InvalidTransition(f"Instance {locked.slug!r} must be running (it is {locked.status}).",
-                                    details={"status": locked.status})
-        if active_operation(locked) is not None:
-            raise OperationInProgress(f"Instance {locked.slug!r} is busy; try again when its operation ends.")
-        try:
-            with transaction.atomic():
-                operation = create_operation(instance=locked, kind=kind, actor=actor)
-        except IntegrityError as exc:
-            raise OperationInProgress(f"Instance {locked.slug!r} already has an operation running.") from exc
-        audit_log(actor=actor, action=f"instance.{kind}", target=locked, data={"operation": str(operation.id)})
-        return operation
+    return _lifecycle(instance, OperationKind.ROTATE, actor)
 
 
 def instance_heal(*, instance: Instance, actor: str, kind: str = OperationKind.START) -> Operation:
@@ -286,9 +288,7 @@ def operation_retry(*, operation: Operation, actor: str) -> Operation:
     if operation.kind in (OperationKind.PROVISION, OperationKind.DELETE):
         with transaction.atomic():
             instance = Instance.objects.select_for_update().get(pk=instance.pk)
-            if active_operation(instance) is not None:
-                raise OperationInProgress(f"Instance {instance.slug!r} already has an operation running.")
-            new = create_operation(instance=instance, kind=operation.kind, actor=actor)
+            new = queue_operation(instance, operation.kind, actor)
             audit_log(actor=actor, action="operation.retry", target=operation, data={"new": str(new.id)})
             return new
     return _lifecycle(instance, operation.kind, actor)

@@ -32,7 +32,7 @@ def panel(request: HttpRequest, access: Access, ref: str) -> HttpResponse:
     workflows, problem = [], ""
     try:
         workflows = automations.workflows_list(instance=instance)
-        automations.executions_sync(instance=instance)
+        automations.executions_sync(instance=instance, workflows=workflows)
     except ApplicationError as exc:
         problem = exc.message
     names = {w.id: w.name for w in workflows}
