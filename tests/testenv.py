@@ -25,7 +25,8 @@ _run = secrets.token_hex(3)
 os.environ["TENANTRY_DATA_DIR"] = tempfile.mkdtemp(prefix=f"tenantry-test-{_run}-")
 os.environ["TENANTRY_INSTALLATION_ID"] = f"test-{_run}"
 os.environ["TENANTRY_RESOURCE_PREFIX"] = f"tt{_run}"
-os.environ["TENANTRY_SUBNET_POOL"] = "172.31.0.0/16"
+# Concurrent runs on one engine (several worktrees) each need their own pool.
+os.environ["TENANTRY_SUBNET_POOL"] = os.environ.get("TENANTRY_TEST_SUBNET_POOL", "172.31.0.0/16")
 os.environ["TENANTRY_PROXY_PORT"] = str(free_port())
 os.environ["TENANTRY_PROXY_INTERNAL_PORT"] = str(free_port())
 os.environ["TENANTRY_HUEY_IMMEDIATE"] = "1"
