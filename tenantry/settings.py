@@ -286,8 +286,16 @@ TENANTRY = {
     # Where customers reach the dashboard (links in emails).
     "DASHBOARD_URL": os.environ.get("TENANTRY_DASHBOARD_URL")
     or f"http://127.0.0.1:{_env_int('TENANTRY_WEB_PORT', 8000)}",
-    # Where the proxy sends visitors of instances that are not running (stopped, hibernated…).
+    # The edge (tenantry/edge): its own listener on loopback, reached only through the proxy,
+    # which adds EDGE_SECRET to every request it forwards there. EDGE_URL overrides the address.
     "EDGE_URL": os.environ.get("TENANTRY_EDGE_URL", ""),
+    "EDGE_PORT": _env_int("TENANTRY_EDGE_PORT", 8001),
+    "EDGE_SECRET": os.environ.get("TENANTRY_EDGE_SECRET")
+    or _persistent_secret(DATA_DIR / "edge_secret", lambda: secrets.token_urlsafe(32)),
+    "EDGE_MAX_BODY_BYTES": _env_int("TENANTRY_EDGE_MAX_BODY_BYTES", 16 * 1024 * 1024),  # n8n's own default
+    # Webhooks held at once while their instance wakes, per instance and in all; beyond: 503.
+    "EDGE_HOLD_PER_INSTANCE": _env_int("TENANTRY_EDGE_HOLD_PER_INSTANCE", 10),
+    "EDGE_HOLD_TOTAL": _env_int("TENANTRY_EDGE_HOLD_TOTAL", 100),
     "SUBNET_POOL": os.environ.get("TENANTRY_SUBNET_POOL", "172.30.0.0/16"),
     "SUBNET_PREFIX": _env_int("TENANTRY_SUBNET_PREFIX", 27),
     "HIBERNATE_AFTER_SECONDS": _env_int("TENANTRY_HIBERNATE_AFTER_SECONDS", 0),

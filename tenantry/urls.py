@@ -7,7 +7,6 @@ from tenantry.api.root import api
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
-    path("_edge/", include("tenantry.edge.urls")),
     path("webhooks/", include("tenantry.billing.webhook_urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/setlang/", set_language, name="set_language"),

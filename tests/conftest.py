@@ -79,6 +79,7 @@ class Proxy:
         self.port = port
         self.internal_port = internal_port
         self.directory = directory
+        self.edge_url = ""  # the edge listener behind it (set by the `edge` fixture)
         self.session = requests.Session()
         self.session.trust_env = False
 
@@ -133,16 +134,42 @@ def traefik() -> Iterator[Proxy]:
     log.close()
 
 
+@pytest.fixture(scope="session")
+def edge_listener() -> Iterator[str]:
+    """The edge (tenantry.edge.app, as `tenantry edge` runs it) served by uvicorn in a thread of
+    the test process, like `live_server`: it reads the test database and follows this process's
+    queue mode (in-process, or the real queue under `queued`). Yields its URL."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from tenantry.edge.app import EdgeApp
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(EdgeApp(), lifespan="off", access_log=False, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="edge")
+    thread.start()
+    wait_for(lambda: server.started, timeout=10, what="the edge listener")
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
 @pytest.fixture()
-def edge(live_server, traefik, settings) -> Proxy:
-    """Traefik whose edge service is this test's live control plane."""
+def edge(live_server, traefik, edge_listener, settings) -> Proxy:
+    """Traefik whose edge service is the test run's edge listener (`edge.edge_url`); the live
+    control plane runs too (`live_server`)."""
     from tenantry.routing.registry import routing
 
-    settings.TENANTRY = {**settings.TENANTRY, "EDGE_URL": live_server.url}
+    settings.TENANTRY = {**settings.TENANTRY, "EDGE_URL": edge_listener}
     routing().ensure_base()  # type: ignore[attr-defined]
     routing().sync([])  # start from no routes, whatever an earlier test left
     base = yaml.safe_load((traefik.directory / "dynamic" / "_tenantry.yml").read_text())
-    assert base["http"]["services"]["tenantry-edge"]["loadBalancer"]["servers"][0]["url"] == live_server.url
+    assert base["http"]["services"]["tenantry-edge"]["loadBalancer"]["servers"][0]["url"] == edge_listener
+    traefik.edge_url = edge_listener
     return traefik
 
 

@@ -2,52 +2,203 @@
 
 Webhooks (n8n's above all) are sent once by services that do not retry on a 503: the edge waits
 for the app to be up (bounded by TENANTRY_EDGE_HOLD_SECONDS), then forwards the request to the
-app itself and relays its answer. Later requests go straight to the app through the proxy.
+app itself and streams its answer back. Later requests go straight to the app through the proxy.
+
+Holding costs no thread: waiting is an asyncio sleep between status reads that all the requests
+held for one instance share, and the number held is bounded per instance and in all (beyond,
+503 + Retry-After), so a burst of webhooks can neither exhaust the edge nor touch the dashboard
+and API, which run in other processes.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
+from collections.abc import Callable
+from typing import IO, Any, TypeVar
 
-import requests
-from django.http import HttpRequest, HttpResponse
+import httpx
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
 
-from tenantry.catalog.registry import get_app
-from tenantry.instances.deployment import build_deployment
-from tenantry.instances.models import Instance, Status
+from tenantry.edge.guard import EDGE_CREDENTIAL_HEADER, cookie_reaches_dashboard, without_control_plane_cookies
+from tenantry.edge.wire import EdgeRequest, EdgeResponse, file_chunks
+from tenantry.instances.models import Status
 
-# Hop-by-hop headers (RFC 9110 7.6.1) and those the relay recomputes.
-_NOT_FORWARDED = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                  "transfer-encoding", "upgrade", "content-length", "content-encoding"}
+T = TypeVar("T")
 
+WAKING = frozenset({Status.HIBERNATED, Status.WAKING, Status.STARTING, Status.RUNNING})
+# How long a caller refused for lack of room should wait before sending again.
+FULL_RETRY_AFTER_SECONDS = 5
 
-def wait_until_running(instance: Instance, *, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        instance.refresh_from_db(fields=["status"])
-        if instance.status == Status.RUNNING:
-            return True
-        if instance.status not in (Status.HIBERNATED, Status.WAKING, Status.STARTING) or time.monotonic() > deadline:
-            return False
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
+# Hop-by-hop headers (RFC 9110 7.6.1), and those the edge sets itself on the way to the app.
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                         "transfer-encoding", "upgrade"})
+_NOT_RELAYED_UP = _HOP_BY_HOP | {"content-length", "cookie", EDGE_CREDENTIAL_HEADER.lower()}
 
 
-def forward_to_app(request: HttpRequest, instance: Instance, rest: str) -> HttpResponse:
-    upstream = build_deployment(instance, get_app(instance.app)).upstream_url
-    url = f"{upstream}/{rest}"
-    if request.META.get("QUERY_STRING"):
-        url = f"{url}?{request.META['QUERY_STRING']}"
-    headers = {name: value for name, value in request.headers.items() if name.lower() not in _NOT_FORWARDED}
+async def in_db_thread(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run ORM code off the event loop, in the loop's small shared pool (a few connections at
+    most, however many requests wait), dropping connections that are too old or broken."""
+
+    def call() -> T:
+        close_old_connections()
+        return function(*args, **kwargs)
+
+    return await sync_to_async(call, thread_sensitive=False)()
+
+
+class HoldFull(Exception):
+    pass
+
+
+class HoldSlots:
+    """How many requests are held, per instance and in all. One event loop owns it, so plain
+    counters are enough: nothing awaits between a check and its increment."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.by_instance: dict[str, int] = {}
+
+    def take(self, instance_id: str) -> Slot:
+        conf = settings.TENANTRY
+        if (self.total >= conf["EDGE_HOLD_TOTAL"]
+                or self.by_instance.get(instance_id, 0) >= conf["EDGE_HOLD_PER_INSTANCE"]):
+            raise HoldFull()
+        self.total += 1
+        self.by_instance[instance_id] = self.by_instance.get(instance_id, 0) + 1
+        return Slot(self, instance_id)
+
+
+class Slot:
+    def __init__(self, slots: HoldSlots, instance_id: str) -> None:
+        self._slots = slots
+        self._instance_id = instance_id
+        self._held = True
+
+    def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        self._slots.total -= 1
+        left = self._slots.by_instance[self._instance_id] - 1
+        if left:
+            self._slots.by_instance[self._instance_id] = left
+        else:
+            del self._slots.by_instance[self._instance_id]
+
+
+class WakeWatch:
+    """Waits for instances to be running: one status poll per instance, shared by every request
+    held for it."""
+
+    def __init__(self) -> None:
+        self._polls: dict[str, asyncio.Task[bool | None]] = {}
+
+    async def until_running(self, instance_id: str, *, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (remaining := deadline - loop.time()) > 0:
+            poll = self._polls.get(instance_id)
+            if poll is None or poll.done():
+                poll = asyncio.ensure_future(self._poll(instance_id, seconds=timeout))
+                self._polls[instance_id] = poll
+                poll.add_done_callback(lambda done: self._forget(instance_id, done))
+            try:
+                outcome = await asyncio.wait_for(asyncio.shield(poll), remaining)
+            except TimeoutError:
+                return False
+            if outcome is not None:
+                return outcome
+        return False
+
+    def _forget(self, instance_id: str, poll: asyncio.Task[bool | None]) -> None:
+        if self._polls.get(instance_id) is poll:
+            del self._polls[instance_id]
+
+    @staticmethod
+    async def _poll(instance_id: str, *, seconds: float) -> bool | None:
+        """True once running, False once it stopped waking (failed, stopped…), None after `seconds`."""
+        from tenantry.instances.models import Instance
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        delay = 0.05
+        while True:
+            status = await in_db_thread(
+                lambda: Instance.objects.filter(pk=instance_id).values_list("status", flat=True).first())
+            if status == Status.RUNNING:
+                return True
+            if status not in WAKING:
+                return False
+            if loop.time() > deadline:
+                return None
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+
+def relay_headers(request: EdgeRequest, *, body_size: int) -> list[tuple[str, str]]:
+    """The visitor's headers for the app: not hop-by-hop ones, not the proxy's credential, and
+    no control-plane cookie (the app's own cookies are kept)."""
+    headers = [(name, value) for name, value in request.headers if name not in _NOT_RELAYED_UP]
+    cookies = without_control_plane_cookies("; ".join(request.header_values("cookie")))
+    if cookies:
+        headers.append(("cookie", cookies))
+    if body_size or request.method not in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        headers.append(("content-length", str(body_size)))
+    return headers
+
+
+def answer_headers(upstream: httpx.Response) -> list[tuple[str, str]]:
+    """The app's headers for the visitor, without cookies a browser would send to the dashboard."""
+    headers = []
+    for raw_name, raw_value in upstream.headers.raw:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        if name.lower() in _HOP_BY_HOP:
+            continue
+        if name.lower() == "set-cookie" and cookie_reaches_dashboard(value):
+            continue
+        headers.append((name, value))
+    headers.append(("X-Tenantry-State", "woken"))
+    return headers
+
+
+async def relay(client: httpx.AsyncClient, request: EdgeRequest, *, upstream: str, rest: str, body: IO[bytes],
+                body_size: int, slot: Slot) -> EdgeResponse:
+    """Forward the held request to the app (no redirect followed) and stream its answer back.
+    The slot is released when the answer has been streamed (or could not be)."""
+    url = f"{upstream}/{rest}" + (f"?{request.query_string}" if request.query_string else "")
+    outgoing = client.build_request(request.method, url, headers=relay_headers(request, body_size=body_size),
+                                    content=file_chunks(body) if body_size else b"")
     try:
-        answer = requests.request(request.method or "GET", url, headers=headers, data=request.body, timeout=60,
-                                  allow_redirects=False, stream=False)
-    except requests.RequestException:
-        return HttpResponse("The app did not answer.", status=502, content_type="text/plain")
-    response = HttpResponse(answer.content, status=answer.status_code)
-    for name, value in answer.headers.items():
-        if name.lower() not in _NOT_FORWARDED:
-            response[name] = value
-    response["X-Tenantry-State"] = "woken"
-    return response
+        answer = await client.send(outgoing, stream=True, follow_redirects=False)
+    except httpx.HTTPError:
+        body.close()
+        slot.release()
+        return EdgeResponse(502, [("Content-Type", "text/plain"), ("X-Tenantry-State", "woken")],
+                            b"The app did not answer.")
+    if not body_size:
+        body.close()
+    return EdgeResponse(answer.status_code, answer_headers(answer), stream=StreamedAnswer(answer, slot))
+
+
+class StreamedAnswer:
+    """The app's answer, passed on chunk by chunk as it arrives (never held whole); closing it,
+    whether streamed to the end or abandoned, frees the upstream connection and the slot."""
+
+    def __init__(self, answer: httpx.Response, slot: Slot) -> None:
+        self._answer = answer
+        self._chunks = answer.aiter_raw()
+        self._slot = slot
+
+    def __aiter__(self) -> StreamedAnswer:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        try:
+            await self._answer.aclose()
+        finally:
+            self._slot.release()

@@ -33,6 +33,11 @@ def instance_host(slug: str) -> str:
     return f"{slug}.{settings.TENANTRY['BASE_DOMAIN']}"
 
 
+def instance_hosts(slug: str) -> tuple[str, ...]:
+    """Every host name the proxy routes to the instance, and the only ones its edge answers for."""
+    return (instance_host(slug),)
+
+
 def instance_url(slug: str) -> str:
     conf = settings.TENANTRY
     port = str(conf["PUBLIC_PORT"] or "")

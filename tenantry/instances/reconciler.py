@@ -18,6 +18,7 @@ from tenantry.core.logging import get_logger
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.engine import resume_stale_operations
 from tenantry.instances.models import ACTIVE_OPERATION_STATUSES, DesiredState, Instance, OperationKind, Status
+from tenantry.instances.naming import instance_hosts
 from tenantry.instances.services import instance_heal
 from tenantry.routing.backends.base import Route
 from tenantry.routing.registry import routing
@@ -100,7 +101,7 @@ def expected_routes() -> list[Route]:
         upstream = None
         if instance.status == Status.RUNNING:
             upstream = build_deployment(instance).upstream_url
-        routes.append(Route(key=str(instance.id), hosts=(instance.host,), upstream=upstream))
+        routes.append(Route(key=str(instance.id), hosts=instance_hosts(instance.slug), upstream=upstream))
     return routes
 
 

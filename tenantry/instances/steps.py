@@ -14,6 +14,7 @@ from tenantry.core.logging import get_logger
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.hooks import LOG_TAIL_LINES, HookRunner
 from tenantry.instances.models import Instance, Operation, Step
+from tenantry.instances.naming import instance_hosts
 from tenantry.instances.probes import http_ready
 from tenantry.instances.secrets import sensitive_strings
 from tenantry.routing.backends.base import Route, RoutingBackend
@@ -80,7 +81,7 @@ class StepContext:
 
     def route(self, *, to_app: bool) -> Route:
         upstream = self.deployment.upstream_url if to_app else None
-        return Route(key=str(self.instance.id), hosts=(self.instance.host,), upstream=upstream)
+        return Route(key=str(self.instance.id), hosts=instance_hosts(self.instance.slug), upstream=upstream)
 
     def try_route_to_edge(self) -> None:
         try:
@@ -230,7 +231,11 @@ def stop_containers(ctx: StepContext) -> None:
 
 
 def unpublish_route(ctx: StepContext) -> None:
-    ctx.routing.unpublish(str(ctx.instance.id))
+    key = str(ctx.instance.id)
+    ctx.routing.unpublish(key)
+    # "Deleted" must mean "no longer answers at its address", as soon as the operation ends.
+    if not ctx.routing.wait_removed(key):
+        ctx.log("the proxy has not confirmed the removal yet; it applies it when it reloads")
     ctx.log(f"{ctx.instance.host} removed from the proxy")
 
 

@@ -48,6 +48,11 @@ class RoutingBackend(abc.ABC):
         routes synchronously need not override this."""
         return True
 
+    def wait_removed(self, key: str, *, timeout: float = 3.0) -> bool:
+        """Wait until the proxy really stops serving the route `key` after `unpublish`; True when
+        confirmed. Backends that remove routes synchronously need not override this."""
+        return True
+
     def sync(self, routes: list[Route]) -> None:
         """Make the published set exactly `routes` (used at start-up and by the reconciler)."""
         wanted = {route.key: route for route in routes}

@@ -1,9 +1,10 @@
 """Traefik v3 through its file provider: one dynamic-configuration file per route.
 
 Files are written elsewhere and renamed into the watched directory, so Traefik never reads a
-half-written file. A shared `_tenantry.yml` defines the edge service (the control plane); a
-route without upstream points at it through an `addPrefix` middleware that tells the edge
-which instance the visitor asked for.
+half-written file. A shared `_tenantry.yml` defines the edge service (Tenantry's edge listener)
+and the middleware that adds the proxy-only credential the edge requires; every router whose
+service is the edge uses it, then an `addPrefix` middleware that tells the edge which instance
+the visitor asked for.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ from tenantry.routing.backends.base import Route, RoutingBackend
 
 BASE_FILE = "_tenantry.yml"
 EDGE_SERVICE = "tenantry-edge"
+EDGE_CREDENTIAL_MIDDLEWARE = "tenantry-edge-credential"
 _ROUTE_FILE = re.compile(r"^route-([A-Za-z0-9_-]+)\.yml$")
 
 
 class TraefikRouting(RoutingBackend):
     def __init__(self, *, alias: str = "default", directory: str, edge_url: str | None = None,
-                 api_url: str | None = None, entrypoint: str = "web", **options: object):
+                 api_url: str | None = None, entrypoint: str = "web", edge_secret: str | None = None,
+                 **options: object):
         super().__init__(alias=alias)
         self._api_url = api_url
+        self._edge_secret = edge_secret
         self.directory = Path(directory)
         # Written into the same filesystem as the watched directory so rename() is atomic.
         self.staging = self.directory.parent / (self.directory.name + ".staging")
@@ -43,7 +47,15 @@ class TraefikRouting(RoutingBackend):
         from django.conf import settings
 
         conf = settings.TENANTRY
-        return conf["EDGE_URL"] or f"http://{conf['WEB_HOST']}:{conf['WEB_PORT']}"
+        return conf["EDGE_URL"] or f"http://127.0.0.1:{conf['EDGE_PORT']}"
+
+    @property
+    def edge_secret(self) -> str:
+        if self._edge_secret:
+            return self._edge_secret
+        from django.conf import settings
+
+        return settings.TENANTRY["EDGE_SECRET"]
 
     @property
     def api_url(self) -> str:
@@ -54,7 +66,7 @@ class TraefikRouting(RoutingBackend):
         return f"http://127.0.0.1:{settings.TENANTRY['PROXY_INTERNAL_PORT']}"
 
     # --- files ----------------------------------------------------------------------------------
-    def _write(self, name: str, document: dict[str, Any]) -> None:
+    def _write(self, name: str, document: dict[str, Any], *, mode: int = 0o644) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.staging.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.staging, suffix=".yml")
@@ -62,18 +74,24 @@ class TraefikRouting(RoutingBackend):
             yaml.safe_dump(document, handle, sort_keys=True)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, self.directory / name)
 
     def ensure_base(self) -> None:
+        from tenantry.edge.guard import EDGE_CREDENTIAL_HEADER
+
         document = {
             "http": {
                 "services": {EDGE_SERVICE: {"loadBalancer": {"servers": [{"url": self.edge_url}]}}},
+                # Set by the proxy (replacing whatever a visitor sent under that name): the edge
+                # answers only requests that carry it.
+                "middlewares": {EDGE_CREDENTIAL_MIDDLEWARE: {
+                    "headers": {"customRequestHeaders": {EDGE_CREDENTIAL_HEADER: self.edge_secret}}}},
             }
         }
         path = self.directory / BASE_FILE
         if not path.exists() or yaml.safe_load(path.read_text()) != document:
-            self._write(BASE_FILE, document)
+            self._write(BASE_FILE, document, mode=0o600)  # holds the edge credential
 
     @staticmethod
     def router_name(key: str) -> str:
@@ -99,13 +117,17 @@ class TraefikRouting(RoutingBackend):
             # The longer rule wins in Traefik.
             http["routers"][f"{name}-tenantry"] = {"rule": f"({rule}) && PathPrefix(`/_tenantry/`)",
                                                    "entryPoints": [self.entrypoint], "service": EDGE_SERVICE,
-                                                   "middlewares": [f"{name}-edge"]}
-            http["middlewares"] = {f"{name}-edge": {"addPrefix": {"prefix": f"/_edge/{route.key}"}}}
+                                                   "middlewares": self._edge_middlewares(name)}
         else:
             router["service"] = EDGE_SERVICE
-            router["middlewares"] = [f"{name}-edge"]
-            http["middlewares"] = {f"{name}-edge": {"addPrefix": {"prefix": f"/_edge/{route.key}"}}}
+            router["middlewares"] = self._edge_middlewares(name)
+        http["middlewares"] = {f"{name}-edge": {"addPrefix": {"prefix": f"/_edge/{route.key}"}}}
         return {"http": http}
+
+    @staticmethod
+    def _edge_middlewares(name: str) -> list[str]:
+        """Every router whose service is the edge: the proxy's credential, then the instance prefix."""
+        return [EDGE_CREDENTIAL_MIDDLEWARE, f"{name}-edge"]
 
     # --- interface ------------------------------------------------------------------------------
     def publish(self, route: Route) -> None:
@@ -114,6 +136,24 @@ class TraefikRouting(RoutingBackend):
 
     def unpublish(self, key: str) -> None:
         (self.directory / f"route-{key}.yml").unlink(missing_ok=True)
+
+    def wait_removed(self, key: str, *, timeout: float = 3.0) -> bool:
+        """Wait until Traefik no longer has the route's router (it reloads ~0.1 s after the file
+        goes), so that "deleted" means "not served any more". False when it cannot confirm it."""
+        session = requests.Session()
+        session.trust_env = False
+        url = f"{self.api_url}/api/http/routers/{self.router_name(key)}@file"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if session.get(url, timeout=1).status_code == 404:
+                    return True
+            except requests.ConnectionError:
+                return False  # no Traefik running: nothing serves the route
+            except requests.RequestException:
+                pass
+            time.sleep(0.025)
+        return False
 
     def wait_applied(self, route: Route, *, timeout: float = 3.0) -> bool:
         """Wait until Traefik serves the route as written (it reloads ~0.1 s after a rename), so

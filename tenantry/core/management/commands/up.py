@@ -44,7 +44,7 @@ def write_traefik_static_config() -> Path:
 
 
 class Command(BaseCommand):
-    help = "Run Tenantry: control plane (web + API), worker and Traefik, until interrupted."
+    help = "Run Tenantry: control plane (web + API), worker, edge and Traefik, until interrupted."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--web-workers", type=int, default=2)
@@ -74,6 +74,9 @@ class Command(BaseCommand):
                     "--workers", str(options["web_workers"]), "--threads", "4", "--access-logfile", "-",
                     "--graceful-timeout", "5"],
             "worker": [python, "-m", "tenantry.cli", "worker"],
+            # Status pages and held webhooks on instances' addresses: a process of its own, so
+            # that no visitor of an instance can take a thread of the dashboard or the API.
+            "edge": [python, "-m", "tenantry.cli", "edge"],
         }
         if os.environ.get("TENANTRY_RUN_REFERENCE_GATEWAY",
                           "0" if os.environ.get("TENANTRY_GATEWAY_URL") else "1") == "1":
