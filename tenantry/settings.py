@@ -344,6 +344,7 @@ LOGGING = {
         "huey": {"level": "WARNING", "propagate": False},
         "docker": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},  # one INFO line per request the edge relays
         "weasyprint": {"level": "WARNING"},  # one INFO line per rendering step of every invoice PDF
         "fontTools": {"level": "WARNING"},
     },

@@ -90,6 +90,21 @@ def test_sync_makes_the_published_set_exact(edge, upstreams):
     assert backend.published() == {}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_unpublish_can_wait_until_the_proxy_no_longer_serves_the_route(edge, upstreams):
+    backend = routing()
+    for number in range(5):
+        route = Route(key=f"gone{number}", hosts=(f"gone{number}.localhost",), upstream=upstreams[0])
+        backend.publish(route)
+        assert backend.wait_applied(route)
+        assert edge.get(route.hosts[0]).status_code == 200
+        backend.unpublish(route.key)
+        assert backend.wait_removed(route.key)
+        # at once, without polling: removed means no longer served
+        assert edge.get(route.hosts[0]).status_code == 404
+    assert backend.wait_removed("never-published")
+
+
 def test_wait_applied_returns_at_once_without_traefik(tmp_path):
     from tenantry.routing.backends.traefik import TraefikRouting
 
@@ -99,3 +114,6 @@ def test_wait_applied_returns_at_once_without_traefik(tmp_path):
     backend.publish(route)
     assert backend.wait_applied(route) is False
     assert backend.published() == {"x": route}
+    backend.unpublish("x")
+    assert backend.wait_removed("x") is False
+    assert backend.published() == {}
