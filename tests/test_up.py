@@ -20,13 +20,14 @@ pytestmark = [pytest.mark.docker, pytest.mark.traefik, pytest.mark.slow]
 
 def test_up_runs_the_whole_product(docker_client):
     data_dir = tempfile.mkdtemp(prefix="tenantry-up-")
-    web, proxy, internal, gateway = free_port(), free_port(), free_port(), free_port()
+    web, proxy, internal, gateway, edge = free_port(), free_port(), free_port(), free_port(), free_port()
     installation = f"up-{os.getpid()}"
     env = {**os.environ, "TENANTRY_DATA_DIR": data_dir, "TENANTRY_WEB_PORT": str(web),
            "TENANTRY_PROXY_PORT": str(proxy), "TENANTRY_PROXY_INTERNAL_PORT": str(internal),
            "TENANTRY_INSTALLATION_ID": installation, "TENANTRY_RESOURCE_PREFIX": f"up{os.getpid()}",
            "TENANTRY_SUBNET_POOL": "172.26.0.0/16", "TENANTRY_HUEY_IMMEDIATE": "0",
-           "TENANTRY_GATEWAY_URL": f"http://127.0.0.1:{gateway}", "TENANTRY_RUN_REFERENCE_GATEWAY": "1"}
+           "TENANTRY_GATEWAY_URL": f"http://127.0.0.1:{gateway}", "TENANTRY_RUN_REFERENCE_GATEWAY": "1",
+           "TENANTRY_EDGE_PORT": str(edge)}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     up = subprocess.Popen([sys.executable, "-m", "tenantry.cli", "up"], env=env, stdout=subprocess.PIPE,
@@ -56,12 +57,21 @@ def test_up_runs_the_whole_product(docker_client):
             return response.status_code == 200 and "Hello from upped" in response.text
 
         wait_for(answered, timeout=60, what="the instance through the proxy")  # worker + Traefik did it
+        # `/_tenantry/…` on the instance's address reaches the edge listener through the proxy
+        # (which adds the edge's credential); the dashboard has no edge at all.
+        refused = http.get(f"http://127.0.0.1:{proxy}/_tenantry/login?ticket=nope",
+                           headers={"Host": "upped.localhost"}, timeout=5)
+        assert refused.status_code == 403 and refused.headers["X-Tenantry-State"] == "login-refused"
+        instance_id = created.json()["instance"]["id"]
+        assert http.get(f"http://127.0.0.1:{web}/_edge/{instance_id}/", timeout=5).status_code == 404
+        assert http.get(f"http://127.0.0.1:{edge}/_edge/{instance_id}/_tenantry/login?ticket=nope",
+                        headers={"Host": "upped.localhost"}, timeout=5).status_code == 404  # no credential
         # the control plane and Traefik's API listen on loopback only
         assert http.get(f"http://127.0.0.1:{internal}/ping", timeout=2).text == "OK"
         listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
         # the reference Mobile Money gateway runs beside it, on loopback too
         assert http.get(f"http://127.0.0.1:{gateway}/healthz", timeout=2).ok
-        for port in (web, proxy, internal, gateway):
+        for port in (web, proxy, internal, gateway, edge):
             assert f"127.0.0.1:{port} " in listening and f"0.0.0.0:{port} " not in listening
     finally:
         os.killpg(up.pid, signal.SIGTERM)
@@ -74,7 +84,7 @@ def test_up_runs_the_whole_product(docker_client):
     assert "Tenantry is up." in output
     assert "Mobile Money" in output
 
-    def group_gone() -> bool:  # web, worker and proxy were all in up's process group
+    def group_gone() -> bool:  # web, worker, edge and proxy were all in up's process group
         try:
             os.killpg(up.pid, 0)
         except ProcessLookupError:
