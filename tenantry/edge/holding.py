@@ -34,7 +34,8 @@ FULL_RETRY_AFTER_SECONDS = 5
 # Hop-by-hop headers (RFC 9110 7.6.1), and those the edge sets itself on the way to the app.
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                          "transfer-encoding", "upgrade"})
-_NOT_RELAYED_UP = _HOP_BY_HOP | {"content-length", "cookie", EDGE_CREDENTIAL_HEADER.lower()}
+# (`expect`: the edge has read the whole body already, there is nothing to continue.)
+_NOT_RELAYED_UP = _HOP_BY_HOP | {"content-length", "cookie", "expect", EDGE_CREDENTIAL_HEADER.lower()}
 
 
 async def in_db_thread(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:

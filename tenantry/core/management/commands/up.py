@@ -93,6 +93,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  control plane  http://{bind}/admin/   (create a login: tenantry createsuperuser)")
         self.stdout.write(f"  REST API       http://{bind}/api/v1/docs   (token: tenantry tokens create me)")
         self.stdout.write(f"  instances      http://<slug>.{conf['BASE_DOMAIN']}:{conf['PROXY_PORT']}/")
+        self.stdout.write(f"  edge           http://127.0.0.1:{conf['EDGE_PORT']}/   (status pages, held webhooks; "
+                          "answers Traefik only)")
         if "payment gateway" in children:
             self.stdout.write(f"  Mobile Money   {settings.PAYMENT_GATEWAY['URL']}   (reference gateway, development)")
         self.stdout.write("  try:           tenantry instances create demo --app hello --wait")
