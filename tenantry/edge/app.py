@@ -20,7 +20,7 @@ from django.conf import settings
 from django.utils import translation
 
 from tenantry.edge import pages
-from tenantry.edge.guard import EDGE_CREDENTIAL_HEADER, host_serves_instance, proxy_credential_ok
+from tenantry.edge.guard import host_serves_instance, proxy_credential_ok
 from tenantry.edge.holding import (
     FULL_RETRY_AFTER_SECONDS,
     WAKING,
@@ -32,6 +32,7 @@ from tenantry.edge.holding import (
 )
 from tenantry.edge.wire import BodyTooLarge, ClientGone, EdgeRequest, EdgeResponse, Receive, Scope, Send, plain
 from tenantry.instances.models import Instance, Status
+from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER
 
 _EDGE_PATH = re.compile(r"^/_edge/(?P<instance_id>[0-9a-fA-F-]{36})(?:/(?P<rest>.*))?$")
 

@@ -16,9 +16,6 @@ from django.conf import settings
 
 from tenantry.instances.naming import instance_hosts
 
-# Added by the proxy (a Traefik `headers` middleware) to every request it sends to the edge.
-EDGE_CREDENTIAL_HEADER = "X-Tenantry-Edge-Key"
-
 
 def proxy_credential_ok(values: list[str]) -> bool:
     """Exactly one credential, equal to ours (compared in constant time)."""

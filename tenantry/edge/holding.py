@@ -21,9 +21,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from tenantry.edge.guard import EDGE_CREDENTIAL_HEADER, cookie_reaches_dashboard, without_control_plane_cookies
+from tenantry.edge.guard import cookie_reaches_dashboard, without_control_plane_cookies
 from tenantry.edge.wire import EdgeRequest, EdgeResponse, file_chunks
 from tenantry.instances.models import Status
+from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER
 
 T = TypeVar("T")
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
+# The proxy adds this header, with the edge's secret (TENANTRY_EDGE_SECRET), to every request it
+# forwards to the edge; the edge answers nothing without it (tenantry.edge.guard).
+EDGE_CREDENTIAL_HEADER = "X-Tenantry-Edge-Key"
+
 
 @dataclass(frozen=True)
 class Route:

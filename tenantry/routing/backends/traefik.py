@@ -19,7 +19,7 @@ from typing import Any
 import requests
 import yaml
 
-from tenantry.routing.backends.base import Route, RoutingBackend
+from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER, Route, RoutingBackend
 
 BASE_FILE = "_tenantry.yml"
 EDGE_SERVICE = "tenantry-edge"
@@ -78,8 +78,6 @@ class TraefikRouting(RoutingBackend):
         os.replace(tmp, self.directory / name)
 
     def ensure_base(self) -> None:
-        from tenantry.edge.guard import EDGE_CREDENTIAL_HEADER
-
         document = {
             "http": {
                 "services": {EDGE_SERVICE: {"loadBalancer": {"servers": [{"url": self.edge_url}]}}},
