@@ -26,10 +26,10 @@ def proxy_credential_ok(values: list[str]) -> bool:
 
 def bare_host(host: str) -> str:
     """`Alpha.Example.com:8880` → `alpha.example.com` (IPv6 literals keep their brackets)."""
-    host = host.strip().lower().rstrip(".")
+    host = host.strip().lower()
     if host.startswith("["):
         return host.split("]", 1)[0] + "]"
-    return host.rsplit(":", 1)[0] if ":" in host else host
+    return (host.rsplit(":", 1)[0] if ":" in host else host).rstrip(".")
 
 
 def dashboard_host() -> str:
