@@ -4,7 +4,8 @@ Each instance gets a user-defined bridge network on a subnet allocated by Tenant
 default address pools run out after ~30 networks), static container addresses inside it (so
 the proxy's upstream never changes across restarts), named volumes, and containers with
 `init=True` (a fast, clean stop) and memory / CPU / pids limits. Docker isolates user-defined
-bridges from each other, so one instance cannot reach another's containers.
+bridges from each other, so one instance cannot reach another's containers; containers and
+networks are confined further by docker_confinement (capabilities, read-only root, host firewall).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import docker
 import docker.errors
 from docker.types import LogConfig
 
+from tenantry.core.logging import get_logger
 from tenantry.runtime.backends.base import (
     BackendError,
     ContainerSpec,
@@ -30,19 +32,26 @@ from tenantry.runtime.backends.base import (
     ResourceLimits,
     RuntimeBackend,
 )
+from tenantry.runtime.backends.docker_confinement import IptablesFirewall, bridge_interface, container_options
 from tenantry.runtime.backends.docker_errors import ignore_not_found, missing_image_message, translate_errors
 
 LABEL_INSTALLATION = "tenantry.installation"
 LABEL_INSTANCE = "tenantry.instance"
 LABEL_SERVICE = "tenantry.service"
 LABEL_CONFIG = "tenantry.config"
+# A network's firewall exceptions, so they can be re-installed when the backend starts (after a
+# host reboot the rules are gone, the networks are not).
+LABEL_HOST_PORTS = "tenantry.host_ports"
+LABEL_CLOUD_METADATA = "tenantry.cloud_metadata"
 
 T = TypeVar("T")
+log = get_logger(__name__)
 
 
 class DockerRuntime(RuntimeBackend):
     def __init__(self, *, alias: str = "default", base_url: str = "unix:///var/run/docker.sock",
-                 installation_id: str | None = None, timeout: int = 60, **options: object):
+                 installation_id: str | None = None, timeout: int = 60, firewall: str = "iptables",
+                 **options: object):
         super().__init__(alias=alias)
         self.base_url = base_url
         self.timeout = timeout
@@ -53,6 +62,15 @@ class DockerRuntime(RuntimeBackend):
         self.installation_id = installation_id
         self._client: docker.DockerClient | None = None
         self._client_lock = threading.Lock()
+        # Host rules can only be written on the host: for a remote engine the operator installs
+        # the equivalent there (and sets `firewall: "off"` to say so).
+        if firewall not in ("iptables", "off"):
+            raise BackendError(f"unknown firewall {firewall!r} (iptables or off)", code="bad_config")
+        if firewall == "iptables" and not base_url.startswith("unix://"):
+            raise BackendError("the iptables firewall needs a local Docker engine (unix socket); "
+                               "confine the remote host yourself and set firewall to off", code="bad_config")
+        self.firewall = IptablesFirewall(installation_id=installation_id) if firewall == "iptables" else None
+        self._firewall_synced = False
 
     # --- plumbing -------------------------------------------------------------------------------
     @property
@@ -61,7 +79,39 @@ class DockerRuntime(RuntimeBackend):
             if self._client is None:
                 with translate_errors("connect to the Docker engine"):
                     self._client = docker.DockerClient(base_url=self.base_url, timeout=self.timeout)
-            return self._client
+            client = self._client
+        if not self._firewall_synced:
+            self._firewall_synced = True
+            self.sync_firewall()
+        return client
+
+    def sync_firewall(self) -> None:
+        """When the backend starts: rules for every network of this installation (a reboot
+        loses them), none for networks that are gone. Best effort here; creating or starting a
+        network installs its rules or fails."""
+        if self.firewall is None:
+            return
+        flt: dict[str, str | list[str] | bool] = {"label": [f"{LABEL_INSTALLATION}={self.installation_id}"]}
+        try:
+            with translate_errors("list networks"):
+                networks = self.client.networks.list(filters=flt)
+            for network in networks:
+                self._confine_network(network.attrs)
+            self.firewall.prune({n.name or "" for n in networks})
+        except BackendError as exc:
+            log.warning("firewall.sync_failed", error=exc.message)
+
+    def _confine_network(self, attrs: dict[str, Any], deployment: Deployment | None = None) -> None:
+        if self.firewall is None:
+            return
+        labels = attrs.get("Labels") or {}
+        if deployment is not None:
+            host_ports, cloud_metadata = deployment.host_ports, deployment.cloud_metadata
+        else:
+            host_ports = tuple(int(p) for p in labels.get(LABEL_HOST_PORTS, "").split(",") if p)
+            cloud_metadata = labels.get(LABEL_CLOUD_METADATA) == "true"
+        self.firewall.ensure(network=attrs["Name"], bridge=bridge_interface(attrs), host_ports=host_ports,
+                             cloud_metadata=cloud_metadata)
 
     def close(self) -> None:
         if self._client is not None:
@@ -122,18 +172,28 @@ class DockerRuntime(RuntimeBackend):
                 if self._check_owner("network", network.name, network.attrs.get("Labels"), deployment.instance_id):
                     configs = network.attrs.get("IPAM", {}).get("Config") or [{}]
                     if configs[0].get("Subnet") == deployment.subnet:
+                        self._confine_network(network.attrs, deployment)
                         return
                 self._remove_network_object(network)
             ipam = docker.types.IPAMConfig(
                 pool_configs=[docker.types.IPAMPool(subnet=deployment.subnet, gateway=deployment.gateway)]
             )
-            self.client.networks.create(
+            created = self.client.networks.create(
                 deployment.network,
                 driver="bridge",
                 ipam=ipam,
-                labels=self._labels(deployment),
+                labels=self._labels(deployment, **{
+                    LABEL_HOST_PORTS: ",".join(str(p) for p in deployment.host_ports),
+                    LABEL_CLOUD_METADATA: "true" if deployment.cloud_metadata else "false"}),
                 check_duplicate=True,
             )
+            created.reload()
+        try:
+            self._confine_network(created.attrs, deployment)
+        except BackendError:
+            # No container may ever sit on an unconfined network.
+            self._remove_network_object(created)
+            raise
 
     def ensure_volumes(self, deployment: Deployment) -> None:
         for name in deployment.volumes:
@@ -184,6 +244,7 @@ class DockerRuntime(RuntimeBackend):
             },
             "log_config": LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
             "detach": True,
+            **container_options(spec),
         }
         if spec.command is not None:
             kwargs["command"] = list(spec.command)
@@ -268,6 +329,8 @@ class DockerRuntime(RuntimeBackend):
                 with ignore_not_found():
                     network.disconnect(container_id, force=True)
             network.remove()
+        if self.firewall is not None:  # after the network: it is never there unconfined
+            self.firewall.remove(network.name or "")
 
     # --- observe --------------------------------------------------------------------------------
     def state(self, deployment: Deployment) -> InstanceState:
@@ -379,6 +442,7 @@ def _config_digest(spec: ContainerSpec, deployment: Deployment) -> str:
         "limits": [spec.limits.memory_mb, spec.limits.cpus, spec.limits.pids],
         "health": spec.healthcheck.command if spec.healthcheck else None,
         "user": spec.user,
+        "confinement": container_options(spec),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
