@@ -178,3 +178,32 @@ def test_spec_confinement_declarations_are_validated(service, error):
             "services": {"web": {"image": "tenantry/hello:1", **service}}}
     with pytest.raises(CatalogError, match=error):
         parse_spec(data, source="bad.yaml")
+
+
+def test_a_non_root_container_can_still_write_its_tmpfs_after_a_restart(platform):
+    """Docker 20.10 forgets a tmpfs's mode when it restarts a container (n8n, running as `node`,
+    then cannot write ~/.cache and never wakes from hibernation): the tmpfs is owned by the
+    container's user instead."""
+    from tenantry.runtime.backends.base import ContainerSpec, Deployment, ResourceLimits, TmpfsMount
+
+    prefix = f"{settings.TENANTRY['RESOURCE_PREFIX']}-tmpfs"
+    deployment = Deployment(
+        instance_id="tmpfs-owner", slug="tmpfs", network=prefix, subnet="172.21.254.0/27", gateway="172.21.254.1",
+        volumes=(), entrypoint_service="web", entrypoint_port=8080,
+        containers=(ContainerSpec(
+            service="web", name=f"{prefix}-web", image="tenantry/hello:1", ip="172.21.254.2", user="1000:1000",
+            limits=ResourceLimits(memory_mb=32, cpus=0.1, pids=16), command=("sleep", "600"),
+            read_only_root=True, tmpfs=(TmpfsMount(path="/scratch", size_mb=1),)),))
+    runtime = DockerRuntime(installation_id=settings.TENANTRY["INSTALLATION_ID"])
+    try:
+        runtime.ensure_network(deployment)
+        runtime.ensure_containers(deployment)
+        for _ in range(2):  # first start, then a restart (as hibernation and waking do)
+            runtime.start(deployment)
+            written = runtime.exec(deployment, "web", ["sh", "-c", "id -u && touch /scratch/file && echo written"])
+            assert written.output.split() == ["1000", "written"], written.output
+            runtime.stop(deployment.instance_id, timeout=1)
+    finally:
+        runtime.remove_containers(deployment.instance_id)
+        runtime.remove_network(deployment.instance_id)
+        runtime.close()

@@ -11,7 +11,9 @@ networks are confined further by docker_confinement (capabilities, read-only roo
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tarfile
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -24,19 +26,19 @@ from tenantry.core.logging import get_logger
 from tenantry.runtime.backends.base import (
     BackendError,
     ContainerSpec,
-    ContainerState,
     Deployment,
-    ExecResult,
-    InstanceState,
     ManagedResource,
-    ResourceLimits,
     RuntimeBackend,
 )
-from tenantry.runtime.backends.docker_confinement import IptablesFirewall, bridge_interface, container_options
+from tenantry.runtime.backends.docker_confinement import (
+    IptablesFirewall,
+    bridge_interface,
+    container_options,
+    user_ids,
+)
 from tenantry.runtime.backends.docker_errors import ignore_not_found, missing_image_message, translate_errors
+from tenantry.runtime.backends.docker_observe import LABEL_INSTALLATION, LABEL_INSTANCE, DockerObservation
 
-LABEL_INSTALLATION = "tenantry.installation"
-LABEL_INSTANCE = "tenantry.instance"
 LABEL_SERVICE = "tenantry.service"
 LABEL_CONFIG = "tenantry.config"
 # A network's firewall exceptions, so they can be re-installed when the backend starts (after a
@@ -48,7 +50,7 @@ T = TypeVar("T")
 log = get_logger(__name__)
 
 
-class DockerRuntime(RuntimeBackend):
+class DockerRuntime(DockerObservation, RuntimeBackend):
     def __init__(self, *, alias: str = "default", base_url: str = "unix:///var/run/docker.sock",
                  installation_id: str | None = None, timeout: int = 60, firewall: str = "iptables",
                  **options: object):
@@ -71,6 +73,7 @@ class DockerRuntime(RuntimeBackend):
                                "confine the remote host yourself and set firewall to off", code="bad_config")
         self.firewall = IptablesFirewall(installation_id=installation_id) if firewall == "iptables" else None
         self._firewall_synced = False
+        self._user_ids_cache: dict[tuple[str, str], tuple[int, int] | None] = {}
 
     # --- plumbing -------------------------------------------------------------------------------
     @property
@@ -129,9 +132,6 @@ class DockerRuntime(RuntimeBackend):
             LABEL_INSTANCE: deployment.instance_id,
             **extra,
         }
-
-    def _instance_filter(self, instance_id: str) -> dict[str, str | list[str] | bool]:
-        return {"label": [f"{LABEL_INSTALLATION}={self.installation_id}", f"{LABEL_INSTANCE}={instance_id}"]}
 
     def _check_owner(self, kind: str, name: str, labels: dict[str, str] | None, instance_id: str) -> bool:
         """True when an existing resource is this instance's; raise when it is someone else's."""
@@ -244,7 +244,7 @@ class DockerRuntime(RuntimeBackend):
             },
             "log_config": LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
             "detach": True,
-            **container_options(spec),
+            **container_options(spec, tmpfs_owner=self._tmpfs_owner(spec) if spec.tmpfs else None),
         }
         if spec.command is not None:
             kwargs["command"] = list(spec.command)
@@ -266,6 +266,43 @@ class DockerRuntime(RuntimeBackend):
             self.client.containers.create(spec.image, **kwargs)
         except docker.errors.ImageNotFound as exc:
             raise BackendError(missing_image_message(spec.image), code="image_missing") from exc
+
+    def _tmpfs_owner(self, spec: ContainerSpec) -> tuple[int, int] | None:
+        """(uid, gid) the container runs as: the spec's user or the image's, names looked up in
+        the image's own /etc/passwd (read from a container created, never started, for that)."""
+        with translate_errors(f"inspect image {spec.image}"):
+            image = self.client.images.get(spec.image)
+        user = spec.user or (image.attrs.get("Config") or {}).get("User") or ""
+        key = (image.id or "", user)
+        if key not in self._user_ids_cache:
+            name, _, group = user.partition(":")
+            if name in ("", "root", "0") or (name.isdigit() and (not group or group.isdigit())):
+                found = user_ids(user, "", "")
+            else:
+                found = user_ids(user, *self._image_files(spec.image, "/etc/passwd", "/etc/group"))
+            self._user_ids_cache[key] = found
+        return self._user_ids_cache[key]
+
+    def _image_files(self, image: str, *paths: str) -> list[str]:
+        texts = []
+        with translate_errors(f"read {', '.join(paths)} of {image}"):
+            # Labelled as ours with no instance: if we die here, the reconciler removes it.
+            probe = self.client.containers.create(image, command=["true"], entrypoint=[],
+                                                  labels={LABEL_INSTALLATION: self.installation_id},
+                                                  network_disabled=True)
+            try:
+                for path in paths:
+                    try:
+                        stream, _ = probe.get_archive(path)
+                    except docker.errors.NotFound:
+                        texts.append("")
+                        continue
+                    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+                        member = archive.extractfile(archive.getmembers()[0])
+                        texts.append(member.read().decode(errors="replace") if member else "")
+            finally:
+                probe.remove(force=True)
+        return texts
 
     def start(self, deployment: Deployment, *, service: str | None = None) -> None:
         for spec in deployment.containers:
@@ -332,47 +369,7 @@ class DockerRuntime(RuntimeBackend):
         if self.firewall is not None:  # after the network: it is never there unconfined
             self.firewall.remove(network.name or "")
 
-    # --- observe --------------------------------------------------------------------------------
-    def state(self, deployment: Deployment) -> InstanceState:
-        with translate_errors("read instance state"):
-            found = {c.name: c for c in self.client.containers.list(
-                all=True, filters=self._instance_filter(deployment.instance_id))}
-            networks = self.client.networks.list(filters=self._instance_filter(deployment.instance_id))
-            volumes = self.client.volumes.list(filters=self._instance_filter(deployment.instance_id))
-        states = []
-        for spec in deployment.containers:
-            container = found.get(spec.name)
-            if container is None:
-                states.append(ContainerState(service=spec.service, name=spec.name, exists=False, running=False))
-                continue
-            attrs = container.attrs.get("State", {})
-            states.append(ContainerState(
-                service=spec.service,
-                name=spec.name,
-                exists=True,
-                running=attrs.get("Running", False) and not attrs.get("Restarting", False),
-                health=(attrs.get("Health") or {}).get("Status"),
-                exit_code=attrs.get("ExitCode"),
-                restart_count=container.attrs.get("RestartCount", 0),
-            ))
-        return InstanceState(
-            instance_id=deployment.instance_id,
-            network_exists=any(n.name == deployment.network for n in networks),
-            volumes=tuple(sorted(v.name for v in volumes)),
-            containers=tuple(states),
-        )
-
-    def list_managed(self) -> list[ManagedResource]:
-        flt: dict[str, str | list[str] | bool] = {"label": [f"{LABEL_INSTALLATION}={self.installation_id}"]}
-        with translate_errors("list managed resources"):
-            found = [ManagedResource("container", c.name or "", c.labels.get(LABEL_INSTANCE, ""))
-                     for c in self.client.containers.list(all=True, filters=flt)]
-            found += [ManagedResource("network", n.name or "", (n.attrs.get("Labels") or {}).get(LABEL_INSTANCE, ""))
-                      for n in self.client.networks.list(filters=flt)]
-            found += [ManagedResource("volume", v.name or "", (v.attrs.get("Labels") or {}).get(LABEL_INSTANCE, ""))
-                      for v in self.client.volumes.list(filters=flt)]
-        return found
-
+    # --- clean up ------------------------------------------------------------------------------
     def remove_resource(self, resource: ManagedResource) -> None:
         with ignore_not_found(), translate_errors(f"remove {resource.kind} {resource.name}"):
             if resource.kind == "container":
@@ -383,50 +380,6 @@ class DockerRuntime(RuntimeBackend):
                 self.client.volumes.get(resource.name).remove(force=True)
             else:
                 raise BackendError(f"unknown resource kind {resource.kind!r}")
-
-    def exec(self, deployment: Deployment, service: str, command: list[str], *,
-             timeout: float = 120) -> ExecResult:
-        name = deployment.container(service).name
-        with translate_errors(f"run a command in {name}"):
-            container = self.client.containers.get(name)
-            result: dict[str, Any] = {}
-
-            def run() -> None:
-                try:
-                    result["value"] = container.exec_run(command, demux=False)
-                except BaseException as exc:  # surfaced in the caller's thread
-                    result["error"] = exc
-
-            worker = threading.Thread(target=run, daemon=True)
-            worker.start()
-            worker.join(timeout)
-            if worker.is_alive():
-                raise BackendError(f"command in {name} did not finish within {timeout:g} s", code="timeout")
-            if "error" in result:
-                raise result["error"]
-        exit_code, output = result["value"]
-        return ExecResult(exit_code=exit_code, output=(output or b"").decode(errors="replace"))
-
-    def logs(self, deployment: Deployment, service: str, *, tail: int = 100) -> str:
-        name = deployment.container(service).name
-        with translate_errors(f"read logs of {name}"):
-            return self.client.containers.get(name).logs(tail=tail).decode(errors="replace")
-
-    def inspect_limits(self, deployment: Deployment, service: str) -> ResourceLimits:
-        name = deployment.container(service).name
-        with translate_errors(f"inspect {name}"):
-            host = self.client.containers.get(name).attrs["HostConfig"]
-        return ResourceLimits(
-            memory_mb=host["Memory"] // (1024 * 1024),
-            cpus=host["NanoCpus"] / 1_000_000_000,
-            pids=host["PidsLimit"],
-        )
-
-    def container_ip(self, deployment: Deployment, service: str) -> str:
-        name = deployment.container(service).name
-        with translate_errors(f"inspect {name}"):
-            networks = self.client.containers.get(name).attrs["NetworkSettings"]["Networks"]
-        return networks[deployment.network]["IPAddress"]
 
 
 def _config_digest(spec: ContainerSpec, deployment: Deployment) -> str:
