@@ -270,8 +270,13 @@ class DockerRuntime(DockerObservation, RuntimeBackend):
     def _tmpfs_owner(self, spec: ContainerSpec) -> tuple[int, int] | None:
         """(uid, gid) the container runs as: the spec's user or the image's, names looked up in
         the image's own /etc/passwd (read from a container created, never started, for that)."""
-        with translate_errors(f"inspect image {spec.image}"):
-            image = self.client.images.get(spec.image)
+        try:
+            with translate_errors(f"inspect image {spec.image}"):
+                image = self.client.images.get(spec.image)
+        except BackendError as exc:
+            if exc.code in ("not_found", "image_missing"):
+                raise BackendError(missing_image_message(spec.image), code="image_missing") from exc
+            raise
         user = spec.user or (image.attrs.get("Config") or {}).get("User") or ""
         key = (image.id or "", user)
         if key not in self._user_ids_cache:
