@@ -142,3 +142,34 @@ def test_calls_to_tenant_apps_go_through_the_one_tenant_session():
         if direct.search(line)
     ]
     assert offenders == []
+
+
+def test_a_tenant_answer_is_read_up_to_a_cap():
+    """An app streaming an endless answer (no Content-Length) does not fill the control
+    plane's memory: reading stops past MAX_BODY_BYTES."""
+    from tenantry.instances.tenant_http import MAX_BODY_BYTES, TenantResponseTooLarge
+
+    class Endless(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            chunk = b"x" * (1024 * 1024)
+            try:
+                for _ in range(MAX_BODY_BYTES // len(chunk) + 8):
+                    self.wfile.write(chunk)
+            except OSError:  # the client stopped reading, as it should
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(TenantResponseTooLarge):
+            tenant_session().get(f"http://127.0.0.1:{server.server_address[1]}/", timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
