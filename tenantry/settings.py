@@ -319,7 +319,9 @@ TENANTRY = {
 RUNTIME_BACKENDS = {
     "default": {
         "BACKEND": "tenantry.runtime.backends.docker.DockerRuntime",
-        "OPTIONS": {"base_url": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")},
+        "OPTIONS": {"base_url": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
+                    # Host rules confining tenant networks (iptables; "off" for a remote engine).
+                    "firewall": os.environ.get("TENANTRY_TENANT_FIREWALL", "iptables")},
     }
 }
 

@@ -21,6 +21,7 @@ from tenantry.core.tokens import new_secret, secret_hash
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.hooks import hook_context
 from tenantry.instances.models import Instance, Status
+from tenantry.instances.secrets import sensitive_strings
 from tenantry.runtime.backends.base import BackendError, TransientBackendError
 
 log = get_logger(__name__)
@@ -49,7 +50,8 @@ def automation_for(instance: Instance) -> AutomationBackend:
         admin_login, admin_password = render(spec.admin.login, context), render(spec.admin.password, context)
     target = AutomationTarget(base_url=build_deployment(instance, spec).upstream_url,
                               api_key=render(spec.automation.api_key, context),
-                              admin_login=admin_login, admin_password=admin_password)
+                              admin_login=admin_login, admin_password=admin_password,
+                              secrets=tuple(sensitive_strings(instance)))
     backend_class = import_string(settings.TENANTRY["AUTOMATION_BACKENDS"][spec.automation.backend])
     return backend_class(target)
 

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tenantry.catalog.hardening import ALLOWED_CAPABILITIES, NetworkAccess, Tmpfs
 from tenantry.catalog.templating import template_variables
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
@@ -80,6 +81,28 @@ class Service(Strict):
     depends_on: list[str] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
     user: str | None = None
+    # Every capability is dropped; these are added back (names without CAP_).
+    capabilities: list[str] = Field(default_factory=list)
+    # The image's filesystem is read-only; the app writes only to its volumes and `tmpfs`.
+    read_only_root: bool = False
+    tmpfs: list[Tmpfs] = Field(default_factory=list, max_length=16)
+
+    @field_validator("capabilities")
+    @classmethod
+    def _capabilities(cls, value: list[str]) -> list[str]:
+        names = sorted({name.upper().removeprefix("CAP_") for name in value})
+        refused = [name for name in names if name not in ALLOWED_CAPABILITIES]
+        if refused:
+            raise ValueError(f"{', '.join(refused)} cannot be given to a tenant; "
+                             f"allowed: {', '.join(sorted(ALLOWED_CAPABILITIES))}")
+        return names
+
+    @model_validator(mode="after")
+    def _writable_paths(self) -> Service:
+        paths = [m.mount.rstrip("/") for m in self.volumes] + [t.path.rstrip("/") for t in self.tmpfs]
+        if len(set(paths)) != len(paths):
+            raise ValueError("tmpfs: a path is mounted twice (as a volume or a tmpfs)")
+        return self
 
     @field_validator("environment", mode="before")
     @classmethod
@@ -200,6 +223,7 @@ class AppSpec(Strict):
     hooks: Hooks = Field(default_factory=Hooks)
     admin: AdminLogin | None = None
     automation: Automation | None = None
+    network: NetworkAccess = Field(default_factory=NetworkAccess)
     # The app this one is a variant of (merged in by the registry; its templates apply too).
     extends: str | None = Field(default=None, pattern=NAME_PATTERN)
 

@@ -18,6 +18,7 @@ from tenantry.runtime.backends.base import (
     Deployment,
     HealthProbe,
     ResourceLimits,
+    TmpfsMount,
     VolumeMount,
 )
 
@@ -89,6 +90,9 @@ def build_deployment(instance: Instance, spec: AppSpec | None = None) -> Deploym
             healthcheck=probe,
             depends_on=tuple(service.depends_on),
             user=service.user,
+            capabilities=tuple(service.capabilities),
+            read_only_root=service.read_only_root,
+            tmpfs=tuple(TmpfsMount(path=t.path, size_mb=t.size_mb, executable=t.exec) for t in service.tmpfs),
         ))
     volumes = sorted({m.volume for c in containers for m in c.mounts})
     return Deployment(
@@ -102,6 +106,8 @@ def build_deployment(instance: Instance, spec: AppSpec | None = None) -> Deploym
         entrypoint_service=spec.entrypoint.service,
         entrypoint_port=spec.entrypoint.port,
         labels={"tenantry.slug": instance.slug, "tenantry.app": instance.app},
+        host_ports=tuple(spec.network.host_ports),
+        cloud_metadata=spec.network.cloud_metadata,
     )
 
 

@@ -28,6 +28,7 @@ from tenantry.instances.secrets import (
     store_output,
     store_value,
 )
+from tenantry.instances.tenant_http import app_message, quoted, tenant_session
 from tenantry.runtime.backends.base import BackendError
 
 LOG_TAIL_LINES = 20
@@ -38,7 +39,7 @@ class HookRunner:
         self.ctx = ctx
         self.phase = phase
         self.state_key = f"hooks_done:{phase}"
-        self.session = requests.Session()
+        self.session = tenant_session()  # never follows the app's redirects
         saved = load_value(ctx.instance, HOOK_SESSION)
         if saved:
             self.session.cookies.update(json.loads(saved))
@@ -112,8 +113,8 @@ class HookRunner:
         result = self.ctx.runtime.exec(self.ctx.deployment, hook.service, command, timeout=hook.timeout_seconds)
         if result.exit_code != 0:
             tail = "\n".join(result.output.strip().splitlines()[-LOG_TAIL_LINES:])
-            raise BackendError(f"hook {hook.name} failed (exit code {result.exit_code}):\n{self.ctx.redact(tail)}",
-                               code="hook_failed")
+            raise BackendError(f"hook {hook.name} failed (exit code {result.exit_code}):\n"
+                               f"{quoted(tail, redact=self.ctx.redact, limit=2000)}", code="hook_failed")
 
     def _http(self, hook: Hook, context: dict[str, Any]) -> Any:
         http = hook.http
@@ -131,7 +132,7 @@ class HookRunner:
             store_value(self.ctx.instance, HOOK_SESSION, json.dumps(self.session.cookies.get_dict()))
         if response.status_code not in http.expect_status:
             raise BackendError(f"hook {hook.name}: {http.method} {path} answered HTTP {response.status_code}: "
-                               f"{self.ctx.redact(app_message(response))}", code="hook_failed")
+                               f"{app_message(response, redact=self.ctx.redact)}", code="hook_failed")
         if not http.capture:
             return None
         try:
@@ -157,19 +158,6 @@ def hook_context(instance: Any, spec: Any) -> dict[str, Any]:
     """Everything a hook (or a value derived from hooks, like an app's API key) may name."""
     secrets, inputs, outputs = instance_values(instance)  # one read, one decryption pass
     return {**template_context(instance, spec, secrets=secrets), "inputs": inputs, "outputs": outputs}
-
-
-def app_message(response: requests.Response) -> str:
-    """The app's own words for an error: the `message` of a JSON answer, else the text."""
-    try:
-        document = response.json()
-    except ValueError:
-        return response.text.strip()[:500] or "(empty answer)"
-    if isinstance(document, dict):
-        for key in ("message", "error", "detail"):
-            if isinstance(document.get(key), str):
-                return document[key][:500]
-    return json.dumps(document)[:500]
 
 
 def _dig(document: Any, path: str) -> Any:

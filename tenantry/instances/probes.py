@@ -6,17 +6,17 @@ import json
 
 import requests
 
+from tenantry.instances.tenant_http import tenant_session
 from tenantry.runtime.backends.base import ContainerSpec, HealthProbe
 
-_session = requests.Session()
-_session.trust_env = False  # never send probes through an HTTP proxy from the environment
+_session = tenant_session()  # no redirects followed, no environment proxy
 
 
 def http_ready(container: ContainerSpec, probe: HealthProbe) -> tuple[bool, str]:
     """(ready, why-not) for an HTTP probe."""
     url = f"http://{container.ip}:{probe.http_port}{probe.http_path}"
     try:
-        response = _session.get(url, timeout=min(probe.timeout_seconds, 5), allow_redirects=False)
+        response = _session.get(url, timeout=min(probe.timeout_seconds, 5))
     except requests.RequestException as exc:
         return False, f"{url}: {exc.__class__.__name__}"
     if response.status_code not in probe.expect_status:

@@ -17,6 +17,7 @@ from tenantry.instances.models import Instance, Operation, Step
 from tenantry.instances.naming import instance_hosts
 from tenantry.instances.probes import http_ready
 from tenantry.instances.secrets import sensitive_strings
+from tenantry.instances.tenant_http import quoted, redactor
 from tenantry.routing.backends.base import Route, RoutingBackend
 from tenantry.routing.registry import routing
 from tenantry.runtime.backends.base import BackendError, ContainerSpec, Deployment, RuntimeBackend
@@ -57,18 +58,16 @@ class StepContext:
         return build_deployment(self.instance, self.spec)
 
     @cached_property
-    def _sensitive(self) -> list[str]:
-        return sensitive_strings(self.instance)
+    def _redact(self) -> Callable[[str], str]:
+        return redactor(sensitive_strings(self.instance))
 
     def secrets_changed(self) -> None:
         """Hooks store new secrets (an API key) while the operation runs: redact those too."""
-        self.__dict__.pop("_sensitive", None)
+        self.__dict__.pop("_redact", None)
 
     def redact(self, text: str) -> str:
         """Operation logs are shown to people: never let an instance secret through."""
-        for value in self._sensitive:
-            text = text.replace(value, "***")
-        return text
+        return self._redact(text)
 
     def log(self, message: str) -> None:
         if self.step is None:
@@ -191,7 +190,8 @@ def _container_state(ctx: StepContext, container: ContainerSpec):
 
 def _log_tail(ctx: StepContext, container: ContainerSpec) -> str:
     try:
-        return ctx.redact(ctx.runtime.logs(ctx.deployment, container.service, tail=LOG_TAIL_LINES)).strip()
+        return quoted(ctx.runtime.logs(ctx.deployment, container.service, tail=LOG_TAIL_LINES),
+                      redact=ctx.redact, limit=2000)
     except BackendError:
         return "(no logs)"
 

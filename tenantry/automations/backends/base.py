@@ -21,6 +21,8 @@ class AutomationTarget:
     api_key: str = field(repr=False)
     admin_login: str = ""
     admin_password: str = field(default="", repr=False)
+    # Every secret Tenantry holds for the instance: never quoted back from the app's answers.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from typing import Any
 
 import requests
 
-from tenantry.automations.backends.base import AutomationBackend, Execution, RunResult, Workflow
-from tenantry.instances.hooks import app_message
+from tenantry.automations.backends.base import AutomationBackend, AutomationTarget, Execution, RunResult, Workflow
+from tenantry.instances.tenant_http import TenantSession, app_message, redactor, tenant_session
 from tenantry.runtime.backends.base import BackendError, TransientBackendError
 
 TIMEOUT = 15
@@ -17,14 +17,19 @@ WEBHOOK_NODE = "n8n-nodes-base.webhook"
 
 
 class N8nBackend(AutomationBackend):
-    def _request(self, method: str, path: str, *, session: requests.Session | None = None,
+    def __init__(self, target: AutomationTarget):
+        super().__init__(target)
+        self._session = tenant_session()  # API-key calls; never follows the app's redirects
+        self._redact = redactor([target.api_key, target.admin_password, *target.secrets])
+
+    def _request(self, method: str, path: str, *, session: TenantSession | None = None,
                  **kwargs: Any) -> Any:
         headers = kwargs.pop("headers", {})
         if session is None:
             headers["X-N8N-API-KEY"] = self.target.api_key
         try:
-            response = (session or requests).request(method, f"{self.target.base_url}{path}", headers=headers,
-                                                     timeout=TIMEOUT, **kwargs)
+            response = (session or self._session).request(method, f"{self.target.base_url}{path}",
+                                                          headers=headers, timeout=TIMEOUT, **kwargs)
         except requests.ConnectionError as exc:
             raise TransientBackendError("n8n does not answer (is the instance running?)", code="app_unreachable") \
                 from exc
@@ -34,10 +39,16 @@ class N8nBackend(AutomationBackend):
         if response.status_code == 401:
             raise BackendError("n8n refused Tenantry's API key (rotate it to make a new one)", code="app_unauthorized")
         if response.status_code == 404:
-            raise BackendError(f"n8n: {app_message(response)}", code="not_found")
-        if response.status_code >= 400:
-            raise BackendError(f"n8n: {app_message(response)}", code="app_error")
-        return response.json() if response.content else {}
+            raise BackendError(f"n8n: {app_message(response, redact=self._redact)}", code="not_found")
+        if response.status_code >= 300:
+            raise BackendError(f"n8n answered HTTP {response.status_code}: "
+                               f"{app_message(response, redact=self._redact)}", code="app_error")
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise BackendError(f"n8n did not answer JSON for {method} {path}", code="app_error") from exc
 
     def _paged(self, path: str, *, limit: int, pages: int) -> list[dict]:
         items: list[dict] = []
@@ -69,7 +80,7 @@ class N8nBackend(AutomationBackend):
             method = parameters.get("httpMethod", "GET")
             path = f"/webhook/{parameters.get('path', '')}"
             try:
-                requests.request(method, f"{self.target.base_url}{path}", json={}, timeout=TIMEOUT)
+                self._session.request(method, f"{self.target.base_url}{path}", json={}, timeout=TIMEOUT)
             except requests.RequestException as exc:
                 raise TransientBackendError(f"n8n did not answer the webhook call ({exc.__class__.__name__})",
                                             code="app_unreachable") from exc
@@ -86,10 +97,10 @@ class N8nBackend(AutomationBackend):
                                code="app_error")
         return RunResult(execution_id=str(data.get("executionId") or "") or None, how="ran it by hand")
 
-    def _login(self) -> requests.Session:
+    def _login(self) -> TenantSession:
         if not self.target.admin_login:
             raise BackendError("Tenantry has no owner login for this n8n", code="app_unauthorized")
-        session = requests.Session()
+        session = tenant_session()
         self._request("POST", "/rest/login", session=session,
                       json={"emailOrLdapLoginId": self.target.admin_login, "password": self.target.admin_password})
         return session

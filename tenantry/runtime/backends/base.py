@@ -60,6 +60,15 @@ class VolumeMount:
 
 
 @dataclass(frozen=True)
+class TmpfsMount:
+    """A size-limited in-memory directory (counted in the container's memory)."""
+
+    path: str
+    size_mb: int
+    executable: bool = False
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     service: str
     name: str
@@ -73,6 +82,11 @@ class ContainerSpec:
     healthcheck: HealthProbe | None = None
     depends_on: tuple[str, ...] = ()
     user: str | None = None
+    # Hardening: every capability is dropped and only these are added back; the root filesystem
+    # is read-only when `read_only_root`, with `tmpfs` for the paths the app writes besides volumes.
+    capabilities: tuple[str, ...] = ()
+    read_only_root: bool = False
+    tmpfs: tuple[TmpfsMount, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,10 @@ class Deployment:
     entrypoint_service: str
     entrypoint_port: int
     labels: Mapping[str, str] = field(default_factory=dict)
+    # What the instance may reach outside its network besides the internet: TCP ports of the
+    # host's own services (on its gateway address) and the cloud metadata addresses.
+    host_ports: tuple[int, ...] = ()
+    cloud_metadata: bool = False
 
     def container(self, service: str) -> ContainerSpec:
         for spec in self.containers:

@@ -4,13 +4,16 @@ Each instance gets a user-defined bridge network on a subnet allocated by Tenant
 default address pools run out after ~30 networks), static container addresses inside it (so
 the proxy's upstream never changes across restarts), named volumes, and containers with
 `init=True` (a fast, clean stop) and memory / CPU / pids limits. Docker isolates user-defined
-bridges from each other, so one instance cannot reach another's containers.
+bridges from each other, so one instance cannot reach another's containers; containers and
+networks are confined further by docker_confinement (capabilities, read-only root, host firewall).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tarfile
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,30 +22,38 @@ import docker
 import docker.errors
 from docker.types import LogConfig
 
+from tenantry.core.logging import get_logger
 from tenantry.runtime.backends.base import (
     BackendError,
     ContainerSpec,
-    ContainerState,
     Deployment,
-    ExecResult,
-    InstanceState,
     ManagedResource,
-    ResourceLimits,
     RuntimeBackend,
 )
+from tenantry.runtime.backends.docker_confinement import (
+    IptablesFirewall,
+    bridge_interface,
+    container_options,
+    user_ids,
+)
 from tenantry.runtime.backends.docker_errors import ignore_not_found, missing_image_message, translate_errors
+from tenantry.runtime.backends.docker_observe import LABEL_INSTALLATION, LABEL_INSTANCE, DockerObservation
 
-LABEL_INSTALLATION = "tenantry.installation"
-LABEL_INSTANCE = "tenantry.instance"
 LABEL_SERVICE = "tenantry.service"
 LABEL_CONFIG = "tenantry.config"
+# A network's firewall exceptions, so they can be re-installed when the backend starts (after a
+# host reboot the rules are gone, the networks are not).
+LABEL_HOST_PORTS = "tenantry.host_ports"
+LABEL_CLOUD_METADATA = "tenantry.cloud_metadata"
 
 T = TypeVar("T")
+log = get_logger(__name__)
 
 
-class DockerRuntime(RuntimeBackend):
+class DockerRuntime(DockerObservation, RuntimeBackend):
     def __init__(self, *, alias: str = "default", base_url: str = "unix:///var/run/docker.sock",
-                 installation_id: str | None = None, timeout: int = 60, **options: object):
+                 installation_id: str | None = None, timeout: int = 60, firewall: str = "iptables",
+                 **options: object):
         super().__init__(alias=alias)
         self.base_url = base_url
         self.timeout = timeout
@@ -53,6 +64,16 @@ class DockerRuntime(RuntimeBackend):
         self.installation_id = installation_id
         self._client: docker.DockerClient | None = None
         self._client_lock = threading.Lock()
+        # Host rules can only be written on the host: for a remote engine the operator installs
+        # the equivalent there (and sets `firewall: "off"` to say so).
+        if firewall not in ("iptables", "off"):
+            raise BackendError(f"unknown firewall {firewall!r} (iptables or off)", code="bad_config")
+        if firewall == "iptables" and not base_url.startswith("unix://"):
+            raise BackendError("the iptables firewall needs a local Docker engine (unix socket); "
+                               "confine the remote host yourself and set firewall to off", code="bad_config")
+        self.firewall = IptablesFirewall(installation_id=installation_id) if firewall == "iptables" else None
+        self._firewall_synced = False
+        self._user_ids_cache: dict[tuple[str, str], tuple[int, int] | None] = {}
 
     # --- plumbing -------------------------------------------------------------------------------
     @property
@@ -61,7 +82,39 @@ class DockerRuntime(RuntimeBackend):
             if self._client is None:
                 with translate_errors("connect to the Docker engine"):
                     self._client = docker.DockerClient(base_url=self.base_url, timeout=self.timeout)
-            return self._client
+            client = self._client
+        if not self._firewall_synced:
+            self._firewall_synced = True
+            self.sync_firewall()
+        return client
+
+    def sync_firewall(self) -> None:
+        """When the backend starts: rules for every network of this installation (a reboot
+        loses them), none for networks that are gone. Best effort here; creating or starting a
+        network installs its rules or fails."""
+        if self.firewall is None:
+            return
+        flt: dict[str, str | list[str] | bool] = {"label": [f"{LABEL_INSTALLATION}={self.installation_id}"]}
+        try:
+            with translate_errors("list networks"):
+                networks = self.client.networks.list(filters=flt)
+            for network in networks:
+                self._confine_network(network.attrs)
+            self.firewall.prune({n.name or "" for n in networks})
+        except BackendError as exc:
+            log.warning("firewall.sync_failed", error=exc.message)
+
+    def _confine_network(self, attrs: dict[str, Any], deployment: Deployment | None = None) -> None:
+        if self.firewall is None:
+            return
+        labels = attrs.get("Labels") or {}
+        if deployment is not None:
+            host_ports, cloud_metadata = deployment.host_ports, deployment.cloud_metadata
+        else:
+            host_ports = tuple(int(p) for p in labels.get(LABEL_HOST_PORTS, "").split(",") if p)
+            cloud_metadata = labels.get(LABEL_CLOUD_METADATA) == "true"
+        self.firewall.ensure(network=attrs["Name"], bridge=bridge_interface(attrs), host_ports=host_ports,
+                             cloud_metadata=cloud_metadata)
 
     def close(self) -> None:
         if self._client is not None:
@@ -79,9 +132,6 @@ class DockerRuntime(RuntimeBackend):
             LABEL_INSTANCE: deployment.instance_id,
             **extra,
         }
-
-    def _instance_filter(self, instance_id: str) -> dict[str, str | list[str] | bool]:
-        return {"label": [f"{LABEL_INSTALLATION}={self.installation_id}", f"{LABEL_INSTANCE}={instance_id}"]}
 
     def _check_owner(self, kind: str, name: str, labels: dict[str, str] | None, instance_id: str) -> bool:
         """True when an existing resource is this instance's; raise when it is someone else's."""
@@ -122,18 +172,28 @@ class DockerRuntime(RuntimeBackend):
                 if self._check_owner("network", network.name, network.attrs.get("Labels"), deployment.instance_id):
                     configs = network.attrs.get("IPAM", {}).get("Config") or [{}]
                     if configs[0].get("Subnet") == deployment.subnet:
+                        self._confine_network(network.attrs, deployment)
                         return
                 self._remove_network_object(network)
             ipam = docker.types.IPAMConfig(
                 pool_configs=[docker.types.IPAMPool(subnet=deployment.subnet, gateway=deployment.gateway)]
             )
-            self.client.networks.create(
+            created = self.client.networks.create(
                 deployment.network,
                 driver="bridge",
                 ipam=ipam,
-                labels=self._labels(deployment),
+                labels=self._labels(deployment, **{
+                    LABEL_HOST_PORTS: ",".join(str(p) for p in deployment.host_ports),
+                    LABEL_CLOUD_METADATA: "true" if deployment.cloud_metadata else "false"}),
                 check_duplicate=True,
             )
+            created.reload()
+        try:
+            self._confine_network(created.attrs, deployment)
+        except BackendError:
+            # No container may ever sit on an unconfined network.
+            self._remove_network_object(created)
+            raise
 
     def ensure_volumes(self, deployment: Deployment) -> None:
         for name in deployment.volumes:
@@ -184,6 +244,7 @@ class DockerRuntime(RuntimeBackend):
             },
             "log_config": LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
             "detach": True,
+            **container_options(spec, tmpfs_owner=self._tmpfs_owner(spec) if spec.tmpfs else None),
         }
         if spec.command is not None:
             kwargs["command"] = list(spec.command)
@@ -205,6 +266,48 @@ class DockerRuntime(RuntimeBackend):
             self.client.containers.create(spec.image, **kwargs)
         except docker.errors.ImageNotFound as exc:
             raise BackendError(missing_image_message(spec.image), code="image_missing") from exc
+
+    def _tmpfs_owner(self, spec: ContainerSpec) -> tuple[int, int] | None:
+        """(uid, gid) the container runs as: the spec's user or the image's, names looked up in
+        the image's own /etc/passwd (read from a container created, never started, for that)."""
+        try:
+            with translate_errors(f"inspect image {spec.image}"):
+                image = self.client.images.get(spec.image)
+        except BackendError as exc:
+            if exc.code in ("not_found", "image_missing"):
+                raise BackendError(missing_image_message(spec.image), code="image_missing") from exc
+            raise
+        user = spec.user or (image.attrs.get("Config") or {}).get("User") or ""
+        key = (image.id or "", user)
+        if key not in self._user_ids_cache:
+            name, _, group = user.partition(":")
+            if name in ("", "root", "0") or (name.isdigit() and (not group or group.isdigit())):
+                found = user_ids(user, "", "")
+            else:
+                found = user_ids(user, *self._image_files(spec.image, "/etc/passwd", "/etc/group"))
+            self._user_ids_cache[key] = found
+        return self._user_ids_cache[key]
+
+    def _image_files(self, image: str, *paths: str) -> list[str]:
+        texts = []
+        with translate_errors(f"read {', '.join(paths)} of {image}"):
+            # Labelled as ours with no instance: if we die here, the reconciler removes it.
+            probe = self.client.containers.create(image, command=["true"], entrypoint=[],
+                                                  labels={LABEL_INSTALLATION: self.installation_id},
+                                                  network_disabled=True)
+            try:
+                for path in paths:
+                    try:
+                        stream, _ = probe.get_archive(path)
+                    except docker.errors.NotFound:
+                        texts.append("")
+                        continue
+                    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+                        member = archive.extractfile(archive.getmembers()[0])
+                        texts.append(member.read().decode(errors="replace") if member else "")
+            finally:
+                probe.remove(force=True)
+        return texts
 
     def start(self, deployment: Deployment, *, service: str | None = None) -> None:
         for spec in deployment.containers:
@@ -268,48 +371,10 @@ class DockerRuntime(RuntimeBackend):
                 with ignore_not_found():
                     network.disconnect(container_id, force=True)
             network.remove()
+        if self.firewall is not None:  # after the network: it is never there unconfined
+            self.firewall.remove(network.name or "")
 
-    # --- observe --------------------------------------------------------------------------------
-    def state(self, deployment: Deployment) -> InstanceState:
-        with translate_errors("read instance state"):
-            found = {c.name: c for c in self.client.containers.list(
-                all=True, filters=self._instance_filter(deployment.instance_id))}
-            networks = self.client.networks.list(filters=self._instance_filter(deployment.instance_id))
-            volumes = self.client.volumes.list(filters=self._instance_filter(deployment.instance_id))
-        states = []
-        for spec in deployment.containers:
-            container = found.get(spec.name)
-            if container is None:
-                states.append(ContainerState(service=spec.service, name=spec.name, exists=False, running=False))
-                continue
-            attrs = container.attrs.get("State", {})
-            states.append(ContainerState(
-                service=spec.service,
-                name=spec.name,
-                exists=True,
-                running=attrs.get("Running", False) and not attrs.get("Restarting", False),
-                health=(attrs.get("Health") or {}).get("Status"),
-                exit_code=attrs.get("ExitCode"),
-                restart_count=container.attrs.get("RestartCount", 0),
-            ))
-        return InstanceState(
-            instance_id=deployment.instance_id,
-            network_exists=any(n.name == deployment.network for n in networks),
-            volumes=tuple(sorted(v.name for v in volumes)),
-            containers=tuple(states),
-        )
-
-    def list_managed(self) -> list[ManagedResource]:
-        flt: dict[str, str | list[str] | bool] = {"label": [f"{LABEL_INSTALLATION}={self.installation_id}"]}
-        with translate_errors("list managed resources"):
-            found = [ManagedResource("container", c.name or "", c.labels.get(LABEL_INSTANCE, ""))
-                     for c in self.client.containers.list(all=True, filters=flt)]
-            found += [ManagedResource("network", n.name or "", (n.attrs.get("Labels") or {}).get(LABEL_INSTANCE, ""))
-                      for n in self.client.networks.list(filters=flt)]
-            found += [ManagedResource("volume", v.name or "", (v.attrs.get("Labels") or {}).get(LABEL_INSTANCE, ""))
-                      for v in self.client.volumes.list(filters=flt)]
-        return found
-
+    # --- clean up ------------------------------------------------------------------------------
     def remove_resource(self, resource: ManagedResource) -> None:
         with ignore_not_found(), translate_errors(f"remove {resource.kind} {resource.name}"):
             if resource.kind == "container":
@@ -320,50 +385,6 @@ class DockerRuntime(RuntimeBackend):
                 self.client.volumes.get(resource.name).remove(force=True)
             else:
                 raise BackendError(f"unknown resource kind {resource.kind!r}")
-
-    def exec(self, deployment: Deployment, service: str, command: list[str], *,
-             timeout: float = 120) -> ExecResult:
-        name = deployment.container(service).name
-        with translate_errors(f"run a command in {name}"):
-            container = self.client.containers.get(name)
-            result: dict[str, Any] = {}
-
-            def run() -> None:
-                try:
-                    result["value"] = container.exec_run(command, demux=False)
-                except BaseException as exc:  # surfaced in the caller's thread
-                    result["error"] = exc
-
-            worker = threading.Thread(target=run, daemon=True)
-            worker.start()
-            worker.join(timeout)
-            if worker.is_alive():
-                raise BackendError(f"command in {name} did not finish within {timeout:g} s", code="timeout")
-            if "error" in result:
-                raise result["error"]
-        exit_code, output = result["value"]
-        return ExecResult(exit_code=exit_code, output=(output or b"").decode(errors="replace"))
-
-    def logs(self, deployment: Deployment, service: str, *, tail: int = 100) -> str:
-        name = deployment.container(service).name
-        with translate_errors(f"read logs of {name}"):
-            return self.client.containers.get(name).logs(tail=tail).decode(errors="replace")
-
-    def inspect_limits(self, deployment: Deployment, service: str) -> ResourceLimits:
-        name = deployment.container(service).name
-        with translate_errors(f"inspect {name}"):
-            host = self.client.containers.get(name).attrs["HostConfig"]
-        return ResourceLimits(
-            memory_mb=host["Memory"] // (1024 * 1024),
-            cpus=host["NanoCpus"] / 1_000_000_000,
-            pids=host["PidsLimit"],
-        )
-
-    def container_ip(self, deployment: Deployment, service: str) -> str:
-        name = deployment.container(service).name
-        with translate_errors(f"inspect {name}"):
-            networks = self.client.containers.get(name).attrs["NetworkSettings"]["Networks"]
-        return networks[deployment.network]["IPAddress"]
 
 
 def _config_digest(spec: ContainerSpec, deployment: Deployment) -> str:
@@ -379,6 +400,7 @@ def _config_digest(spec: ContainerSpec, deployment: Deployment) -> str:
         "limits": [spec.limits.memory_mb, spec.limits.cpus, spec.limits.pids],
         "health": spec.healthcheck.command if spec.healthcheck else None,
         "user": spec.user,
+        "confinement": container_options(spec),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -1,0 +1,192 @@
+"""Confinement of tenant containers on a Docker host.
+
+Containers: every capability dropped and only the spec's added back, `no-new-privileges`, a
+read-only root filesystem with size-limited tmpfs where the spec allows (`container_options`).
+
+Networks: host firewall rules that keep tenant containers away from the host itself and from
+cloud metadata, per instance network (iptables on the Docker host; the engine must be local).
+
+Docker lets a container open connections to every address of its host (the network's gateway,
+the host's other interfaces): any service bound to 0.0.0.0 there — a database, a node
+exporter, the Docker API on tcp — is reachable from every tenant. And a container's traffic to
+169.254.169.254 is routed to the cloud's metadata service (instance credentials). So for each
+instance network, keyed by its bridge interface:
+
+- `INPUT`: new connections from the bridge to the host are rejected, except to the TCP ports
+  the app spec declares (`network.host_ports`). Answers to connections the host opened (the
+  proxy, health probes, hooks) are not new, so they pass.
+- `DOCKER-USER` (Docker's chain for the operator's rules, consulted first in FORWARD): traffic
+  from the bridge to link-local 169.254.0.0/16 and Alibaba's 100.100.100.200 is rejected,
+  unless the spec declares `network.cloud_metadata`.
+
+Every rule carries the comment `tenantry:<installation>:<network>`, so it is recognisable, is
+removed with its network, and another installation's (or test run's) rules are never touched.
+Installing is idempotent: rules already in place are left alone.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import threading
+from typing import Any
+
+from tenantry.core.logging import get_logger
+from tenantry.runtime.backends.base import BackendError, ContainerSpec
+
+log = get_logger(__name__)
+
+INPUT_CHAIN = "INPUT"
+FORWARD_CHAIN = "DOCKER-USER"
+METADATA_DESTINATIONS = ("169.254.0.0/16", "100.100.100.200/32")
+TAG_PREFIX = "tenantry:"
+# Answer at once rather than drop: the tenant's connection fails fast and visibly.
+REJECT = ["-j", "REJECT", "--reject-with", "icmp-admin-prohibited"]
+
+
+def container_options(spec: ContainerSpec, *, tmpfs_owner: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Docker create() arguments that confine one container. `tmpfs_owner`: (uid, gid) of the
+    user the container runs as, who must be able to write its tmpfs."""
+    options: dict[str, Any] = {
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],  # no setuid binary or file capability raises privileges
+        "read_only": spec.read_only_root,
+    }
+    if spec.capabilities:
+        options["cap_add"] = list(spec.capabilities)
+    if spec.tmpfs:
+        # Docker 20.10 forgets `mode` when it restarts a container (the directory comes back
+        # root-owned, 0755) but keeps uid/gid: own the tmpfs by the container's user.
+        owner = f",uid={tmpfs_owner[0]},gid={tmpfs_owner[1]}" if tmpfs_owner else ""
+        options["tmpfs"] = {
+            mount.path: (f"size={mount.size_mb}m,mode=1777{owner},nosuid,nodev,"
+                         f"{'exec' if mount.executable else 'noexec'}")
+            for mount in spec.tmpfs}
+    return options
+
+
+def user_ids(user: str, passwd: str, group: str) -> tuple[int, int] | None:
+    """(uid, gid) of `user` ("name", "uid", "name:group", "uid:gid") from an image's own
+    /etc/passwd and /etc/group texts; None for root or a name the image does not know."""
+    name, _, group_name = user.partition(":")
+    if name in ("", "root", "0"):
+        return None
+    users = {fields[0]: (int(fields[2]), int(fields[3])) for line in passwd.splitlines()
+             if len(fields := line.split(":")) >= 4 and fields[2].isdigit() and fields[3].isdigit()}
+    groups = {fields[0]: int(fields[2]) for line in group.splitlines()
+              if len(fields := line.split(":")) >= 3 and fields[2].isdigit()}
+    if name.isdigit():
+        uid = int(name)
+        gid = next((g for u, g in users.values() if u == uid), uid)
+    elif name in users:
+        uid, gid = users[name]
+    else:
+        return None
+    if group_name:
+        gid = int(group_name) if group_name.isdigit() else groups.get(group_name, gid)
+    return uid, gid
+
+
+def bridge_interface(network_attrs: dict[str, Any]) -> str:
+    """The host interface of a Docker bridge network (Docker names it br-<id prefix>)."""
+    options = network_attrs.get("Options") or {}
+    return options.get("com.docker.network.bridge.name") or f"br-{network_attrs['Id'][:12]}"
+
+
+class IptablesFirewall:
+    def __init__(self, *, installation_id: str, binary: str = "iptables"):
+        self.installation_id = installation_id
+        self.binary = binary
+        self._lock = threading.Lock()
+
+    def tag(self, network: str) -> str:
+        return f"{TAG_PREFIX}{self.installation_id}:{network}"
+
+    def rules(self, *, network: str, bridge: str, host_ports: tuple[int, ...] = (),
+              cloud_metadata: bool = False) -> list[tuple[str, list[str]]]:
+        """(chain, rule arguments) for one instance network, in the order they must apply."""
+        comment = ["-m", "comment", "--comment", self.tag(network)]
+        found: list[tuple[str, list[str]]] = [
+            (INPUT_CHAIN, ["-i", bridge, "-p", "tcp", "--dport", str(port), *comment, "-j", "ACCEPT"])
+            for port in host_ports
+        ]
+        found.append((INPUT_CHAIN, ["-i", bridge, "-m", "conntrack", "--ctstate", "NEW", *comment, *REJECT]))
+        if not cloud_metadata:
+            found += [(FORWARD_CHAIN, ["-i", bridge, "-d", destination, *comment, *REJECT])
+                      for destination in METADATA_DESTINATIONS]
+        return found
+
+    # --- install / remove ---------------------------------------------------------------------
+    def ensure(self, *, network: str, bridge: str, host_ports: tuple[int, ...] = (),
+               cloud_metadata: bool = False) -> None:
+        """Install the network's rules unless exactly they are in place already."""
+        wanted = self.rules(network=network, bridge=bridge, host_ports=host_ports, cloud_metadata=cloud_metadata)
+        with self._lock:
+            present = self._tagged(network)
+            if len(present) == len(wanted) and all(self._exists(chain, rule) for chain, rule in wanted):
+                return
+            self._delete(present)
+            # Inserted at the top of each chain, last rule first, so they apply in `wanted` order
+            # and before anything else in the chain.
+            for chain, rule in reversed(wanted):
+                self._run(["-I", chain, "1", *rule])
+        log.info("firewall.installed", network=network, bridge=bridge, rules=len(wanted))
+
+    def remove(self, network: str) -> int:
+        with self._lock:
+            present = self._tagged(network)
+            self._delete(present)
+        return len(present)
+
+    def prune(self, keep: set[str]) -> list[str]:
+        """Remove this installation's rules of networks not in `keep` (removed while the
+        control plane was down, or by hand). Returns the networks whose rules went."""
+        prefix = f"{TAG_PREFIX}{self.installation_id}:"
+        with self._lock:
+            stale = [(chain, rule, network) for chain, rule in self._all_tagged(prefix)
+                     if (network := _tag_of(rule).removeprefix(prefix)) not in keep]
+            self._delete([(chain, rule) for chain, rule, _ in stale])
+        return sorted({network for _, _, network in stale})
+
+    # --- plumbing -----------------------------------------------------------------------------
+    def _tagged(self, network: str) -> list[tuple[str, list[str]]]:
+        tag = self.tag(network)
+        return [(chain, rule) for chain, rule in self._all_tagged(f"{TAG_PREFIX}{self.installation_id}:")
+                if _tag_of(rule) == tag]
+
+    def _all_tagged(self, prefix: str) -> list[tuple[str, list[str]]]:
+        found = []
+        for chain in (INPUT_CHAIN, FORWARD_CHAIN):
+            for line in (self._run(["-S", chain]) or "").splitlines():
+                words = shlex.split(line)
+                if words[:2] == ["-A", chain] and _tag_of(words).startswith(prefix):
+                    found.append((chain, words[2:]))
+        return found
+
+    def _exists(self, chain: str, rule: list[str]) -> bool:
+        return self._run(["-C", chain, *rule], check=False) is not None
+
+    def _delete(self, rules: list[tuple[str, list[str]]]) -> None:
+        for chain, rule in rules:
+            self._run(["-D", chain, *rule], check=False)  # already gone: fine
+
+    def _run(self, args: list[str], *, check: bool = True) -> str | None:
+        command = [self.binary, "-w", "10", *args]  # -w: wait for the xtables lock others hold
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BackendError(f"cannot run {self.binary} to confine tenant networks: {exc}",
+                               code="firewall_unavailable") from exc
+        if done.returncode != 0:
+            if not check:
+                return None
+            raise BackendError(f"{shlex.join(command)} failed: {done.stderr.strip() or done.returncode}",
+                               code="firewall_unavailable")
+        return done.stdout
+
+
+def _tag_of(rule: list[str]) -> str:
+    for index, word in enumerate(rule[:-1]):
+        if word == "--comment":
+            return rule[index + 1]
+    return ""

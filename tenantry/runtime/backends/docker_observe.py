@@ -1,0 +1,118 @@
+"""What the Docker runtime reads: instance state, managed resources, logs, limits, and running
+a command in a container. Mixed into DockerRuntime (docker.py), which provides the client."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import docker
+
+from tenantry.runtime.backends.base import (
+    BackendError,
+    ContainerState,
+    Deployment,
+    ExecResult,
+    InstanceState,
+    ManagedResource,
+    ResourceLimits,
+)
+from tenantry.runtime.backends.docker_errors import translate_errors
+
+LABEL_INSTALLATION = "tenantry.installation"
+LABEL_INSTANCE = "tenantry.instance"
+
+
+class DockerObservation:
+    installation_id: str
+
+    @property
+    def client(self) -> docker.DockerClient:
+        raise NotImplementedError
+
+    def _instance_filter(self, instance_id: str) -> dict[str, str | list[str] | bool]:
+        return {"label": [f"{LABEL_INSTALLATION}={self.installation_id}", f"{LABEL_INSTANCE}={instance_id}"]}
+
+    def state(self, deployment: Deployment) -> InstanceState:
+        with translate_errors("read instance state"):
+            found = {c.name: c for c in self.client.containers.list(
+                all=True, filters=self._instance_filter(deployment.instance_id))}
+            networks = self.client.networks.list(filters=self._instance_filter(deployment.instance_id))
+            volumes = self.client.volumes.list(filters=self._instance_filter(deployment.instance_id))
+        states = []
+        for spec in deployment.containers:
+            container = found.get(spec.name)
+            if container is None:
+                states.append(ContainerState(service=spec.service, name=spec.name, exists=False, running=False))
+                continue
+            attrs = container.attrs.get("State", {})
+            states.append(ContainerState(
+                service=spec.service,
+                name=spec.name,
+                exists=True,
+                running=attrs.get("Running", False) and not attrs.get("Restarting", False),
+                health=(attrs.get("Health") or {}).get("Status"),
+                exit_code=attrs.get("ExitCode"),
+                restart_count=container.attrs.get("RestartCount", 0),
+            ))
+        return InstanceState(
+            instance_id=deployment.instance_id,
+            network_exists=any(n.name == deployment.network for n in networks),
+            volumes=tuple(sorted(v.name for v in volumes)),
+            containers=tuple(states),
+        )
+
+    def list_managed(self) -> list[ManagedResource]:
+        flt: dict[str, str | list[str] | bool] = {"label": [f"{LABEL_INSTALLATION}={self.installation_id}"]}
+        with translate_errors("list managed resources"):
+            found = [ManagedResource("container", c.name or "", c.labels.get(LABEL_INSTANCE, ""))
+                     for c in self.client.containers.list(all=True, filters=flt)]
+            found += [ManagedResource("network", n.name or "", (n.attrs.get("Labels") or {}).get(LABEL_INSTANCE, ""))
+                      for n in self.client.networks.list(filters=flt)]
+            found += [ManagedResource("volume", v.name or "", (v.attrs.get("Labels") or {}).get(LABEL_INSTANCE, ""))
+                      for v in self.client.volumes.list(filters=flt)]
+        return found
+
+    def exec(self, deployment: Deployment, service: str, command: list[str], *,
+             timeout: float = 120) -> ExecResult:
+        name = deployment.container(service).name
+        with translate_errors(f"run a command in {name}"):
+            container = self.client.containers.get(name)
+            result: dict[str, Any] = {}
+
+            def run() -> None:
+                try:
+                    result["value"] = container.exec_run(command, demux=False)
+                except BaseException as exc:  # surfaced in the caller's thread
+                    result["error"] = exc
+
+            worker = threading.Thread(target=run, daemon=True)
+            worker.start()
+            worker.join(timeout)
+            if worker.is_alive():
+                raise BackendError(f"command in {name} did not finish within {timeout:g} s", code="timeout")
+            if "error" in result:
+                raise result["error"]
+        exit_code, output = result["value"]
+        return ExecResult(exit_code=exit_code, output=(output or b"").decode(errors="replace"))
+
+    def logs(self, deployment: Deployment, service: str, *, tail: int = 100) -> str:
+        name = deployment.container(service).name
+        with translate_errors(f"read logs of {name}"):
+            return self.client.containers.get(name).logs(tail=tail).decode(errors="replace")
+
+    def inspect_limits(self, deployment: Deployment, service: str) -> ResourceLimits:
+        name = deployment.container(service).name
+        with translate_errors(f"inspect {name}"):
+            host = self.client.containers.get(name).attrs["HostConfig"]
+        return ResourceLimits(
+            memory_mb=host["Memory"] // (1024 * 1024),
+            cpus=host["NanoCpus"] / 1_000_000_000,
+            pids=host["PidsLimit"],
+        )
+
+    def container_ip(self, deployment: Deployment, service: str) -> str:
+        name = deployment.container(service).name
+        with translate_errors(f"inspect {name}"):
+            networks = self.client.containers.get(name).attrs["NetworkSettings"]["Networks"]
+        return networks[deployment.network]["IPAddress"]

@@ -1,0 +1,209 @@
+"""Tenant containers are confined (issue 9, item 4), checked from inside real containers:
+no capability but what the spec declares, no-new-privileges, a read-only root where the spec
+allows it with size-limited tmpfs, and no way to the host's own services (on the network's
+gateway) or to cloud metadata addresses — while the app still answers through Traefik."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.conf import settings
+
+from tenantry.catalog.registry import CatalogError, parse_spec
+from tenantry.instances.deployment import build_deployment
+from tenantry.instances.models import OperationStatus
+from tenantry.runtime.backends.docker import DockerRuntime
+from tenantry.runtime.backends.docker_confinement import FORWARD_CHAIN, INPUT_CHAIN
+from tenantry.runtime.registry import runtime_for
+from tests.instances.helpers import create
+
+pytestmark = [pytest.mark.docker]
+
+CAP_NET_BIND_SERVICE = 1 << 10
+
+
+@contextmanager
+def host_listener(address: str, port: int = 0) -> Iterator[tuple[int, list[str]]]:
+    """A service of the host's own, bound to one of its addresses: (port, requests received)."""
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"host service")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((address, port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_in(instance, command: str):
+    deployment = build_deployment(instance)
+    return runtime_for(instance.server).exec(deployment, "web", ["sh", "-c", command], timeout=30)
+
+
+def status_field(instance, name: str) -> str:
+    result = run_in(instance, "cat /proc/self/status")
+    assert result.exit_code == 0, result.output
+    return re.search(rf"^{name}:\s*(\S+)", result.output, re.M).group(1)  # type: ignore[union-attr]
+
+
+def tagged_rules(network: str) -> list[str]:
+    tag = f"tenantry:{settings.TENANTRY['INSTALLATION_ID']}:{network}"
+    rules = []
+    for chain in (INPUT_CHAIN, FORWARD_CHAIN):
+        listing = subprocess.run(["iptables", "-w", "10", "-S", chain], capture_output=True, text=True, check=True)
+        rules += [line for line in listing.stdout.splitlines() if tag in line]
+    return rules
+
+
+def rule_packets(network: str, chain: str) -> int:
+    tag = f"tenantry:{settings.TENANTRY['INSTALLATION_ID']}:{network}"
+    listing = subprocess.run(["iptables", "-w", "10", "-L", chain, "-v", "-x", "-n"], capture_output=True,
+                             text=True, check=True)
+    return sum(int(line.split()[0]) for line in listing.stdout.splitlines() if tag in line)
+
+
+def fetch(instance, url: str):
+    return run_in(instance, f"timeout 4 wget -q -O - {url}")
+
+
+def test_a_tenant_container_is_confined_and_still_serves(platform):
+    instance, operation = create("boxed")
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    platform.wait_for_body(instance.host, "Hello from boxed")
+    deployment = build_deployment(instance)
+
+    # No capability at all, and no way to gain one (setuid binaries, file capabilities).
+    assert int(status_field(instance, "CapEff"), 16) == 0
+    assert int(status_field(instance, "CapBnd"), 16) == 0
+    assert status_field(instance, "NoNewPrivs") == "1"
+
+    # hello's spec allows a read-only root: only its volume and its 8 MB tmpfs are writable.
+    denied = run_in(instance, "touch /written-to-root")
+    assert denied.exit_code != 0 and "Read-only file system" in denied.output
+    assert run_in(instance, "echo kept > /data/file && cat /data/file").output.strip() == "kept"
+    full = run_in(instance, "dd if=/dev/zero of=/www/big bs=1M count=16")
+    assert full.exit_code != 0 and "No space left on device" in full.output
+
+    # The host's own services on the network's gateway: unreachable, the service sees nothing.
+    with host_listener(deployment.gateway) as (port, hits):
+        assert fetch(instance, f"http://{deployment.gateway}:{port}/").exit_code != 0
+    assert hits == []
+    # Cloud metadata: refused by Tenantry's rule for this network (its counter moved), not by chance.
+    before = rule_packets(deployment.network, FORWARD_CHAIN)
+    assert fetch(instance, "http://169.254.169.254/latest/meta-data/").exit_code != 0
+    assert rule_packets(deployment.network, FORWARD_CHAIN) > before
+
+    # And the app still answers through the proxy (answers to the host's connections pass).
+    assert "Hello from boxed" in platform.get(instance.host).text
+
+    # The rules concern this network's bridge only, are installed once however often the
+    # network is ensured, and go with the network.
+    rules = tagged_rules(deployment.network)
+    assert len(rules) == 3
+    bridge = re.search(r"-i (\S+)", rules[0]).group(1)  # type: ignore[union-attr]
+    assert bridge.startswith("br-") and all(f"-i {bridge} " in rule for rule in rules)
+    runtime = runtime_for(instance.server)
+    runtime.ensure_network(deployment)
+    assert tagged_rules(deployment.network) == rules
+    runtime.remove_containers(str(instance.id))
+    runtime.remove_network(str(instance.id))
+    assert tagged_rules(deployment.network) == []
+
+
+def test_declared_capabilities_writable_root_and_host_ports(platform):
+    instance, operation = create("loose", app="confined")
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    deployment = build_deployment(instance)
+
+    assert int(status_field(instance, "CapEff"), 16) == CAP_NET_BIND_SERVICE
+    assert status_field(instance, "NoNewPrivs") == "1"
+    assert run_in(instance, "touch /written-to-root").exit_code == 0
+
+    # The declared host port is reachable on the gateway; any other is not.
+    with host_listener(deployment.gateway, 39071) as (_, declared_hits), \
+            host_listener(deployment.gateway) as (other_port, other_hits):
+        assert fetch(instance, f"http://{deployment.gateway}:39071/declared").output == "host service"
+        assert fetch(instance, f"http://{deployment.gateway}:{other_port}/other").exit_code != 0
+    assert declared_hits == ["/declared"] and other_hits == []
+
+
+def test_rules_are_reinstalled_and_pruned_when_the_backend_starts(platform):
+    instance, operation = create("rebooted")
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    deployment = build_deployment(instance)
+    rules = tagged_rules(deployment.network)
+    assert rules
+    # As after a host reboot: the rules are gone, the network is not. And a leftover rule of a
+    # network that no longer exists.
+    for rule in rules:
+        subprocess.run(["iptables", "-w", "10", *shlex.split(rule.replace("-A ", "-D ", 1))], check=True)
+    ghost = f"{settings.TENANTRY['RESOURCE_PREFIX']}-ghost"
+    subprocess.run(["iptables", "-w", "10", "-I", INPUT_CHAIN, "1", "-i", "br-000000000000", "-m", "comment",
+                    "--comment", f"tenantry:{settings.TENANTRY['INSTALLATION_ID']}:{ghost}", "-j", "REJECT"],
+                   check=True)
+    assert tagged_rules(deployment.network) == []
+
+    fresh_backend = DockerRuntime(installation_id=settings.TENANTRY["INSTALLATION_ID"])
+    fresh_backend.ping()  # its first use of the engine installs what is missing
+    fresh_backend.close()
+    assert sorted(tagged_rules(deployment.network)) == sorted(rules)
+    assert tagged_rules(ghost) == []
+
+
+@pytest.mark.parametrize(("service", "error"), [
+    ({"capabilities": ["SYS_ADMIN"]}, "SYS_ADMIN cannot be given to a tenant"),
+    ({"volumes": [{"name": "data", "mount": "/data"}], "tmpfs": [{"path": "/data"}]}, "mounted twice"),
+    ({"tmpfs": [{"path": "/"}]}, "not /"),
+])
+def test_spec_confinement_declarations_are_validated(service, error):
+    data = {"name": "bad", "title": "Bad", "entrypoint": {"service": "web", "port": 8080},
+            "services": {"web": {"image": "tenantry/hello:1", **service}}}
+    with pytest.raises(CatalogError, match=error):
+        parse_spec(data, source="bad.yaml")
+
+
+def test_a_non_root_container_can_still_write_its_tmpfs_after_a_restart(platform):
+    """Docker 20.10 forgets a tmpfs's mode when it restarts a container (n8n, running as `node`,
+    then cannot write ~/.cache and never wakes from hibernation): the tmpfs is owned by the
+    container's user instead."""
+    from tenantry.runtime.backends.base import ContainerSpec, Deployment, ResourceLimits, TmpfsMount
+
+    prefix = f"{settings.TENANTRY['RESOURCE_PREFIX']}-tmpfs"
+    deployment = Deployment(
+        instance_id="tmpfs-owner", slug="tmpfs", network=prefix, subnet="172.21.254.0/27", gateway="172.21.254.1",
+        volumes=(), entrypoint_service="web", entrypoint_port=8080,
+        containers=(ContainerSpec(
+            service="web", name=f"{prefix}-web", image="tenantry/hello:1", ip="172.21.254.2", user="1000:1000",
+            limits=ResourceLimits(memory_mb=32, cpus=0.1, pids=16), command=("sleep", "600"),
+            read_only_root=True, tmpfs=(TmpfsMount(path="/scratch", size_mb=1),)),))
+    runtime = DockerRuntime(installation_id=settings.TENANTRY["INSTALLATION_ID"])
+    try:
+        runtime.ensure_network(deployment)
+        runtime.ensure_containers(deployment)
+        for _ in range(2):  # first start, then a restart (as hibernation and waking do)
+            runtime.start(deployment)
+            written = runtime.exec(deployment, "web", ["sh", "-c", "id -u && touch /scratch/file && echo written"])
+            assert written.output.split() == ["1000", "written"], written.output
+            runtime.stop(deployment.instance_id, timeout=1)
+    finally:
+        runtime.remove_containers(deployment.instance_id)
+        runtime.remove_network(deployment.instance_id)
+        runtime.close()
