@@ -50,6 +50,7 @@ EVENT_STATUS = {
 }
 _METHOD_TYPES = {"card": ["card"], "sepa": ["sepa_debit"]}
 METADATA_KEY = "tenantry_payment"
+OFF_SESSION_KEY = "tenantry_off_session"
 
 
 class StripeProvider(PaymentProvider):
@@ -87,8 +88,7 @@ class StripeProvider(PaymentProvider):
                 if request.customer_email:
                     params["receipt_email"] = request.customer_email
                 intent = self._client.v1.payment_intents.create(params=params, options=options)  # type: ignore[arg-type]
-                return ProviderPayment(provider_reference=intent.id, status=_intent_status(intent.status),
-                                       details={"client_secret": intent.client_secret or ""})
+                return _intent_payment(intent, client_secret=intent.client_secret or "")
             session = self._client.v1.checkout.sessions.create(params={
                 "mode": "payment",
                 "line_items": [{"quantity": 1, "price_data": {
@@ -97,7 +97,11 @@ class StripeProvider(PaymentProvider):
                 "payment_method_types": _METHOD_TYPES[method],
                 "success_url": request.return_url, "cancel_url": request.return_url,
                 "client_reference_id": request.reference,
-                "metadata": metadata, "payment_intent_data": {"metadata": metadata},
+                # The card (or SEPA mandate) is kept on a Stripe customer so that dunning can charge
+                # a renewal again without the customer (off-session), as Stripe's docs describe.
+                "customer_creation": "always",
+                "metadata": metadata,
+                "payment_intent_data": {"metadata": metadata, "setup_future_usage": "off_session"},
                 **({"customer_email": request.customer_email} if request.customer_email else {}),
             }, options=options)  # type: ignore[arg-type]
         return ProviderPayment(provider_reference=session.id, status=PENDING, redirect_url=session.url or "")
@@ -105,11 +109,21 @@ class StripeProvider(PaymentProvider):
     def fetch(self, provider_reference: str) -> ProviderPayment:
         with _translated_errors():
             if provider_reference.startswith("pi_"):
-                intent = self._client.v1.payment_intents.retrieve(provider_reference)
-                return ProviderPayment(provider_reference=intent.id, status=_intent_status(intent.status))
+                return _intent_payment(self._client.v1.payment_intents.retrieve(provider_reference))
             session = self._client.v1.checkout.sessions.retrieve(provider_reference)
         return ProviderPayment(provider_reference=session.id, redirect_url=session.url or "",
-                               status=_session_status(session.status, session.payment_status))
+                               status=_session_status(session.status, session.payment_status),
+                               amount_minor=session.amount_total, currency=(session.currency or "").upper())
+
+    def lookup(self, reference: str) -> ProviderPayment | None:
+        # Our payment id travels in every PaymentIntent's metadata. A Checkout Session creates its
+        # PaymentIntent only when the customer pays; a session whose URL we never received cannot be.
+        if not all(c.isalnum() or c == "-" for c in reference):
+            raise BackendError("invalid payment reference", code="invalid_reference")
+        with _translated_errors():
+            found = self._client.v1.payment_intents.search(
+                params={"query": f"metadata['{METADATA_KEY}']:'{reference}'", "limit": 1})
+        return _intent_payment(found.data[0]) if found.data else None
 
     def cancel(self, provider_reference: str) -> ProviderPayment:
         with _translated_errors():
@@ -156,16 +170,28 @@ def event_from_payload(payload: Mapping[str, Any]) -> PaymentEvent | None:
     error = obj.get("last_payment_error") or {}
     metadata = obj.get("metadata") or {}
     reference = metadata.get(METADATA_KEY) or (obj.get("client_reference_id") if is_session else "") or ""
+    # A declined attempt leaves the PaymentIntent waiting for another payment method: on the
+    # Checkout page the customer simply tries another card. Only the session's completion or
+    # expiry ends the payment. A charge we made off-session has nobody to try again: final.
+    attempt_only = event_type == "payment_intent.payment_failed" and metadata.get(OFF_SESSION_KEY) != "1"
     return PaymentEvent(
         event_id=str(payload["id"]), event_type=event_type, provider_reference=str(obj.get("id", "")),
         payment_reference=str(reference), status=status, amount_minor=_int_or_none(amount),
         currency=str(obj.get("currency") or "").upper(),
         occurred_at=dt.datetime.fromtimestamp(int(payload.get("created", 0)), tz=dt.UTC),
-        failure_message=str(error.get("message", "")) if status == FAILED else "", raw=payload)
+        failure_message=str(error.get("message", "")) if status == FAILED else "", attempt_only=attempt_only,
+        raw=payload)
 
 
 def _int_or_none(value: Any) -> int | None:
     return int(value) if value is not None else None
+
+
+def _intent_payment(intent: Any, **details: str) -> ProviderPayment:
+    status = _intent_status(intent.status)
+    amount = intent.amount_received if status == SUCCEEDED else intent.amount
+    return ProviderPayment(provider_reference=intent.id, status=status, amount_minor=amount,
+                           currency=(intent.currency or "").upper(), details=details)
 
 
 def _intent_status(status: str | None) -> str:
