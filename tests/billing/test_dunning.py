@@ -64,8 +64,8 @@ def test_failed_payment_retries_suspends_then_paying_resumes(platform, settings,
     retries = []
     for day in (1, 3, 5):
         with time_machine.travel(renewal_at + timedelta(days=day, minutes=1), tick=True):
-            retries.append(dunning_advance()["retried"])
-    assert retries == [1, 1, 1]
+            retries.append(dunning_advance()["reminded"])
+    assert retries == [1, 1, 1]  # nothing to charge without the customer: reminders
     account.refresh_from_db()
     assert account.dunning_retries == 3 and account.state == AccountState.PAST_DUE
     assert runtime.state(deployment).all_running  # still serving during the grace period

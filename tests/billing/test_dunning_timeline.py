@@ -45,18 +45,21 @@ def test_timeline_runs_to_deletion_when_nobody_pays(settings, mailoutbox, django
         with django_capture_on_commit_callbacks(execute=True):
             counts = dunning_advance(now=T0 + timedelta(days=day))
         timeline.append((day, {k: v for k, v in counts.items() if v}))
-    assert timeline == [(0.5, {}), (1, {"retried": 1}), (2, {}), (3, {"retried": 1}), (4, {"suspended": 1}),
+    # No payment method to charge without the customer: each retry is a reminder, and says so.
+    assert timeline == [(0.5, {}), (1, {"reminded": 1}), (2, {}), (3, {"reminded": 1}), (4, {"suspended": 1}),
                         (13, {}), (14, {"archived": 1}), (33, {}), (34, {"deleted": 1}), (40, {})]
     account.refresh_from_db()
     subscription.refresh_from_db()
     assert account.state == AccountState.DELETED
     assert subscription.status == SubscriptionStatus.TERMINATED
-    assert any("reminder" in m.subject.lower() for m in mailoutbox)
+    reminders = [m for m in mailoutbox if "reminder" in m.subject.lower()]
+    assert len(reminders) == 2 and all("We cannot charge it without you" in m.body for m in reminders)
     assert any("suspended" in m.subject.lower() for m in mailoutbox)
     states = list(AuditEvent.objects.filter(target_id=str(account.pk), action__startswith="billing_account.")
                   .order_by("id").values_list("action", flat=True))
-    assert states == ["billing_account.past_due", "billing_account.retry", "billing_account.retry",
-                      "billing_account.suspended", "billing_account.archived", "billing_account.deleted"]
+    assert states == ["billing_account.past_due", "billing_account.retry", "billing_account.retry_outcome",
+                      "billing_account.retry", "billing_account.retry_outcome", "billing_account.suspended",
+                      "billing_account.archived", "billing_account.deleted"]
 
 
 @time_machine.travel(T0, tick=False)
@@ -79,8 +82,8 @@ def test_paying_during_grace_ends_dunning_and_overview_shows_the_state() -> None
     invoice_mark_paid(invoice=bad_invoice, payment=None, actor="t")
     account = BillingAccount.objects.get(team=bad)
     assert account.state == AccountState.ACTIVE and account.dunning_started_at is None
-    assert dunning_advance(now=T0 + timedelta(days=30)) == {"retried": 0, "suspended": 0, "archived": 0,
-                                                            "deleted": 0, "expired": 0}
+    assert dunning_advance(now=T0 + timedelta(days=30)) == {"retried": 0, "reminded": 0, "suspended": 0,
+                                                            "archived": 0, "deleted": 0, "errors": 0, "expired": 0}
 
 
 @time_machine.travel(T0, tick=False)

@@ -112,6 +112,13 @@ class PaymentProvider(abc.ABC):
     def fetch(self, provider_reference: str) -> ProviderPayment:
         """The provider's current view of a payment (reconciliation when a callback is lost)."""
 
+    def charge_again(self, request: PaymentRequest, *, method: str, previous_reference: str) -> ProviderPayment:
+        """Charge `request` again the way an earlier payment (`previous_reference`) of the same
+        customer was made, without the customer where the provider can (a card saved at that
+        payment, charged off-session) or by asking them again (a new prompt to their phone).
+        BackendError (`not_supported`, or the refusal, e.g. `card_declined`) when it cannot."""
+        raise BackendError(f"{self.name} cannot charge a customer again", code="not_supported")
+
     def lookup(self, reference: str) -> ProviderPayment | None:
         """Find a payment by our reference when `initiate` never answered (a timeout): the
         provider's view of it, or None when the provider never received it."""

@@ -126,6 +126,11 @@ class GatewayProvider(PaymentProvider):
     def fetch(self, provider_reference: str) -> ProviderPayment:
         return _payment(self._call("GET", f"/v1/payments/{_safe(provider_reference)}"))
 
+    def charge_again(self, request: PaymentRequest, *, method: str, previous_reference: str) -> ProviderPayment:
+        # Mobile Money has no stored authorisation: a new prompt goes to the customer's phone and
+        # the customer confirms it (or not). The caller tells them so.
+        return self.initiate(request, method=method)
+
     def lookup(self, reference: str) -> ProviderPayment | None:
         try:
             return _payment(self._call("GET", f"/v1/payments/by-reference/{_safe(reference)}"))

@@ -115,6 +115,49 @@ class StripeProvider(PaymentProvider):
                                status=_session_status(session.status, session.payment_status),
                                amount_minor=session.amount_total, currency=(session.currency or "").upper())
 
+    def charge_again(self, request: PaymentRequest, *, method: str, previous_reference: str) -> ProviderPayment:
+        """Charge the card (or SEPA mandate) saved at an earlier Checkout payment, off-session:
+        a PaymentIntent with the saved customer and payment method, `off_session=True,
+        confirm=True` (Stripe's way to charge a customer who is not there). A decline, or a bank
+        asking the customer to authenticate, is a BackendError with Stripe's code and message."""
+        if method not in _METHOD_TYPES:
+            raise BackendError(f"Stripe does not take {method!r} payments here", code="unsupported_method")
+        customer, payment_method = self._saved_method(previous_reference)
+        metadata = {**request.metadata, METADATA_KEY: request.reference, OFF_SESSION_KEY: "1"}
+        params: dict[str, Any] = {
+            "amount": request.amount_minor, "currency": request.currency.lower(), "customer": customer,
+            "payment_method": payment_method, "payment_method_types": _METHOD_TYPES[method],
+            "off_session": True, "confirm": True, "description": request.description, "metadata": metadata}
+        with _translated_errors():  # other SDK errors: transient or refused, as everywhere
+            try:
+                intent = self._client.v1.payment_intents.create(
+                    params=params, options={"idempotency_key": f"tenantry-{request.reference}"})  # type: ignore[arg-type]
+            except stripe.CardError as exc:
+                # The bank's own words for the customer ("Your card has insufficient funds.").
+                error = exc.error
+                message = (error.message if error is not None and error.message else "") or "The card was declined."
+                logger.info("stripe off-session charge declined", extra={"code": exc.code})
+                raise BackendError(message, code=str(exc.code or "card_declined")) from None
+        return _intent_payment(intent)
+
+    def _saved_method(self, previous_reference: str) -> tuple[str, str]:
+        """The customer and payment method an earlier payment saved (Checkout Session or PaymentIntent)."""
+        with _translated_errors():
+            if previous_reference.startswith("cs_"):
+                session = self._client.v1.checkout.sessions.retrieve(
+                    previous_reference, params={"expand": ["payment_intent"]})
+                intent: Any = session.payment_intent
+                customer = session.customer
+            else:
+                intent = self._client.v1.payment_intents.retrieve(previous_reference)
+                customer = intent.customer
+        payment_method = getattr(intent, "payment_method", None) if intent is not None else None
+        customer_id = customer if isinstance(customer, str) else getattr(customer, "id", None)
+        method_id = payment_method if isinstance(payment_method, str) else getattr(payment_method, "id", None)
+        if not customer_id or not method_id:
+            raise BackendError("no payment method was saved with this payment", code="no_saved_method")
+        return str(customer_id), str(method_id)
+
     def lookup(self, reference: str) -> ProviderPayment | None:
         # Our payment id travels in every PaymentIntent's metadata. A Checkout Session creates its
         # PaymentIntent only when the customer pays; a session whose URL we never received cannot be.

@@ -108,19 +108,19 @@ def payment_start(*, invoice: Invoice, provider: str, method: str, actor: str, p
         # Unknown outcome: the request may have reached the provider (a timeout after it sent the
         # prompt to the customer's phone). The payment stays pending, so the customer's
         # confirmation is still accepted; reconciliation asks the provider what became of it.
-        _mark_outcome_unknown(payment, actor=actor, message=exc.message)
+        mark_outcome_unknown(payment, actor=actor, message=exc.message)
         raise ServiceUnavailable("The payment provider did not answer in time; the payment stays pending while "
                                  "we check with it.", code="provider_unavailable",
                                  details={"payment": str(payment.pk)}) from None
     except BackendError as exc:
         # A refusal is an answer: nothing was started at the provider.
-        _settle(payment, PaymentStatus.FAILED, actor=actor, failure_message=exc.message, tell_invoice=False)
+        settle_payment(payment, PaymentStatus.FAILED, actor=actor, failure_message=exc.message, tell_invoice=False)
         raise PaymentError("The payment provider refused the payment.", code="provider_refused",
                            details={"provider_code": exc.code}) from None
     return store_provider_answer(payment, answer)
 
 
-def _mark_outcome_unknown(payment: Payment, *, actor: str, message: str) -> None:
+def mark_outcome_unknown(payment: Payment, *, actor: str, message: str) -> None:
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         payment.metadata = {**payment.metadata, "outcome_unknown": True}
@@ -143,7 +143,7 @@ def store_provider_answer(payment: Payment, answer: ProviderPayment) -> Payment:
     return payment
 
 
-def _settle(payment: Payment, status: str, *, actor: str, failure_message: str = "",
+def settle_payment(payment: Payment, status: str, *, actor: str, failure_message: str = "",
             tell_invoice: bool = False) -> Payment:
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
@@ -184,7 +184,7 @@ def payment_cancel(*, payment: Payment, actor: str) -> Payment:
         if answer.status != PaymentStatus.CANCELLED:
             raise Conflict("The payment provider could not cancel this payment.", code="payment_not_cancellable",
                            details={"provider_status": answer.status})
-    return _settle(payment, PaymentStatus.CANCELLED, actor=actor)
+    return settle_payment(payment, PaymentStatus.CANCELLED, actor=actor)
 
 
 def _find(provider: str, event: PaymentEvent) -> Payment | None:
@@ -336,7 +336,7 @@ def _resolve_unknown_start(payment: Payment, answer: ProviderPayment | None) -> 
     """A start whose answer never came: the provider has it (keep it, apply its state) or never
     received it (nothing can be paid with it: cancelled, so the invoice can be paid again)."""
     if answer is None:
-        return _settle(payment, PaymentStatus.CANCELLED, actor="billing:reconcile",
+        return settle_payment(payment, PaymentStatus.CANCELLED, actor="billing:reconcile",
                        failure_message="The payment never reached the provider.")
     payment = store_provider_answer(payment, answer)
     if answer.status != payment.status:
