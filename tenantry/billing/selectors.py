@@ -25,8 +25,9 @@ from tenantry.billing.models import (
 )
 from tenantry.billing.models.subscriptions import LIVE_SUBSCRIPTION_STATUSES
 from tenantry.billing.periods import next_period
+from tenantry.billing.services.dunning_timeline import DUNNING_ERROR_ACTION
 from tenantry.billing.services.invoicing import build_invoice
-from tenantry.billing.services.payments import AMOUNT_MISMATCH, OVERPAYMENT_ACTION
+from tenantry.billing.services.payments import AMOUNT_MISMATCH, LATE_SUCCESS_ACTION, OVERPAYMENT_ACTION
 from tenantry.billing.services.pricing import period_charges
 from tenantry.core.errors import NotFound
 from tenantry.core.models import AuditEvent
@@ -120,7 +121,7 @@ class OperatorOverview:
     attention: list[AuditEvent] = field(default_factory=list)
 
 
-ATTENTION_ACTIONS = (OVERPAYMENT_ACTION, "payment.invoice_not_updated", "billing_account.dunning_error")
+ATTENTION_ACTIONS = (OVERPAYMENT_ACTION, LATE_SUCCESS_ACTION, "payment.invoice_not_updated", DUNNING_ERROR_ACTION)
 
 
 def operator_attention(*, limit: int = 50) -> list[AuditEvent]:

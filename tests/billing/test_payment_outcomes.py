@@ -223,6 +223,8 @@ def test_reconciliation_asks_the_gateway_about_unanswered_starts(slow_gateway, r
                       phone="+22507000103")
     lost = Payment.objects.get(invoice=lost_invoice)
     assert lost.status == "pending" and lost.metadata["outcome_unknown"] is True
+    # Asked at once (the customer's page polls), "not found" may still mean "on its way": kept.
+    assert payment_refresh(payment=lost).status == "pending"
 
     later = timezone.now() + timedelta(minutes=3)
     assert payments_reconcile(now=later) == {"checked": 2, "settled": 1, "abandoned": 0}
@@ -285,3 +287,25 @@ def test_a_second_success_on_a_paid_invoice_is_flagged_as_an_overpayment(payment
     assert page.status_code == 200
     assert 'data-action="payment.overpayment"' in page.content.decode()
     assert invoice.display_number in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_money_reported_for_a_payment_we_closed_is_flagged(payment_providers) -> None:
+    import datetime as dt
+
+    from tenantry.billing.providers.base import PaymentEvent
+    from tenantry.billing.services.payments import payment_apply_event
+
+    _, _, invoice = team_with_invoice()
+    payment = payment_start(invoice=invoice, provider="gateway", method="mobile_money", actor="t",
+                            phone="+22507000106")
+    # Closed on our side (cancelled here; the same holds for a start that "never arrived").
+    Payment.objects.filter(pk=payment.pk).update(status="cancelled")
+    event = PaymentEvent(event_id="evt_late_1", provider_reference=payment.provider_reference, status="succeeded",
+                         amount_minor=payment.amount_minor, currency=payment.currency,
+                         occurred_at=dt.datetime.now(dt.UTC))
+    assert payment_apply_event(provider="gateway", event=event) is None
+    assert Payment.objects.get(pk=payment.pk).status == "cancelled"  # a settled payment never changes
+    flag = AuditEvent.objects.get(target_id=str(payment.pk), action="payment.succeeded_after_close")
+    assert flag.data["to_do"] == "apply or refund" and flag.data["was"] == "cancelled"
+    assert flag.pk in [e.pk for e in operator_billing_overview().attention]

@@ -30,6 +30,7 @@ from tenantry.billing.services.payments import (
 from tenantry.core.audit import audit_log
 
 logger = logging.getLogger(__name__)
+_NOTHING_TO_CHARGE = ("no_saved_method", "not_supported", "unsupported_method")
 
 
 class RetryOutcome:
@@ -106,8 +107,11 @@ def payment_retry(*, invoice: Invoice, actor: str) -> Retry:
         mark_outcome_unknown(payment, actor=actor, message=exc.message)
         return Retry(RetryOutcome.UNAVAILABLE, payment, exc.message)
     except BackendError as exc:
-        # Refused (declined, authentication needed, nothing saved): an attempt that failed. The
-        # invoice stays unpaid and dunning goes on; the reminder gives the bank's reason.
+        if exc.code in _NOTHING_TO_CHARGE:  # no card was saved after all: the customer has to pay
+            settle_payment(payment, PaymentStatus.CANCELLED, actor=actor, failure_message=exc.message)
+            return Retry(RetryOutcome.CUSTOMER_MUST_PAY)
+        # Refused (declined, authentication needed): an attempt that failed. The invoice stays
+        # unpaid and dunning goes on; the reminder gives the bank's reason.
         payment = settle_payment(payment, PaymentStatus.FAILED, actor=actor, failure_message=exc.message)
         Invoice.objects.filter(pk=invoice.pk).update(payment_failures=F("payment_failures") + 1)
         return Retry(RetryOutcome.DECLINED, payment, exc.message)

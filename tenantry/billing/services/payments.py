@@ -37,6 +37,10 @@ OPEN_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 # The audit action operators look for: money received twice for one invoice (credit or refund it).
 OVERPAYMENT_ACTION = "payment.overpayment"
 AMOUNT_MISMATCH = "amount or currency mismatch"
+# Money reported for a payment we had already closed as failed or cancelled: refund or apply it.
+LATE_SUCCESS_ACTION = "payment.succeeded_after_close"
+# How long a start without an answer may still be on its way to the provider.
+UNKNOWN_OUTCOME_GRACE = timedelta(minutes=2)
 _RANK: dict[str, int] = {PaymentStatus.PENDING: 0, PaymentStatus.PROCESSING: 1}
 
 
@@ -114,7 +118,7 @@ def payment_start(*, invoice: Invoice, provider: str, method: str, actor: str, p
                                  details={"payment": str(payment.pk)}) from None
     except BackendError as exc:
         # A refusal is an answer: nothing was started at the provider.
-        settle_payment(payment, PaymentStatus.FAILED, actor=actor, failure_message=exc.message, tell_invoice=False)
+        settle_payment(payment, PaymentStatus.FAILED, actor=actor, failure_message=exc.message)
         raise PaymentError("The payment provider refused the payment.", code="provider_refused",
                            details={"provider_code": exc.code}) from None
     return store_provider_answer(payment, answer)
@@ -143,8 +147,8 @@ def store_provider_answer(payment: Payment, answer: ProviderPayment) -> Payment:
     return payment
 
 
-def settle_payment(payment: Payment, status: str, *, actor: str, failure_message: str = "",
-            tell_invoice: bool = False) -> Payment:
+def settle_payment(payment: Payment, status: str, *, actor: str, failure_message: str = "") -> Payment:
+    """Close an open payment ourselves (cancelled, refused at the start); the invoice is not told."""
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if payment.status in FINAL_STATUSES:
@@ -153,8 +157,6 @@ def settle_payment(payment: Payment, status: str, *, actor: str, failure_message
         payment.settled_at = timezone.now()
         payment.save(update_fields=["status", "failure_message", "settled_at", "updated_at"])
         audit_log(actor=actor, action=f"payment.{status}", target=payment, data={"message": failure_message[:200]})
-        if tell_invoice:
-            _tell_invoice(payment, actor)
     return payment
 
 
@@ -225,6 +227,12 @@ def payment_apply_event(*, provider: str, event: PaymentEvent) -> Payment | None
         return None
     if payment.status in FINAL_STATUSES:
         _reject(provider, event, f"payment already {payment.status}", payment)
+        if event.status == PaymentStatus.SUCCEEDED and payment.status != PaymentStatus.SUCCEEDED:
+            # The provider took money for a payment we closed: an operator applies or refunds it.
+            logger.warning("money received for a closed payment", extra={"payment": str(payment.pk)})
+            audit_log(actor=f"{provider}-webhook", action=LATE_SUCCESS_ACTION, target=payment,
+                      data={"event_id": event.event_id, "was": payment.status, "amount_minor": event.amount_minor,
+                            "currency": event.currency, "to_do": "apply or refund"})
         return None
     if event.status == PaymentStatus.SUCCEEDED and (
             event.currency != payment.currency or event.amount_minor is None
@@ -304,7 +312,7 @@ def _flag_overpayment(payment: Payment, invoice: Invoice, actor: str) -> None:
                     "to_do": "credit or refund"})
 
 
-def payment_refresh(*, payment: Payment) -> Payment:
+def payment_refresh(*, payment: Payment, now: datetime | None = None) -> Payment:
     """Ask the provider for the state of an open payment (when a callback may have been lost) and
     apply it like a callback: the same amount and currency checks, and the synthetic event id
     makes repeated polls harmless."""
@@ -313,7 +321,7 @@ def payment_refresh(*, payment: Payment) -> Payment:
     backend = get_provider(payment.provider)
     try:
         if not payment.provider_reference:
-            return _resolve_unknown_start(payment, backend.lookup(str(payment.pk)))
+            return _resolve_unknown_start(payment, backend.lookup(str(payment.pk)), now or timezone.now())
         answer = backend.fetch(payment.provider_reference)
     except BackendError:
         return payment
@@ -332,12 +340,15 @@ def apply_provider_view(payment: Payment, answer: ProviderPayment) -> Payment | 
     return payment_apply_event(provider=payment.provider, event=event)
 
 
-def _resolve_unknown_start(payment: Payment, answer: ProviderPayment | None) -> Payment:
+def _resolve_unknown_start(payment: Payment, answer: ProviderPayment | None, now: datetime) -> Payment:
     """A start whose answer never came: the provider has it (keep it, apply its state) or never
-    received it (nothing can be paid with it: cancelled, so the invoice can be paid again)."""
+    received it (nothing can be paid with it: cancelled, so the invoice can be paid again). "Never"
+    only once the request cannot still be on its way (UNKNOWN_OUTCOME_GRACE after the start)."""
     if answer is None:
+        if payment.created_at > now - UNKNOWN_OUTCOME_GRACE:
+            return payment
         return settle_payment(payment, PaymentStatus.CANCELLED, actor="billing:reconcile",
-                       failure_message="The payment never reached the provider.")
+                              failure_message="The payment never reached the provider.")
     payment = store_provider_answer(payment, answer)
     if answer.status != payment.status:
         apply_provider_view(payment, answer)
@@ -355,7 +366,7 @@ def payments_reconcile(*, now: datetime | None = None, stale_after: timedelta = 
              .exclude(provider="manual").order_by("created_at")[:200])
     for payment in stale:
         counts["checked"] += 1
-        refreshed = payment_refresh(payment=payment)
+        refreshed = payment_refresh(payment=payment, now=now)
         if refreshed.status in FINAL_STATUSES:
             counts["settled"] += 1
         elif (refreshed.status == PaymentStatus.PENDING and refreshed.provider_reference
