@@ -153,6 +153,12 @@ def _enforce(account: BillingAccount, kind: str) -> None:
     for instance in live_instances(account.team):
         if kind == "suspend" and instance.status == Status.SUSPENDED:
             continue
+        # Failed for good since the account got here (operations retry transient errors
+        # themselves): an operator's turn, not a new failing operation every 15 minutes.
+        last = instance.operations.filter(kind=kind).order_by("-created_at").first()
+        if last is not None and last.status == "failed" and (
+                account.state_changed_at is None or last.created_at >= account.state_changed_at):
+            continue
         try:
             with transaction.atomic():
                 if kind == "suspend":
