@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from tenantry.accounts.models import Team
@@ -25,7 +25,9 @@ from tenantry.billing.models import (
 )
 from tenantry.billing.models.subscriptions import LIVE_SUBSCRIPTION_STATUSES
 from tenantry.billing.periods import next_period
+from tenantry.billing.services.dunning_timeline import DUNNING_ERROR_ACTION
 from tenantry.billing.services.invoicing import build_invoice
+from tenantry.billing.services.payments import AMOUNT_MISMATCH, LATE_SUCCESS_ACTION, OVERPAYMENT_ACTION
 from tenantry.billing.services.pricing import period_charges
 from tenantry.core.errors import NotFound
 from tenantry.core.models import AuditEvent
@@ -114,6 +116,19 @@ class OperatorOverview:
     accounts_by_state: dict[str, int]
     suspended_accounts: list[BillingAccount]
     recent_events: list[AuditEvent] = field(default_factory=list)
+    # What an operator must act on: money received twice or for a voided invoice, amounts that
+    # did not match, dunning steps that failed for one account.
+    attention: list[AuditEvent] = field(default_factory=list)
+
+
+ATTENTION_ACTIONS = (OVERPAYMENT_ACTION, LATE_SUCCESS_ACTION, "payment.invoice_not_updated", DUNNING_ERROR_ACTION)
+
+
+def operator_attention(*, limit: int = 50) -> list[AuditEvent]:
+    """Audit rows an operator has to act on, newest first."""
+    return list(AuditEvent.objects.filter(Q(action__in=ATTENTION_ACTIONS)
+                                          | Q(action="payment.event_ignored", data__reason=AMOUNT_MISMATCH))
+                [:limit])
 
 
 def operator_billing_overview(*, now: datetime | None = None, limit: int = 50) -> OperatorOverview:
@@ -141,4 +156,5 @@ def operator_billing_overview(*, now: datetime | None = None, limit: int = 50) -
                      .select_related("team").order_by("state_changed_at")[:limit])
     events = list(AuditEvent.objects.filter(action__startswith="billing_account.")[:limit])
     return OperatorOverview(mrr_minor=mrr, unpaid_invoices=list(unpaid[:limit]), unpaid_total_minor=unpaid_total,
-                            accounts_by_state=states, suspended_accounts=suspended, recent_events=events)
+                            accounts_by_state=states, suspended_accounts=suspended, recent_events=events,
+                            attention=operator_attention(limit=limit))

@@ -2,6 +2,11 @@
 
 Same shape as the services in services.py: lock the instance, refuse a second active operation
 (the database constraint backs this), set the desired state, audit, queue the work on commit.
+
+Suspend, resume and archive are driven by the desired state and safe to repeat: asking again
+while the same operation is under way returns it; asking while another operation runs records
+the desired state (audited as deferred) and the reconciler (every minute) and dunning (every
+15 minutes) queue the operation once the instance is free, until it really is in that state.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from django.db import transaction
 
 from tenantry.core.audit import audit_log
 from tenantry.instances.models import DesiredState, Instance, Operation, OperationKind, Status
-from tenantry.instances.services import InvalidTransition, queue_operation
+from tenantry.instances.services import InvalidTransition, active_operation, queue_operation
 
 _GONE = (Status.DELETED, Status.DELETING)
 
@@ -53,12 +58,32 @@ def instance_resize(*, instance: Instance, memory_mb: int, cpus: Decimal, actor:
     return _queue(instance, OperationKind.RESIZE, actor, DesiredState.RUNNING, data)
 
 
+def _busy(instance: Instance, kind: str, desired: str, actor: str, reason: str = "") -> tuple[bool, Operation | None]:
+    """(busy, operation): the same operation under way is the answer (asking twice is harmless);
+    another one leaves the desired state recorded, for the reconciler or dunning to act on later.
+    Deleting or archiving wins over anything billing asks."""
+    current = active_operation(instance)
+    if current is None:
+        return False, None
+    if current.kind == kind:
+        return True, current
+    if current.kind not in (OperationKind.DELETE, OperationKind.ARCHIVE):
+        instance.desired_state = desired
+        instance.save(update_fields=["desired_state", "updated_at"])
+        audit_log(actor=actor, action=f"instance.{kind}_deferred", target=instance,
+                  data={"busy_with": current.kind, "operation": str(current.id), "reason": reason})
+    return True, None
+
+
 @transaction.atomic
 def instance_suspend(*, instance: Instance, actor: str, reason: str = "") -> Operation | None:
     """Stop the containers and point the address at the edge's 'suspended' page."""
     instance = _locked(instance)
     if instance.status in _GONE or instance.status in (Status.ARCHIVED, Status.ARCHIVING, Status.SUSPENDED):
         return None
+    busy, current = _busy(instance, OperationKind.SUSPEND, DesiredState.SUSPENDED, actor, reason)
+    if busy:
+        return current
     if instance.status == Status.PENDING and instance.provisioned_at is None:
         instance.desired_state = DesiredState.SUSPENDED
         instance.save(update_fields=["desired_state", "updated_at"])
@@ -74,6 +99,14 @@ def instance_resume(*, instance: Instance, actor: str) -> Operation | None:
         return None
     if instance.status in _GONE or instance.status in (Status.ARCHIVED, Status.ARCHIVING):
         raise InvalidTransition(f"Instance {instance.slug!r} is {instance.status}: restore it from its archive.")
+    busy, current = _busy(instance, OperationKind.RESUME, DesiredState.RUNNING, actor)
+    if busy:
+        return current
+    if instance.status != Status.SUSPENDED:  # its suspension never happened: nothing to undo
+        instance.desired_state = DesiredState.RUNNING
+        instance.save(update_fields=["desired_state", "updated_at"])
+        audit_log(actor=actor, action="instance.resume", target=instance, data={"operation": None})
+        return None
     return _queue(instance, OperationKind.RESUME, actor, DesiredState.RUNNING)
 
 
@@ -83,4 +116,7 @@ def instance_archive(*, instance: Instance, actor: str, reason: str = "") -> Ope
     instance = _locked(instance)
     if instance.status in _GONE or instance.status in (Status.ARCHIVED, Status.ARCHIVING):
         return None
+    busy, current = _busy(instance, OperationKind.ARCHIVE, DesiredState.ARCHIVED, actor, reason)
+    if busy:
+        return current
     return _queue(instance, OperationKind.ARCHIVE, actor, DesiredState.ARCHIVED, {"reason": reason})

@@ -65,6 +65,9 @@ def reconcile() -> ReconcileReport:
 def _reconcile_instance(instance: Instance, report: ReconcileReport) -> None:
     if not instance.subnet or instance.status in (Status.PENDING, Status.FAILED):
         return  # never provisioned, or waiting for a person to retry
+    if _follow_billing_state(instance):
+        report.healed.append(instance.slug)
+        return
     state = runtime_for(instance.server).state(build_deployment(instance))
     at_rest = (Status.STOPPED, Status.HIBERNATED, Status.SUSPENDED)
     should_run = instance.desired_state == DesiredState.RUNNING and instance.status == Status.RUNNING
@@ -83,6 +86,21 @@ def _reconcile_instance(instance: Instance, report: ReconcileReport) -> None:
         audit_log(actor=_ACTOR, action="instance.drift", target=instance, data={"running_when": instance.status})
         instance_heal(instance=instance, actor=_ACTOR, kind=kind)
         report.stopped.append(instance.slug)
+
+
+def _follow_billing_state(instance: Instance) -> bool:
+    """Suspension, resumption and archiving asked for while the instance was busy (billing records
+    the desired state and defers): queue them now that it is free. True when one was queued."""
+    from tenantry.instances.lifecycle import instance_archive, instance_resume, instance_suspend
+
+    desired, status = instance.desired_state, instance.status
+    if desired == DesiredState.SUSPENDED and status in (Status.RUNNING, Status.STOPPED, Status.HIBERNATED):
+        return instance_suspend(instance=instance, actor=_ACTOR, reason="desired state") is not None
+    if desired == DesiredState.ARCHIVED and status not in (Status.ARCHIVED, Status.ARCHIVING):
+        return instance_archive(instance=instance, actor=_ACTOR, reason="desired state") is not None
+    if desired == DesiredState.RUNNING and status == Status.SUSPENDED:
+        return instance_resume(instance=instance, actor=_ACTOR) is not None
+    return False
 
 
 def _remove_orphans(server: Server, report: ReconcileReport) -> None:

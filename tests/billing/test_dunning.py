@@ -64,8 +64,8 @@ def test_failed_payment_retries_suspends_then_paying_resumes(platform, settings,
     retries = []
     for day in (1, 3, 5):
         with time_machine.travel(renewal_at + timedelta(days=day, minutes=1), tick=True):
-            retries.append(dunning_advance()["retried"])
-    assert retries == [1, 1, 1]
+            retries.append(dunning_advance()["reminded"])
+    assert retries == [1, 1, 1]  # nothing to charge without the customer: reminders
     account.refresh_from_db()
     assert account.dunning_retries == 3 and account.state == AccountState.PAST_DUE
     assert runtime.state(deployment).all_running  # still serving during the grace period
@@ -147,3 +147,32 @@ def test_reconciler_keeps_a_suspended_instance_suspended(platform, docker_client
     instance.refresh_from_db()
     assert instance.status == Status.RUNNING
     assert platform.wait_for_body(instance.host, "Hello from drift1")
+
+
+def test_reconciler_applies_a_suspension_deferred_while_the_instance_was_busy(platform):
+    """Issue 9, item 13: suspension follows the desired state. Asked while another operation ran,
+    it is recorded (deferred); once the instance is free the reconciler suspends it for real."""
+    from tenantry.instances.lifecycle import instance_suspend
+    from tenantry.instances.models import Operation, OperationKind
+    from tenantry.instances.reconciler import reconcile
+
+    _, _, instance = _subscribe("deferred1")
+    busy = Operation.objects.create(instance=instance, kind=OperationKind.RECONFIGURE, status="running", actor="test")
+    assert instance_suspend(instance=instance, actor="billing:dunning", reason="unpaid") is None
+    instance.refresh_from_db()
+    assert (instance.status, instance.desired_state) == (Status.RUNNING, "suspended")
+    assert AuditEvent.objects.filter(target_id=str(instance.pk), action="instance.suspend_deferred").count() == 1
+    # Asking again while busy changes nothing more; the busy operation ends.
+    assert instance_suspend(instance=instance, actor="billing:dunning") is None
+    Operation.objects.filter(pk=busy.pk).update(status="succeeded")
+
+    report = reconcile()
+    assert "deferred1" in report.healed
+    instance.refresh_from_db()
+    assert instance.status == Status.SUSPENDED, instance.status_message
+    deployment = build_deployment(instance)
+    assert not runtime_for(instance.server).state(deployment).any_running
+    page = platform.wait_until(instance.host, lambda r: r.headers.get("X-Tenantry-State") == "suspended")
+    assert page.status_code == 503
+    assert instance.operations.filter(kind=OperationKind.SUSPEND).count() == 1
+    assert reconcile().healed == []  # suspended: nothing more to do

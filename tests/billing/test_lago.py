@@ -1,6 +1,7 @@
 """Lago engine: sync through lago-python-client against a local stand-in of Lago's API (payload
 shapes per Lago's API reference), and webhooks signed for real (RS256 JWT with a generated key
-pair, or base64 HMAC-SHA256 with the API key), deduplicated by X-Lago-Unique-Key."""
+pair, or base64 HMAC-SHA256 with the API key), deduplicated by what is signed (never by the
+unsigned X-Lago-Unique-Key)."""
 
 from __future__ import annotations
 
@@ -173,8 +174,6 @@ def test_webhooks_tampered_or_foreign_are_rejected(lago: FakeLago) -> None:
         "signed by another key": (body, jwt_headers(body, lago.url, "k2", key=other_key)),
         "another issuer": (body, jwt_headers(body, "https://evil.example", "k3")),
         "hmac while jwt is expected": (body, hmac_headers(body, "k4")),
-        "no unique key": (body, {k: v for k, v in jwt_headers(body, lago.url, "").items()
-                                 if k != "X-Lago-Unique-Key"}),
     }
     for name, (payload, headers) in attempts.items():
         answer = client.post("/webhooks/lago", data=payload, content_type="application/json", headers=headers)
@@ -259,3 +258,70 @@ def test_sync_command(lago: FakeLago, settings) -> None:
     settings.LAGO_API_URL = ""
     with pytest.raises(CommandError):
         call_command("lago", "sync")
+
+
+def _invoice_paid(team_id: object, lago_invoice_id: str) -> bytes:
+    return json.dumps({"webhook_type": "invoice.payment_status_updated", "object_type": "invoice",
+                       "invoice": {"lago_id": lago_invoice_id, "number": "LAG-7", "payment_status": "succeeded",
+                                   "status": "finalized", "currency": "EUR", "total_amount_cents": 1900,
+                                   "customer": {"external_id": str(team_id)}}}).encode()
+
+
+def _invoice_failed(team_id: object, lago_invoice_id: str) -> bytes:
+    return json.dumps({"webhook_type": "invoice.payment_failure",
+                       "object_type": "payment_provider_invoice_payment_error",
+                       "payment_provider_invoice_payment_error": {
+                           "lago_invoice_id": lago_invoice_id, "external_customer_id": str(team_id),
+                           "payment_provider": "stripe",
+                           "provider_error": {"message": "Your card was declined.", "error_code": "card_declined"}},
+                       }).encode()
+
+
+def test_a_captured_paid_event_replayed_with_a_fresh_unique_key_lifts_nothing(lago: FakeLago) -> None:
+    """Issue 9, item 11: the dedup key comes from the signed body, not from X-Lago-Unique-Key."""
+    from tenantry.billing.models import AccountState, BillingAccount
+
+    team, _, _ = team_with_invoice(currency="EUR", amount=1900)
+    client = Client()
+
+    def post(body: bytes, unique_key: str):
+        return client.post("/webhooks/lago", data=body, content_type="application/json",
+                           headers=jwt_headers(body, lago.url, unique_key))
+
+    first_invoice, second_invoice = str(uuid.uuid4()), str(uuid.uuid4())
+    assert post(_invoice_failed(team.pk, first_invoice), "u-1").json()["applied"] is True
+    captured = _invoice_paid(team.pk, first_invoice)  # an attacker records this delivery
+    assert post(captured, "u-2").json()["applied"] is True
+    assert BillingAccount.objects.get(team=team).state == AccountState.ACTIVE
+    # A month later the next invoice is not paid and the team ends up suspended.
+    assert post(_invoice_failed(team.pk, second_invoice), "u-3").json()["applied"] is True
+    BillingAccount.objects.filter(team=team).update(state=AccountState.SUSPENDED)
+    # The captured "paid" comes back with a fresh unique key (the header is not signed).
+    for fresh in ("u-4", "u-5"):
+        answer = post(captured, fresh)
+        assert answer.status_code == 200 and answer.json()["applied"] is False
+    assert BillingAccount.objects.get(team=team).state == AccountState.SUSPENDED
+    assert AuditEvent.objects.filter(action="lago.invoice_paid", target_id=str(team.pk)).count() == 1
+    # The event's signed identity is what was recorded.
+    assert ProcessedWebhook.objects.filter(
+        source="lago", event_id=f"invoice.payment_status_updated:{first_invoice}:succeeded:finalized").count() == 1
+    # The genuine "paid" of the second invoice still resumes the team.
+    assert post(_invoice_paid(team.pk, second_invoice), "u-6").json()["applied"] is True
+    assert BillingAccount.objects.get(team=team).state == AccountState.ACTIVE
+
+
+def test_lagos_public_key_is_fetched_once_not_per_request(lago: FakeLago, settings) -> None:
+    _, subscription, _ = team_with_invoice(currency="EUR", amount=1900)
+    settings.LAGO_PUBLIC_KEY = ""  # fetched from Lago
+    client = Client()
+    bodies = [subscription_webhook("started", subscription), subscription_webhook("terminated", subscription),
+              _invoice_paid(subscription.team_id, str(uuid.uuid4()))]
+    for index, body in enumerate(bodies):
+        answer = client.post("/webhooks/lago", data=body, content_type="application/json",
+                             headers=jwt_headers(body, lago.url, f"k-{index}"))
+        assert answer.status_code == 200 and answer.json()["applied"] is True
+    assert [p for _, p, _ in lago.calls].count("/api/v1/webhooks/json_public_key") == 1
+    # A forged body is still refused with the kept key.
+    forged = bodies[2].replace(b"succeeded", b"succeedex")
+    assert client.post("/webhooks/lago", data=forged, content_type="application/json",
+                       headers=jwt_headers(bodies[2], lago.url, "k-9")).status_code == 400

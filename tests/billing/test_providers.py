@@ -161,6 +161,9 @@ def test_stripe_checkout_session_creation(stripe_api: FakeStripeApi) -> None:
     assert form["line_items[0][price_data][currency]"] == ["eur"]
     assert form["payment_method_types[0]"] == ["sepa_debit"]
     assert form["payment_intent_data[metadata][tenantry_payment]"] == ["pay-42"]
+    # The card or mandate is saved on a customer so that dunning can charge a renewal off-session.
+    assert form["payment_intent_data[setup_future_usage]"] == ["off_session"]
+    assert form["customer_creation"] == ["always"]
     assert provider.cancel("cs_test_a1b2").status == "cancelled"
     assert "sk_test_x" not in repr(provider)
     with pytest.raises(TransientBackendError):

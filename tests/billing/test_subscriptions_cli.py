@@ -46,7 +46,7 @@ def test_run_with_now_invoices_due_subscriptions_once() -> None:
     assert _call("run", "--now", "2026-02-28T10:00:00").startswith("1 invoices")
     assert _call("run", "--now", "2026-02-28T10:00:00").startswith("0 invoices")
     assert _call("dunning", "--now", "2026-03-01T00:00:00") == (
-        "0 retried, 0 suspended, 0 archived, 0 deleted, 0 expired\n")
+        "0 retried, 0 reminded, 0 suspended, 0 archived, 0 deleted, 0 errors, 0 expired\n")
     assert _call("expire-addons") == "0 add-ons expired\n"
     with pytest.raises(CommandError):
         _call("run", "--now", "yesterday")

@@ -11,7 +11,10 @@ tells us by webhook; the webhook drives the same lifecycle as the built-in engin
 - `invoice.payment_failure` -> the customer is notified and dunning suspends per policy.
 
 Webhooks are verified (`X-Lago-Signature`: an RS256 JWT checked with Lago's public key, or a
-base64 HMAC-SHA256 of the body keyed with the API key) and deduplicated by `X-Lago-Unique-Key`.
+base64 HMAC-SHA256 of the body keyed with the API key) and deduplicated by what the signature
+covers: the event's type, its object's Lago id and the state it reports. `X-Lago-Unique-Key` is
+not signed, so a captured "paid" event sent again with a fresh key is still the same event and is
+never applied twice. Lago's public key is fetched once per process and kept.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -42,6 +46,13 @@ from tenantry.core.audit import audit_log
 logger = logging.getLogger(__name__)
 ACTOR = "lago-webhook"
 _INTERVALS = {"month": "monthly", "year": "yearly"}
+
+
+# Lago's public key per API URL, fetched at the first JWT webhook (Lago recommends keeping it).
+_PUBLIC_KEYS: dict[str, str] = {}
+_PUBLIC_KEYS_LOCK = threading.Lock()
+# The fields that carry an object's state in Lago's webhook payloads.
+_STATE_FIELDS = ("payment_status", "status")
 
 
 class LagoNotConfigured(Exception):
@@ -145,9 +156,13 @@ class LagoEngine:
 
     def _public_key(self) -> bytes:
         if not self._public_key_b64:
-            # Lago serves the key base64-encoded; fetched once, then kept (as Lago recommends).
-            key: bytes = self._call("public key", lambda: self.client.webhooks.public_key())
-            self._public_key_b64 = base64.b64encode(key).decode()
+            # Lago serves the key base64-encoded; fetched once per process, then kept (as Lago
+            # recommends): an engine is built per request, the key is not fetched per request.
+            with _PUBLIC_KEYS_LOCK:
+                if self.api_url not in _PUBLIC_KEYS:
+                    key: bytes = self._call("public key", lambda: self.client.webhooks.public_key())
+                    _PUBLIC_KEYS[self.api_url] = base64.b64encode(key).decode()
+                self._public_key_b64 = _PUBLIC_KEYS[self.api_url]
         return base64.b64decode(self._public_key_b64)
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
@@ -176,19 +191,38 @@ class LagoEngine:
             webhook_type = str(payload["webhook_type"])
         except (ValueError, KeyError, TypeError):
             raise InvalidSignature("unreadable Lago payload") from None
-        unique_key = header(headers, "X-Lago-Unique-Key")
-        if not unique_key:
-            raise InvalidSignature("missing X-Lago-Unique-Key")
+        if not isinstance(payload, dict):
+            raise InvalidSignature("unreadable Lago payload")
+        event_id = signed_event_id(payload, body)
         with transaction.atomic():
             try:
                 with transaction.atomic():
-                    ProcessedWebhook.objects.create(source="lago", event_id=unique_key[:255],
-                                                    event_type=webhook_type[:100])
+                    ProcessedWebhook.objects.create(source="lago", event_id=event_id, event_type=webhook_type[:100])
             except IntegrityError:
-                logger.info("lago webhook already processed", extra={"unique_key": unique_key})
+                logger.info("lago webhook already processed", extra={
+                    "event_id": event_id, "unique_key": header(headers, "X-Lago-Unique-Key")})
                 return False
             handler = _HANDLERS.get(webhook_type)
             return bool(handler(payload)) if handler else False
+
+
+def signed_event_id(payload: Mapping[str, Any], body: bytes) -> str:
+    """The identity of a webhook, from the signed body only: its type, its object's Lago id and
+    the state it reports (a second "paid" for one invoice is the same event, whatever unsigned
+    header comes with it). Bodies without an identifiable object fall back to their digest."""
+    webhook_type = str(payload.get("webhook_type", ""))
+    obj = payload.get(str(payload.get("object_type") or "")) or {}
+    if not isinstance(obj, Mapping):
+        obj = {}
+    lago_id = obj.get("lago_id") or obj.get("lago_invoice_id")
+    if not lago_id:
+        return "body:" + hashlib.sha256(body).hexdigest()
+    state = [str(obj.get(name)) for name in _STATE_FIELDS if obj.get(name) is not None]
+    error = obj.get("provider_error")
+    if isinstance(error, Mapping):  # a failed charge: which failure (Lago retries a charge)
+        state.append(hashlib.sha256(json.dumps(error, sort_keys=True).encode()).hexdigest()[:16])
+    identity = ":".join([webhook_type, str(lago_id), *state])
+    return identity if len(identity) <= 255 else "sha256:" + hashlib.sha256(identity.encode()).hexdigest()
 
 
 def _subscription(payload: Mapping[str, Any]) -> Subscription | None:

@@ -27,6 +27,9 @@ from tenantry.billing.gateway_reference.state import GatewayError, Ledger, forma
 from tenantry.billing.providers.gateway import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 logger = logging.getLogger(__name__)
+# The merchant's own reference (our payment id): how a merchant whose create call timed out learns
+# whether the gateway received it.
+BY_REFERENCE_ROUTE = re.compile(r"^/v1/payments/by-reference/(?P<reference>[A-Za-z0-9_-]{1,100})$")
 ROUTE = re.compile(r"^/v1/payments/(?P<id>mm_[0-9a-f]+)(?:/(?P<action>cancel|confirm|decline))?$")
 PHONE_ROUTE = re.compile(r"^/phone/(?P<id>mm_[0-9a-f]+)$")
 DEFAULT_RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30, 60)
@@ -139,6 +142,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, {"status": "ok"})
         if match := PHONE_ROUTE.match(url.path):
             return self._guard(self._phone_page, match["id"], parse_qs(url.query).get("token", [""])[0])
+        if by_reference := BY_REFERENCE_ROUTE.match(url.path):
+            if not self._authorized():
+                return self._json(401, {"code": "unauthorized", "message": "a valid API key is required"})
+            return self._guard(lambda: self._json(200, public_view(
+                self.server.ledger.by_reference(by_reference["reference"]), self.server.url)))
         match = ROUTE.match(url.path)
         if not match or match["action"]:
             return self._json(404, {"code": "not_found", "message": "no such route"})

@@ -70,6 +70,13 @@ class Ledger:
         with self._lock:
             return self._row(payment_id)
 
+    def by_reference(self, reference: str) -> dict[str, Any]:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM payments WHERE reference = ?", (reference,)).fetchone()
+        if row is None:
+            raise GatewayError(404, "not_found", "no payment with this reference")
+        return dict(row)
+
     def create(self, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Validate and store a new payment; a repeated reference returns the first one."""
         reference = str(data.get("reference") or "")

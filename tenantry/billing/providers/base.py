@@ -62,6 +62,9 @@ class ProviderPayment:
     status: str
     redirect_url: str = ""
     instructions: str = ""
+    # What the provider says it holds (checked against ours before a poll may settle anything).
+    amount_minor: int | None = None
+    currency: str = ""
     # provider-specific extras worth keeping on the payment (e.g. the test gateway's phone page)
     details: Mapping[str, str] = field(default_factory=dict)
 
@@ -85,6 +88,9 @@ class PaymentEvent:
     # our payment id when the provider echoes it back (Stripe metadata): finds the payment when
     # the event names another object than the one we stored (PaymentIntent vs Checkout Session)
     payment_reference: str = ""
+    # A failed attempt inside a payment the customer can still complete (a declined card on
+    # Stripe's Checkout page, where they may try another card): recorded, the payment stays open.
+    attempt_only: bool = False
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -105,6 +111,18 @@ class PaymentProvider(abc.ABC):
     @abc.abstractmethod
     def fetch(self, provider_reference: str) -> ProviderPayment:
         """The provider's current view of a payment (reconciliation when a callback is lost)."""
+
+    def charge_again(self, request: PaymentRequest, *, method: str, previous_reference: str) -> ProviderPayment:
+        """Charge `request` again the way an earlier payment (`previous_reference`) of the same
+        customer was made, without the customer where the provider can (a card saved at that
+        payment, charged off-session) or by asking them again (a new prompt to their phone).
+        BackendError (`not_supported`, or the refusal, e.g. `card_declined`) when it cannot."""
+        raise BackendError(f"{self.name} cannot charge a customer again", code="not_supported")
+
+    def lookup(self, reference: str) -> ProviderPayment | None:
+        """Find a payment by our reference when `initiate` never answered (a timeout): the
+        provider's view of it, or None when the provider never received it."""
+        raise BackendError(f"{self.name} cannot look payments up by reference", code="not_supported")
 
     @abc.abstractmethod
     def cancel(self, provider_reference: str) -> ProviderPayment:

@@ -126,6 +126,19 @@ class GatewayProvider(PaymentProvider):
     def fetch(self, provider_reference: str) -> ProviderPayment:
         return _payment(self._call("GET", f"/v1/payments/{_safe(provider_reference)}"))
 
+    def charge_again(self, request: PaymentRequest, *, method: str, previous_reference: str) -> ProviderPayment:
+        # Mobile Money has no stored authorisation: a new prompt goes to the customer's phone and
+        # the customer confirms it (or not). The caller tells them so.
+        return self.initiate(request, method=method)
+
+    def lookup(self, reference: str) -> ProviderPayment | None:
+        try:
+            return _payment(self._call("GET", f"/v1/payments/by-reference/{_safe(reference)}"))
+        except BackendError as exc:
+            if exc.code == "not_found":
+                return None
+            raise
+
     def cancel(self, provider_reference: str) -> ProviderPayment:
         return _payment(self._call("POST", f"/v1/payments/{_safe(provider_reference)}/cancel"))
 
@@ -161,5 +174,8 @@ def _payment(data: Mapping[str, Any]) -> ProviderPayment:
     if status not in (PENDING, PROCESSING, SUCCEEDED, FAILED, CANCELLED):
         raise BackendError(f"payment gateway returned an unknown status {status!r}")
     details = {"phone_url": str(data["phone_url"])} if data.get("phone_url") else {}
+    amount = data.get("amount")
     return ProviderPayment(provider_reference=str(data["id"]), status=status,
-                           instructions=str(data.get("instructions", "")), details=details)
+                           instructions=str(data.get("instructions", "")), details=details,
+                           amount_minor=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+                           currency=str(data.get("currency") or "").upper())

@@ -50,6 +50,7 @@ EVENT_STATUS = {
 }
 _METHOD_TYPES = {"card": ["card"], "sepa": ["sepa_debit"]}
 METADATA_KEY = "tenantry_payment"
+OFF_SESSION_KEY = "tenantry_off_session"
 
 
 class StripeProvider(PaymentProvider):
@@ -87,8 +88,7 @@ class StripeProvider(PaymentProvider):
                 if request.customer_email:
                     params["receipt_email"] = request.customer_email
                 intent = self._client.v1.payment_intents.create(params=params, options=options)  # type: ignore[arg-type]
-                return ProviderPayment(provider_reference=intent.id, status=_intent_status(intent.status),
-                                       details={"client_secret": intent.client_secret or ""})
+                return _intent_payment(intent, client_secret=intent.client_secret or "")
             session = self._client.v1.checkout.sessions.create(params={
                 "mode": "payment",
                 "line_items": [{"quantity": 1, "price_data": {
@@ -97,7 +97,11 @@ class StripeProvider(PaymentProvider):
                 "payment_method_types": _METHOD_TYPES[method],
                 "success_url": request.return_url, "cancel_url": request.return_url,
                 "client_reference_id": request.reference,
-                "metadata": metadata, "payment_intent_data": {"metadata": metadata},
+                # The card (or SEPA mandate) is kept on a Stripe customer so that dunning can charge
+                # a renewal again without the customer (off-session), as Stripe's docs describe.
+                "customer_creation": "always",
+                "metadata": metadata,
+                "payment_intent_data": {"metadata": metadata, "setup_future_usage": "off_session"},
                 **({"customer_email": request.customer_email} if request.customer_email else {}),
             }, options=options)  # type: ignore[arg-type]
         return ProviderPayment(provider_reference=session.id, status=PENDING, redirect_url=session.url or "")
@@ -105,11 +109,64 @@ class StripeProvider(PaymentProvider):
     def fetch(self, provider_reference: str) -> ProviderPayment:
         with _translated_errors():
             if provider_reference.startswith("pi_"):
-                intent = self._client.v1.payment_intents.retrieve(provider_reference)
-                return ProviderPayment(provider_reference=intent.id, status=_intent_status(intent.status))
+                return _intent_payment(self._client.v1.payment_intents.retrieve(provider_reference))
             session = self._client.v1.checkout.sessions.retrieve(provider_reference)
         return ProviderPayment(provider_reference=session.id, redirect_url=session.url or "",
-                               status=_session_status(session.status, session.payment_status))
+                               status=_session_status(session.status, session.payment_status),
+                               amount_minor=session.amount_total, currency=(session.currency or "").upper())
+
+    def charge_again(self, request: PaymentRequest, *, method: str, previous_reference: str) -> ProviderPayment:
+        """Charge the card (or SEPA mandate) saved at an earlier Checkout payment, off-session:
+        a PaymentIntent with the saved customer and payment method, `off_session=True,
+        confirm=True` (Stripe's way to charge a customer who is not there). A decline, or a bank
+        asking the customer to authenticate, is a BackendError with Stripe's code and message."""
+        if method not in _METHOD_TYPES:
+            raise BackendError(f"Stripe does not take {method!r} payments here", code="unsupported_method")
+        customer, payment_method = self._saved_method(previous_reference)
+        metadata = {**request.metadata, METADATA_KEY: request.reference, OFF_SESSION_KEY: "1"}
+        params: dict[str, Any] = {
+            "amount": request.amount_minor, "currency": request.currency.lower(), "customer": customer,
+            "payment_method": payment_method, "payment_method_types": _METHOD_TYPES[method],
+            "off_session": True, "confirm": True, "description": request.description, "metadata": metadata}
+        with _translated_errors():  # other SDK errors: transient or refused, as everywhere
+            try:
+                intent = self._client.v1.payment_intents.create(
+                    params=params, options={"idempotency_key": f"tenantry-{request.reference}"})  # type: ignore[arg-type]
+            except stripe.CardError as exc:
+                # The bank's own words for the customer ("Your card has insufficient funds.").
+                error = exc.error
+                message = (error.message if error is not None and error.message else "") or "The card was declined."
+                logger.info("stripe off-session charge declined", extra={"code": exc.code})
+                raise BackendError(message, code=str(exc.code or "card_declined")) from None
+        return _intent_payment(intent)
+
+    def _saved_method(self, previous_reference: str) -> tuple[str, str]:
+        """The customer and payment method an earlier payment saved (Checkout Session or PaymentIntent)."""
+        with _translated_errors():
+            if previous_reference.startswith("cs_"):
+                session = self._client.v1.checkout.sessions.retrieve(
+                    previous_reference, params={"expand": ["payment_intent"]})
+                intent: Any = session.payment_intent
+                customer = session.customer
+            else:
+                intent = self._client.v1.payment_intents.retrieve(previous_reference)
+                customer = intent.customer
+        payment_method = getattr(intent, "payment_method", None) if intent is not None else None
+        customer_id = customer if isinstance(customer, str) else getattr(customer, "id", None)
+        method_id = payment_method if isinstance(payment_method, str) else getattr(payment_method, "id", None)
+        if not customer_id or not method_id:
+            raise BackendError("no payment method was saved with this payment", code="no_saved_method")
+        return str(customer_id), str(method_id)
+
+    def lookup(self, reference: str) -> ProviderPayment | None:
+        # Our payment id travels in every PaymentIntent's metadata. A Checkout Session creates its
+        # PaymentIntent only when the customer pays; a session whose URL we never received cannot be.
+        if not all(c.isalnum() or c == "-" for c in reference):
+            raise BackendError("invalid payment reference", code="invalid_reference")
+        with _translated_errors():
+            found = self._client.v1.payment_intents.search(
+                params={"query": f"metadata['{METADATA_KEY}']:'{reference}'", "limit": 1})
+        return _intent_payment(found.data[0]) if found.data else None
 
     def cancel(self, provider_reference: str) -> ProviderPayment:
         with _translated_errors():
@@ -156,16 +213,28 @@ def event_from_payload(payload: Mapping[str, Any]) -> PaymentEvent | None:
     error = obj.get("last_payment_error") or {}
     metadata = obj.get("metadata") or {}
     reference = metadata.get(METADATA_KEY) or (obj.get("client_reference_id") if is_session else "") or ""
+    # A declined attempt leaves the PaymentIntent waiting for another payment method: on the
+    # Checkout page the customer simply tries another card. Only the session's completion or
+    # expiry ends the payment. A charge we made off-session has nobody to try again: final.
+    attempt_only = event_type == "payment_intent.payment_failed" and metadata.get(OFF_SESSION_KEY) != "1"
     return PaymentEvent(
         event_id=str(payload["id"]), event_type=event_type, provider_reference=str(obj.get("id", "")),
         payment_reference=str(reference), status=status, amount_minor=_int_or_none(amount),
         currency=str(obj.get("currency") or "").upper(),
         occurred_at=dt.datetime.fromtimestamp(int(payload.get("created", 0)), tz=dt.UTC),
-        failure_message=str(error.get("message", "")) if status == FAILED else "", raw=payload)
+        failure_message=str(error.get("message", "")) if status == FAILED else "", attempt_only=attempt_only,
+        raw=payload)
 
 
 def _int_or_none(value: Any) -> int | None:
     return int(value) if value is not None else None
+
+
+def _intent_payment(intent: Any, **details: str) -> ProviderPayment:
+    status = _intent_status(intent.status)
+    amount = intent.amount_received if status == SUCCEEDED else intent.amount
+    return ProviderPayment(provider_reference=intent.id, status=status, amount_minor=amount,
+                           currency=(intent.currency or "").upper(), details=details)
 
 
 def _intent_status(status: str | None) -> str:

@@ -3,12 +3,12 @@
 from tenantry.billing.services.accounts import BillingError, billing_account_for
 from tenantry.billing.services.addons import addon_buy, addon_cancel, addons_expire
 from tenantry.billing.services.dunning import (
-    dunning_advance,
     engine_payment_failed,
     engine_payment_succeeded,
     invoice_mark_paid,
     invoice_payment_failed,
 )
+from tenantry.billing.services.dunning_timeline import dunning_advance
 from tenantry.billing.services.invoicing import credit_note_create, invoice_finalize, invoice_void
 from tenantry.billing.services.renewal import billing_run
 from tenantry.billing.services.resources import apply_team_limits, team_limits

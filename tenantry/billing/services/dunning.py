@@ -1,12 +1,11 @@
-"""Dunning drives the lifecycle: payment failed -> email -> retries -> past due -> suspended after a
-grace -> archived -> deleted; paying resumes. Every transition is audited and the clock is
+"""Dunning's verdicts: a payment failed (past due, the customer is told), an invoice is paid (the
+service starts or resumes). The timeline that follows a failure (retries, suspension, archive,
+deletion) is run by dunning_timeline.py. Every transition is audited and the clock is
 `timezone.now()` (tests freeze it)."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -23,17 +22,16 @@ from tenantry.billing.models import (
     SubscriptionStatus,
 )
 from tenantry.billing.services.accounts import BillingError, billing_account_for, billing_recipients
-from tenantry.billing.services.resources import live_instances
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import ApplicationError
 from tenantry.core.logging import get_logger
-from tenantry.instances.models import Instance, Status
+from tenantry.instances.models import Instance
 
 log = get_logger(__name__)
 DUNNING_ACTOR = "billing:dunning"
 
 
-def _set_state(account: BillingAccount, state: str, actor: str, now: datetime, **data: object) -> None:
+def set_account_state(account: BillingAccount, state: str, actor: str, now: datetime, **data: object) -> None:
     previous = account.state
     account.state, account.state_changed_at = state, now
     account.save(update_fields=["state", "state_changed_at", "dunning_started_at", "dunning_retries",
@@ -41,7 +39,7 @@ def _set_state(account: BillingAccount, state: str, actor: str, now: datetime, *
     audit_log(actor=actor, action=f"billing_account.{state}", target=account, data={"from": previous, **data})
 
 
-def _notify(account: BillingAccount, template: str, invoice: Invoice | None, **extra: object) -> None:
+def notify_account(account: BillingAccount, template: str, invoice: Invoice | None, **extra: object) -> None:
     from tenantry.billing.tasks import billing_email_task
 
     recipients = billing_recipients(account)
@@ -96,7 +94,7 @@ def _recover_if_settled(account: BillingAccount, actor: str, now: datetime, *, c
         return  # an archived team is restored by an operator from its final backup
     was = account.state
     account.dunning_started_at, account.dunning_retries, account.next_retry_at = None, 0, None
-    _set_state(account, AccountState.ACTIVE, actor, now, reason="paid")
+    set_account_state(account, AccountState.ACTIVE, actor, now, reason="paid")
     Subscription.objects.filter(account=account, status=SubscriptionStatus.PAST_DUE).update(
         status=SubscriptionStatus.ACTIVE, updated_at=now)
     if was == AccountState.SUSPENDED:
@@ -130,13 +128,13 @@ def _start_dunning(account: BillingAccount, actor: str, invoice: Invoice | None)
         account.next_retry_at = now + timedelta(days=billing_setting("RETRY_DAYS")[0]) \
             if billing_setting("RETRY_DAYS") else None
         if account.state == AccountState.ACTIVE:
-            _set_state(account, AccountState.PAST_DUE, actor, now,
+            set_account_state(account, AccountState.PAST_DUE, actor, now,
                        invoice=invoice.display_number if invoice else None)
         else:
             account.save(update_fields=["dunning_started_at", "dunning_retries", "next_retry_at", "updated_at"])
         Subscription.objects.filter(account=account, status=SubscriptionStatus.ACTIVE).update(
             status=SubscriptionStatus.PAST_DUE, updated_at=now)
-    _notify(account, "billing_payment_failed", invoice)
+    notify_account(account, "billing_payment_failed", invoice)
 
 
 @transaction.atomic
@@ -155,133 +153,3 @@ def engine_payment_failed(*, team: Team, actor: str, reason: str = "") -> None:
     account = BillingAccount.objects.select_for_update().get(pk=billing_account_for(team).pk)
     audit_log(actor=actor, action="billing_account.engine_payment_failed", target=account, data={"reason": reason})
     _start_dunning(account, actor, None)
-
-
-def _retry(account: BillingAccount, now: datetime) -> None:
-    """One scheduled retry: ask the payments half to charge again when it can, remind the customer."""
-    invoice = Invoice.objects.filter(account=account, status=InvoiceStatus.FINALIZED).order_by("issued_at").first()
-    schedule = billing_setting("RETRY_DAYS")
-    account.dunning_retries += 1
-    later = schedule[account.dunning_retries] if account.dunning_retries < len(schedule) else None
-    started = account.dunning_started_at or now
-    account.next_retry_at = started + timedelta(days=later) if later is not None else None
-    account.save(update_fields=["dunning_retries", "next_retry_at", "updated_at"])
-    audit_log(actor=DUNNING_ACTOR, action="billing_account.retry", target=account,
-              data={"retry": account.dunning_retries, "invoice": invoice.display_number if invoice else None})
-    if invoice is None:
-        return
-    try:  # B's payments service may charge a stored payment method again; optional by design
-        from tenantry.billing.services import payments
-
-        retry = getattr(payments, "payment_retry", None)
-    except ImportError:
-        retry = None
-    if retry is not None:
-        try:
-            with transaction.atomic():
-                retry(invoice=invoice, actor=DUNNING_ACTOR)
-        except ApplicationError as exc:
-            log.info("dunning.retry_failed", account=str(account.pk), code=exc.code)
-    _notify(account, "billing_payment_reminder", invoice, retry=account.dunning_retries)
-
-
-def _suspend(account: BillingAccount, now: datetime) -> None:
-    from tenantry.instances.lifecycle import instance_suspend
-
-    _set_state(account, AccountState.SUSPENDED, DUNNING_ACTOR, now, reason="unpaid")
-    for instance in live_instances(account.team):
-        try:
-            instance_suspend(instance=instance, actor=DUNNING_ACTOR, reason="unpaid invoice")
-        except ApplicationError as exc:
-            audit_log(actor=DUNNING_ACTOR, action="instance.suspend_deferred", target=instance,
-                      data={"error": exc.code})
-    _notify(account, "billing_suspended", None)
-
-
-def _archive(account: BillingAccount, now: datetime) -> None:
-    from tenantry.billing.services.subscriptions import subscription_terminate
-
-    _set_state(account, AccountState.ARCHIVED, DUNNING_ACTOR, now, reason="unpaid")
-    for subscription in Subscription.objects.filter(account=account, status__in=["past_due", "active", "trialing",
-                                                                                 "incomplete"]):
-        subscription_terminate(subscription=subscription, actor=DUNNING_ACTOR, reason="unpaid")
-    # Instances without a live subscription (e.g. created by an operator) are archived too.
-    from tenantry.instances.lifecycle import instance_archive
-
-    for instance in live_instances(account.team):
-        instance_archive(instance=instance, actor=DUNNING_ACTOR, reason="unpaid")
-
-
-def _delete(account: BillingAccount, now: datetime) -> None:
-    from tenantry.instances.archive import archive_dir
-    from tenantry.instances.services import instance_delete
-
-    _set_state(account, AccountState.DELETED, DUNNING_ACTOR, now, reason="retention over")
-    for instance in Instance.objects.filter(team_id=account.team_id, status=Status.ARCHIVED):
-        try:
-            instance_delete(instance=instance, actor=DUNNING_ACTOR)
-        except ApplicationError as exc:
-            audit_log(actor=DUNNING_ACTOR, action="instance.delete_deferred", target=instance,
-                      data={"error": exc.code})
-            continue
-        directory = archive_dir(str(instance.pk))
-        transaction.on_commit(partial(shutil.rmtree, directory, ignore_errors=True))
-
-
-def dunning_advance(*, now: datetime | None = None) -> dict[str, int]:
-    """Move every account in dunning along its timeline; safe to run as often as wanted."""
-    now = now or timezone.now()
-    counts = {"retried": 0, "suspended": 0, "archived": 0, "deleted": 0}
-    days = timedelta(days=1)
-    for account_id in BillingAccount.objects.exclude(state__in=[AccountState.ACTIVE, AccountState.DELETED]) \
-            .values_list("pk", flat=True):
-        with transaction.atomic():
-            account = (BillingAccount.objects.select_for_update(of=("self",)).select_related("team")
-                .get(pk=account_id))
-            if account.state == AccountState.PAST_DUE:
-                if account.next_retry_at is not None and account.next_retry_at <= now:
-                    _retry(account, now)
-                    counts["retried"] += 1
-                started = account.dunning_started_at or account.state_changed_at or now
-                if now >= started + billing_setting("SUSPEND_AFTER_DAYS") * days:
-                    _suspend(account, now)
-                    counts["suspended"] += 1
-            elif account.state == AccountState.SUSPENDED:
-                if account.next_retry_at is not None and account.next_retry_at <= now:
-                    _retry(account, now)
-                    counts["retried"] += 1
-                if now >= (account.state_changed_at or now) + billing_setting("ARCHIVE_AFTER_DAYS") * days:
-                    _archive(account, now)
-                    counts["archived"] += 1
-            elif (account.state == AccountState.ARCHIVED
-                  and now >= (account.state_changed_at or now) + billing_setting("DELETE_AFTER_DAYS") * days):
-                _delete(account, now)
-                counts["deleted"] += 1
-    counts["expired"] = subscriptions_expire_incomplete(now=now)
-    return counts
-
-
-def subscriptions_expire_incomplete(*, now: datetime | None = None) -> int:
-    """Cancel checkouts whose first invoice was never paid (voiding it): one live subscription per
-    team is a database rule, and an abandoned checkout must not block choosing a plan again."""
-    from tenantry.billing.services.invoicing import invoice_void
-
-    now = now or timezone.now()
-    cutoff = now - timedelta(days=billing_setting("INCOMPLETE_EXPIRE_DAYS"))
-    expired = 0
-    # An account already in dunning follows its own timeline (which ends the subscription).
-    for subscription_id in Subscription.objects.filter(status=SubscriptionStatus.INCOMPLETE, created_at__lt=cutoff,
-                                                       account__state=AccountState.ACTIVE).values_list("pk", flat=True):
-        with transaction.atomic():
-            subscription = Subscription.objects.select_for_update().get(pk=subscription_id)
-            if subscription.status != SubscriptionStatus.INCOMPLETE:
-                continue  # paid meanwhile
-            for invoice in subscription.invoices.filter(status=InvoiceStatus.FINALIZED):
-                invoice_void(invoice=invoice, actor="billing", reason="the first payment never arrived")
-            subscription.status = SubscriptionStatus.CANCELED
-            subscription.canceled_at = subscription.ended_at = now
-            subscription.save(update_fields=["status", "canceled_at", "ended_at", "updated_at"])
-            audit_log(actor="billing", action="subscription.expired", target=subscription,
-                      data={"created_at": subscription.created_at.isoformat()})
-            expired += 1
-    return expired
