@@ -90,16 +90,22 @@ def test_an_old_failed_provisioning_is_not_retried_once_the_instance_runs(platfo
     assert run_operation(str(again.id)) == OperationStatus.SUCCEEDED
     assert fresh(instance).status == Status.RUNNING
 
-    runtime = runtime_for(instance.server)
-    assert runtime.exec(build_deployment(fresh(instance)), "web",
-                        ["sh", "-c", "echo precious > /data/note.txt"]).exit_code == 0
+    first.refresh_from_db()
     refused = _retry_refused(first)
     assert refused.details["latest_operation_id"] == str(again.id)
     assert last_operation(instance).pk == again.pk  # nothing queued
     assert fresh(instance).status == Status.RUNNING
 
-    # Even a provisioning that does run on it (one queued by an older release) and fails never
-    # removes the volumes of an instance that has run: the address goes to the status page.
+
+def test_a_failed_provisioning_never_removes_the_volumes_of_an_instance_that_has_run(platform, queued,
+                                                                                    docker_client, settings):
+    instance, provision = create("has-run")
+    assert run_operation(str(provision.id)) == OperationStatus.SUCCEEDED
+    runtime = runtime_for(instance.server)
+    assert runtime.exec(build_deployment(fresh(instance)), "web",
+                        ["sh", "-c", "echo precious > /data/note.txt"]).exit_code == 0
+    # A provisioning that does run on it (queued by an older release's retry) and fails: the
+    # address goes to the status page, the volumes stay.
     _missing_image(settings)
     stray = create_operation(instance=fresh(instance), kind=OperationKind.PROVISION, actor="test")
     assert run_operation(str(stray.id)) == OperationStatus.FAILED
