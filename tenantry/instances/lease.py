@@ -8,6 +8,7 @@ operation) finds its next write refused — 0 rows — and stops without writing
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -137,7 +138,8 @@ class Lease:
                 except DatabaseError as exc:
                     # The connection may be broken: drop it, the next beat reconnects.
                     log.warning("operation.heartbeat_failed", operation=self.operation_id, error=str(exc))
-                    connection.close()
+                    with contextlib.suppress(DatabaseError):
+                        connection.close()
                 # Before another worker may take it over (lease elapsed since the last renewal),
                 # stop: better to abandon than to run a step twice at the same time.
                 if time.monotonic() - renewed_at >= lease - self.interval:

@@ -176,3 +176,34 @@ def test_a_worker_that_outlived_its_lease_in_a_blocking_call_writes_nothing_more
     assert runs.of("quick", "done") == [2]
     quick = operation.steps.get(name="quick")
     assert quick.status == StepStatus.SUCCEEDED and quick.attempts == 1
+
+
+@pytest.mark.postgres
+def test_a_heartbeat_survives_a_dropped_database_connection(platform, recorded, caplog):
+    """A real database error: PostgreSQL ends the heartbeat's session. The heartbeat reconnects at
+    the next beat and keeps the lease, so a second worker trying all along never takes over."""
+    from django.db import connection
+
+    runs, _, operation = recorded
+    results: dict[str, str | None] = {}
+    first = _worker(str(operation.id), results, "first")
+
+    def heartbeat_sessions() -> list[int]:
+        with connection.cursor() as cursor:  # the renewal's own statement: it sets only heartbeat_at
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid() AND query LIKE %s",
+                           ['UPDATE "instances_operation" SET "heartbeat_at" = %'])
+            return [row[0] for row in cursor.fetchall()]
+
+    pids = wait_for(heartbeat_sessions, timeout=10, what="the heartbeat's first renewal")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pids[0]])
+        assert cursor.fetchone()[0] is True
+    while first.is_alive():
+        assert run_operation(str(operation.id)) is None  # a second worker, trying all along
+        time.sleep(0.2)
+    assert results["first"] == OperationStatus.SUCCEEDED
+    assert any("operation.heartbeat_failed" in record.getMessage() for record in caplog.records)
+    operation = _finished(operation)
+    assert operation.runs == 1
+    assert runs.of("slow", "done") == [1] and runs.of("quick", "done") == [1]
