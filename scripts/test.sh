@@ -15,10 +15,11 @@ for db in $databases; do
   fi
   [ $status -eq 0 ] || break
 done
-# Production's queue: the worker-kill scenario again with Redis as the queue, on PostgreSQL.
+# Production's queue: the worker scenarios (kill, lifecycle, lease) again with Redis as the queue, on PostgreSQL.
 if [ $status -eq 0 ] && [[ " $databases " == *" postgres "* ]]; then
   echo "=== worker scenarios on PostgreSQL + Redis ==="
   DATABASE_URL=$pg_url REDIS_URL=${TENANTRY_TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
-    "$BIN/pytest" "$@" tests/instances/test_worker_resume.py tests/instances/test_queue.py || status=$?
+    "$BIN/pytest" "$@" tests/instances/test_worker_resume.py tests/instances/test_queue.py \
+    tests/instances/test_lifecycle_worker.py tests/instances/test_lease.py || status=$?
 fi
 exit $status

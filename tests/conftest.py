@@ -235,6 +235,37 @@ def queued():
     HUEY.immediate = True
 
 
+def stop_worker(process: subprocess.Popen) -> None:
+    """SIGTERM (Huey finishes its running tasks), SIGKILL if it does not end in 20 s."""
+    import signal
+
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@pytest.fixture()
+def worker(platform, queued, output_dir, request) -> Iterator[subprocess.Popen]:
+    """A real worker process (`tenantry worker`) on the test database and the real queue (SQLite
+    file, or Redis when REDIS_URL is set): what the test queues runs there, as in a deployment,
+    not in Huey's immediate mode. Its output: test-output/worker-<test>.log."""
+    process = start_worker(output_dir / f"worker-{request.node.name}.log")
+    yield process
+    stop_worker(process)
+
+
+def ran_in(process: subprocess.Popen, operation: Any) -> bool:
+    """Whether that worker process claimed the operation last (its worker id names the pid)."""
+    import socket
+
+    return operation.worker.startswith(f"{socket.gethostname()}:{process.pid}:")
+
+
 class Mailbox:
     """Messages received by a real SMTP server (aiosmtpd) on 127.0.0.1."""
 

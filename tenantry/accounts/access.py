@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tenantry.accounts.models import ApiKey, Team, User
-from tenantry.accounts.permissions import PERMISSIONS, role_allows
+from tenantry.accounts.permissions import PERMISSIONS, RETRY_PERMISSIONS, role_allows
 from tenantry.core.errors import ApplicationError
 
 # What a read-only API key may do; a read-write key may do what the team's admins may do.
@@ -40,3 +40,15 @@ class Access:
     def require(self, permission: str) -> None:
         if not self.allows(permission):
             raise Forbidden("You are not allowed to do that in this team.", details={"permission": permission})
+
+    def may_retry(self, kind: str) -> bool:
+        permission = RETRY_PERMISSIONS.get(kind)
+        return permission is not None and self.allows(permission)
+
+    def require_retry(self, kind: str) -> None:
+        """Retrying an operation of this kind (see RETRY_PERMISSIONS)."""
+        permission = RETRY_PERMISSIONS.get(kind)
+        if permission is None:
+            raise Forbidden(f"A failed {kind} is retried by billing or the operators, not by the team.",
+                            details={"kind": kind})
+        self.require(permission)

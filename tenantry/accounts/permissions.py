@@ -13,6 +13,8 @@
 | team.manage_owners    |   ✓   |       |        |         |
 | billing.view          |   ✓   |   ✓   |        |    ✓    |
 | billing.manage        |   ✓   |       |        |    ✓    |
+
+Retrying a failed operation needs the permission of what the retry may do (RETRY_PERMISSIONS).
 """
 
 from __future__ import annotations
@@ -36,6 +38,22 @@ PERMISSIONS: dict[str, set[str]] = {
     "team.manage_owners": {str(Role.OWNER)},
     "billing.view": {str(Role.OWNER), str(Role.ADMIN), str(Role.BILLING)},
     "billing.manage": {str(Role.OWNER), str(Role.BILLING)},
+}
+
+# Retrying an operation needs the permission its kind needs. A provisioning counts as a deletion:
+# when it fails again its clean-up removes every container, network and volume it made. What
+# billing started (resize, suspend, resume, archive) is retried by billing and the operators,
+# never by the team: absent here.
+RETRY_PERMISSIONS: dict[str, str] = {
+    "provision": "instance.delete",
+    "delete": "instance.delete",
+    "start": "instance.operate",
+    "stop": "instance.operate",
+    "restart": "instance.operate",
+    "hibernate": "instance.operate",
+    "wake": "instance.operate",
+    "reconfigure": "instance.credentials",
+    "rotate": "instance.credentials",
 }
 
 

@@ -26,6 +26,8 @@ urlpatterns = [
     path("t/<slug:team_slug>/instances/<str:ref>/open/", workflows.open_app, name="instance_open"),
     path("t/<slug:team_slug>/instances/<str:ref>/settings/", workflows.settings, name="instance_settings"),
     path("t/<slug:team_slug>/instances/<str:ref>/rotate/", workflows.rotate, name="instance_rotate"),
+    path("t/<slug:team_slug>/instances/<str:ref>/operations/<uuid:operation_id>/retry/", instances.retry,
+         name="instance_retry"),
     path("t/<slug:team_slug>/instances/<str:ref>/<str:name>/", instances.action, name="instance_action"),
     path("t/<slug:team_slug>/team/", team.team, name="team"),
     path("t/<slug:team_slug>/team/members/<uuid:membership_id>/role/", team.member_role, name="member_role"),

@@ -114,10 +114,10 @@ def show_operation(request: HttpRequest, operation_id: str) -> Operation:
 
 
 @router.post("/operations/{operation_id}/retry", response={202: OperationOut, **ERRORS},
-             summary="Retry a failed operation")
+             summary="Retry the instance's latest operation, if it failed")
 def retry_operation(request: HttpRequest, operation_id: str) -> Status:
     access = access_of(request)
     failed = selectors.operation_get(team=access.team, operation_id=operation_id)
-    access.require("instance.delete" if failed.kind == "delete" else "instance.operate")
+    access.require_retry(failed.kind)
     operation = services.operation_retry(operation=failed, actor=access.actor)
     return Status(202, selectors.operation_get(team=access.team, operation_id=str(operation.pk)))

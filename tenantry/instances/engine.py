@@ -1,24 +1,20 @@
 """Runs operations: claims one, runs its steps in order, retries transient failures with
 backoff, and keeps a heartbeat so that an operation whose worker died is resumed elsewhere.
 
-Steps are idempotent, so resuming re-runs the step that was interrupted and converges.
+Steps are idempotent, so resuming re-runs the step that was interrupted and converges. The claim
+is fenced (tenantry/instances/lease.py): a worker that lost its lease stops at its next write.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
-from datetime import timedelta
-
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
-from django.db.models import F, Q
+from django.db import close_old_connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from tenantry.core.audit import audit_log
 from tenantry.core.logging import get_logger
+from tenantry.instances.lease import Lease, LeaseLost, claim, lease_duration
 from tenantry.instances.models import (
     Instance,
     Operation,
@@ -35,74 +31,47 @@ from tenantry.runtime.backends.base import BackendError, TransientBackendError
 log = get_logger(__name__)
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-def _lease() -> timedelta:
-    return timedelta(seconds=settings.TENANTRY["OPERATION_LEASE_SECONDS"])
-
-
-def claim(operation_id: str) -> bool:
-    """Take an operation that is pending, or running with an expired heartbeat (its worker died)."""
-    now = timezone.now()
-    claimed = (
-        Operation.objects.filter(pk=operation_id)
-        .filter(Q(status=OperationStatus.PENDING)
-                | Q(status=OperationStatus.RUNNING, heartbeat_at__lt=now - _lease()))
-        .update(status=OperationStatus.RUNNING, heartbeat_at=now, worker=worker_id(), updated_at=now)
-    )
-    return claimed == 1
-
-
-class Heartbeat:
-    """Refresh the operation's heartbeat from a side thread while its steps run."""
-
-    def __init__(self, operation_id: str):
-        self.operation_id = operation_id
-        self.interval = max(0.5, settings.TENANTRY["OPERATION_LEASE_SECONDS"] / 3)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"heartbeat-{operation_id}")
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(self.interval):
-                Operation.objects.filter(pk=self.operation_id, status=OperationStatus.RUNNING).update(
-                    heartbeat_at=timezone.now())
-        finally:
-            connection.close()
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-
 def run_operation(operation_id: str) -> str | None:
-    """Run (or resume) an operation. Returns its final status, or None when not claimed."""
-    if not claim(operation_id):
+    """Run (or resume) an operation. Returns its final status, or None when not claimed or when
+    the lease was lost on the way (another worker has it now)."""
+    token = claim(operation_id)
+    if token is None:
         return None
-    operation = Operation.objects.select_related("instance__server").get(pk=operation_id)
+    lease = Lease(operation_id, token)
+    try:
+        with lease:
+            return _run_claimed(lease)
+    except LeaseLost:
+        log.warning("operation.abandoned", operation=operation_id, token=token)
+        return None
+
+
+def _run_claimed(lease: Lease) -> str:
+    operation = Operation.objects.select_related("instance__server").get(pk=lease.operation_id)
     instance = operation.instance
     now = timezone.now()
-    Operation.objects.filter(pk=operation.pk).update(runs=F("runs") + 1, started_at=operation.started_at or now)
-    if operation.kind not in IN_PLACE_KINDS:
-        Instance.objects.filter(pk=instance.pk).update(status=STATUS_DURING[operation.kind], status_message="",
-                                                       updated_at=now)
+    with transaction.atomic():
+        if instance.status == Status.DELETED and operation.kind != OperationKind.DELETE:
+            # Nothing may bring a deleted instance back (its name may belong to another one now).
+            lease.finish_operation(status=OperationStatus.CANCELLED, error_code="instance_deleted",
+                                   error_message="The instance was deleted.", finished_at=now, updated_at=now)
+            log.warning("operation.cancelled", operation=str(operation.id), reason="instance_deleted")
+            return OperationStatus.CANCELLED
+        lease.update_operation(updated_at=now)  # still ours: the instance's status follows
+        if operation.kind not in IN_PLACE_KINDS:
+            Instance.objects.filter(pk=instance.pk).update(status=STATUS_DURING[operation.kind], status_message="",
+                                                           updated_at=now)
     instance.refresh_from_db()
-    log.info("operation.start", operation=str(operation.id), kind=operation.kind, instance=instance.slug)
-    ctx = StepContext(operation=operation, instance=instance)
-    with Heartbeat(str(operation.id)):
-        for step in operation.steps.order_by("position"):
-            if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
-                continue
-            error = _run_step(ctx, step)
-            if error is not None:
-                _fail(ctx, step, error)
-                return OperationStatus.FAILED
+    log.info("operation.start", operation=str(operation.id), kind=operation.kind, instance=instance.slug,
+             token=lease.token)
+    ctx = StepContext(operation=operation, instance=instance, lease=lease)
+    for step in operation.steps.order_by("position"):
+        if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
+            continue
+        error = _run_step(ctx, step)
+        if error is not None:
+            _fail(ctx, step, error)
+            return OperationStatus.FAILED
     _succeed(ctx)
     return OperationStatus.SUCCEEDED
 
@@ -110,8 +79,8 @@ def run_operation(operation_id: str) -> str | None:
 def _run_step(ctx: StepContext, step: Step) -> BackendError | None:
     max_attempts = settings.TENANTRY["STEP_MAX_ATTEMPTS"]
     base_delay = settings.TENANTRY["STEP_RETRY_BASE_SECONDS"]
+    lease = ctx.lease
     ctx.begin_step(step)
-    step.status = StepStatus.RUNNING
     step.started_at = step.started_at or timezone.now()
     if step.attempts:
         ctx.log("resuming after an interruption")
@@ -120,45 +89,53 @@ def _run_step(ctx: StepContext, step: Step) -> BackendError | None:
         attempt += 1
         step.attempts += 1
         # One write per attempt: a provisioning has a dozen steps and each write costs.
-        step.save(update_fields=["status", "started_at", "attempts", "log"])
+        lease.update_step(step, status=StepStatus.RUNNING, started_at=step.started_at, attempts=step.attempts,
+                          log=step.log)
         try:
             STEPS[step.name](ctx)
+        except LeaseLost:
+            raise
         except TransientBackendError as exc:
             if attempt >= max_attempts:
                 return BackendError(f"{exc.message} (gave up after {attempt} attempts)", code=exc.code)
             delay = base_delay * (2 ** (attempt - 1))
             ctx.log(f"temporary failure: {ctx.redact(exc.message)}; retrying in {delay:g} s")
-            time.sleep(delay)
+            lease.sleep(delay)
             continue
         except BackendError as exc:
             return exc
         except Exception as exc:  # a bug must fail the operation, not leave it running forever
             log.exception("operation.step_crashed", step=step.name, operation=str(ctx.operation.id))
             return BackendError(f"internal error in step {step.name}: {exc.__class__.__name__}", code="internal")
+        # The step's work may have outlived the lease (a blocking call): then this write is
+        # refused and another worker, which has re-run the step, records it.
+        lease.update_step(step, status=StepStatus.SUCCEEDED, finished_at=timezone.now(), error="", log=step.log)
         step.status = StepStatus.SUCCEEDED
-        step.finished_at = timezone.now()
-        step.error = ""
-        step.save(update_fields=["status", "finished_at", "error", "log"])
         return None
 
 
+def has_run(instance: Instance) -> bool:
+    """The app came up once (first-start tasks done, or it was running): its volumes hold the
+    customer's data from then on, and no failure may remove them."""
+    return instance.provisioned_at is not None or instance.running_since is not None
+
+
 def _fail(ctx: StepContext, step: Step, error: BackendError) -> None:
+    lease = ctx.lease
+    lease.check()  # a worker that lost the operation neither cleans up nor records anything
     message = ctx.redact(error.message)
-    step.status = StepStatus.FAILED
-    step.error = message
-    step.finished_at = timezone.now()
-    step.save(update_fields=["status", "error", "finished_at", "log"])
-    operation, instance = ctx.operation, ctx.instance
+    operation = ctx.operation
+    instance = Instance.objects.get(pk=ctx.instance.pk)  # as it is now, not as the run began
     in_place = operation.kind in IN_PLACE_KINDS
-    if operation.kind == OperationKind.PROVISION:
+    if operation.kind == OperationKind.PROVISION and not has_run(instance):
         cleanup_failed_provision(ctx)  # a failed create leaves no container, network or volume
     elif operation.kind != OperationKind.DELETE and not in_place:
         ctx.try_route_to_edge()
+    lease.update_step(step, status=StepStatus.FAILED, error=message, finished_at=timezone.now(), log=step.log)
     now = timezone.now()
     with transaction.atomic():
-        Operation.objects.filter(pk=operation.pk).update(
-            status=OperationStatus.FAILED, error_code=error.code, error_message=message, finished_at=now,
-            updated_at=now)
+        lease.finish_operation(status=OperationStatus.FAILED, error_code=error.code, error_message=message,
+                               finished_at=now, updated_at=now)
         if not in_place:  # the app still runs as it did: only the change failed
             Instance.objects.filter(pk=instance.pk).update(status=Status.FAILED, status_message=message,
                                                            updated_at=now)
@@ -179,8 +156,7 @@ def _succeed(ctx: StepContext) -> None:
     if operation.kind == OperationKind.DELETE:
         fields.update(deleted_at=now, subnet=None)
     with transaction.atomic():
-        Operation.objects.filter(pk=operation.pk).update(status=OperationStatus.SUCCEEDED, finished_at=now,
-                                                         updated_at=now)
+        ctx.lease.finish_operation(status=OperationStatus.SUCCEEDED, finished_at=now, updated_at=now)
         Instance.objects.filter(pk=instance.pk).update(**fields)
         if operation.kind == OperationKind.PROVISION:
             from tenantry.notifications.tasks import instance_ready_task
@@ -191,7 +167,7 @@ def _succeed(ctx: StepContext) -> None:
 
 def resume_stale_operations() -> list[str]:
     """Re-queue operations whose worker died (expired heartbeat) or that never got picked up."""
-    cutoff = timezone.now() - _lease()
+    cutoff = timezone.now() - lease_duration()
     stale = Operation.objects.filter(
         Q(status=OperationStatus.RUNNING, heartbeat_at__lt=cutoff)
         | Q(status=OperationStatus.PENDING, created_at__lt=cutoff)

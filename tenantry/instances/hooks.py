@@ -19,7 +19,6 @@ from tenantry.catalog.registry import app_templates
 from tenantry.catalog.schema import Hook
 from tenantry.catalog.templating import TemplateError, render, render_json
 from tenantry.instances.deployment import template_context
-from tenantry.instances.models import Operation
 from tenantry.instances.secrets import (
     HOOK_SESSION,
     forget_value,
@@ -149,9 +148,7 @@ class HookRunner:
         return captured
 
     def _save_progress(self, done: list[str]) -> None:
-        operation = self.ctx.operation
-        operation.state = {**operation.state, self.state_key: done}
-        Operation.objects.filter(pk=operation.pk).update(state=operation.state)
+        self.ctx.save_state(**{self.state_key: done})
 
 
 def hook_context(instance: Any, spec: Any) -> dict[str, Any]:

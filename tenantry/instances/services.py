@@ -23,6 +23,7 @@ from tenantry.instances.models import (
     Instance,
     Operation,
     OperationKind,
+    OperationStatus,
     Status,
 )
 from tenantry.instances.naming import slug_problem
@@ -280,18 +281,50 @@ def instance_wake_on_request(*, instance: Instance) -> Operation | None:
         return active_operation(instance)
 
 
+class NotRetryable(Conflict):
+    code = "not_retryable"
+
+
 def operation_retry(*, operation: Operation, actor: str) -> Operation:
-    """Run a failed operation's kind again as a new operation (steps are idempotent)."""
-    if operation.status != "failed":
-        raise InvalidTransition("Only a failed operation can be retried.", details={"status": operation.status})
-    instance = operation.instance
-    if operation.kind in (OperationKind.PROVISION, OperationKind.DELETE):
-        with transaction.atomic():
-            instance = Instance.objects.select_for_update().get(pk=instance.pk)
+    """Run a failed operation's kind again as a new operation (steps are idempotent).
+
+    Only the instance's latest operation, still failed, on an instance that is not deleted, and
+    only when the instance is where that failure left it: an old failure must never replay over
+    what happened since (a deleted instance provisioned again, a later delete undone).
+    """
+    with transaction.atomic():
+        instance = Instance.objects.select_for_update().get(pk=operation.instance_id)
+        operation = Operation.objects.get(pk=operation.pk)  # as it is now, under the instance's lock
+        _check_retryable(operation, instance)
+        if operation.kind == OperationKind.PROVISION:
             new = queue_operation(instance, operation.kind, actor)
-            audit_log(actor=actor, action="operation.retry", target=operation, data={"new": str(new.id)})
-            return new
-    return _lifecycle(instance, operation.kind, actor)
+        else:
+            # The failure left the instance FAILED, which the normal transition table does not
+            # allow for every kind (hibernate, wake…); a change made in place left it running.
+            new = _lifecycle(instance, operation.kind, actor, check_status=operation.kind in IN_PLACE_KINDS)
+        audit_log(actor=actor, action="operation.retry", target=operation, data={"new": str(new.id)})
+        return new
+
+
+def _check_retryable(operation: Operation, instance: Instance) -> None:
+    if operation.status != OperationStatus.FAILED:
+        raise NotRetryable("Only a failed operation can be retried.", details={"status": operation.status})
+    if instance.status == Status.DELETED or instance.deleted_at is not None:
+        raise NotRetryable(f"Instance {instance.slug!r} is deleted.", details={"status": instance.status})
+    latest = instance.operations.order_by("-created_at").first()
+    if latest is not None and latest.pk != operation.pk:
+        raise NotRetryable("A newer operation has run on this instance since; only the latest one can be retried.",
+                           details={"latest_operation_id": str(latest.pk), "latest_kind": latest.kind})
+    if operation.kind in IN_PLACE_KINDS:
+        return  # the app kept serving; _lifecycle checks it still runs
+    if instance.status != Status.FAILED:
+        raise NotRetryable(f"Instance {instance.slug!r} is {instance.status}, not failed: nothing to retry.",
+                           details={"status": instance.status})
+    wanted = _DESIRED_AFTER.get(operation.kind, DesiredState.RUNNING)
+    if instance.desired_state != wanted:
+        # Decided since without an operation of its own (billing suspends an instance that never came up).
+        raise NotRetryable(f"Instance {instance.slug!r} should now be {instance.desired_state}: retrying the "
+                           f"{operation.kind} would undo that.", details={"desired_state": instance.desired_state})
 
 
 ACTIVITY_RESOLUTION = timedelta(seconds=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import cached_property
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -13,6 +14,7 @@ from tenantry.catalog.registry import get_app
 from tenantry.core.logging import get_logger
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.hooks import LOG_TAIL_LINES, HookRunner
+from tenantry.instances.lease import Lease
 from tenantry.instances.models import Instance, Operation, Step
 from tenantry.instances.naming import instance_hosts
 from tenantry.instances.probes import http_ready
@@ -31,9 +33,10 @@ class StepContext:
     # live enough for a person watching, without a write per line.
     LOG_FLUSH_SECONDS = 1.0
 
-    def __init__(self, *, operation: Operation, instance: Instance):
+    def __init__(self, *, operation: Operation, instance: Instance, lease: Lease):
         self.operation = operation
         self.instance = instance
+        self.lease = lease  # every write of the operation's rows goes through it (fenced)
         self.step: Step | None = None
         self._flushed_at = 0.0
 
@@ -70,13 +73,25 @@ class StepContext:
         return self._redact(text)
 
     def log(self, message: str) -> None:
+        """Add a line to the step's log. Raises LeaseLost when this worker no longer holds the
+        operation: every step logs as it goes, so this is where a step notices and stops."""
+        self.lease.check()
         if self.step is None:
             return
         line = f"{timezone.now():%H:%M:%S} {self.redact(message)}"
         self.step.log = f"{self.step.log}\n{line}" if self.step.log else line
         if time.monotonic() - self._flushed_at >= self.LOG_FLUSH_SECONDS:
-            Step.objects.filter(pk=self.step.pk).update(log=self.step.log)
+            self.lease.update_step(self.step, log=self.step.log)
             self._flushed_at = time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait inside a step; a lost lease ends the wait at once (LeaseLost)."""
+        self.lease.sleep(seconds)
+
+    def save_state(self, **values: Any) -> None:
+        """Keep progress a resumed run must not redo (fenced, like every write of the operation)."""
+        self.operation.state = {**self.operation.state, **values}
+        self.lease.update_operation(state=self.operation.state)
 
     def route(self, *, to_app: bool) -> Route:
         upstream = self.deployment.upstream_url if to_app else None
@@ -178,7 +193,7 @@ def _wait_ready(ctx: StepContext, container: ContainerSpec) -> None:
                 raise BackendError(
                     f"{container.service} stopped during start-up (exit code {state.exit_code}). "
                     f"Last log lines:\n{tail}", code="container_exited")
-        time.sleep(delay)
+        ctx.sleep(delay)
         delay = min(delay * 1.3, 1.0)
     raise BackendError(f"{container.service} was not ready within {timeout:g} s ({why}).", code="not_ready")
 
@@ -258,8 +273,7 @@ def archive_volumes(ctx: StepContext) -> None:
     from tenantry.instances.archive import archive_instance_volumes
 
     path = archive_instance_volumes(ctx.runtime, ctx.deployment)
-    ctx.operation.state = {**ctx.operation.state, "archive_path": str(path)}
-    Operation.objects.filter(pk=ctx.operation.pk).update(state=ctx.operation.state)
+    ctx.save_state(archive_path=str(path))
     ctx.log(f"final backup: {path.name}")
 
 

@@ -70,6 +70,7 @@ def _detail_context(access: Access, ref: str) -> dict:
     return {"access": access, "instance": instance, "operations": operations, "active": active,
             "latest": operations[0] if operations else None, "spec": spec,
             "can_operate": access.allows("instance.operate"), "can_delete": access.allows("instance.delete"),
+            "can_retry": bool(operations) and access.may_retry(operations[0].kind),
             "can_manage_credentials": access.allows("instance.credentials")}
 
 
@@ -111,6 +112,22 @@ def action(request: HttpRequest, access: Access, ref: str, name: str) -> HttpRes
         except ApplicationError as exc:
             messages.error(request, exc.message)
     return redirect(request.POST.get("next") or reverse("dashboard:instance", args=[access.team.slug, instance.slug]))
+
+
+@require_POST
+@with_team("instance.operate")
+def retry(request: HttpRequest, access: Access, ref: str, operation_id: str) -> HttpResponse:
+    """Retry the instance's latest operation, when it failed and the role may redo what it does."""
+    instance = selectors.instance_get(team=access.team, ref=ref)
+    operation = selectors.operation_get(team=access.team, operation_id=operation_id)
+    if operation.instance_id != instance.pk or not access.may_retry(operation.kind):
+        messages.error(request, _("That action is not available."))
+    else:
+        try:
+            services.operation_retry(operation=operation, actor=access.actor)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+    return redirect("dashboard:instance", team_slug=access.team.slug, ref=instance.slug)
 
 
 @require_POST
