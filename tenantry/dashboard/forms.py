@@ -32,13 +32,26 @@ class InstanceDeleteForm(forms.Form):
         return value
 
 
+def _grantable_roles(can_manage_owners: bool) -> list[tuple[str, str]]:
+    """The roles offered to someone managing members: only owners make owners."""
+    return [(value, label) for value, label in Role.choices if can_manage_owners or value != Role.OWNER]
+
+
 class InvitationForm(forms.Form):
     email = forms.EmailField(label=_("Email"))
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.MEMBER)
 
+    def __init__(self, *args: object, can_manage_owners: bool, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["role"].choices = _grantable_roles(can_manage_owners)  # type: ignore[attr-defined]
+
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+
+    def __init__(self, *args: object, can_manage_owners: bool, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["role"].choices = _grantable_roles(can_manage_owners)  # type: ignore[attr-defined]
 
 
 class ApiKeyForm(forms.Form):
