@@ -1,4 +1,4 @@
-"""Only owners make owners: every role × every invitation/role action, through the services and
+"""Only owners make owners: every role by every invitation/role action, through the services and
 through the dashboard views that expose them (members and invitations have no REST endpoint).
 
 The team: two owners (alice, olivia), the actor (alice herself when the role under test is
@@ -43,7 +43,7 @@ class World:
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
-    # 144 cases × 4 users: the default PBKDF2 would spend minutes hashing test passwords.
+    # 144 cases with 4 users each: the default PBKDF2 would spend minutes hashing test passwords.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
