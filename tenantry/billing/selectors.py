@@ -114,6 +114,25 @@ class OperatorOverview:
     accounts_by_state: dict[str, int]
     suspended_accounts: list[BillingAccount]
     recent_events: list[AuditEvent] = field(default_factory=list)
+    # Paid (or trialing) subscriptions whose instance could not be created.
+    awaiting_instances: list[Subscription] = field(default_factory=list)
+
+
+def subscriptions_awaiting_instance(*, limit: int = 50) -> list[Subscription]:
+    """For operators only: live, started subscriptions with an app and no instance yet."""
+    return list(Subscription.objects.filter(status__in=["trialing", "active", "past_due"], provisioned=False)
+                .exclude(app="").select_related("team", "plan").order_by("updated_at")[:limit])
+
+
+def team_needs_plan(team: Team) -> bool:
+    """A team that has never subscribed (or whose subscription ended) while plans are on sale:
+    the dashboard leads it to the plan choice rather than to an instance it cannot run. The
+    operators' own team never needs one."""
+    from tenantry.accounts.services.teams import OPERATOR_TEAM_SLUG
+
+    if team.slug == OPERATOR_TEAM_SLUG or not public_plans().exists():
+        return False
+    return not Subscription.objects.filter(team=team, status__in=LIVE_SUBSCRIPTION_STATUSES).exists()
 
 
 def operator_billing_overview(*, now: datetime | None = None, limit: int = 50) -> OperatorOverview:
@@ -141,4 +160,5 @@ def operator_billing_overview(*, now: datetime | None = None, limit: int = 50) -
                      .select_related("team").order_by("state_changed_at")[:limit])
     events = list(AuditEvent.objects.filter(action__startswith="billing_account.")[:limit])
     return OperatorOverview(mrr_minor=mrr, unpaid_invoices=list(unpaid[:limit]), unpaid_total_minor=unpaid_total,
-                            accounts_by_state=states, suspended_accounts=suspended, recent_events=events)
+                            accounts_by_state=states, suspended_accounts=suspended, recent_events=events,
+                            awaiting_instances=subscriptions_awaiting_instance(limit=limit))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -32,7 +34,7 @@ class InstanceDeleteForm(forms.Form):
         return value
 
 
-def _grantable_roles(can_manage_owners: bool) -> list[tuple[str, str]]:
+def _grantable_roles(can_manage_owners: bool) -> list[tuple[str, Any]]:
     """The roles offered to someone managing members: only owners make owners."""
     return [(value, label) for value, label in Role.choices if can_manage_owners or value != Role.OWNER]
 
