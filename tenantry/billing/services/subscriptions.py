@@ -59,8 +59,12 @@ def _pick_app(plan: Plan, app: str | None) -> str:
 
 def subscription_checkout(*, team: Team, plan: Plan, interval: str, actor: str, coupon_code: str | None = None,
                           idempotency_key: str | None = None, app: str | None = None,
-                          instance_slug: str | None = None) -> Subscription:
-    """Start a subscription and issue its first invoice; a repeated submit returns the same one."""
+                          instance_slug: str | None = None, propose_instance_slug: bool = True) -> Subscription:
+    """Start a subscription and issue its first invoice; a repeated submit returns the same one.
+
+    When the plan provisions an app, `instance_slug` names its instance; without one, the team's
+    slug is proposed (API, CLI) unless `propose_instance_slug` is off (the dashboard asks the
+    customer). Either way the name is checked here, before anything is owed."""
     key = (idempotency_key or "")[:200]
     if key:
         existing = Subscription.objects.filter(team=team, idempotency_key=key).first()
@@ -75,7 +79,12 @@ def subscription_checkout(*, team: Team, plan: Plan, interval: str, actor: str, 
     # The instance's name is checked now, while the customer can still change it: once paid, a
     # bad name would leave them with a subscription and nothing running. Without a name (API
     # callers) the team's slug is the proposal, checked the same way.
-    slug = instance_name_validate(instance_slug or team.slug, team=team) if chosen_app else ""
+    slug = ""
+    if chosen_app:
+        if not instance_slug and not propose_instance_slug:
+            raise ValidationError("Choose a name for your instance.", code="instance_name_required",
+                                  details={"field": "instance_slug"})
+        slug = instance_name_validate(instance_slug or team.slug, team=team)
     coupon = _validate_coupon(coupon_code, plan.currency)
     try:
         with transaction.atomic():

@@ -66,13 +66,12 @@ def plans(request: HttpRequest, access: Access) -> HttpResponse:
         app = request.POST.get("app") or None
         if plan is None:
             error = _("Choose a plan.")
-        elif not instance_slug:  # the customer names the instance they pay for; never guessed
-            name_error = _("Choose a name for your instance.")
         else:
             try:
                 subscription = subscription_checkout(
                     team=access.team, plan=plan, interval=request.POST.get("interval", "month"), actor=access.actor,
-                    coupon_code=request.POST.get("coupon") or None, app=app, instance_slug=instance_slug,
+                    coupon_code=request.POST.get("coupon") or None, app=app,
+                    instance_slug=instance_slug, propose_instance_slug=False,  # the customer names it
                     idempotency_key=f"dashboard:{request.POST.get('token', '')}" if request.POST.get("token") else None)
             except ApplicationError as exc:
                 if exc.details.get("field") == "instance_slug":
