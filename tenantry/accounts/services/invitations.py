@@ -3,7 +3,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -12,6 +11,7 @@ from tenantry.accounts.access import Access
 from tenantry.accounts.models import Invitation, Membership, Role, User
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import Conflict, NotFound, ValidationError
+from tenantry.core.links import dashboard_url
 from tenantry.core.tokens import new_secret, secret_hash
 
 INVITATION_LIFETIME = timedelta(days=7)
@@ -26,7 +26,7 @@ class IssuedInvitation:
 
 
 def accept_url(token: str) -> str:
-    return f"{settings.TENANTRY['DASHBOARD_URL'].rstrip('/')}/invitations/{token}/"
+    return dashboard_url(f"/invitations/{token}/")  # never the inviter's request Host
 
 
 def invitation_create(*, access: Access, email: str, role: str, send: bool = True) -> IssuedInvitation:

@@ -26,6 +26,7 @@ from tenantry.billing.services import subscription_checkout, subscription_instan
 from tenantry.billing.services.payments import payment_cancel, payment_refresh, payment_start
 from tenantry.catalog.registry import get_catalog
 from tenantry.core.errors import ApplicationError, NotFound
+from tenantry.core.links import dashboard_url
 from tenantry.dashboard.context import with_team
 
 METHOD_LABELS = {"mobile_money": gettext_lazy("Mobile Money"), "card": gettext_lazy("Card"),
@@ -141,7 +142,7 @@ def pay(request: HttpRequest, access: Access, invoice_id: str) -> HttpResponse:
         if chosen is None:
             error = _("Choose a payment method.")
         else:
-            return_url = request.build_absolute_uri(f"/t/{access.team.slug}/billing/")
+            return_url = dashboard_url(f"/t/{access.team.slug}/billing/")  # not the request's Host
             try:
                 payment = payment_start(invoice=invoice, provider=chosen["provider"], method=chosen["method"],
                                         actor=access.actor, phone=request.POST.get("phone"), return_url=return_url)

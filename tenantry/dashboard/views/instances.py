@@ -13,6 +13,7 @@ from tenantry.accounts.access import Access
 from tenantry.billing import selectors as billing_selectors
 from tenantry.catalog.registry import app_templates, get_catalog
 from tenantry.core.errors import ApplicationError
+from tenantry.core.links import safe_next
 from tenantry.dashboard.context import with_team
 from tenantry.dashboard.forms import InstanceCreateForm, InstanceDeleteForm
 from tenantry.instances import selectors, services
@@ -116,7 +117,8 @@ def action(request: HttpRequest, access: Access, ref: str, name: str) -> HttpRes
             service(instance=instance, actor=access.actor)
         except ApplicationError as exc:
             messages.error(request, exc.message)
-    return redirect(request.POST.get("next") or reverse("dashboard:instance", args=[access.team.slug, instance.slug]))
+    return redirect(safe_next(request, request.POST.get("next"),
+                              reverse("dashboard:instance", args=[access.team.slug, instance.slug])))
 
 
 @require_POST
