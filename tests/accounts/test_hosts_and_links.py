@@ -103,7 +103,8 @@ def test_invitation_link_comes_from_the_dashboard_url(dashboard_url, mailoutbox)
 # --- next ------------------------------------------------------------------------------------------
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("target", ["http://acme.localhost:8880/", "http://evil.example.com/", "//evil.example.com/",
+@pytest.mark.parametrize("target", ["http://acme.localhost/", "http://acme.localhost:8880/", "http://evil.example.com/",
+                                    "//evil.example.com/",
                                     "https://127.0.0.1.evil.example/"])
 def test_login_never_redirects_off_the_control_plane(target):
     make_user("login@example.com")
