@@ -9,9 +9,11 @@ may do it; the test checks the refusal's code and that nothing changed, or that 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from tenantry.accounts.access import Access
 from tenantry.accounts.models import Invitation, Membership, Role, Team, User
@@ -238,3 +240,24 @@ def test_the_team_page_offers_owner_only_to_owners(world: World):
         return
     offers_owner = b'<option value="owner"' in page.content
     assert offers_owner is (world.role == Role.OWNER)
+
+
+@pytest.mark.parametrize("inviter_role", [Role.OWNER, Role.ADMIN])
+def test_an_owner_invitation_makes_an_owner_only_if_an_owner_sent_it(inviter_role: str):
+    from tenantry.accounts.services.invitations import invitation_accept
+    from tenantry.core.tokens import secret_hash
+
+    alice = make_user("alice@example.com")
+    team = alice.memberships.get().team
+    inviter = alice if inviter_role == Role.OWNER else make_user("adam@example.com", team=team, role=Role.ADMIN)
+    # An owner invitation as an admin could send one before this fix (straight into the table).
+    Invitation.objects.create(team=team, email="second@example.com", role=Role.OWNER, invited_by=inviter,
+                              token_hash=secret_hash("tok"), expires_at=timezone.now() + timedelta(days=1))
+    second = make_user("second@example.com")
+    if inviter_role == Role.OWNER:
+        assert invitation_accept(token="tok", user=second).role == Role.OWNER
+    else:
+        with pytest.raises(ApplicationError) as refused:
+            invitation_accept(token="tok", user=second)
+        assert refused.value.code == "owner_required"
+        assert not Membership.objects.filter(team=team, user=second).exists()

@@ -7,7 +7,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tenantry.accounts.access import Access
+from tenantry.accounts.access import Access, Forbidden
 from tenantry.accounts.models import Invitation, Membership, Role, User
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import Conflict, NotFound, ValidationError
@@ -79,6 +79,13 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     invitation = invitation_for_token(token)
     if invitation.email != user.email.lower():
         raise ValidationError("This invitation was sent to another email address.", code="invitation_email")
+    inviter = invitation.invited_by_id
+    if invitation.role == Role.OWNER and (inviter is None or not Membership.objects.filter(
+            team=invitation.team, user_id=inviter, role=Role.OWNER).exists()):
+        # Only an owner's invitation makes an owner, and only while they still are one (this
+        # also voids owner invitations an admin could send before owners alone could).
+        raise Forbidden("Only an owner of the team can invite an owner; ask one for a new invitation.",
+                        code="owner_required")
     membership, created = Membership.objects.get_or_create(team=invitation.team, user=user,
                                                            defaults={"role": invitation.role})
     invitation.accepted_at = timezone.now()
