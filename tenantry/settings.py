@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -49,15 +50,16 @@ SECRET_KEY = os.environ.get("TENANTRY_SECRET_KEY") or _persistent_secret(
 )
 
 BASE_DOMAIN = os.environ.get("TENANTRY_BASE_DOMAIN", "localhost").strip(".").lower()
-ALLOWED_HOSTS = [h for h in os.environ.get("TENANTRY_ALLOWED_HOSTS", "").split(",") if h] + [
-    "localhost",
-    "127.0.0.1",
-    "[::1]",
-    "testserver",
-    # The proxy forwards requests for stopped/hibernated instances to the control plane with
-    # the visitor's Host header intact.
-    f".{BASE_DOMAIN}",
-]
+# Where customers reach the dashboard: every link in an email is built from it, never from a
+# request's Host header.
+DASHBOARD_URL = (os.environ.get("TENANTRY_DASHBOARD_URL")
+                 or f"http://127.0.0.1:{_env_int('TENANTRY_WEB_PORT', 8000)}").rstrip("/")
+_DASHBOARD = urlsplit(DASHBOARD_URL)
+# The control plane's own hosts only: tenant addresses (`<slug>.<base domain>`) never reach this
+# process (the proxy sends them to the apps or to the edge, its own listener), and a request that
+# names one anyway is refused (400) before any session, CSRF or view code runs.
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("TENANTRY_ALLOWED_HOSTS", "").split(",") if h.strip()] + [
+    _DASHBOARD.hostname or "127.0.0.1", "localhost", "127.0.0.1", "[::1]"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -225,8 +227,17 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 LOCALE_PATHS = [BASE_DIR / "locale"]
 CSRF_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = _env_bool("TENANTRY_SECURE_COOKIES", False)
+# Behind HTTPS (the dashboard URL says so): cookies never travel in clear, browsers remember to
+# use HTTPS, and the TLS-terminating proxy's X-Forwarded-Proto says the request was secure. The
+# control plane listens on 127.0.0.1 only, so that header can only come from the proxy (which
+# overwrites what clients send). No includeSubDomains: tenants' addresses choose for themselves.
+_HTTPS = _DASHBOARD.scheme == "https"
+SESSION_COOKIE_SECURE = _env_bool("TENANTRY_SECURE_COOKIES", _HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if _HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = _env_int("TENANTRY_HSTS_SECONDS", 31536000)
+    CSRF_TRUSTED_ORIGINS = [f"https://{_DASHBOARD.netloc}"]
 
 # --- email ------------------------------------------------------------------------------------
 # Console in development; SMTP as soon as a host is configured.
@@ -283,9 +294,7 @@ TENANTRY = {
     "PUBLIC_PORT": os.environ.get("TENANTRY_PUBLIC_PORT", str(_env_int("TENANTRY_PROXY_PORT", 8880))),
     "WEB_HOST": os.environ.get("TENANTRY_WEB_HOST", "127.0.0.1"),
     "WEB_PORT": _env_int("TENANTRY_WEB_PORT", 8000),
-    # Where customers reach the dashboard (links in emails).
-    "DASHBOARD_URL": os.environ.get("TENANTRY_DASHBOARD_URL")
-    or f"http://127.0.0.1:{_env_int('TENANTRY_WEB_PORT', 8000)}",
+    "DASHBOARD_URL": DASHBOARD_URL,
     # The edge (tenantry/edge): its own listener on loopback, reached only through the proxy,
     # which adds EDGE_SECRET to every request it forwards there. EDGE_URL overrides the address.
     "EDGE_URL": os.environ.get("TENANTRY_EDGE_URL", ""),
@@ -308,7 +317,8 @@ TENANTRY = {
     "CATALOG_DIRS": [p for p in os.environ.get("TENANTRY_CATALOG_DIRS", "").split(os.pathsep) if p],
     "TRAEFIK_DIR": Path(os.environ.get("TENANTRY_TRAEFIK_DIR", DATA_DIR / "traefik")),
     "SECRETS_KEYS": [k for k in os.environ.get("TENANTRY_SECRETS_KEYS", "").split(",") if k],
-    "SECRETS_KEY_FILE": DATA_DIR / "secrets.key",
+    # A file of keys outside the data directory; empty: `secrets.key` in the data directory.
+    "SECRETS_KEY_FILE": os.environ.get("TENANTRY_SECRETS_KEY_FILE", ""),
     # Image names the specs use -> images to run instead, e.g. a locally built n8n:
     # TENANTRY_IMAGE_OVERRIDES='{"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4"}'
     "IMAGE_OVERRIDES": json.loads(os.environ.get("TENANTRY_IMAGE_OVERRIDES") or "{}"),

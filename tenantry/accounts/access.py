@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tenantry.accounts.models import ApiKey, Team, User
+from tenantry.accounts.models import ApiKey, Role, Team, User
 from tenantry.accounts.permissions import PERMISSIONS, RETRY_PERMISSIONS, role_allows
 from tenantry.core.errors import ApplicationError
 
@@ -52,3 +52,8 @@ class Access:
             raise Forbidden(f"A failed {kind} is retried by billing or the operators, not by the team.",
                             details={"kind": kind})
         self.require(permission)
+    def require_owner_rights(self, role: str, message: str) -> None:
+        """Owners are made (invited, promoted) and unmade only by owners: an admin who could
+        invite an owner could invite their own second address and take the team over."""
+        if role == Role.OWNER and not self.allows("team.manage_owners"):
+            raise Forbidden(message, code="owner_required", details={"field": "role"})

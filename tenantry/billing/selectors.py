@@ -119,6 +119,8 @@ class OperatorOverview:
     # What an operator must act on: money received twice or for a voided invoice, amounts that
     # did not match, dunning steps that failed for one account.
     attention: list[AuditEvent] = field(default_factory=list)
+    # Paid (or trialing) subscriptions whose instance could not be created.
+    awaiting_instances: list[Subscription] = field(default_factory=list)
 
 
 ATTENTION_ACTIONS = (OVERPAYMENT_ACTION, LATE_SUCCESS_ACTION, "payment.invoice_not_updated", DUNNING_ERROR_ACTION)
@@ -129,6 +131,23 @@ def operator_attention(*, limit: int = 50) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(Q(action__in=ATTENTION_ACTIONS)
                                           | Q(action="payment.event_ignored", data__reason=AMOUNT_MISMATCH))
                 [:limit])
+
+
+def subscriptions_awaiting_instance(*, limit: int = 50) -> list[Subscription]:
+    """For operators only: live, started subscriptions with an app and no instance yet."""
+    return list(Subscription.objects.filter(status__in=["trialing", "active", "past_due"], provisioned=False)
+                .exclude(app="").select_related("team", "plan").order_by("updated_at")[:limit])
+
+
+def team_needs_plan(team: Team) -> bool:
+    """A team that has never subscribed (or whose subscription ended) while plans are on sale:
+    the dashboard leads it to the plan choice rather than to an instance it cannot run. The
+    operators' own team never needs one."""
+    from tenantry.accounts.services.teams import OPERATOR_TEAM_SLUG
+
+    if team.slug == OPERATOR_TEAM_SLUG or not public_plans().exists():
+        return False
+    return not Subscription.objects.filter(team=team, status__in=LIVE_SUBSCRIPTION_STATUSES).exists()
 
 
 def operator_billing_overview(*, now: datetime | None = None, limit: int = 50) -> OperatorOverview:
@@ -157,4 +176,5 @@ def operator_billing_overview(*, now: datetime | None = None, limit: int = 50) -
     events = list(AuditEvent.objects.filter(action__startswith="billing_account.")[:limit])
     return OperatorOverview(mrr_minor=mrr, unpaid_invoices=list(unpaid[:limit]), unpaid_total_minor=unpaid_total,
                             accounts_by_state=states, suspended_accounts=suspended, recent_events=events,
-                            attention=operator_attention(limit=limit))
+                            attention=operator_attention(limit=limit),
+                            awaiting_instances=subscriptions_awaiting_instance(limit=limit))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -32,13 +34,26 @@ class InstanceDeleteForm(forms.Form):
         return value
 
 
+def _grantable_roles(can_manage_owners: bool) -> list[tuple[str, Any]]:
+    """The roles offered to someone managing members: only owners make owners."""
+    return [(value, label) for value, label in Role.choices if can_manage_owners or value != Role.OWNER]
+
+
 class InvitationForm(forms.Form):
     email = forms.EmailField(label=_("Email"))
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.MEMBER)
 
+    def __init__(self, *args: object, can_manage_owners: bool, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["role"].choices = _grantable_roles(can_manage_owners)  # type: ignore[attr-defined]
+
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+
+    def __init__(self, *args: object, can_manage_owners: bool, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["role"].choices = _grantable_roles(can_manage_owners)  # type: ignore[attr-defined]
 
 
 class ApiKeyForm(forms.Form):

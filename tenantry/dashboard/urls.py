@@ -38,6 +38,7 @@ urlpatterns = [
     path("t/<slug:team_slug>/api-keys/<str:prefix>/revoke/", team.api_key_delete, name="api_key_revoke"),
     path("t/<slug:team_slug>/billing/", billing.billing, name="billing"),
     path("t/<slug:team_slug>/billing/plans/", billing_checkout.plans, name="billing_plans"),
+    path("t/<slug:team_slug>/billing/instance-name/", billing_checkout.instance_name, name="billing_instance_name"),
     path("t/<slug:team_slug>/billing/invoices/<uuid:invoice_id>/pay/", billing_checkout.pay, name="billing_pay"),
     path("t/<slug:team_slug>/billing/invoices/<uuid:invoice_id>/pdf/", billing.invoice_pdf, name="billing_invoice_pdf"),
     path("t/<slug:team_slug>/billing/payments/<uuid:payment_id>/", billing_checkout.payment, name="billing_payment"),

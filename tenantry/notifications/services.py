@@ -38,3 +38,19 @@ def notify_instance_ready(instance_id: str) -> None:
         send_templated_email(to=user.email, template="instance_ready", language=user.language or None,
                              context={"instance": instance, "app_title": spec.title if spec else instance.app,
                                       "manage_url": manage_url})
+
+
+def notify_provisioning_failed(subscription_id: str) -> None:
+    """Tell the operators (staff users) that a customer paid for an instance that could not be
+    created; the customer sees the same reason on their dashboard."""
+    from tenantry.billing.models import Subscription
+
+    subscription = Subscription.objects.select_related("team", "plan").get(pk=subscription_id)
+    if not subscription.awaits_instance:
+        return  # the customer fixed it (another name) before the alert went out
+    context = {"team": subscription.team, "plan": subscription.plan.name, "app": subscription.app,
+               "slug": subscription.instance_slug, "code": subscription.provision_error_code,
+               "error": subscription.provision_error, "operator_url": _dashboard("/operator/billing/")}
+    for operator in User.objects.filter(is_staff=True, is_active=True).order_by("email"):
+        send_templated_email(to=operator.email, template="provisioning_failed", context=context,
+                             language=operator.language or None)

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from tenantry.billing.models import Invoice, Payment, ProcessedWebhook, Subscription
 from tenantry.billing.money import format_money
+from tenantry.instances.models import Instance
 from tests.billing.payments_helpers import make_plan
 from tests.conftest import start_worker, wait_for
 from tests.dashboard.test_browser import browser_page, shot  # noqa: F401 - the fixture is reused
@@ -44,6 +45,7 @@ def test_signup_choose_plan_pay_with_mobile_money_and_get_an_instance(
         expect(page.locator(f"label[data-plan={plan.code}]")).to_contain_text("5,000 FCFA")
         shot(page, output_dir, "billing-01-choose-plan")
         page.select_option("select[name=app]", "hello")
+        page.fill("input[name=instance_slug]", "kofi-shop")
         page.click("#checkout")
 
         expect(page.locator("h1")).to_contain_text("Pay invoice")
@@ -84,7 +86,10 @@ def test_signup_choose_plan_pay_with_mobile_money_and_get_an_instance(
         # The instance the subscription provisioned answers through Traefik.
         slug = subscription.instance_slug
         page.click("text=Go to my instances")
-        expect(page.locator(f"tr[data-instance={slug}]")).to_contain_text("Running", timeout=60_000)
+        wait_for(lambda: Instance.objects.get(slug=slug).status == "running", timeout=90,
+                 what="the worker provisions the instance")
+        page.reload()  # the instance list does not poll
+        expect(page.locator(f"tr[data-instance={slug}]")).to_contain_text("Running")
         shot(page, output_dir, "billing-06-instance-running")
         platform.wait_for_body(f"{slug}.localhost", f"Hello from {slug}", timeout=30)
         page.click(f"tr[data-instance={slug}] a")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from tenantry.accounts.access import Access
 from tenantry.accounts.models import ApiKey, Invitation, Membership, Role
 from tenantry.accounts.permissions import PERMISSIONS
 from tenantry.accounts.services.api_keys import api_key_create
@@ -25,8 +26,8 @@ def world(platform):
     team_b = bob.memberships.get().team
     b_instance, _ = create("bobs-app", team=team_b)
     key = api_key_create(team=team_b, name="bob key").key
-    invitation = invitation_create(team=team_b, email="x@example.com", role=Role.MEMBER, invited_by=bob,
-                                   actor="test", send=False).invitation
+    invitation = invitation_create(access=Access(team=team_b, user=bob, role=Role.OWNER), email="x@example.com",
+                                   role=Role.MEMBER, send=False).invitation
     b_membership = Membership.objects.get(user=bob)
     return {"alice": alice, "bob": bob, "team_a": team_a, "team_b": team_b, "instance": b_instance, "key": key,
             "invitation": invitation, "membership": b_membership}

@@ -3,14 +3,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tenantry.accounts.models import Invitation, Membership, Role, Team, User
+from tenantry.accounts.access import Access, Forbidden
+from tenantry.accounts.models import Invitation, Membership, Role, User
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import Conflict, NotFound, ValidationError
+from tenantry.core.links import dashboard_url
 from tenantry.core.tokens import new_secret, secret_hash
 
 INVITATION_LIFETIME = timedelta(days=7)
@@ -25,11 +26,14 @@ class IssuedInvitation:
 
 
 def accept_url(token: str) -> str:
-    return f"{settings.TENANTRY['DASHBOARD_URL'].rstrip('/')}/invitations/{token}/"
+    return dashboard_url(f"/invitations/{token}/")  # never the inviter's request Host
 
 
-def invitation_create(*, team: Team, email: str, role: str, invited_by: User | None, actor: str,
-                      send: bool = True) -> IssuedInvitation:
+def invitation_create(*, access: Access, email: str, role: str, send: bool = True) -> IssuedInvitation:
+    """Invite someone into `access.team` with `role`; the inviter needs team.manage_members, and
+    team.manage_owners to invite an owner."""
+    access.require("team.manage_members")
+    team, invited_by, actor = access.team, access.user, access.actor
     email = (email or "").strip().lower()
     try:
         validate_email(email)
@@ -37,6 +41,7 @@ def invitation_create(*, team: Team, email: str, role: str, invited_by: User | N
         raise ValidationError("Enter a valid email address.", details={"field": "email"}) from exc
     if role not in Role.values:
         raise ValidationError(f"Unknown role {role!r}.", details={"field": "role"})
+    access.require_owner_rights(role, "Only an owner can invite an owner.")
     if Membership.objects.filter(team=team, user__email=email).exists():
         raise Conflict(f"{email} is already a member of this team.", code="already_member",
                        details={"field": "email"})
@@ -74,6 +79,13 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     invitation = invitation_for_token(token)
     if invitation.email != user.email.lower():
         raise ValidationError("This invitation was sent to another email address.", code="invitation_email")
+    inviter = invitation.invited_by_id
+    if invitation.role == Role.OWNER and (inviter is None or not Membership.objects.filter(
+            team=invitation.team, user_id=inviter, role=Role.OWNER).exists()):
+        # Only an owner's invitation makes an owner, and only while they still are one (this
+        # also voids owner invitations an admin could send before owners alone could).
+        raise Forbidden("Only an owner of the team can invite an owner; ask one for a new invitation.",
+                        code="owner_required")
     membership, created = Membership.objects.get_or_create(team=invitation.team, user=user,
                                                            defaults={"role": invitation.role})
     invitation.accepted_at = timezone.now()
@@ -84,11 +96,15 @@ def invitation_accept(*, token: str, user: User) -> Membership:
 
 
 @transaction.atomic
-def invitation_revoke(*, team: Team, invitation_id: str, actor: str) -> Invitation:
-    invitation = Invitation.objects.filter(team=team, pk=invitation_id, accepted_at__isnull=True,
-                                           revoked_at__isnull=True).first()
+def invitation_revoke(*, access: Access, invitation_id: str) -> Invitation:
+    access.require("team.manage_members")
+    invitation = (Invitation.objects.select_for_update()
+                  .filter(team=access.team, pk=invitation_id, accepted_at__isnull=True, revoked_at__isnull=True)
+                  .first())
     if invitation is None:
         raise NotFound("No open invitation with this id in this team.", code="invitation_not_found")
+    access.require_owner_rights(invitation.role, "Only an owner can cancel an owner's invitation.")
+    actor = access.actor
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at", "updated_at"])
     audit_log(actor=actor, action="invitation.revoke", target=invitation)

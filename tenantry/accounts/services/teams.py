@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils.text import slugify
 
+from tenantry.accounts.access import Access
 from tenantry.accounts.models import Membership, Role, Team, User
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import Conflict, NotFound, ValidationError
@@ -57,14 +58,25 @@ def _owners(team: Team) -> int:
     return team.memberships.filter(role=Role.OWNER).count()
 
 
+def _team_membership(access: Access, membership: Membership) -> Membership:
+    """The membership, locked, if it belongs to the acting team (another team's looks missing)."""
+    locked = Membership.objects.select_for_update().filter(pk=membership.pk, team=access.team).first()
+    if locked is None:
+        raise NotFound("No such member in this team.", code="member_not_found")
+    return locked
+
+
 @transaction.atomic
-def membership_set_role(*, membership: Membership, role: str, actor: str, actor_role: str) -> Membership:
+def membership_set_role(*, membership: Membership, role: str, access: Access) -> Membership:
+    """Change a member's role: needs team.manage_members, and team.manage_owners when the member
+    is or becomes an owner."""
+    access.require("team.manage_members")
     if role not in Role.values:
         raise ValidationError(f"Unknown role {role!r}.", details={"field": "role"})
-    touches_owner = role == Role.OWNER or membership.role == Role.OWNER
-    if touches_owner and actor_role != Role.OWNER:
-        raise ValidationError("Only an owner can make or unmake owners.", code="forbidden")
-    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    locked = _team_membership(access, membership)
+    access.require_owner_rights(role, "Only an owner can make someone an owner.")
+    access.require_owner_rights(locked.role, "Only an owner can change an owner's role.")
+    actor = access.actor
     if locked.role == Role.OWNER and role != Role.OWNER and _owners(locked.team) == 1:
         raise Conflict("A team keeps at least one owner.", code="last_owner")
     locked.role = role
@@ -74,13 +86,17 @@ def membership_set_role(*, membership: Membership, role: str, actor: str, actor_
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership, actor: str, actor_role: str | None = None) -> None:
-    """Remove a member, or leave (the member removing themselves). The last owner cannot go."""
-    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+def membership_remove(*, membership: Membership, access: Access) -> None:
+    """Remove a member (team.manage_members; an owner only by an owner), or leave: any member may
+    remove themselves. The last owner cannot go."""
+    locked = _team_membership(access, membership)
+    leaving = access.user is not None and access.api_key is None and locked.user_id == access.user.pk
+    if not leaving:
+        access.require("team.manage_members")
+        access.require_owner_rights(locked.role, "Only an owner can remove an owner.")
     if locked.role == Role.OWNER and _owners(locked.team) == 1:
         raise Conflict("The last owner cannot leave the team; make someone else owner first.", code="last_owner")
-    if locked.role == Role.OWNER and actor_role not in (None, Role.OWNER):
-        raise ValidationError("Only an owner can remove an owner.", code="forbidden")
+    actor = access.actor
     audit_log(actor=actor, action="membership.remove", target=locked.team,
               data={"user": locked.user.email, "role": locked.role})
     locked.delete()

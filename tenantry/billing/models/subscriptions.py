@@ -82,6 +82,10 @@ class Subscription(BaseModel):
     pending_interval = models.CharField(max_length=10, choices=Interval.choices, blank=True)
     idempotency_key = models.CharField(max_length=200, blank=True)
     provisioned = models.BooleanField(default=False)
+    # Why the paid-for instance could not be created (shown to the customer, who picks another
+    # name, and to the operator); empty once it is.
+    provision_error_code = models.CharField(max_length=60, blank=True)
+    provision_error = models.TextField(blank=True)
     created_by = models.CharField(max_length=200, blank=True)
 
     class Meta:
@@ -100,6 +104,12 @@ class Subscription(BaseModel):
     @property
     def is_live(self) -> bool:
         return self.status in LIVE_SUBSCRIPTION_STATUSES
+
+    @property
+    def awaits_instance(self) -> bool:
+        """Paid for (or trialing) with an app to run, but its instance could not be created."""
+        return (self.is_live and bool(self.app) and not self.provisioned
+                and self.status != SubscriptionStatus.INCOMPLETE)
 
 
 class Discount(BaseModel):

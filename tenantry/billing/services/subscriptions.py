@@ -26,6 +26,7 @@ from tenantry.billing.periods import period_boundary, prorate
 from tenantry.billing.services.accounts import billing_account_for
 from tenantry.billing.services.invoicing import LineDraft, create_invoice
 from tenantry.billing.services.pricing import consume, period_charges
+from tenantry.billing.services.provisioning import instance_name_validate, subscription_provision_failed
 from tenantry.billing.services.resources import apply_team_limits, live_instances, team_limits
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import ApplicationError, Conflict, NotFound, ValidationError
@@ -58,8 +59,12 @@ def _pick_app(plan: Plan, app: str | None) -> str:
 
 def subscription_checkout(*, team: Team, plan: Plan, interval: str, actor: str, coupon_code: str | None = None,
                           idempotency_key: str | None = None, app: str | None = None,
-                          instance_slug: str | None = None) -> Subscription:
-    """Start a subscription and issue its first invoice; a repeated submit returns the same one."""
+                          instance_slug: str | None = None, propose_instance_slug: bool = True) -> Subscription:
+    """Start a subscription and issue its first invoice; a repeated submit returns the same one.
+
+    When the plan provisions an app, `instance_slug` names its instance; without one, the team's
+    slug is proposed (API, CLI) unless `propose_instance_slug` is off (the dashboard asks the
+    customer). Either way the name is checked here, before anything is owed."""
     key = (idempotency_key or "")[:200]
     if key:
         existing = Subscription.objects.filter(team=team, idempotency_key=key).first()
@@ -71,11 +76,20 @@ def subscription_checkout(*, team: Team, plan: Plan, interval: str, actor: str, 
     if price is None:
         raise ValidationError(f"The {plan.name} plan has no {interval} price.", details={"field": "interval"})
     chosen_app = _pick_app(plan, app)
+    # The instance's name is checked now, while the customer can still change it: once paid, a
+    # bad name would leave them with a subscription and nothing running. Without a name (API
+    # callers) the team's slug is the proposal, checked the same way.
+    slug = ""
+    if chosen_app:
+        if not instance_slug and not propose_instance_slug:
+            raise ValidationError("Choose a name for your instance.", code="instance_name_required",
+                                  details={"field": "instance_slug"})
+        slug = instance_name_validate(instance_slug or team.slug, team=team)
     coupon = _validate_coupon(coupon_code, plan.currency)
     try:
         with transaction.atomic():
             return _checkout(team=team, plan=plan, interval=interval, actor=actor, coupon=coupon, key=key,
-                             app=chosen_app, slug=instance_slug or (team.slug[:40] if chosen_app else ""))
+                             app=chosen_app, slug=slug)
     except IntegrityError as exc:  # a concurrent double submit won the one-live-subscription constraint
         live = Subscription.objects.filter(team=team, status__in=LIVE_SUBSCRIPTION_STATUSES).first()
         if live is not None and live.plan_id == plan.pk:
@@ -134,12 +148,12 @@ def subscription_start_service(*, subscription: Subscription, actor: str) -> Non
         with transaction.atomic():
             instance_create(team=subscription.team, slug=subscription.instance_slug, app=subscription.app,
                             actor=actor, memory_mb=limits.memory_mb, cpus=float(limits.cpus))
-    except ApplicationError as exc:  # the subscription stands; an operator provisions by hand
-        audit_log(actor=actor, action="subscription.provision_failed", target=subscription,
-                  data={"code": exc.code, "message": exc.message})
+    except ApplicationError as exc:  # the subscription stands: the customer sees why, the operator is told
+        subscription_provision_failed(subscription=subscription, error=exc, actor=actor)
         return
-    Subscription.objects.filter(pk=subscription.pk).update(provisioned=True)
-    subscription.provisioned = True
+    Subscription.objects.filter(pk=subscription.pk).update(provisioned=True, provision_error_code="",
+                                                           provision_error="")
+    subscription.provisioned, subscription.provision_error_code, subscription.provision_error = True, "", ""
     audit_log(actor=actor, action="subscription.provision", target=subscription,
               data={"app": subscription.app, "slug": subscription.instance_slug})
 

@@ -10,8 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from tenantry.accounts.permissions import role_allows
 from tenantry.accounts.selectors import user_memberships
 from tenantry.accounts.services.teams import ensure_personal_team, team_create
+from tenantry.billing.selectors import team_needs_plan
 from tenantry.dashboard.context import signed_in_user
 from tenantry.dashboard.forms import ProfileForm, TeamForm
 from tenantry.instances.models import Instance, Operation, OperationStatus, Status
@@ -24,12 +26,18 @@ def home(request: HttpRequest) -> HttpResponse:
     team = ensure_personal_team(user)
     chosen = request.session.get("team")
     memberships = user_memberships(user=user)
-    if chosen and memberships.filter(team__slug=chosen).exists():
-        return redirect("dashboard:overview", team_slug=chosen)
-    first = memberships.first()
-    if first is not None and first.role != "billing":
-        return redirect("dashboard:overview", team_slug=first.team.slug)
-    return redirect("dashboard:team", team_slug=(first.team if first else team).slug)
+    current = memberships.filter(team__slug=chosen).first() if chosen else None
+    if current is None:  # someone invited into a team with a plan starts there, not in their own
+        current = next((m for m in memberships if not team_needs_plan(m.team)), None) or memberships.first()
+    if current is None:
+        return redirect("dashboard:team", team_slug=team.slug)
+    # Signing in is the real end of signup (email confirmation comes first): a team that has no
+    # plan while plans are on sale is led to the plan choice, by whoever can choose it.
+    if role_allows(current.role, "billing.manage") and team_needs_plan(current.team):
+        return redirect("dashboard:billing_plans", team_slug=current.team.slug)
+    if current.role != "billing":
+        return redirect("dashboard:overview", team_slug=current.team.slug)
+    return redirect("dashboard:team", team_slug=current.team.slug)
 
 
 @login_required

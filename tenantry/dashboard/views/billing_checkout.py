@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -21,10 +22,11 @@ from tenantry.accounts.access import Access
 from tenantry.billing import payment_selectors, selectors
 from tenantry.billing.models import Invoice, Plan
 from tenantry.billing.providers.base import get_provider, provider_names
-from tenantry.billing.services import subscription_checkout
+from tenantry.billing.services import subscription_checkout, subscription_instance_rename
 from tenantry.billing.services.payments import payment_cancel, payment_refresh, payment_start
 from tenantry.catalog.registry import get_catalog
 from tenantry.core.errors import ApplicationError, NotFound
+from tenantry.core.links import dashboard_url
 from tenantry.dashboard.context import with_team
 
 METHOD_LABELS = {"mobile_money": gettext_lazy("Mobile Money"), "card": gettext_lazy("Card"),
@@ -56,7 +58,8 @@ def plans(request: HttpRequest, access: Access) -> HttpResponse:
     current = selectors.team_subscription(access.team)
     public = list(selectors.public_plans().order_by("sort_order", "price_month_minor"))
     catalog = get_catalog()
-    error = ""
+    error = name_error = ""
+    instance_slug = (request.POST.get("instance_slug") or "").strip()
     if request.method == "POST":
         if not access.allows("billing.manage"):
             raise Http404("Not allowed")
@@ -69,9 +72,13 @@ def plans(request: HttpRequest, access: Access) -> HttpResponse:
                 subscription = subscription_checkout(
                     team=access.team, plan=plan, interval=request.POST.get("interval", "month"), actor=access.actor,
                     coupon_code=request.POST.get("coupon") or None, app=app,
+                    instance_slug=instance_slug, propose_instance_slug=False,  # the customer names it
                     idempotency_key=f"dashboard:{request.POST.get('token', '')}" if request.POST.get("token") else None)
             except ApplicationError as exc:
-                error = exc.message
+                if exc.details.get("field") == "instance_slug":
+                    name_error = exc.message
+                else:
+                    error = exc.message
             else:
                 invoice = subscription.invoices.filter(status="finalized").order_by("-created_at").first()
                 if invoice is not None:
@@ -80,8 +87,30 @@ def plans(request: HttpRequest, access: Access) -> HttpResponse:
                 return redirect("dashboard:home")
     return render(request, "dashboard/billing_plans.html", {
         "access": access, "nav": "billing", "plans": [_plan_row(p, catalog) for p in public], "current": current,
-        "error": error, "token": secrets.token_urlsafe(16), "signup": request.GET.get("signup") == "1",
+        "error": error, "name_error": name_error, "instance_slug": instance_slug,
+        "base_domain": settings.TENANTRY["BASE_DOMAIN"],
+        "chosen_plan": request.POST.get("plan", ""), "chosen_app": request.POST.get("app", ""),
+        "token": secrets.token_urlsafe(16), "signup": request.GET.get("signup") == "1",
         "can_manage": access.allows("billing.manage")})
+
+
+@require_POST
+@with_team("billing.manage")
+def instance_name(request: HttpRequest, access: Access) -> HttpResponse:
+    """Another name for a paid-for instance that could not be created under the first one."""
+    subscription = selectors.team_subscription(access.team)
+    if subscription is None:
+        raise Http404("No subscription")
+    try:
+        subscription = subscription_instance_rename(
+            subscription=subscription, slug=request.POST.get("instance_slug", ""), actor=access.actor)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        if subscription.provisioned:
+            messages.success(request, _("Your instance %(name)s is being set up.")
+                             % {"name": subscription.instance_slug})
+    return redirect("dashboard:overview", team_slug=access.team.slug)
 
 
 def _plan_row(plan: Plan, catalog: dict) -> dict:
@@ -113,7 +142,7 @@ def pay(request: HttpRequest, access: Access, invoice_id: str) -> HttpResponse:
         if chosen is None:
             error = _("Choose a payment method.")
         else:
-            return_url = request.build_absolute_uri(f"/t/{access.team.slug}/billing/")
+            return_url = dashboard_url(f"/t/{access.team.slug}/billing/")  # not the request's Host
             try:
                 payment = payment_start(invoice=invoice, provider=chosen["provider"], method=chosen["method"],
                                         actor=access.actor, phone=request.POST.get("phone"), return_url=return_url)

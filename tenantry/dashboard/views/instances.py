@@ -10,8 +10,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tenantry.accounts.access import Access
+from tenantry.billing import selectors as billing_selectors
 from tenantry.catalog.registry import app_templates, get_catalog
 from tenantry.core.errors import ApplicationError
+from tenantry.core.links import safe_next
 from tenantry.dashboard.context import with_team
 from tenantry.dashboard.forms import InstanceCreateForm, InstanceDeleteForm
 from tenantry.instances import selectors, services
@@ -33,7 +35,12 @@ def _form_error(form: InstanceCreateForm | InstanceDeleteForm, exc: ApplicationE
 @with_team("instance.view")
 def overview(request: HttpRequest, access: Access) -> HttpResponse:
     instances = list(selectors.instance_list(team=access.team))
-    return render(request, "dashboard/overview.html", {"access": access, "instances": instances})
+    subscription = billing_selectors.team_subscription(access.team)
+    return render(request, "dashboard/overview.html", {
+        "access": access, "instances": instances,
+        "needs_plan": billing_selectors.team_needs_plan(access.team),
+        "awaiting": subscription if subscription is not None and subscription.awaits_instance else None,
+        "can_manage_billing": access.allows("billing.manage")})
 
 
 @with_team("instance.create")
@@ -111,7 +118,8 @@ def action(request: HttpRequest, access: Access, ref: str, name: str) -> HttpRes
             service(instance=instance, actor=access.actor)
         except ApplicationError as exc:
             messages.error(request, exc.message)
-    return redirect(request.POST.get("next") or reverse("dashboard:instance", args=[access.team.slug, instance.slug]))
+    return redirect(safe_next(request, request.POST.get("next"),
+                              reverse("dashboard:instance", args=[access.team.slug, instance.slug])))
 
 
 @require_POST

@@ -34,34 +34,38 @@ def _member(access: Access, membership_id: str) -> Membership:
 
 @with_team("team.view_members")
 def team(request: HttpRequest, access: Access) -> HttpResponse:
-    form = InvitationForm(request.POST or None)
+    owners = access.allows("team.manage_owners")
+    form = InvitationForm(request.POST or None, can_manage_owners=owners)
     if request.method == "POST":
         if not access.allows("team.manage_members"):
             raise Http404("Not allowed")
         if form.is_valid():
             try:
-                invitation_create(team=access.team, email=form.cleaned_data["email"], role=form.cleaned_data["role"],
-                                  invited_by=access.user, actor=access.actor)
+                invitation_create(access=access, email=form.cleaned_data["email"], role=form.cleaned_data["role"])
             except ApplicationError as exc:
-                form.add_error("email" if exc.details.get("field") == "email" else None, exc.message)
+                form.add_error(exc.details["field"] if exc.details.get("field") in ("email", "role") else None,
+                               exc.message)
             else:
                 messages.success(request, _("Invitation sent to %(email)s.") % {"email": form.cleaned_data["email"]})
                 return redirect("dashboard:team", team_slug=access.team.slug)
     return render(request, "dashboard/team.html", {
         "access": access, "form": form, "members": team_members(team=access.team),
         "invitations": open_invitations(team=access.team) if access.allows("team.manage_members") else [],
-        "can_manage": access.allows("team.manage_members"), "role_form": RoleForm(),
+        "can_manage": access.allows("team.manage_members"), "role_form": RoleForm(can_manage_owners=owners),
+        "can_manage_owners": owners,
     })
 
 
 @require_POST
 @with_team("team.manage_members")
 def member_role(request: HttpRequest, access: Access, membership_id: str) -> HttpResponse:
-    form = RoleForm(request.POST)
-    if form.is_valid():
+    form = RoleForm(request.POST, can_manage_owners=access.allows("team.manage_owners"))
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for e in form.errors.get("role", [])))
+    else:
         try:
             membership_set_role(membership=_member(access, membership_id), role=form.cleaned_data["role"],
-                                actor=access.actor, actor_role=access.role or "")
+                                access=access)
         except ApplicationError as exc:
             messages.error(request, exc.message)
     return redirect("dashboard:team", team_slug=access.team.slug)
@@ -75,7 +79,7 @@ def member_remove(request: HttpRequest, access: Access, membership_id: str) -> H
     if not leaving and not access.allows("team.manage_members"):
         raise Http404("Not allowed")
     try:
-        membership_remove(membership=membership, actor=access.actor, actor_role=None if leaving else access.role)
+        membership_remove(membership=membership, access=access)
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("dashboard:team", team_slug=access.team.slug)
@@ -89,7 +93,7 @@ def member_remove(request: HttpRequest, access: Access, membership_id: str) -> H
 @with_team("team.manage_members")
 def invitation_cancel(request: HttpRequest, access: Access, invitation_id: str) -> HttpResponse:
     try:
-        invitation_revoke(team=access.team, invitation_id=invitation_id, actor=access.actor)
+        invitation_revoke(access=access, invitation_id=invitation_id)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("dashboard:team", team_slug=access.team.slug)
