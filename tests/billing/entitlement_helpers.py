@@ -13,10 +13,11 @@ from tenantry.billing.services import subscription_checkout
 
 def subscribe(team: Team, *, trial_days: int = 14, **plan_fields: Any) -> Subscription:
     """Put the team on a plan of its own (a trial by default: live at once, no invoice, nothing
-    provisioned). Plan fields override the generous defaults: 10 instances of any app, 1 GB, 1 CPU."""
+    provisioned; not on sale to others). Plan fields override the generous defaults: 10 instances
+    of any app, 1 GB, 1 CPU."""
     allowed_apps = plan_fields.pop("allowed_apps", [])
     fields: dict[str, Any] = {"name": f"Plan of {team.slug}", "currency": "EUR", "price_month_minor": 2900,
-                              "trial_days": trial_days, "max_instances": 10, "memory_mb": 1024,
+                              "trial_days": trial_days, "is_public": False, "max_instances": 10, "memory_mb": 1024,
                               "cpus": Decimal("1"), **plan_fields}
     plan = Plan.objects.create(code=f"plan-{team.slug}"[:40], **fields)
     subscription = subscription_checkout(team=team, plan=plan, interval="month", actor="test")
