@@ -165,3 +165,34 @@ def test_changing_plan_must_fit_the_instances_the_team_runs(docker_client):
     roomy = make_plan("roomy", month=9900, max_instances=2)
     assert subscription_change(subscription=subscription, plan=roomy, actor="test").plan == roomy
     assert Plan.objects.get(code="roomy").subscriptions.get().team == team
+
+
+@pytest.mark.postgres  # SQLite serialises writers: the race needs a database with real row locks
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_creates_cannot_both_take_the_last_slot(docker_client, queued):
+    import threading
+
+    from django.db import connection
+
+    team = make_team("racing")
+    subscribe(team, max_instances=1)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def create(slug: str) -> None:
+        try:
+            barrier.wait()
+            services.instance_create(team=team, slug=slug, app="hello", actor="test")
+            outcomes.append("created")
+        except ApplicationError as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(f"racing-{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["created", "plan_limit_reached"]
+    assert Instance.objects.filter(team=team).count() == 1
