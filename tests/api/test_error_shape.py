@@ -104,3 +104,10 @@ def test_billing_api_wants_a_session_first_then_its_csrf_token():
     created = member.post(path, payload, content_type="application/json", HTTP_X_CSRFTOKEN=token)
     assert created.status_code == 201, created.content
     assert team.subscriptions.get().plan.code == "starter"
+
+
+def test_unknown_api_paths_answer_json_and_dashboard_paths_do_not():
+    body = _assert_shape(Client().get("/api/v1/no-such-thing"), 404, "not_found")
+    assert body["message"] == "No such API endpoint."
+    page = Client().get("/no-such-page/")
+    assert page.status_code == 404 and not page["Content-Type"].startswith("application/json")
