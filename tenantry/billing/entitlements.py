@@ -47,6 +47,10 @@ class SizeOverPlan(ApplicationError):
     status = 403
 
 
+# The answers that mean "the plan says no" (a view may point the customer to the plans).
+PLAN_CODES = frozenset(error.code for error in (PlanRequired, AppNotInPlan, PlanLimitReached, SizeOverPlan))
+
+
 @dataclass(frozen=True)
 class Limits:
     memory_mb: int

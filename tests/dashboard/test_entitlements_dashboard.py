@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils.html import escape
 
+from tenantry.accounts.models import Role
 from tenantry.billing.models import Subscription, SubscriptionStatus
 from tenantry.instances.models import Instance, Status
 from tenantry.runtime.placement import default_server
@@ -22,18 +23,23 @@ def _submit(client, team_slug: str, app: str = "hello", slug: str = "from-form")
     return client.post(f"/t/{team_slug}/instances/new/", {"app": app, "slug": slug})
 
 
-def _shows_error(response, message: str) -> None:
+def _shows_error(response, message: str) -> str:
     assert response.status_code == 200
     page = response.content.decode()
     assert f"<li>{escape(message)}</li>" in page and 'class="errorlist"' in page
     assert not Instance.objects.filter(slug="from-form").exists()
+    return page
 
 
 def test_the_create_form_shows_each_entitlement_refusal(docker_client):
     owner = make_user("owner@formplan.test")
     team = owner.memberships.get().team
     client = signed_in(owner)
-    _shows_error(_submit(client, team.slug), "Choose a plan to create instances.")
+    page = _shows_error(_submit(client, team.slug), "Choose a plan to create instances.")
+    assert f'<a id="plans-link" href="/t/{team.slug}/billing/plans/">' in page  # the owner may choose one
+    member = signed_in(make_user("member@formplan.test", team=team, role=Role.MEMBER))
+    page = _shows_error(_submit(member, team.slug), "Choose a plan to create instances.")
+    assert "plans-link" not in page  # a member cannot see billing: no link to a page they may not open
 
     subscription = subscribe(team, allowed_apps=["hello"], max_instances=1, memory_mb=256, cpus=Decimal("0.5"))
     _shows_error(_submit(client, team.slug, app="wordpress"), f"The {subscription.plan.name} plan does not "
