@@ -12,3 +12,7 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     path("", include("tenantry.dashboard.urls")),
 ]
+
+# Under /api/ these answer in the API's error shape; elsewhere Django's own pages.
+handler404 = "tenantry.api.fallbacks.not_found"
+handler500 = "tenantry.api.fallbacks.server_error"

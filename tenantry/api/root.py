@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
+import structlog
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
-from ninja.security import HttpBearer
 
-from tenantry.accounts.access import Access
-from tenantry.accounts.services.api_keys import api_key_authenticate
+from tenantry.api.auth import ApiKeyAuth, access_of
 from tenantry.core.errors import ApplicationError
 
+__all__ = ["ApiKeyAuth", "access_of", "api"]
 
-class ApiKeyAuth(HttpBearer):
-    def authenticate(self, request: HttpRequest, token: str):
-        key = api_key_authenticate(token)
-        if key is not None:
-            request.access = Access(team=key.team, api_key=key)  # type: ignore[attr-defined]
-        return key
-
-
-def access_of(request: HttpRequest) -> Access:
-    return request.access  # type: ignore[attr-defined]
-
+log = structlog.get_logger(__name__)
+# Codes for the HTTP errors django-ninja raises itself (throttling, its own checks).
+_HTTP_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                     405: "method_not_allowed", 429: "rate_limited"}
 
 api = NinjaAPI(
     title="Tenantry API",
@@ -57,6 +50,19 @@ def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpRe
 @api.exception_handler(AuthenticationError)
 def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return _error(request, 401, "unauthorized", "A valid API key is required (Authorization: Bearer …).")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return _error(request, exc.status_code, _HTTP_ERROR_CODES.get(exc.status_code, "error"), str(exc))
+
+
+@api.exception_handler(Exception)
+def _unhandled(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A bug, not the caller's fault: logged with its traceback, answered in the error shape
+    without it (a traceback tells an attacker about the code, and clients expect JSON)."""
+    log.exception("api.unhandled_error", method=request.method, path=request.path, error=type(exc).__name__)
+    return _error(request, 500, "internal_error", "Something went wrong on our side; it has been logged.")
 
 
 @api.exception_handler(Http404)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Router, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
-from tenantry.api.root import access_of
+from tenantry.api.auth import access_of
+from tenantry.api.pagination import BoundedPagination
 from tenantry.automations import selectors, services
 from tenantry.automations.models import ExecutionRecord
 from tenantry.automations.schemas import (
@@ -25,7 +26,8 @@ from tenantry.instances import services as instance_services
 from tenantry.instances.schemas import ErrorOut, OperationOut
 
 router = Router(tags=["workflows"])
-ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 502: ErrorOut, 503: ErrorOut}
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 500: ErrorOut,
+          502: ErrorOut, 503: ErrorOut}
 
 
 def _instance(request: HttpRequest, ref: str, permission: str):
@@ -65,7 +67,7 @@ def run_workflow(request: HttpRequest, ref: str, workflow_id: str) -> Status:
 
 @router.get("/instances/{ref}/executions", response=list[ExecutionOut],
             summary="Recent executions, newest first (paginated: limit, offset); copied from the app on each call")
-@paginate(LimitOffsetPagination)
+@paginate(BoundedPagination)
 def list_executions(request: HttpRequest, ref: str, workflow_id: str | None = None) -> QuerySet[ExecutionRecord]:
     _, instance = _instance(request, ref, "instance.view")
     services.executions_sync_quietly(instance=instance)

@@ -11,9 +11,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Header, Router, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
-from tenantry.api.root import access_of
+from tenantry.api.auth import access_of
+from tenantry.api.pagination import BoundedPagination
 from tenantry.core.models import IdempotencyRecord
 from tenantry.instances import selectors, services
 from tenantry.instances.models import Instance, Operation
@@ -26,12 +27,15 @@ from tenantry.instances.schemas import (
 )
 
 router = Router(tags=["instances"])
-ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 503: ErrorOut}
+# 402 plan_required, 403 app_not_in_plan / size_over_plan, 409 plan_limit_reached: the plan's answers.
+ERRORS = {400: ErrorOut, 401: ErrorOut, 402: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut,
+          500: ErrorOut, 503: ErrorOut}
 
 
 @router.post("/instances", response={202: InstanceCreatedOut, **ERRORS}, summary="Create an instance")
 def create_instance(request: HttpRequest, payload: InstanceCreateIn,
-                    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")) -> Status:
+                    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key",
+                                                         max_length=200)) -> Status:
     """Validates, then queues provisioning; follow the returned operation for progress.
     Repeating a request with the same `Idempotency-Key` returns the first answer."""
     access = access_of(request)
@@ -61,7 +65,7 @@ def create_instance(request: HttpRequest, payload: InstanceCreateIn,
 
 
 @router.get("/instances", response=list[InstanceOut], summary="List instances (paginated: limit, offset)")
-@paginate(LimitOffsetPagination)
+@paginate(BoundedPagination)
 def list_instances(request: HttpRequest) -> QuerySet[Instance]:
     access = access_of(request)
     access.require("instance.view")

@@ -15,7 +15,10 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from tenantry.billing import entitlements
 from tenantry.core.audit import audit_log
+from tenantry.core.errors import ValidationError
+from tenantry.instances.bounds import MAX_CPUS, MAX_MEMORY_MB, MIN_CPUS, MIN_MEMORY_MB_PER_SERVICE
 from tenantry.instances.models import DesiredState, Instance, Operation, OperationKind, Status
 from tenantry.instances.services import InvalidTransition, active_operation, queue_operation
 
@@ -40,7 +43,7 @@ def instance_resize(*, instance: Instance, memory_mb: int, cpus: Decimal, actor:
     """Apply new limits; a running instance's containers are recreated with them (volumes kept).
 
     A stopped or suspended instance only records the limits: they apply when it next starts.
-    Returns None when nothing changes.
+    Returns None when nothing changes. Growing asks the team's entitlements first.
     """
     instance = _locked(instance)
     if instance.status in _GONE or instance.status == Status.ARCHIVED:
@@ -48,6 +51,11 @@ def instance_resize(*, instance: Instance, memory_mb: int, cpus: Decimal, actor:
     cpus = Decimal(cpus).quantize(Decimal("0.001"))
     if instance.memory_mb == memory_mb and Decimal(instance.cpus) == cpus:
         return None
+    if not (MIN_MEMORY_MB_PER_SERVICE <= memory_mb <= MAX_MEMORY_MB and MIN_CPUS <= cpus <= MAX_CPUS):
+        raise ValidationError(f"A size must be {MIN_MEMORY_MB_PER_SERVICE}-{MAX_MEMORY_MB} MB and "
+                              f"{MIN_CPUS}-{MAX_CPUS} CPUs.", details={"memory_mb": memory_mb, "cpus": str(cpus)})
+    if memory_mb > instance.memory_mb or cpus > Decimal(instance.cpus):
+        entitlements.require_growth(team=instance.team, memory_mb=memory_mb, cpus=cpus)
     before = {"memory_mb": instance.memory_mb, "cpus": str(instance.cpus)}
     instance.memory_mb, instance.cpus = memory_mb, cpus
     data = {"before": before, "after": {"memory_mb": memory_mb, "cpus": str(cpus)}}

@@ -6,14 +6,29 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import Field
 
+from tenantry.instances.bounds import (
+    MAX_CPUS,
+    MAX_HIBERNATE_AFTER_SECONDS,
+    MAX_MEMORY_MB,
+    MAX_PIDS,
+    MIN_CPUS,
+    MIN_MEMORY_MB_PER_SERVICE,
+    MIN_PIDS_PER_SERVICE,
+)
+
 
 class InstanceCreateIn(Schema):
-    slug: str = Field(description="Host label of the instance: <slug>.<base domain>", examples=["acme"])
-    app: str = Field(description="App name from the catalog", examples=["hello"])
-    memory_mb: int | None = Field(default=None, description="Memory for the whole instance")
-    cpus: float | None = Field(default=None, description="CPUs for the whole instance")
-    pids: int | None = None
-    hibernate_after_seconds: int | None = Field(default=None, description="Idle time before hibernation; 0: never")
+    slug: str = Field(description="Host label of the instance: <slug>.<base domain>", examples=["acme"],
+                      max_length=63)
+    app: str = Field(description="App name from the catalog", examples=["hello"], max_length=40)
+    # Bounds keep any input inside the database columns; the plan's own limits are checked by the service.
+    memory_mb: int | None = Field(default=None, ge=MIN_MEMORY_MB_PER_SERVICE, le=MAX_MEMORY_MB,
+                                  description="Memory for the whole instance (default and maximum: the plan's)")
+    cpus: float | None = Field(default=None, ge=MIN_CPUS, le=MAX_CPUS, allow_inf_nan=False,
+                               description="CPUs for the whole instance (default and maximum: the plan's)")
+    pids: int | None = Field(default=None, ge=MIN_PIDS_PER_SERVICE, le=MAX_PIDS)
+    hibernate_after_seconds: int | None = Field(default=None, ge=0, le=MAX_HIBERNATE_AFTER_SECONDS,
+                                                description="Idle time before hibernation; 0: never")
     inputs: dict[str, str] | None = Field(
         default=None, description="Values the app asks for (see GET /apps: `inputs`), e.g. an OpenAI API key; "
                                   "stored encrypted, secret ones never shown back")

@@ -11,11 +11,21 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenantry.accounts.models import Team
+from tenantry.billing import entitlements
 from tenantry.catalog.registry import get_app
 from tenantry.catalog.schema import AppSpec
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import ApplicationError, Conflict, ServiceUnavailable, ValidationError
 from tenantry.instances.app_inputs import clean_inputs, clean_templates
+from tenantry.instances.bounds import (
+    MAX_CPUS,
+    MAX_HIBERNATE_AFTER_SECONDS,
+    MAX_MEMORY_MB,
+    MAX_PIDS,
+    MIN_CPUS,
+    MIN_MEMORY_MB_PER_SERVICE,
+    MIN_PIDS_PER_SERVICE,
+)
 from tenantry.instances.deployment import app_images
 from tenantry.instances.models import (
     ACTIVE_OPERATION_STATUSES,
@@ -34,8 +44,6 @@ from tenantry.runtime.models import Server
 from tenantry.runtime.placement import free_subnet, place_instance
 from tenantry.runtime.registry import runtime_for
 
-MAX_MEMORY_MB = 64 * 1024
-MAX_CPUS = 32
 SUBNET_ALLOCATION_ATTEMPTS = 5
 
 
@@ -63,20 +71,33 @@ def _validate_slug(slug: str) -> str:
     return slug
 
 
-def _validate_size(spec: AppSpec, memory_mb: int | None, cpus: float | None, pids: int | None
-                   ) -> tuple[int, Decimal, int]:
+def _validate_size(spec: AppSpec, entitlement: entitlements.Entitlement, memory_mb: int | None,
+                   cpus: float | None, pids: int | None) -> tuple[int, Decimal, int]:
+    """The size asked for, else the plan's (what billing's own provisioning and later limit
+    changes give every instance of the team), else the app's default; within the bounds and the plan."""
     default = spec.default_resources()
-    memory = default.memory_mb if memory_mb is None else memory_mb
-    cpu = default.cpus if cpus is None else cpus
+    limits = entitlement.limits
+    memory = memory_mb if memory_mb is not None else limits.memory_mb if limits else default.memory_mb
+    cpu = cpus if cpus is not None else float(limits.cpus) if limits else default.cpus
     pid = default.pids if pids is None else pids
-    if not 16 * len(spec.services) <= memory <= MAX_MEMORY_MB:
-        raise ValidationError(f"memory_mb must be between {16 * len(spec.services)} and {MAX_MEMORY_MB}.",
-                              details={"field": "memory_mb"})
-    if not 0.05 <= cpu <= MAX_CPUS:
-        raise ValidationError(f"cpus must be between 0.05 and {MAX_CPUS}.", details={"field": "cpus"})
-    if not 16 * len(spec.services) <= pid <= 100_000:
-        raise ValidationError("pids is out of range.", details={"field": "pids"})
+    services_count = len(spec.services)
+    if not MIN_MEMORY_MB_PER_SERVICE * services_count <= memory <= MAX_MEMORY_MB:
+        raise ValidationError(f"memory_mb must be between {MIN_MEMORY_MB_PER_SERVICE * services_count} and "
+                              f"{MAX_MEMORY_MB}.", details={"field": "memory_mb"})
+    if not MIN_CPUS <= cpu <= MAX_CPUS:  # also refuses NaN
+        raise ValidationError(f"cpus must be between {MIN_CPUS} and {MAX_CPUS}.", details={"field": "cpus"})
+    if not MIN_PIDS_PER_SERVICE * services_count <= pid <= MAX_PIDS:
+        raise ValidationError(f"pids must be between {MIN_PIDS_PER_SERVICE * services_count} and {MAX_PIDS}.",
+                              details={"field": "pids"})
+    entitlements.require_size(entitlement, memory_mb=memory, cpus=cpu)
     return memory, Decimal(str(round(cpu, 3))), pid
+
+
+def _validate_hibernate_after(seconds: int | None) -> int | None:
+    if seconds is not None and not 0 <= seconds <= MAX_HIBERNATE_AFTER_SECONDS:
+        raise ValidationError(f"hibernate_after_seconds must be between 0 (never) and {MAX_HIBERNATE_AFTER_SECONDS}.",
+                              details={"field": "hibernate_after_seconds"})
+    return seconds
 
 
 def _check_runtime_ready(spec: AppSpec, server: Server) -> list[str]:
@@ -107,22 +128,25 @@ def instance_create(*, team: Team, slug: str, app: str, actor: str, memory_mb: i
     """Create an instance and queue its provisioning. Nothing is written when input is bad.
 
     `inputs` are the customer's values the app spec asks for (stored encrypted); `templates`
-    the content to seed it with (the spec's defaults when None).
+    the content to seed it with (the spec's defaults when None). The team's plan decides whether
+    it may (tenantry.billing.entitlements); the operators' team is not limited.
     """
+    entitlement = entitlements.require_new_instance(team=team, app=app)
     slug = _validate_slug(slug)
     spec = get_app(app)
-    memory, cpu, pid = _validate_size(spec, memory_mb, cpus, pids)
+    memory, cpu, pid = _validate_size(spec, entitlement, memory_mb, cpus, pids)
     clean = clean_inputs(spec, inputs)
     chosen_templates = clean_templates(spec, templates, clean)
-    if hibernate_after_seconds is not None and hibernate_after_seconds < 0:
-        raise ValidationError("hibernate_after_seconds cannot be negative.",
-                              details={"field": "hibernate_after_seconds"})
+    hibernate_after_seconds = _validate_hibernate_after(hibernate_after_seconds)
     server = place_instance()
     taken_on_host = _check_runtime_ready(spec, server)
 
     for attempt in range(SUBNET_ALLOCATION_ATTEMPTS):
         try:
             with transaction.atomic():
+                # Counted again with the team locked: two concurrent creates cannot both take the last slot.
+                Team.objects.select_for_update().filter(pk=team.pk).first()
+                entitlements.require_new_instance(team=team, app=spec.name)
                 instance = Instance.objects.create(
                     team=team, slug=slug, app=spec.name, app_version=spec.version, server=server,
                     subnet=free_subnet(server, taken_on_host=taken_on_host), memory_mb=memory, cpus=cpu, pids=pid,

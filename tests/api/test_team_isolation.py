@@ -9,6 +9,7 @@ from django.test import Client
 from tenantry.accounts.services.api_keys import api_key_create
 from tenantry.accounts.services.teams import team_create
 from tenantry.instances.models import Instance, Operation
+from tests.billing.entitlement_helpers import subscribe
 from tests.instances.helpers import create
 
 pytestmark = [pytest.mark.docker]
@@ -30,6 +31,8 @@ def _call(client: Client, method: str, path: str):
 def two_teams(platform):
     a = team_create(name="Team A", owner=None, actor="test")
     b = team_create(name="Team B", owner=None, actor="test")
+    subscribe(a)
+    subscribe(b)
     b_instance, b_operation = create("b-private", team=b)
     return a, b, b_instance, b_operation
 

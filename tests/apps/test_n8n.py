@@ -14,6 +14,7 @@ from tenantry.accounts.services.api_keys import api_key_create
 from tenantry.accounts.services.teams import operator_team
 from tenantry.instances.models import InstanceSecret, OperationStatus, Status, Step
 from tenantry.instances.secrets import instance_inputs, instance_outputs, instance_secret_values
+from tests.billing.entitlement_helpers import subscribe
 from tests.conftest import installation_resources, wait_for
 from tests.instances.helpers import create, fresh, last_operation
 
@@ -141,6 +142,7 @@ def test_n8n_instance_is_set_up_driven_and_survives_hibernation(platform):
 
 def test_two_n8n_instances_are_isolated_and_credentials_rotate_in_place(platform, docker_client):
     other_team = Team.objects.create(name="SEO agency", slug="seo-agency")
+    subscribe(other_team)  # a customer: creating its instance needs a plan
     first = provisioned("first-flows")
     seo = provisioned("seo-flows", team=other_team,
                       templates=["echo", "seo-1-expand", "seo-2-cluster", "seo-3-publish"],

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from tenantry.accounts.models import Team
 from tenantry.instances.models import Instance, Status
 from tenantry.instances.secrets import instance_secret_values
+from tests.billing.entitlement_helpers import subscribe
 from tests.dashboard.helpers import PASSWORD, make_user
 from tests.dashboard.test_browser import browser_page, shot  # noqa: F401  (the fixture)
 
@@ -22,6 +23,7 @@ def test_workflows_in_the_dashboard(platform, live_server, browser_page, output_
     page = browser_page
     make_user("ana@example.com")
     team = Team.objects.get(memberships__user__email="ana@example.com")
+    subscribe(team)  # a customer: creating its instance needs a plan
 
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=login]", "ana@example.com")

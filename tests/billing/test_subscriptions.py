@@ -8,6 +8,7 @@ import pytest
 import time_machine
 
 from tenantry.billing import selectors
+from tenantry.billing.entitlements import AppNotInPlan
 from tenantry.billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from tenantry.billing.services import (
     billing_run,
@@ -83,9 +84,9 @@ def test_trial_has_no_invoice_then_the_run_bills_the_first_period() -> None:
 def test_plan_must_allow_the_app_and_interval_must_have_a_price() -> None:
     team = make_team()
     plan = make_plan(year=None, allowed_apps=["n8n"])
-    with pytest.raises(ValidationError) as excinfo:
+    with pytest.raises(AppNotInPlan) as excinfo:
         subscription_checkout(team=team, plan=plan, interval="month", actor="u", app="wordpress")
-    assert excinfo.value.code == "app_not_in_plan"
+    assert (excinfo.value.code, excinfo.value.status) == ("app_not_in_plan", 403)
     with pytest.raises(ValidationError):
         subscription_checkout(team=team, plan=plan, interval="year", actor="u", app="n8n")
     assert not Subscription.objects.exists() and not Invoice.objects.exists()

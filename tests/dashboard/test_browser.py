@@ -12,6 +12,8 @@ import tempfile
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from tenantry.accounts.models import User
+from tests.billing.entitlement_helpers import subscribe
 from tests.conftest import start_worker
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik, pytest.mark.slow]
@@ -63,6 +65,8 @@ def test_signup_to_running_instance_in_a_browser(platform, live_server, mailbox,
         page.click("main button[type=submit]")
         expect(page.locator("h1")).to_have_text("Instances")
         shot(page, output_dir, "03-empty-overview")
+        # Creating instances needs a plan (no plans are on sale in this test: the operator gives one).
+        subscribe(User.objects.get(email="lin@example.com").memberships.get().team)
 
         page.click("text=Create your first instance")
         page.fill("input[name=slug]", "Bad Name!")

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from tenantry.accounts.models import Role
+from tests.billing.entitlement_helpers import subscribe
 from tests.dashboard.helpers import make_user, signed_in
 
 pytestmark = [pytest.mark.docker]
@@ -12,6 +13,7 @@ pytestmark = [pytest.mark.docker]
 def test_instance_ready_mail_names_its_url(platform, mailbox):
     owner = make_user("owner@example.com")
     team = owner.memberships.get().team
+    subscribe(team)
     member = make_user("member@example.com", team=team, role=Role.MEMBER)
     make_user("billing@example.com", team=team, role=Role.BILLING)
     response = signed_in(member).post(reverse("dashboard:instance_create", args=[team.slug]),

@@ -12,6 +12,7 @@ from tenantry.accounts.permissions import PERMISSIONS
 from tenantry.accounts.services.api_keys import api_key_create
 from tenantry.accounts.services.invitations import invitation_create
 from tenantry.instances.models import Operation, Status
+from tests.billing.entitlement_helpers import subscribe
 from tests.dashboard.helpers import make_user, signed_in
 from tests.instances.helpers import create, fresh
 
@@ -24,6 +25,7 @@ def world(platform):
     bob = make_user("bob@example.com")
     team_a = alice.memberships.get().team
     team_b = bob.memberships.get().team
+    subscribe(team_b)
     b_instance, _ = create("bobs-app", team=team_b)
     key = api_key_create(team=team_b, name="bob key").key
     invitation = invitation_create(access=Access(team=team_b, user=bob, role=Role.OWNER), email="x@example.com",

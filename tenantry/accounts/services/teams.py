@@ -14,7 +14,9 @@ OPERATOR_TEAM_SLUG = "operators"
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:50] or "team"
     slug, n = base, 1
-    while Team.objects.filter(slug=slug).exists():
+    # The operators' team is the installation's own (no plan limits apply to it): a customer's
+    # team named "Operators" must not get its slug, even before that team first exists.
+    while slug == OPERATOR_TEAM_SLUG or Team.objects.filter(slug=slug).exists():
         n += 1
         slug = f"{base}-{n}"
     return slug

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Router, Status
 
+from tenantry.api.pagination import MAX_PAGE_SIZE
 from tenantry.billing import selectors, services
 from tenantry.billing.api.common import AUTH, ERRORS, billing_access
 from tenantry.billing.api.schemas import AddOnBuyIn, AddOnCancelIn, AddOnPurchaseOut
@@ -17,10 +18,11 @@ from tenantry.core.errors import Conflict, NotFound
 router = Router(tags=["billing"], auth=AUTH)
 
 
-@router.get("/{team_slug}/addons", response={200: list[AddOnPurchaseOut], **ERRORS}, summary="The team's add-ons")
+@router.get("/{team_slug}/addons", response={200: list[AddOnPurchaseOut], **ERRORS},
+            summary=f"The team's add-ons, newest first (at most {MAX_PAGE_SIZE})")
 def list_team_addons(request: HttpRequest, team_slug: str) -> QuerySet[AddOnPurchase]:
     access = billing_access(request, team_slug, "billing.view")
-    return selectors.team_addons(access.team)
+    return selectors.team_addons(access.team)[:MAX_PAGE_SIZE]
 
 
 @router.post("/{team_slug}/addons", response={201: AddOnPurchaseOut, **ERRORS},

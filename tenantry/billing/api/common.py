@@ -6,16 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest
-from ninja.security import SessionAuth
 
 from tenantry.accounts.access import Access
 from tenantry.accounts.models import User
-from tenantry.api.root import ApiKeyAuth
+from tenantry.api.auth import ApiKeyAuth, SessionThenCsrfAuth
 from tenantry.core.errors import NotFound
 from tenantry.instances.schemas import ErrorOut
 
-ERRORS: dict[int, Any] = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
-AUTH = [ApiKeyAuth(), SessionAuth()]
+ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut,
+                          500: ErrorOut}
+AUTH = [ApiKeyAuth(), SessionThenCsrfAuth()]
 
 
 def billing_access(request: HttpRequest, team_slug: str, permission: str) -> Access:

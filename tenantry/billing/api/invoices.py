@@ -7,8 +7,9 @@ from uuid import UUID
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest
 from ninja import Router
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
+from tenantry.api.pagination import BoundedPagination
 from tenantry.billing import selectors
 from tenantry.billing.api.common import AUTH, ERRORS, billing_access
 from tenantry.billing.api.schemas import InvoiceDetailOut, InvoiceOut
@@ -19,7 +20,7 @@ router = Router(tags=["billing"], auth=AUTH)
 
 
 @router.get("/{team_slug}/invoices", response=list[InvoiceOut], summary="Issued invoices, newest first")
-@paginate(LimitOffsetPagination)
+@paginate(BoundedPagination)
 def list_invoices(request: HttpRequest, team_slug: str) -> QuerySet[Invoice]:
     access = billing_access(request, team_slug, "billing.view")
     return selectors.team_invoices(access.team)

@@ -15,9 +15,10 @@ from uuid import UUID
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from pydantic import Field
 
+from tenantry.api.pagination import BoundedPagination
 from tenantry.billing import payment_selectors
 from tenantry.billing.api.common import AUTH, ERRORS, billing_access
 from tenantry.billing.models import Payment
@@ -69,7 +70,7 @@ def initiate(request: HttpRequest, team_slug: str, invoice_id: UUID, payload: Pa
 
 
 @router.get("/{team_slug}/payments", response=list[PaymentOut], summary="Payment history (paginated: limit, offset)")
-@paginate(LimitOffsetPagination)
+@paginate(BoundedPagination)
 def history(request: HttpRequest, team_slug: str) -> QuerySet[Payment]:
     access = billing_access(request, team_slug, "billing.view")
     return payment_selectors.team_payments(access.team)

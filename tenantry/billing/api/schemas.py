@@ -7,6 +7,8 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import AliasChoices, Field
 
+from tenantry.billing.services.addons import MAX_ADDON_QUANTITY
+
 
 class PlanOut(Schema):
     code: str
@@ -44,16 +46,16 @@ class SubscriptionOut(Schema):
 
 
 class CheckoutIn(Schema):
-    plan: str = Field(description="Plan code", examples=["starter"])
-    interval: str = Field(default="month", examples=["month", "year"])
-    coupon_code: str | None = None
-    app: str | None = None
-    instance_slug: str | None = None
+    plan: str = Field(description="Plan code", examples=["starter"], max_length=40)
+    interval: str = Field(default="month", examples=["month", "year"], max_length=10)
+    coupon_code: str | None = Field(default=None, max_length=40)
+    app: str | None = Field(default=None, max_length=40)
+    instance_slug: str | None = Field(default=None, max_length=40)
 
 
 class ChangeIn(Schema):
-    plan: str
-    interval: str | None = None
+    plan: str = Field(max_length=40)
+    interval: str | None = Field(default=None, max_length=10)
 
 
 class CancelIn(Schema):
@@ -114,8 +116,8 @@ class AddOnPurchaseOut(Schema):
 
 
 class AddOnBuyIn(Schema):
-    addon: str
-    quantity: int = 1
+    addon: str = Field(max_length=40)
+    quantity: int = Field(default=1, ge=1, le=MAX_ADDON_QUANTITY)
     auto_renew: bool = True
 
 

@@ -37,7 +37,7 @@ def show_subscription(request: HttpRequest, team_slug: str) -> Subscription:
 @router.post("/{team_slug}/subscription", response={201: SubscriptionOut, **ERRORS},
              summary="Subscribe (checkout); repeat-safe with Idempotency-Key")
 def checkout(request: HttpRequest, team_slug: str, payload: CheckoutIn,
-             idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")) -> Status:
+             idempotency_key: str | None = Header(default=None, alias="Idempotency-Key", max_length=200)) -> Status:
     access = billing_access(request, team_slug, "billing.manage")
     subscription = services.subscription_checkout(
         team=access.team, plan=_plan(payload.plan), interval=payload.interval, actor=access.actor,

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenantry.accounts.models import Team
+from tenantry.billing.entitlements import AppNotInPlan, require_plan_fits
 from tenantry.billing.models import (
     AddOnPurchase,
     AddOnStatus,
@@ -52,8 +53,8 @@ def _pick_app(plan: Plan, app: str | None) -> str:
     if app is None:
         return plan.allowed_apps[0] if len(plan.allowed_apps) == 1 else ""
     if not plan.allows_app(app):
-        raise ValidationError(f"The {plan.name} plan does not include {app}.", code="app_not_in_plan",
-                              details={"field": "app", "allowed": plan.allowed_apps})
+        raise AppNotInPlan(f"The {plan.name} plan does not include {app}.",
+                           details={"field": "app", "allowed": plan.allowed_apps})
     return app
 
 
@@ -176,7 +177,8 @@ def subscription_change(*, subscription: Subscription, plan: Plan, actor: str,
     if plan.price_for(interval) is None or not plan.is_active or plan.currency != subscription.currency:
         raise ValidationError("This plan is not available for this subscription.", details={"field": "plan"})
     if subscription.app and not plan.allows_app(subscription.app):
-        raise ValidationError(f"The {plan.name} plan does not include {subscription.app}.", code="app_not_in_plan")
+        raise AppNotInPlan(f"The {plan.name} plan does not include {subscription.app}.", details={"field": "plan"})
+    require_plan_fits(team=subscription.team, plan=plan)
     old = subscription.plan
     if plan.pk == old.pk and interval == subscription.interval:
         subscription.pending_plan, subscription.pending_interval = None, ""

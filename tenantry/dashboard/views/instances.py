@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from tenantry.accounts.access import Access
 from tenantry.billing import selectors as billing_selectors
+from tenantry.billing.entitlements import PLAN_CODES
 from tenantry.catalog.registry import app_templates, get_catalog
 from tenantry.core.errors import ApplicationError
 from tenantry.core.links import safe_next
@@ -46,6 +47,7 @@ def overview(request: HttpRequest, access: Access) -> HttpResponse:
 @with_team("instance.create")
 def create(request: HttpRequest, access: Access) -> HttpResponse:
     form = InstanceCreateForm(request.POST or None, initial={"app": request.GET.get("app", "hello")})
+    plan_refused = False
     if request.method == "POST" and form.is_valid():
         app = form.cleaned_data["app"]
         spec = get_catalog()[app]
@@ -58,6 +60,7 @@ def create(request: HttpRequest, access: Access) -> HttpResponse:
                                                      actor=access.actor, inputs=inputs, templates=templates)
         except ApplicationError as exc:
             _form_error(form, exc)
+            plan_refused = exc.code in PLAN_CODES
         else:
             return redirect("dashboard:instance", team_slug=access.team.slug, ref=instance.slug)
     apps = [{"spec": spec, "templates": sorted(app_templates(spec.name))} for spec in get_catalog().values()]
@@ -66,7 +69,9 @@ def create(request: HttpRequest, access: Access) -> HttpResponse:
         ticked = request.POST.getlist(f"{spec.name}__template") if request.method == "POST" else spec.templates.default
         chosen_templates |= {f"{spec.name}:{name}" for name in ticked}
     return render(request, "dashboard/instance_create.html",
-                  {"access": access, "form": form, "apps": apps, "chosen_templates": chosen_templates})
+                  {"access": access, "form": form, "apps": apps, "chosen_templates": chosen_templates,
+                   # The plan said no: those who may see the plans get a way to them.
+                   "show_plans_link": plan_refused and access.allows("billing.view")})
 
 
 def _detail_context(access: Access, ref: str) -> dict:
