@@ -41,7 +41,7 @@ def test_up_runs_the_whole_product(docker_client):
             except requests.RequestException:
                 return False
 
-        wait_for(web_ready, timeout=60, what="the control plane")
+        wait_for(web_ready, timeout=120, what="the control plane")  # a fresh SQLite + migrations, on a busy machine
         token = subprocess.run([sys.executable, "-m", "tenantry.cli", "tokens", "create", "t", "--quiet"], env=env,
                                capture_output=True, text=True, check=True).stdout.strip()
         http.headers["Authorization"] = f"Bearer {token}"
