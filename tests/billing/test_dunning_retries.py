@@ -9,12 +9,8 @@ official SDK sent; the Mobile Money gateway is the real reference gateway."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -31,12 +27,13 @@ from tenantry.core.backends import reset_backends
 from tests.billing.payments_helpers import GATEWAY_KEY, STRIPE_WHSEC, team_with_invoice
 from tests.billing.test_providers import checkout_session, stripe_event, stripe_signature
 from tests.conftest import Mailbox, wait_for
+from tests.http_stub import BackgroundServer, QuietHandler
 
 pytest_plugins = ["tests.billing.payments_helpers"]
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class FakeStripe(ThreadingHTTPServer):
+class FakeStripe(BackgroundServer):
     """Stripe's API for the calls a retry makes. `decline` answers the next charge as Stripe
     answers a refused off-session charge (HTTP 402, card_error)."""
 
@@ -46,18 +43,7 @@ class FakeStripe(ThreadingHTTPServer):
         self.decline = False
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _answer(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 outer.retrieved.append(self.path)
@@ -88,12 +74,8 @@ class FakeStripe(ThreadingHTTPServer):
                             **intent, "status": "requires_payment_method", "amount_received": 0}}})
                 return self._answer(200, {**intent, "status": "succeeded", "amount_received": intent["amount"]})
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
 
 @pytest.fixture

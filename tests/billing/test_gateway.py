@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -16,21 +14,19 @@ from tenantry.billing.gateway_reference.server import GatewayServer
 from tenantry.billing.providers.base import BackendError, InvalidSignature, PaymentRequest
 from tenantry.billing.providers.gateway import GatewayProvider, sign, verify
 from tests.conftest import wait_for
+from tests.http_stub import BackgroundServer, QuietHandler
 
 API_KEY, SECRET = "gw-test-key", "gw-test-secret"
 
 
-class Receiver(ThreadingHTTPServer):
+class Receiver(BackgroundServer):
     """Collects callbacks; answers 500 to the first `fail_first` to exercise the retries."""
 
     def __init__(self, fail_first: int = 0):
         self.calls: list[tuple[dict[str, str], bytes]] = []
         self.fail_first = fail_first
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.calls.append((dict(self.headers.items()), body))
@@ -38,8 +34,7 @@ class Receiver(ThreadingHTTPServer):
                 self.end_headers()
 
         receiver = self
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:

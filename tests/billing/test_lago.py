@@ -9,10 +9,8 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -26,6 +24,7 @@ from tenantry.billing.models import ProcessedWebhook, Subscription
 from tenantry.billing.providers.base import InvalidSignature
 from tenantry.core.models import AuditEvent
 from tests.billing.payments_helpers import team_with_invoice
+from tests.http_stub import BackgroundServer, QuietHandler
 
 pytestmark = pytest.mark.django_db
 API_KEY = "lago_test_api_key_123"
@@ -34,7 +33,7 @@ PUBLIC_PEM = PRIVATE_KEY.public_key().public_bytes(serialization.Encoding.PEM,
                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-class FakeLago(ThreadingHTTPServer):
+class FakeLago(BackgroundServer):
     """Answers like Lago's REST API for the calls the engine makes; records them."""
 
     def __init__(self) -> None:
@@ -42,18 +41,7 @@ class FakeLago(ThreadingHTTPServer):
         self.plans: set[str] = set()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _answer(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 payload = json.loads(self.rfile.read(length)) if length else {}
@@ -90,12 +78,8 @@ class FakeLago(ThreadingHTTPServer):
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
 
 @pytest.fixture

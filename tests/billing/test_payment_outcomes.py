@@ -10,11 +10,9 @@ received it; the caller never hears back)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -36,6 +34,7 @@ from tenantry.core.models import AuditEvent
 from tests.billing.payments_helpers import GATEWAY_KEY, STRIPE_WHSEC, team_with_invoice
 from tests.billing.test_providers import checkout_session, stripe_event, stripe_signature
 from tests.conftest import wait_for
+from tests.http_stub import BackgroundServer, QuietHandler
 
 pytest_plugins = ["tests.billing.payments_helpers"]
 
@@ -118,7 +117,7 @@ def test_a_checkout_that_expires_after_declines_is_a_failed_payment(payment_prov
 
 # --- item 10: the gateway's start times out ------------------------------------------------------
 
-class HoldingProxy(ThreadingHTTPServer):
+class HoldingProxy(BackgroundServer):
     """Forwards to the gateway; for `hold_creates` create calls it forwards the request, then
     holds the answer longer than the caller waits (the gateway got it, the caller never knows).
     `drop_creates` create calls are not forwarded at all (the request never arrived)."""
@@ -128,10 +127,7 @@ class HoldingProxy(ThreadingHTTPServer):
         self.hold_creates = self.drop_creates = 0
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
@@ -157,12 +153,8 @@ class HoldingProxy(ThreadingHTTPServer):
 
             do_GET = do_POST = _forward
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
 
 @pytest.fixture

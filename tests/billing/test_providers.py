@@ -8,10 +8,8 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -20,6 +18,7 @@ import pytest
 from tenantry.billing.providers.base import InvalidSignature, PaymentRequest, TransientBackendError
 from tenantry.billing.providers.manual import ManualProvider
 from tenantry.billing.providers.stripe import StripeProvider
+from tests.http_stub import BackgroundServer, QuietHandler
 
 WHSEC = "whsec_test_0123456789abcdef"
 
@@ -103,15 +102,12 @@ def test_stripe_rejects_tampered_and_replayed(provider: StripeProvider) -> None:
     assert _parse(provider, body, good + ",v1=" + "0" * 64) is not None
 
 
-class FakeStripeApi(ThreadingHTTPServer):
+class FakeStripeApi(BackgroundServer):
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str], dict[str, list[str]]]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
                 outer.requests.append((self.path, dict(self.headers.items()), form))
@@ -121,20 +117,10 @@ class FakeStripeApi(ThreadingHTTPServer):
                     body = {**checkout_session("unpaid", status="open"),
                             "url": "https://checkout.stripe.com/c/pay/cs_test_a1b2"}
                 else:
-                    self.send_response(503)
-                    self.send_header("Content-Type", "application/json")
-                    self.end_headers()
-                    self.wfile.write(b'{"error": {"type": "api_error", "message": "down"}}')
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                    return self._answer(503, {"error": {"type": "api_error", "message": "down"}})
+                self._answer(200, body)
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
 
 @pytest.fixture

@@ -1,0 +1,151 @@
+"""Tenantry's own settings: the platform (ports, edge, domains), backends, logging, billing and
+payments. Read from the environment like the rest (tenantry/settings/base.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from tenantry.settings.base import BASE_DOMAIN, DASHBOARD_URL, DATA_DIR
+from tenantry.settings.env import env_int, persistent_secret
+
+# --- Tenantry ---------------------------------------------------------------------------------
+TENANTRY = {
+    # Labels every Docker resource, so that two installations (or a test run next to `make up`)
+    # sharing one engine never touch each other's resources.
+    "INSTALLATION_ID": os.environ.get("TENANTRY_INSTALLATION_ID")
+    or persistent_secret(DATA_DIR / "installation_id", lambda: secrets.token_hex(6)),
+    "RESOURCE_PREFIX": os.environ.get("TENANTRY_RESOURCE_PREFIX", "tn"),
+    "BASE_DOMAIN": BASE_DOMAIN,
+    "PROXY_HOST": os.environ.get("TENANTRY_PROXY_HOST", "127.0.0.1"),
+    "PROXY_PORT": env_int("TENANTRY_PROXY_PORT", 8880),
+    "PROXY_INTERNAL_PORT": env_int("TENANTRY_PROXY_INTERNAL_PORT", 8881),
+    "PUBLIC_SCHEME": os.environ.get("TENANTRY_PUBLIC_SCHEME", "http"),
+    # The port visitors use in instance URLs; empty when the proxy sits on 80/443 behind DNS.
+    "PUBLIC_PORT": os.environ.get("TENANTRY_PUBLIC_PORT", str(env_int("TENANTRY_PROXY_PORT", 8880))),
+    "WEB_HOST": os.environ.get("TENANTRY_WEB_HOST", "127.0.0.1"),
+    "WEB_PORT": env_int("TENANTRY_WEB_PORT", 8000),
+    "DASHBOARD_URL": DASHBOARD_URL,
+    # The edge (tenantry/edge): its own listener on loopback, reached only through the proxy,
+    # which adds EDGE_SECRET to every request it forwards there. EDGE_URL overrides the address.
+    "EDGE_URL": os.environ.get("TENANTRY_EDGE_URL", ""),
+    "EDGE_PORT": env_int("TENANTRY_EDGE_PORT", 8001),
+    "EDGE_SECRET": os.environ.get("TENANTRY_EDGE_SECRET")
+    or persistent_secret(DATA_DIR / "edge_secret", lambda: secrets.token_urlsafe(32)),
+    "EDGE_MAX_BODY_BYTES": env_int("TENANTRY_EDGE_MAX_BODY_BYTES", 16 * 1024 * 1024),  # n8n's own default
+    # Webhooks held at once while their instance wakes, per instance and in all; beyond: 503.
+    "EDGE_HOLD_PER_INSTANCE": env_int("TENANTRY_EDGE_HOLD_PER_INSTANCE", 10),
+    "EDGE_HOLD_TOTAL": env_int("TENANTRY_EDGE_HOLD_TOTAL", 100),
+    "SUBNET_POOL": os.environ.get("TENANTRY_SUBNET_POOL", "172.30.0.0/16"),
+    "SUBNET_PREFIX": env_int("TENANTRY_SUBNET_PREFIX", 27),
+    "HIBERNATE_AFTER_SECONDS": env_int("TENANTRY_HIBERNATE_AFTER_SECONDS", 0),
+    "OPERATION_LEASE_SECONDS": env_int("TENANTRY_OPERATION_LEASE_SECONDS", 60),
+    "STEP_MAX_ATTEMPTS": env_int("TENANTRY_STEP_MAX_ATTEMPTS", 4),
+    "STEP_RETRY_BASE_SECONDS": float(os.environ.get("TENANTRY_STEP_RETRY_BASE_SECONDS", "0.5")),
+    "HEALTH_TIMEOUT_SECONDS": env_int("TENANTRY_HEALTH_TIMEOUT_SECONDS", 120),
+    # How long the edge holds a machine caller's request (a webhook) while its instance wakes.
+    "EDGE_HOLD_SECONDS": env_int("TENANTRY_EDGE_HOLD_SECONDS", 30),
+    "CATALOG_DIRS": [p for p in os.environ.get("TENANTRY_CATALOG_DIRS", "").split(os.pathsep) if p],
+    "TRAEFIK_DIR": Path(os.environ.get("TENANTRY_TRAEFIK_DIR", DATA_DIR / "traefik")),
+    "SECRETS_KEYS": [k for k in os.environ.get("TENANTRY_SECRETS_KEYS", "").split(",") if k],
+    # A file of keys outside the data directory; empty: `secrets.key` in the data directory.
+    "SECRETS_KEY_FILE": os.environ.get("TENANTRY_SECRETS_KEY_FILE", ""),
+    # Image names the specs use -> images to run instead, e.g. a locally built n8n:
+    # TENANTRY_IMAGE_OVERRIDES='{"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4"}'
+    "IMAGE_OVERRIDES": json.loads(os.environ.get("TENANTRY_IMAGE_OVERRIDES") or "{}"),
+    # Automation apps whose workflows Tenantry lists and drives (app spec `automation.backend`).
+    "AUTOMATION_BACKENDS": {"n8n": "tenantry.automations.backends.n8n.N8nBackend"},
+}
+
+RUNTIME_BACKENDS = {
+    "default": {
+        "BACKEND": "tenantry.runtime.backends.docker.DockerRuntime",
+        "OPTIONS": {"base_url": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
+                    # Host rules confining tenant networks (iptables; "off" for a remote engine).
+                    "firewall": os.environ.get("TENANTRY_TENANT_FIREWALL", "iptables")},
+    }
+}
+
+ROUTING_BACKENDS = {
+    "default": {
+        "BACKEND": "tenantry.routing.backends.traefik.TraefikRouting",
+        "OPTIONS": {"directory": str(TENANTRY["TRAEFIK_DIR"] / "dynamic")},
+    }
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "tenantry.core.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("TENANTRY_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        # The consumer installs its own handler; don't print its lines twice.
+        "huey": {"level": "WARNING", "propagate": False},
+        "docker": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},  # one INFO line per request the edge relays
+        "weasyprint": {"level": "WARNING"},  # one INFO line per rendering step of every invoice PDF
+        "fontTools": {"level": "WARNING"},
+    },
+}
+
+# Billing (tenantry/billing/conf.py has every key and its default). Dunning timeline in days.
+TENANTRY_BILLING = {
+    "SELLER": {
+        "name": os.environ.get("TENANTRY_SELLER_NAME", "Tenantry"),
+        "address": os.environ.get("TENANTRY_SELLER_ADDRESS", ""),
+        "vat_id": os.environ.get("TENANTRY_SELLER_VAT_ID", ""),
+        "email": os.environ.get("TENANTRY_SELLER_EMAIL", ""),
+    },
+    "RETRY_DAYS": [int(d) for d in os.environ.get("TENANTRY_DUNNING_RETRY_DAYS", "1,3,5").split(",") if d.strip()],
+    "SUSPEND_AFTER_DAYS": env_int("TENANTRY_DUNNING_SUSPEND_AFTER_DAYS", 7),
+    "ARCHIVE_AFTER_DAYS": env_int("TENANTRY_DUNNING_ARCHIVE_AFTER_DAYS", 30),
+    "DELETE_AFTER_DAYS": env_int("TENANTRY_DUNNING_DELETE_AFTER_DAYS", 90),
+}
+
+# --- payments (tenantry.billing.providers) ----------------------------------------------------
+# Named payment providers, like STORAGES. Manual bank transfer and the Mobile Money gateway are
+# always there (the gateway defaults to the reference one, `tenantry payment-gateway`, on
+# 127.0.0.1); Stripe joins when STRIPE_SECRET_KEY is set. TENANTRY_PAYMENT_PROVIDERS (JSON)
+# replaces the whole dict.
+PAYMENT_GATEWAY = {
+    "URL": os.environ.get("TENANTRY_GATEWAY_URL", "http://127.0.0.1:8090"),
+    "API_KEY": os.environ.get("TENANTRY_GATEWAY_API_KEY")
+    or persistent_secret(DATA_DIR / "gateway_api_key", lambda: secrets.token_urlsafe(24)),
+    "WEBHOOK_SECRET": os.environ.get("TENANTRY_GATEWAY_WEBHOOK_SECRET")
+    or persistent_secret(DATA_DIR / "gateway_webhook_secret", lambda: secrets.token_urlsafe(32)),
+}
+TENANTRY_PAYMENT_PROVIDERS: dict = json.loads(os.environ.get("TENANTRY_PAYMENT_PROVIDERS") or "{}") or {
+    "manual": {
+        "BACKEND": "tenantry.billing.providers.manual.ManualProvider",
+        "OPTIONS": {"account_holder": os.environ.get("TENANTRY_BANK_ACCOUNT_HOLDER", ""),
+                    "bank_name": os.environ.get("TENANTRY_BANK_NAME", ""),
+                    "iban": os.environ.get("TENANTRY_BANK_IBAN", ""),
+                    "bic": os.environ.get("TENANTRY_BANK_BIC", "")},
+    },
+    "gateway": {
+        "BACKEND": "tenantry.billing.providers.gateway.GatewayProvider",
+        "OPTIONS": {"base_url": PAYMENT_GATEWAY["URL"], "api_key": PAYMENT_GATEWAY["API_KEY"],
+                    "webhook_secret": PAYMENT_GATEWAY["WEBHOOK_SECRET"]},
+    },
+}
+if os.environ.get("STRIPE_SECRET_KEY") and "stripe" not in TENANTRY_PAYMENT_PROVIDERS:
+    TENANTRY_PAYMENT_PROVIDERS["stripe"] = {
+        "BACKEND": "tenantry.billing.providers.stripe.StripeProvider",
+        "OPTIONS": {"api_key": os.environ["STRIPE_SECRET_KEY"],
+                    "webhook_secret": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+                    "mode": os.environ.get("TENANTRY_STRIPE_MODE", "checkout")},
+    }
+# Lago as the billing engine (optional): tenantry.billing.engines.lago.
+LAGO_API_URL = os.environ.get("LAGO_API_URL", "")
+LAGO_API_KEY = os.environ.get("LAGO_API_KEY", "")
+# "jwt" (X-Lago-Signature is an RS256 JWT, checked with LAGO_PUBLIC_KEY: base64 PEM as Lago
+# serves it at /api/v1/webhooks/public_key) or "hmac" (base64 HMAC-SHA256 of the body, API key).
+LAGO_WEBHOOK_SIGNATURE = os.environ.get("LAGO_WEBHOOK_SIGNATURE", "jwt")
+LAGO_PUBLIC_KEY = os.environ.get("LAGO_PUBLIC_KEY", "")
