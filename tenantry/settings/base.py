@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "tenantry.billing",
     "tenantry.notifications",
     "tenantry.dashboard",
+    "tenantry.ops",
     "allauth",
     "allauth.account",
     "allauth.mfa",
