@@ -45,8 +45,8 @@ class TenantryCollector(Collector):
                                "1 when the instance is running (its health check passed), else 0",
                                labels=["instance", "team", "app"])
         # Down = it should run and does not (stopped or hibernated on purpose is not an outage).
-        down_unexpectedly = GaugeMetricFamily(
-            "tenantry_instance_down", "1 when the instance should be running and is not", labels=["instance", "team", "app"])
+        down_unexpectedly = GaugeMetricFamily("tenantry_instance_down", "1 when it should be running and is not",
+                                              labels=["instance", "team", "app"])
         for row in live:
             labels = [row["slug"], row["team__slug"], row["app"]]
             up.add_metric(labels, 1 if row["status"] == Status.RUNNING else 0)
@@ -160,7 +160,8 @@ class TenantryCollector(Collector):
                 mrr[row["currency"]] += (row["year"] or 0) / 12
             else:
                 mrr[row["currency"]] += row["month"] or 0
-        gauge = GaugeMetricFamily("tenantry_mrr_minor", "Monthly recurring revenue, in minor units", labels=["currency"])
+        gauge = GaugeMetricFamily("tenantry_mrr_minor", "Monthly recurring revenue, in minor units",
+                                  labels=["currency"])
         for currency in sorted(mrr):
             gauge.add_metric([currency], round(mrr[currency]))
         yield gauge
