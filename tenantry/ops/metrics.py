@@ -35,8 +35,8 @@ class TenantryCollector(Collector):
 
         by_status = GaugeMetricFamily("tenantry_instances", "Instances by observed status and app",
                                       labels=["status", "app"])
-        for row in Instance.objects.values("status", "app").annotate(n=Count("id")).order_by("status", "app"):
-            by_status.add_metric([row["status"], row["app"]], row["n"])
+        for group in Instance.objects.values("status", "app").annotate(n=Count("id")).order_by("status", "app"):
+            by_status.add_metric([group["status"], group["app"]], group["n"])
         yield by_status
 
         live = list(Instance.objects.exclude(status__in=GONE_STATUSES)
@@ -47,10 +47,10 @@ class TenantryCollector(Collector):
         # Down = it should run and does not (stopped or hibernated on purpose is not an outage).
         down_unexpectedly = GaugeMetricFamily("tenantry_instance_down", "1 when it should be running and is not",
                                               labels=["instance", "team", "app"])
-        for row in live:
-            labels = [row["slug"], row["team__slug"], row["app"]]
-            up.add_metric(labels, 1 if row["status"] == Status.RUNNING else 0)
-            broken = row["desired_state"] == "running" and row["status"] in (Status.FAILED, Status.STOPPED)
+        for inst in live:
+            labels = [inst["slug"], inst["team__slug"], inst["app"]]
+            up.add_metric(labels, 1 if inst["status"] == Status.RUNNING else 0)
+            broken = inst["desired_state"] == "running" and inst["status"] in (Status.FAILED, Status.STOPPED)
             down_unexpectedly.add_metric(labels, 1 if broken else 0)
         yield up
         yield down_unexpectedly
@@ -63,9 +63,9 @@ class TenantryCollector(Collector):
                    .filter(Q(kind=OperationKind.RESTART) | Q(actor="reconciler"),
                            status=OperationStatus.SUCCEEDED)
                    .values("instance_id").annotate(n=Count("id")))
-        per_instance = {row["instance_id"]: row["n"] for row in counted}
-        for row in live:
-            restarts.add_metric([row["slug"], row["team__slug"], row["app"]], per_instance.get(row["id"], 0))
+        per_instance = {c["instance_id"]: c["n"] for c in counted}
+        for inst in live:
+            restarts.add_metric([inst["slug"], inst["team__slug"], inst["app"]], per_instance.get(inst["id"], 0))
         yield restarts
 
     # --- operations -----------------------------------------------------------------------------
@@ -79,9 +79,9 @@ class TenantryCollector(Collector):
 
         failures = CounterMetricFamily("tenantry_operation_failures", "Failed operations by kind and error code",
                                        labels=["kind", "code"])
-        for row in (Operation.objects.filter(status=OperationStatus.FAILED).values("kind", "error_code")
-                    .annotate(n=Count("id")).order_by("kind", "error_code")):
-            failures.add_metric([row["kind"], row["error_code"] or "unknown"], row["n"])
+        for failed in (Operation.objects.filter(status=OperationStatus.FAILED).values("kind", "error_code")
+                       .annotate(n=Count("id")).order_by("kind", "error_code")):
+            failures.add_metric([failed["kind"], failed["error_code"] or "unknown"], failed["n"])
         yield failures
 
         # Durations of finished operations; Python does the bucketing (date arithmetic differs
@@ -93,6 +93,8 @@ class TenantryCollector(Collector):
                                              started_at__isnull=False, finished_at__isnull=False)
                     .values_list("kind", "started_at", "finished_at"))
         for kind, started_at, finished_at in finished.iterator(chunk_size=2000):
+            if started_at is None or finished_at is None:
+                continue
             seconds = max(0.0, (finished_at - started_at).total_seconds())
             sums[kind] += seconds
             counts[kind] += 1
@@ -155,11 +157,11 @@ class TenantryCollector(Collector):
         mrr: dict[str, float] = defaultdict(float)
         paying = (Subscription.objects.filter(status__in=["active", "past_due"])
                   .values("currency", "interval", month=F("plan__price_month_minor"), year=F("plan__price_year_minor")))
-        for row in paying:
-            if row["interval"] == Interval.YEAR:
-                mrr[row["currency"]] += (row["year"] or 0) / 12
+        for sub in paying:
+            if sub["interval"] == Interval.YEAR:
+                mrr[sub["currency"]] += (sub["year"] or 0) / 12
             else:
-                mrr[row["currency"]] += row["month"] or 0
+                mrr[sub["currency"]] += sub["month"] or 0
         gauge = GaugeMetricFamily("tenantry_mrr_minor", "Monthly recurring revenue, in minor units",
                                   labels=["currency"])
         for currency in sorted(mrr):

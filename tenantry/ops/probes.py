@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -37,11 +38,15 @@ def probe_queue() -> str:
     return f"{HUEY.pending_count()} pending"
 
 
+def docker_base_url() -> str:
+    options: dict[str, Any] = dict(settings.RUNTIME_BACKENDS["default"]["OPTIONS"])
+    return str(options["base_url"])
+
+
 def probe_docker() -> str:
     from tenantry.runtime.backends.docker import DockerRuntime
 
-    options = settings.RUNTIME_BACKENDS["default"]["OPTIONS"]
-    runtime = DockerRuntime(base_url=options["base_url"], firewall="off", timeout=int(PROBE_TIMEOUT_SECONDS))
+    runtime = DockerRuntime(base_url=docker_base_url(), firewall="off", timeout=int(PROBE_TIMEOUT_SECONDS))
     try:
         runtime.ping()
     finally:
