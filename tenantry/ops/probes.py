@@ -39,7 +39,8 @@ def probe_queue() -> str:
 
 
 def docker_base_url() -> str:
-    options: dict[str, Any] = dict(settings.RUNTIME_BACKENDS["default"]["OPTIONS"])
+    backends: dict[str, Any] = settings.RUNTIME_BACKENDS
+    options: dict[str, Any] = backends["default"]["OPTIONS"]
     return str(options["base_url"])
 
 
