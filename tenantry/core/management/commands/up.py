@@ -71,7 +71,7 @@ class Command(BaseCommand):
         children = {
             "proxy": [traefik_binary(), f"--configFile={static_path}"],
             "web": [python, "-m", "gunicorn", "tenantry.wsgi:application", "--bind", bind,
-                    "--workers", str(options["web_workers"]), "--threads", "4", "--access-logfile", "-",
+                    "--workers", str(options["web_workers"]), "--threads", "4",
                     "--graceful-timeout", "5"],
             "worker": [python, "-m", "tenantry.cli", "worker"],
             # Status pages and held webhooks on instances' addresses: a process of its own, so
