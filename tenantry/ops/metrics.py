@@ -39,14 +39,15 @@ class TenantryCollector(Collector):
             by_status.add_metric([group["status"], group["app"]], group["n"])
         yield by_status
 
+        # The instance's label is `slug`: Prometheus gives `instance` to the scraped target.
         live = list(Instance.objects.exclude(status__in=GONE_STATUSES)
                     .values("id", "slug", "app", "status", "desired_state", "team__slug").order_by("slug"))
         up = GaugeMetricFamily("tenantry_instance_up",
                                "1 when the instance is running (its health check passed), else 0",
-                               labels=["instance", "team", "app"])
+                               labels=["slug", "team", "app"])
         # Down = it should run and does not (stopped or hibernated on purpose is not an outage).
         down_unexpectedly = GaugeMetricFamily("tenantry_instance_down", "1 when it should be running and is not",
-                                              labels=["instance", "team", "app"])
+                                              labels=["slug", "team", "app"])
         for inst in live:
             labels = [inst["slug"], inst["team__slug"], inst["app"]]
             up.add_metric(labels, 1 if inst["status"] == Status.RUNNING else 0)
@@ -58,7 +59,7 @@ class TenantryCollector(Collector):
         # Restarts: asked for (restart operations) plus the reconciler's heals of a crashed or vanished
         # container; a climbing count means an app that keeps falling over.
         restarts = CounterMetricFamily("tenantry_instance_restarts", "Restarts of the instance (asked or healed)",
-                                       labels=["instance", "team", "app"])
+                                       labels=["slug", "team", "app"])
         counted = (Operation.objects.exclude(instance__status__in=GONE_STATUSES)
                    .filter(Q(kind=OperationKind.RESTART) | Q(actor="reconciler"),
                            status=OperationStatus.SUCCEEDED)

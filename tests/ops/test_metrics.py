@@ -72,13 +72,13 @@ def test_metrics_report_instances_operations_queue_and_money(client, populated):
     assert samples[("tenantry_instances", (("app", "hello"), ("status", "running")))] == 1
     assert samples[("tenantry_instances", (("app", "n8n"), ("status", "failed")))] == 1
     assert samples[("tenantry_instances", (("app", "hello"), ("status", "hibernated")))] == 1
-    web = (("app", "hello"), ("instance", "web"), ("team", "acme"))
-    flows = (("app", "n8n"), ("instance", "flows"), ("team", "acme"))
-    sleepy = (("app", "hello"), ("instance", "sleepy"), ("team", "globex"))
+    web = (("app", "hello"), ("slug", "web"), ("team", "acme"))
+    flows = (("app", "n8n"), ("slug", "flows"), ("team", "acme"))
+    sleepy = (("app", "hello"), ("slug", "sleepy"), ("team", "globex"))
     assert samples[("tenantry_instance_up", web)] == 1 and samples[("tenantry_instance_up", flows)] == 0
     assert samples[("tenantry_instance_down", flows)] == 1
     assert samples[("tenantry_instance_down", sleepy)] == 0  # hibernated on purpose is not an outage
-    assert not any(key[0] == "tenantry_instance_up" and ("instance", "gone") in key[1] for key in samples)
+    assert not any(key[0] == "tenantry_instance_up" and ("slug", "gone") in key[1] for key in samples)
     assert samples[("tenantry_instance_restarts_total", web)] == 2
     assert samples[("tenantry_instance_restarts_total", flows)] == 0
 
