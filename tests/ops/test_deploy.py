@@ -100,3 +100,10 @@ def test_every_tenantry_metric_the_rules_use_is_served(client, db):
     for family in text_string_to_metric_families(response.content.decode()):
         served |= {family.name, f"{family.name}_total"}
     assert used and used <= served, used - served
+
+
+def test_promtool_checks_the_example_prometheus_configuration(promtool):
+    result = subprocess.run([promtool, "check", "config", "prometheus.yml"], cwd=RULES, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
