@@ -146,7 +146,7 @@ def generate_installation(*, base_domain: str, dashboard_url: str, data_dir: str
         "TENANTRY_DASHBOARD_URL": dashboard_url.rstrip("/"),
         "TENANTRY_PUBLIC_SCHEME": scheme,
         # Traefik faces the internet on :80 (and :443 with ACME); everything else stays on loopback.
-        "TENANTRY_PROXY_HOST": "0.0.0.0",
+        "TENANTRY_PROXY_HOST": "0.0.0.0",  # noqa: S104 (the public entry point, on purpose)
         "TENANTRY_PROXY_PORT": "80",
         "TENANTRY_PUBLIC_PORT": "",
         "TENANTRY_SECRET_KEY": secrets.token_urlsafe(50),
