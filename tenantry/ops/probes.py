@@ -6,11 +6,11 @@ load balancers) and `tenantry doctor` (people).
 
 from __future__ import annotations
 
+import http.client
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db import connection
 
@@ -60,11 +60,19 @@ def proxy_ping_url() -> str:
 
 
 def probe_proxy() -> str:
-    session = requests.Session()
-    session.trust_env = False  # loopback: never through an HTTP proxy from the environment
-    response = session.get(proxy_ping_url(), timeout=PROBE_TIMEOUT_SECONDS, allow_redirects=False)
-    if response.status_code != 200:
-        raise RuntimeError(f"Traefik's ping answered {response.status_code}")
+    # Plain http.client: Traefik's own API on loopback, never through an HTTP proxy from the
+    # environment, and no tenant app is involved (those go through tenant_http).
+    connection = http.client.HTTPConnection("127.0.0.1", settings.TENANTRY["PROXY_INTERNAL_PORT"],
+                                            timeout=PROBE_TIMEOUT_SECONDS)
+    try:
+        connection.request("GET", "/ping")
+        status = connection.getresponse().status
+    except OSError as exc:
+        raise RuntimeError(f"Traefik's ping at {proxy_ping_url()} did not answer ({exc})") from exc
+    finally:
+        connection.close()
+    if status != 200:
+        raise RuntimeError(f"Traefik's ping answered {status}")
     return "Traefik answers /ping"
 
 

@@ -64,7 +64,9 @@ def test_operation_lines_carry_instance_team_and_operation_and_huey_stays_quiet(
 
     def finished_line():
         for raw in log_path.read_text().splitlines():
-            if raw.startswith("{") and json.loads(raw).get("event") == "operation.succeeded":
+            # The log file collects every run of this test: find this operation's line.
+            if raw.startswith("{") and json.loads(raw).get("event") == "operation.succeeded" \
+                    and json.loads(raw).get("operation") == str(operation.id):
                 return json.loads(raw)
         return None
 
