@@ -5,6 +5,8 @@ from django.views.i18n import set_language
 from tenantry.api.root import api
 
 urlpatterns = [
+    # Supervisors and Prometheus: /healthz, /readyz, /metrics (tenantry/ops).
+    path("", include("tenantry.ops.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("webhooks/", include("tenantry.billing.webhook_urls")),

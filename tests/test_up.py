@@ -92,3 +92,96 @@ def test_up_runs_the_whole_product(docker_client):
         return False
 
     wait_for(group_gone, timeout=10, what="every process of `tenantry up` to exit")
+
+
+def _children(parent: int) -> dict[int, str]:
+    """Processes whose parent is `parent`: pid -> command line."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            if ppid == parent:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    found[int(entry)] = handle.read().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def test_up_restarts_a_killed_worker_and_web_while_the_rest_keeps_serving(docker_client):
+    data_dir = tempfile.mkdtemp(prefix="tenantry-up-")
+    web, proxy, internal, edge = free_port(), free_port(), free_port(), free_port()
+    installation = f"upk-{os.getpid()}"
+    env = {**os.environ, "TENANTRY_DATA_DIR": data_dir, "TENANTRY_WEB_PORT": str(web),
+           "TENANTRY_PROXY_PORT": str(proxy), "TENANTRY_PROXY_INTERNAL_PORT": str(internal),
+           "TENANTRY_INSTALLATION_ID": installation, "TENANTRY_RESOURCE_PREFIX": f"upk{os.getpid()}",
+           "TENANTRY_SUBNET_POOL": "172.26.0.0/16", "TENANTRY_HUEY_IMMEDIATE": "0",
+           "TENANTRY_GATEWAY_URL": f"http://127.0.0.1:{free_port()}", "TENANTRY_RUN_REFERENCE_GATEWAY": "0",
+           "TENANTRY_EDGE_PORT": str(edge)}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    up = subprocess.Popen([sys.executable, "-m", "tenantry.cli", "up"], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    http = requests.Session()
+    http.trust_env = False
+
+    def get(url: str, **kwargs):
+        try:
+            return http.get(url, timeout=2, **kwargs)
+        except requests.RequestException:
+            return None
+
+    def instance_answers(slug: str) -> bool:
+        response = get(f"http://127.0.0.1:{proxy}/", headers={"Host": f"{slug}.localhost"})
+        return response is not None and response.status_code == 200 and f"Hello from {slug}" in response.text
+
+    def create(slug: str) -> None:
+        created = http.post(f"http://127.0.0.1:{web}/api/v1/instances", json={"slug": slug, "app": "hello"},
+                            timeout=10)
+        assert created.status_code == 202, created.text
+
+    try:
+        wait_for(lambda: (r := get(f"http://127.0.0.1:{web}/healthz")) is not None and r.ok, timeout=60,
+                 what="the control plane")
+        token = subprocess.run([sys.executable, "-m", "tenantry.cli", "tokens", "create", "t", "--quiet"], env=env,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        http.headers["Authorization"] = f"Bearer {token}"
+        create("before")
+        wait_for(lambda: instance_answers("before"), timeout=60, what="the first instance")
+
+        children = _children(up.pid)
+        worker = next(pid for pid, command in children.items() if command.endswith("tenantry.cli worker "))
+        gunicorn = next(pid for pid, command in children.items() if "gunicorn" in command)
+        os.kill(worker, signal.SIGKILL)
+        os.kill(gunicorn, signal.SIGKILL)
+        # The proxy, the edge and the running instance never noticed.
+        for _ in range(5):
+            assert instance_answers("before")
+
+        def replaced() -> bool:
+            after = _children(up.pid)
+            return (worker not in after and gunicorn not in after
+                    and any(command.endswith("tenantry.cli worker ") for command in after.values())
+                    and any("gunicorn" in command for command in after.values()))
+
+        wait_for(replaced, timeout=30, what="a new worker and web process")
+        wait_for(lambda: (r := get(f"http://127.0.0.1:{web}/healthz")) is not None and r.ok, timeout=30,
+                 what="the restarted web process")
+        # The restarted worker runs new operations: a second instance comes up.
+        create("after")
+        wait_for(lambda: instance_answers("after"), timeout=60, what="an instance provisioned by the new worker")
+        assert up.poll() is None
+    finally:
+        os.killpg(up.pid, signal.SIGTERM)
+        output, _ = up.communicate(timeout=30)
+        from tenantry.runtime.backends.docker import DockerRuntime
+
+        runtime = DockerRuntime(installation_id=installation)
+        runtime.remove_resources(runtime.list_managed())
+    assert up.returncode == 0, output
+    assert "worker exited with code -9" in output and "web exited with code -9" in output, output
+    assert "worker restarted" in output and "web restarted" in output
+    assert "stopping everything" not in output

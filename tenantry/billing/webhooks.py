@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from tenantry.billing.providers.base import InvalidSignature, get_provider, provider_names
 from tenantry.billing.services.payments import payment_apply_event
+from tenantry.ops.services import webhook_rejection_record
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ _NO_CALLBACKS = {"manual"}
 def _rejected(source: str, request: HttpRequest, reason: str) -> HttpResponse:
     logger.warning("webhook rejected", extra={"source": source, "reason": reason,
                                               "remote_addr": request.META.get("REMOTE_ADDR", "")})
+    webhook_rejection_record(source=source, reason=reason)  # alerted on: tenantry_webhook_failures_total
     return JsonResponse({"code": "invalid_signature", "message": "Signature verification failed."}, status=400)
 
 

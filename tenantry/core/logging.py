@@ -54,3 +54,54 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
 
 
 __all__ = ["JsonFormatter", "get_logger", "logging"]
+
+
+# --- context: every line logged while handling a request or running an operation says which ---
+OPERATION_LOG_KEYS = ("instance", "team", "operation", "kind")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,100}")
+# Polled by supervisors and Prometheus every few seconds: logged only when they fail.
+_QUIET_PATHS = ("/healthz", "/readyz", "/metrics", "/static/")
+
+
+def bind_operation_context(*, instance: str, team: str, operation: str, kind: str) -> None:
+    structlog.contextvars.bind_contextvars(instance=instance, team=team, operation=operation, kind=kind)
+
+
+def clear_operation_context() -> None:
+    structlog.contextvars.unbind_contextvars(*OPERATION_LOG_KEYS)
+
+
+class RequestLogMiddleware:
+    """One JSON line per request (method, path, status, duration, team) with a request id that
+    every line logged meanwhile carries, and that the response returns as `X-Request-Id`.
+
+    A request id sent by the proxy (Traefik can add one) is kept when it looks like one, so a
+    request can be followed from the proxy's access log to ours."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        self.log = get_logger("tenantry.request")
+
+    def __call__(self, request: Any) -> Any:
+        import time
+        import uuid
+
+        supplied = request.headers.get("X-Request-Id", "")
+        request_id = supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+        request.request_id = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response["X-Request-Id"] = request_id
+            if response.status_code >= 400 or not request.path.startswith(_QUIET_PATHS):
+                access = getattr(request, "access", None)
+                team = getattr(getattr(access, "team", None), "slug", "")
+                user = getattr(request, "user", None)
+                self.log.info("request", method=request.method, path=request.path, status=response.status_code,
+                              duration_ms=round((time.perf_counter() - started) * 1000, 1), team=team,
+                              user=str(user.pk) if user is not None and user.is_authenticated else "")
+            return response
+        finally:
+            structlog.contextvars.clear_contextvars()

@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tenantry.core.audit import audit_log
-from tenantry.core.logging import get_logger
+from tenantry.core.logging import bind_operation_context, clear_operation_context, get_logger
 from tenantry.instances.lease import Lease, LeaseLost, claim, lease_duration
 from tenantry.instances.models import (
     Instance,
@@ -44,11 +44,16 @@ def run_operation(operation_id: str) -> str | None:
     except LeaseLost:
         log.warning("operation.abandoned", operation=operation_id, token=token)
         return None
+    finally:
+        clear_operation_context()
 
 
 def _run_claimed(lease: Lease) -> str:
-    operation = Operation.objects.select_related("instance__server").get(pk=lease.operation_id)
+    operation = Operation.objects.select_related("instance__server", "instance__team").get(pk=lease.operation_id)
     instance = operation.instance
+    # Every line logged while it runs (steps, backends) says which instance, team and operation.
+    bind_operation_context(instance=instance.slug, team=instance.team.slug, operation=str(operation.id),
+                           kind=operation.kind)
     now = timezone.now()
     with transaction.atomic():
         if instance.status == Status.DELETED and operation.kind != OperationKind.DELETE:

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "tenantry.billing",
     "tenantry.notifications",
     "tenantry.dashboard",
+    "tenantry.ops",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -128,6 +129,8 @@ SOCIALACCOUNT_PROVIDERS |= {
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise: static files are neither logged nor given a request id.
+    "tenantry.core.logging.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",

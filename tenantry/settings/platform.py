@@ -56,6 +56,8 @@ TENANTRY = {
     # TENANTRY_IMAGE_OVERRIDES='{"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4"}'
     "IMAGE_OVERRIDES": json.loads(os.environ.get("TENANTRY_IMAGE_OVERRIDES") or "{}"),
     # Automation apps whose workflows Tenantry lists and drives (app spec `automation.backend`).
+    # Bearer token for `/metrics` from elsewhere than loopback (Prometheus on another host).
+    "METRICS_TOKEN": os.environ.get("TENANTRY_METRICS_TOKEN", ""),
     "AUTOMATION_BACKENDS": {"n8n": "tenantry.automations.backends.n8n.N8nBackend"},
 }
 

@@ -6,9 +6,7 @@ import io
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,8 @@ import yaml
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+
+from tenantry.core.supervisor import Supervisor
 
 
 def traefik_binary() -> str:
@@ -71,7 +71,7 @@ class Command(BaseCommand):
         children = {
             "proxy": [traefik_binary(), f"--configFile={static_path}"],
             "web": [python, "-m", "gunicorn", "tenantry.wsgi:application", "--bind", bind,
-                    "--workers", str(options["web_workers"]), "--threads", "4", "--access-logfile", "-",
+                    "--workers", str(options["web_workers"]), "--threads", "4",
                     "--graceful-timeout", "5"],
             "worker": [python, "-m", "tenantry.cli", "worker"],
             # Status pages and held webhooks on instances' addresses: a process of its own, so
@@ -83,9 +83,9 @@ class Command(BaseCommand):
             # No real Mobile Money gateway configured: run the reference one, so payments work
             # end to end on a laptop (its "phone" page confirms or declines).
             children["payment gateway"] = [python, "-m", "tenantry.cli", "payment-gateway"]
-        processes: dict[str, subprocess.Popen] = {}
-        for name, command in children.items():
-            processes[name] = subprocess.Popen(command, env=env)
+        supervisor = Supervisor(children, env=env, say=lambda line: self.stdout.write(line),
+                                warn=lambda line: self.stderr.write(self.style.WARNING(line)))
+        supervisor.start_all()
         self.stdout.write(self.style.SUCCESS("Tenantry is up."))
         mail = "SMTP " + settings.EMAIL_HOST if getattr(settings, "EMAIL_HOST", "") and \
             settings.EMAIL_BACKEND.endswith("smtp.EmailBackend") else "printed below (console backend)"
@@ -99,33 +99,14 @@ class Command(BaseCommand):
             self.stdout.write(f"  Mobile Money   {settings.PAYMENT_GATEWAY['URL']}   (reference gateway, development)")
         self.stdout.write("  try:           tenantry instances create demo --app hello --wait")
 
-        stopping = False
-
         def stop(*_: Any) -> None:
-            nonlocal stopping
-            stopping = True
+            supervisor.stopping = True
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        exit_code = 0
-        while not stopping:
-            for name, process in processes.items():
-                if process.poll() is not None:
-                    self.stderr.write(f"{name} exited with code {process.returncode}; stopping everything.")
-                    exit_code = 1
-                    stopping = True
-            time.sleep(0.5)
-        for process in processes.values():
-            if process.poll() is None:
-                process.terminate()
-        deadline = time.monotonic() + 15
-        for process in processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-        if exit_code:
-            raise CommandError("a component of Tenantry stopped unexpectedly", returncode=exit_code)
+        # A child that dies is restarted with backoff; only a signal stops everything.
+        supervisor.run()
+        supervisor.stop_all()
 
     def _check_docker(self) -> None:
         from tenantry.runtime.backends.base import BackendError
