@@ -69,7 +69,9 @@ def test_workflows_in_the_dashboard(platform, live_server, browser_page, output_
     # "Open n8n, signed in": the browser lands in n8n with the owner's session.
     page.get_by_role("button", name="Open n8n, signed in").click()
     expect(page).to_have_url(re.compile(rf"^{re.escape(instance.url)}/"), timeout=30_000)
-    expect(page.locator("#n8n-app")).to_be_attached(timeout=30_000)  # n8n's editor, not an error page
+    # n8n's editor, not an error page. Its bundle is several MB of JavaScript: on a loaded 2-core
+    # machine Chromium has taken more than 30 s to mount it.
+    expect(page.locator("#n8n-app")).to_be_attached(timeout=90_000)
     assert any(c["name"] == "n8n-auth" for c in page.context.cookies(instance.url))
     # Asked from the page itself (same origin, the browser's own cookie): who am I in n8n?
     me = page.evaluate("fetch('/rest/login').then(r => r.json())")
