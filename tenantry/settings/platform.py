@@ -25,7 +25,8 @@ TLS = {
     # A lego DNS provider (scaleway, ovh, cloudflare, …); its credentials go in Traefik's
     # environment under lego's names (SCW_API_TOKEN, OVH_APPLICATION_KEY, CF_DNS_API_TOKEN, …).
     "dns_provider": os.environ.get("TENANTRY_ACME_DNS_PROVIDER", ""),
-    "dns_resolvers": tuple(r.strip() for r in os.environ.get("TENANTRY_ACME_DNS_RESOLVERS", "").split(",") if r.strip()),
+    "dns_resolvers": tuple(r.strip() for r in os.environ.get("TENANTRY_ACME_DNS_RESOLVERS", "").split(",")
+                           if r.strip()),
     "dns_propagation_check": env_bool("TENANTRY_ACME_DNS_PROPAGATION_CHECK", True),
     "hsts_seconds": env_int("TENANTRY_HSTS_SECONDS", 31536000),
 } if _ACME_CA else None

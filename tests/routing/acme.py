@@ -40,7 +40,7 @@ def listener_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for Pebble's own https listeners (127.0.0.1 / localhost)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pebble listener")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
@@ -203,7 +203,8 @@ def start_tls_traefik(directory: Path, world: AcmeWorld, *, http_port: int, trae
                     dynamic_dir=dynamic, tls=tls, process=process)
 
 
-def https_get(port: int, host: str, root_pem: str, path: str = "/", timeout: float = 5) -> tuple[int, dict[str, str], str, dict[str, Any]]:
+def https_get(port: int, host: str, root_pem: str, path: str = "/",
+              timeout: float = 5) -> tuple[int, dict[str, str], str, dict[str, Any]]:
     """GET https://host{path} through 127.0.0.1:port, trusting ONLY `root_pem` and checking the
     host name: (status, headers, body, the peer certificate as ssl decodes it)."""
     context = ssl.create_default_context(cadata=root_pem)  # no system roots: cadata only

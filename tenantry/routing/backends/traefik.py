@@ -42,7 +42,7 @@ _ROUTE_FILE = re.compile(r"^route-([A-Za-z0-9_-]+)\.yml$")
 class TraefikRouting(RoutingBackend):
     def __init__(self, *, alias: str = "default", directory: str, edge_url: str | None = None,
                  api_url: str | None = None, entrypoint: str = WEB, edge_secret: str | None = None,
-                 tls: TlsConfig | None | bool = None, base_domain: str | None = None, **options: object):
+                 tls: TlsConfig | bool | None = None, base_domain: str | None = None, **options: object):
         super().__init__(alias=alias)
         self._api_url = api_url
         self._edge_secret = edge_secret
@@ -57,7 +57,7 @@ class TraefikRouting(RoutingBackend):
 
     @property
     def tls(self) -> TlsConfig | None:
-        if self._tls is None:
+        if self._tls is None or self._tls is True:
             return tls_config_from_settings()
         return self._tls or None
 
@@ -111,7 +111,7 @@ class TraefikRouting(RoutingBackend):
         os.replace(tmp, self.directory / name)
 
     def ensure_base(self) -> None:
-        document = {
+        document: dict[str, Any] = {
             "http": {
                 "services": {EDGE_SERVICE: {"loadBalancer": {"servers": [{"url": self.edge_url}]}}},
                 # Set by the proxy (replacing whatever a visitor sent under that name): the edge

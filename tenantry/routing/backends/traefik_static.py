@@ -64,7 +64,8 @@ class TlsConfig:
             found.append("TENANTRY_ACME_CHALLENGE=dns needs TENANTRY_ACME_DNS_PROVIDER "
                          "(a lego provider name: scaleway, ovh, cloudflare, …)")
         if not self.email or "@" not in self.email:
-            found.append("TENANTRY_ACME_EMAIL must be an email address (the CA writes there before a certificate expires)")
+            found.append("TENANTRY_ACME_EMAIL must be an email address "
+                         "(the CA writes there before a certificate expires)")
         return found
 
 
