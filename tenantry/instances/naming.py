@@ -34,8 +34,11 @@ def instance_host(slug: str) -> str:
 
 
 def instance_hosts(slug: str) -> tuple[str, ...]:
-    """Every host name the proxy routes to the instance, and the only ones its edge answers for."""
-    return (instance_host(slug),)
+    """Every host name the proxy routes to the instance, and the only ones its edge answers for:
+    its own, then the team's verified custom domains for it."""
+    from tenantry.routing.selectors import verified_hosts
+
+    return (instance_host(slug), *verified_hosts(slug))
 
 
 def instance_url(slug: str) -> str:

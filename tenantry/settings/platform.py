@@ -49,6 +49,8 @@ TENANTRY = {
     # The port visitors use in instance URLs; empty when the proxy sits on 80/443 behind DNS.
     "PUBLIC_PORT": os.environ.get("TENANTRY_PUBLIC_PORT", str(
         _PROXY_HTTPS_PORT if _DEFAULT_SCHEME == "https" else env_int("TENANTRY_PROXY_PORT", 8880))),
+    # DNS servers that verify customers' domains ("host[:port]", comma-separated; empty: the system's).
+    "DNS_RESOLVER": os.environ.get("TENANTRY_DNS_RESOLVER", ""),
     "WEB_HOST": os.environ.get("TENANTRY_WEB_HOST", "127.0.0.1"),
     "WEB_PORT": env_int("TENANTRY_WEB_PORT", 8000),
     "DASHBOARD_URL": DASHBOARD_URL,
