@@ -55,7 +55,7 @@ def normalize_domain(raw: str) -> str:
                             details={"field": "domain"})
     base = settings.TENANTRY["BASE_DOMAIN"]
     dashboard = settings.TENANTRY["DASHBOARD_URL"].split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-    if domain == base or domain.endswith("." + base) or domain == dashboard:
+    if domain in (base, dashboard) or domain.endswith("." + base):
         raise InvalidDomain(f"{domain} belongs to this service; use a domain of your own.",
                             details={"field": "domain"})
     return domain
