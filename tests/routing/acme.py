@@ -119,6 +119,47 @@ def _listening(port: int) -> bool:
         return False
 
 
+@dataclass
+class Challtestsrv:
+    """pebble-challtestsrv as a DNS server only: A queries answer 127.0.0.1, other records
+    (CNAME, TXT) are set through its management API."""
+
+    process: subprocess.Popen
+    dns_port: int
+    management_port: int
+
+    @property
+    def dns_address(self) -> str:
+        return f"127.0.0.1:{self.dns_port}"
+
+    def post(self, path: str, **body: Any) -> None:
+        requests.post(f"http://127.0.0.1:{self.management_port}{path}", json=body, timeout=5).raise_for_status()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def start_challtestsrv(directory: Path) -> Challtestsrv:
+    if not shutil.which("pebble-challtestsrv"):
+        raise RuntimeError("pebble-challtestsrv is missing: apt-get install pebble (see .ci/run)")
+    directory.mkdir(parents=True, exist_ok=True)
+    dns_port, management = free_port(), free_port()
+    log = open(directory / "challtestsrv.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        ["pebble-challtestsrv", "-dns01", f"127.0.0.1:{dns_port}", "-management", f"127.0.0.1:{management}",
+         "-http01", "", "-https01", "", "-tlsalpn01", "",
+         # Only IPv4: everything here listens on 127.0.0.1.
+         "-defaultIPv6", ""], stdout=log, stderr=subprocess.STDOUT)
+    server = Challtestsrv(process=process, dns_port=dns_port, management_port=management)
+    try:
+        wait_for(lambda: _listening(management), timeout=20, what="challtestsrv")
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
 def start_acme_world(directory: Path, *, http_port: int) -> AcmeWorld:
     """challtestsrv and Pebble on loopback; Pebble validates HTTP-01 on `http_port`."""
     for binary in ("pebble", "pebble-challtestsrv"):
@@ -126,14 +167,10 @@ def start_acme_world(directory: Path, *, http_port: int) -> AcmeWorld:
             raise RuntimeError(f"{binary} is missing: apt-get install pebble (see .ci/run)")
     directory.mkdir(parents=True, exist_ok=True)
     cert, key = listener_certificate(directory)
-    dns_port, cts_management, acme_port, acme_management = (free_port() for _ in range(4))
-    processes = []
-    log = open(directory / "challtestsrv.log", "w")  # noqa: SIM115
-    processes.append(subprocess.Popen(
-        ["pebble-challtestsrv", "-dns01", f"127.0.0.1:{dns_port}", "-management", f"127.0.0.1:{cts_management}",
-         "-http01", "", "-https01", "", "-tlsalpn01", "",
-         # Only IPv4: everything here listens on 127.0.0.1.
-         "-defaultIPv6", ""], stdout=log, stderr=subprocess.STDOUT))
+    challtestsrv = start_challtestsrv(directory)
+    dns_port, cts_management = challtestsrv.dns_port, challtestsrv.management_port
+    acme_port, acme_management = free_port(), free_port()
+    processes = [challtestsrv.process]
     config = {"pebble": {"listenAddress": f"127.0.0.1:{acme_port}",
                          "managementListenAddress": f"127.0.0.1:{acme_management}",
                          "certificate": str(cert), "privateKey": str(key),
