@@ -213,7 +213,11 @@ class TlsProxy:
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(timeout=10)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # waits for open connections (10 s grace) otherwise
+            self.process.kill()
+            self.process.wait(timeout=5)
 
 
 def start_tls_traefik(directory: Path, world: AcmeWorld, *, http_port: int, traefik_binary: str) -> TlsProxy:

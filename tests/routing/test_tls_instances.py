@@ -1,0 +1,81 @@
+"""A real instance over https: Tenantry configured for TLS (TENANTRY["TLS"], https public
+scheme) publishes its routes to a Traefik that gets certificates from Pebble — the instance's
+host under the wildcard (DNS-01), then a customer's domain verified through challtestsrv's DNS
+(HTTP-01) — and a client trusting only Pebble's root reaches the app at both."""
+
+from __future__ import annotations
+
+import pytest
+
+from tenantry.core.backends import reset_backends
+from tenantry.core.management.commands.up import traefik_binary
+from tenantry.instances.models import Status
+from tenantry.routing import services as domains
+from tenantry.routing.models import CustomDomain
+from tenantry.routing.registry import routing
+from tenantry.routing.services import ownership_token
+from tests.conftest import wait_for
+from tests.instances.helpers import create, fresh
+from tests.routing.acme import https_get, start_acme_world, start_tls_traefik
+from tests.testenv import free_port
+
+pytestmark = [pytest.mark.docker, pytest.mark.traefik]
+
+BASE = "apps.tenantry.test"
+
+
+@pytest.fixture()
+def tls_platform(platform, tmp_path, settings):
+    http_port = free_port()
+    world = start_acme_world(tmp_path / "pebble", http_port=http_port)
+    proxy = start_tls_traefik(tmp_path / "traefik", world, http_port=http_port, traefik_binary=traefik_binary())
+    # Two labels under the wildcard: TLS clients refuse `*.localhost` (a wildcard over a TLD).
+    settings.TENANTRY = {**settings.TENANTRY, "BASE_DOMAIN": BASE, "TLS": dict(proxy.tls.__dict__),
+                         "PUBLIC_SCHEME": "https",
+                         "PUBLIC_PORT": str(proxy.https_port), "DNS_RESOLVER": world.dns_address}
+    settings.ROUTING_BACKENDS = {"default": {
+        "BACKEND": "tenantry.routing.backends.traefik.TraefikRouting",
+        "OPTIONS": {"directory": str(proxy.dynamic_dir), "api_url": f"http://127.0.0.1:{proxy.internal_port}"}}}
+    reset_backends()
+    routing().ensure_base()  # type: ignore[attr-defined]
+    yield world, proxy
+    routing().sync([])
+    proxy.stop()
+    world.stop()
+    reset_backends()
+
+
+def _trusted(port: int, host: str, root: str, text: str):
+    def attempt():
+        try:
+            answer = https_get(port, host, root)
+        except (OSError, ValueError):
+            return None  # Traefik's default certificate until the real one arrives
+        return answer if text in answer[2] else None
+
+    return wait_for(attempt, timeout=60, interval=0.5, what=f"{text!r} over https at {host}")
+
+
+def test_instance_and_custom_domain_over_https(tls_platform):
+    world, proxy = tls_platform
+    root = world.root_pem()
+    instance, operation = create("secure")
+    instance = fresh(instance)
+    assert instance.status == Status.RUNNING, operation.error
+    assert instance.url == f"https://secure.{BASE}:{proxy.https_port}"
+
+    status, headers, _, peer = _trusted(proxy.https_port, f"secure.{BASE}", root, "Hello from secure")
+    assert status == 200
+    assert ("DNS", f"*.{BASE}") in peer["subjectAltName"]  # the wildcard, by DNS-01
+    assert headers["strict-transport-security"] == "max-age=600"
+
+    row = domains.domain_add(instance=instance, domain="flows.example.com", actor="test")
+    world.set_cname("flows.example.com", f"secure.{BASE}")
+    world.set_txt("_tenantry.flows.example.com.", ownership_token(instance.team, "flows.example.com"))
+    domains.domain_verify(custom_domain=row, actor="test")
+    assert CustomDomain.objects.get(pk=row.pk).verified
+
+    status, headers, _, peer = _trusted(proxy.https_port, "flows.example.com", root, "Hello from secure")
+    assert status == 200
+    assert peer["subjectAltName"] == (("DNS", "flows.example.com"),)  # its own, by HTTP-01
+    assert headers["strict-transport-security"] == "max-age=600"
