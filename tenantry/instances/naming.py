@@ -34,11 +34,9 @@ def instance_host(slug: str) -> str:
 
 
 def instance_hosts(slug: str) -> tuple[str, ...]:
-    """Every host name the proxy routes to the instance, and the only ones its edge answers for:
-    its own, then the team's verified custom domains for it."""
-    from tenantry.routing.selectors import verified_hosts
-
-    return (instance_host(slug), *verified_hosts(slug))
+    """The instance's own host names (its customers' verified domains come on top of these:
+    tenantry.routing.selectors.route_hosts)."""
+    return (instance_host(slug),)
 
 
 def instance_url(slug: str) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 
+from tenantry.routing.certificates import certificate_status
 from tenantry.routing.models import CustomDomain
 
 
@@ -26,7 +27,16 @@ def domain_url(row: CustomDomain) -> str:
     return f"{scheme}://{row.domain}{suffix}"
 
 
-def domain_view(row: CustomDomain) -> dict[str, Any]:
+def certificate_view(row: CustomDomain) -> dict[str, Any]:
+    if not row.verified:
+        return {"state": "waiting", "message": "Issued once the DNS records are verified.", "not_after": None}
+    status = certificate_status(row.domain, since=row.verified_at)
+    return {"state": status.state, "message": status.message, "not_after": status.not_after}
+
+
+def domain_view(row: CustomDomain, *, with_certificate: bool = True) -> dict[str, Any]:
+    """`with_certificate`: ask the proxy which certificate it serves (a TLS handshake per domain)."""
     return {"domain": row.domain, "instance": row.instance.slug, "status": row.status, "url": domain_url(row),
             "records": dns_records(row), "problems": row.problems, "checked_at": row.checked_at,
-            "verified_at": row.verified_at, "created_at": row.created_at}
+            "verified_at": row.verified_at, "created_at": row.created_at,
+            "certificate": certificate_view(row) if with_certificate else None}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from tenantry.instances.models import Instance, Status
-from tenantry.instances.naming import instance_hosts
 from tenantry.routing.backends.base import Route
 from tenantry.routing.registry import routing
+from tenantry.routing.selectors import route_hosts
 
 
 def republish_instance_route(instance_id: str) -> Route | None:
@@ -18,7 +18,7 @@ def republish_instance_route(instance_id: str) -> Route | None:
     current = backend.current(str(instance.pk))
     if current is None:
         return None
-    route = Route(key=current.key, hosts=instance_hosts(instance.slug), upstream=current.upstream)
+    route = Route(key=current.key, hosts=route_hosts(instance), upstream=current.upstream)
     if route != current:
         backend.publish(route)
         backend.wait_applied(route)

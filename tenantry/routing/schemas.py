@@ -17,6 +17,12 @@ class DnsRecordOut(Schema):
     why: str
 
 
+class CertificateOut(Schema):
+    state: str = Field(description="waiting (DNS not verified), pending, active, failed, or none (plain HTTP)")
+    message: str
+    not_after: datetime | None
+
+
 class DomainOut(Schema):
     domain: str
     instance: str
@@ -27,3 +33,4 @@ class DomainOut(Schema):
     checked_at: datetime | None
     verified_at: datetime | None
     created_at: datetime
+    certificate: CertificateOut | None

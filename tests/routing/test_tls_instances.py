@@ -6,12 +6,14 @@ host under the wildcard (DNS-01), then a customer's domain verified through chal
 from __future__ import annotations
 
 import pytest
+import requests
 
 from tenantry.core.backends import reset_backends
 from tenantry.core.management.commands.up import traefik_binary
 from tenantry.instances.models import Status
 from tenantry.routing import services as domains
 from tenantry.routing.models import CustomDomain
+from tenantry.routing.presenters import domain_view
 from tenantry.routing.registry import routing
 from tenantry.routing.services import ownership_token
 from tests.conftest import wait_for
@@ -26,13 +28,15 @@ BASE = "apps.tenantry.test"
 
 @pytest.fixture()
 def tls_platform(platform, tmp_path, settings):
+    original = settings.TENANTRY, settings.ROUTING_BACKENDS
     http_port = free_port()
     world = start_acme_world(tmp_path / "pebble", http_port=http_port)
     proxy = start_tls_traefik(tmp_path / "traefik", world, http_port=http_port, traefik_binary=traefik_binary())
     # Two labels under the wildcard: TLS clients refuse `*.localhost` (a wildcard over a TLD).
     settings.TENANTRY = {**settings.TENANTRY, "BASE_DOMAIN": BASE, "TLS": dict(proxy.tls.__dict__),
                          "PUBLIC_SCHEME": "https",
-                         "PUBLIC_PORT": str(proxy.https_port), "DNS_RESOLVER": world.dns_address}
+                         "PUBLIC_PORT": str(proxy.https_port), "DNS_RESOLVER": world.dns_address,
+                         "TRAEFIK_DIR": proxy.dynamic_dir.parent}
     settings.ROUTING_BACKENDS = {"default": {
         "BACKEND": "tenantry.routing.backends.traefik.TraefikRouting",
         "OPTIONS": {"directory": str(proxy.dynamic_dir), "api_url": f"http://127.0.0.1:{proxy.internal_port}"}}}
@@ -42,6 +46,8 @@ def tls_platform(platform, tmp_path, settings):
     routing().sync([])
     proxy.stop()
     world.stop()
+    # Put the session's Traefik back before `platform` cleans up (it loads the backend again).
+    settings.TENANTRY, settings.ROUTING_BACKENDS = original
     reset_backends()
 
 
@@ -79,3 +85,31 @@ def test_instance_and_custom_domain_over_https(tls_platform):
     assert status == 200
     assert peer["subjectAltName"] == (("DNS", "flows.example.com"),)  # its own, by HTTP-01
     assert headers["strict-transport-security"] == "max-age=600"
+
+    # what the customer sees for it
+    shown = domain_view(CustomDomain.objects.get(pk=row.pk))
+    assert shown["url"] == f"https://flows.example.com:{proxy.https_port}"
+    assert shown["certificate"]["state"] == "active" and shown["certificate"]["not_after"] is not None
+
+    # An ACME failure: a verified domain whose DNS then points elsewhere gets no certificate; the
+    # customer is told why, and the instance keeps answering over https at its own address.
+    broken = domains.domain_add(instance=instance, domain="broken.example.net", actor="test")
+    world.set_cname("broken.example.net", f"secure.{BASE}")
+    world.set_txt("_tenantry.broken.example.net.", ownership_token(instance.team, "broken.example.net"))
+    domains.domain_verify(custom_domain=broken, actor="test")
+    world.clear_cname("broken.example.net")
+    requests.post(f"{world.challtestsrv_management}/add-a", json={"host": "broken.example.net",
+                                                                    "addresses": ["127.0.0.2"]}, timeout=5)
+
+    def failed():
+        certificate = domain_view(CustomDomain.objects.get(pk=broken.pk))["certificate"]
+        return certificate if certificate["state"] == "failed" else None
+
+    certificate = wait_for(failed, timeout=60, interval=0.5, what="the certificate failure to show")
+    assert certificate["message"].startswith("No certificate for broken.example.net yet: ")
+    assert "broken.example.net" in certificate["message"].split("yet: ", 1)[1]  # the CA's own reason
+    assert "keeps answering at its own address" in certificate["message"]
+    status, _, body, _ = https_get(proxy.https_port, f"secure.{BASE}", root)
+    assert status == 200 and "Hello from secure" in body
+    status, _, body, _ = https_get(proxy.https_port, "flows.example.com", root)
+    assert status == 200 and "Hello from secure" in body
