@@ -12,10 +12,10 @@ from django.test import Client
 from tenantry.accounts.models import ApiKeyScope, Team
 from tenantry.accounts.services.api_keys import api_key_create
 from tenantry.instances.models import Instance, Status
-from tenantry.instances.naming import instance_hosts
 from tenantry.routing.backends.base import Route
 from tenantry.routing.models import CustomDomain
 from tenantry.routing.registry import routing
+from tenantry.routing.selectors import route_hosts, verified_hosts_by_instance
 from tenantry.routing.services import normalize_domain, ownership_token
 from tenantry.runtime.placement import default_server
 from tests.billing.billing_helpers import make_team
@@ -93,7 +93,7 @@ def test_add_verify_route_and_remove(resolver):
         ("CNAME", "flows.example.com", "missing"), ("TXT", "_tenantry.flows.example.com", "missing")]
     assert failed.json()["code"] == "domain_not_verified"
     assert "No CNAME record at flows.example.com (expected flows.localhost)." in failed.json()["message"]
-    assert instance_hosts("flows") == ("flows.localhost",)
+    assert route_hosts(instance) == ("flows.localhost",)
 
     # a CNAME to the wrong place and the right token: the CNAME is named as wrong, with what was found
     resolver.post("/set-cname", host="flows.example.com", target="elsewhere.example.net")
@@ -127,13 +127,13 @@ def test_add_verify_route_and_remove(resolver):
 
 def test_no_takeover_of_a_domain_verified_by_another_team(resolver):
     owner, owner_client = _team("domowner")
-    _instance(owner, "shop")
+    shop = _instance(owner, "shop")
     assert _add(owner_client, "shop", "shop.example.org").status_code == 201
     _point(resolver, "shop.example.org", "shop.localhost", ownership_token(owner, "shop.example.org"))
     assert _verify(owner_client, "shop", "shop.example.org").status_code == 200
 
     thief, thief_client = _team("domthief")
-    _instance(thief, "grab")
+    grab = _instance(thief, "grab")
     taken = _add(thief_client, "grab", "shop.example.org")
     assert taken.status_code == 409 and taken.json()["code"] == "domain_taken"
     # the token is bound to the team: even a claim made before the owner verified cannot verify
@@ -145,8 +145,9 @@ def test_no_takeover_of_a_domain_verified_by_another_team(resolver):
     refused = _verify(thief_client, "grab", "other.example.org")
     assert refused.status_code == 422
     assert [p["type"] for p in refused.json()["details"]["problems"]] == ["TXT"]
-    assert instance_hosts("shop") == ("shop.localhost", "shop.example.org")
-    assert instance_hosts("grab") == ("grab.localhost",)
+    assert route_hosts(shop) == ("shop.localhost", "shop.example.org")
+    assert route_hosts(grab) == ("grab.localhost",)
+    assert verified_hosts_by_instance() == {str(shop.pk): ["shop.example.org"]}  # what the reconciler routes
     _unpoint(resolver, "shop.example.org")
     _unpoint(resolver, "other.example.org")
 
@@ -184,3 +185,20 @@ def test_team_scoping_plan_limit_permissions_and_bad_input(resolver):
 def test_normalize_domain():
     assert normalize_domain(" Flows.EXAMPLE.com. ") == "flows.example.com"
     assert normalize_domain("bücher.example") == "xn--bcher-kva.example"
+
+
+def test_the_edge_answers_on_a_verified_domain_and_only_there(platform, resolver):
+    """A stopped instance's page shows at its verified domain too (the edge checks the host
+    against the instance's domains); a domain still pending is not routed at all."""
+    team, client = _team("domedge", max_custom_domains=5)
+    instance = _instance(team, "parked")
+    Instance.objects.filter(pk=instance.pk).update(status=Status.STOPPED)
+    routing().publish(Route(key=str(instance.pk), hosts=(instance.host,)))
+    assert _add(client, "parked", "parked.example.com").status_code == 201
+    assert _add(client, "parked", "pending.example.com").status_code == 201
+    _point(resolver, "parked.example.com", "parked.localhost", ownership_token(team, "parked.example.com"))
+    assert _verify(client, "parked", "parked.example.com").status_code == 200
+    page = platform.wait_until("parked.example.com", lambda r: r.status_code == 503, what="the stopped page")
+    assert "parked is stopped" in page.text
+    assert platform.get("pending.example.com").status_code == 404  # Traefik: no route for it
+    _unpoint(resolver, "parked.example.com")
