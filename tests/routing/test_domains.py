@@ -202,3 +202,42 @@ def test_the_edge_answers_on_a_verified_domain_and_only_there(platform, resolver
     assert "parked is stopped" in page.text
     assert platform.get("pending.example.com").status_code == 404  # Traefik: no route for it
     _unpoint(resolver, "parked.example.com")
+
+
+def test_dashboard_adds_shows_records_verifies_and_removes(resolver):
+    from tests.dashboard.helpers import make_user, signed_in
+
+    team, _ = _team("domdash")
+    instance = _instance(team, "webapp")
+    owner = signed_in(team.memberships.get(role="owner").user)  # made by make_team
+    member = signed_in(make_user("member@domdash.test", team=team, role="member"))
+    page_url = "/t/domdash/instances/webapp/domains/"
+
+    added = owner.post(page_url, {"domain": "www.example.com"}, follow=True)
+    assert added.status_code == 200
+    page = added.content.decode()
+    token = ownership_token(team, "www.example.com")
+    assert "<code>webapp.localhost</code>" in page and f"<code>{token}</code>" in page
+    assert "<code>_tenantry.www.example.com</code>" in page
+
+    failed = owner.post(f"{page_url}www.example.com/verify/", follow=True).content.decode()
+    assert "No CNAME record at www.example.com (expected webapp.localhost)." in failed
+
+    _point(resolver, "www.example.com", "webapp.localhost", token)
+    verified = owner.post(f"{page_url}www.example.com/verify/", follow=True).content.decode()
+    assert "www.example.com is verified: it now reaches webapp." in verified
+    assert routing().current(str(instance.pk)).hosts == ("webapp.localhost", "www.example.com")
+
+    # a member sees the domains but cannot change them
+    seen = member.get(page_url).content.decode()
+    assert "www.example.com" in seen and "Remove</button>" not in seen
+    assert member.post(f"{page_url}www.example.com/remove/").status_code == 404
+    assert CustomDomain.objects.filter(domain="www.example.com").exists()
+
+    removed = owner.post(f"{page_url}www.example.com/remove/", follow=True).content.decode()
+    assert "www.example.com is removed." in removed
+    assert routing().current(str(instance.pk)).hosts == ("webapp.localhost",)
+    # another team's user: 404
+    stranger = signed_in(make_user("x@elsewhere.test"))
+    assert stranger.get(page_url).status_code == 404
+    _unpoint(resolver, "www.example.com")
