@@ -248,17 +248,39 @@ def https_get(port: int, host: str, root_pem: str, path: str = "/",
               timeout: float = 5) -> tuple[int, dict[str, str], str, dict[str, Any]]:
     """GET https://host{path} through 127.0.0.1:port, trusting ONLY `root_pem` and checking the
     host name: (status, headers, body, the peer certificate as ssl decodes it)."""
+    return https_request(port, host, root_pem, "GET", path, timeout=timeout)
+
+
+def https_request(port: int, host: str, root_pem: str, method: str, path: str = "/", *, json_body: Any = None,
+                  timeout: float = 5) -> tuple[int, dict[str, str], str, dict[str, Any]]:
     context = ssl.create_default_context(cadata=root_pem)  # no system roots: cadata only
     assert context.cert_store_stats()["x509_ca"] == 1
+    body = json.dumps(json_body).encode() if json_body is not None else b""
+    head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {len(body)}\r\n"
+    if json_body is not None:
+        head += "Content-Type: application/json\r\n"
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw, \
             context.wrap_socket(raw, server_hostname=host) as conn:
         peer = conn.getpeercert()
-        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        conn.sendall(head.encode() + b"\r\n" + body)
         data = b""
         while chunk := conn.recv(65536):
             data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
+    head_bytes, _, payload = data.partition(b"\r\n\r\n")
+    lines = head_bytes.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
     headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
-    return status, headers, body.decode("utf-8", "replace"), peer  # type: ignore[return-value]
+    if headers.get("transfer-encoding") == "chunked":
+        payload = _dechunk(payload)
+    return status, headers, payload.decode("utf-8", "replace"), peer  # type: ignore[return-value]
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out, data = out + data[:size], data[size + 2:]
+    return out

@@ -5,12 +5,16 @@ host under the wildcard (DNS-01), then a customer's domain verified through chal
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
 from tenantry.core.backends import reset_backends
 from tenantry.core.management.commands.up import traefik_binary
-from tenantry.instances.models import Status
+from tenantry.instances import services
+from tenantry.instances.models import OperationStatus, Status
+from tenantry.instances.secrets import instance_outputs, instance_secret_values
 from tenantry.routing import services as domains
 from tenantry.routing.models import CustomDomain
 from tenantry.routing.presenters import domain_view
@@ -18,7 +22,7 @@ from tenantry.routing.registry import routing
 from tenantry.routing.services import ownership_token
 from tests.conftest import wait_for
 from tests.instances.helpers import create, fresh
-from tests.routing.acme import https_get, start_acme_world, start_tls_traefik
+from tests.routing.acme import https_get, https_request, start_acme_world, start_tls_traefik
 from tests.testenv import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik]
@@ -113,3 +117,38 @@ def test_instance_and_custom_domain_over_https(tls_platform):
     assert status == 200 and "Hello from secure" in body
     status, _, body, _ = https_get(proxy.https_port, "flows.example.com", root)
     assert status == 200 and "Hello from secure" in body
+
+
+@pytest.mark.n8n
+@pytest.mark.slow
+def test_n8n_over_https(tls_platform, docker_client):
+    """n8n behind TLS: its URLs say https, its session cookie is Secure, its webhook answers over
+    https, and Tenantry still drives it over the private network (rotating its key logs in with
+    that Secure cookie)."""
+    world, proxy = tls_platform
+    root = world.root_pem()
+    instance, operation = create("tlsflows", app="n8n")
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    container = docker_client.containers.list(filters={"label": "tenantry.slug=tlsflows"})[0]
+    env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+    url = f"https://tlsflows.{BASE}:{proxy.https_port}"
+    assert (env["N8N_PROTOCOL"], env["N8N_SECURE_COOKIE"], env["WEBHOOK_URL"], env["N8N_EDITOR_BASE_URL"]) == (
+        "https", "true", f"{url}/", f"{url}/")
+
+    _trusted(proxy.https_port, f"tlsflows.{BASE}", root, "")  # the wildcard is served
+    status, _, body, _ = https_request(proxy.https_port, f"tlsflows.{BASE}", root, "POST", "/webhook/echo",
+                                       json_body={"message": "over tls"}, timeout=30)
+    assert status == 200 and json.loads(body) == {"echo": "over tls"}
+    outputs = instance_outputs(instance)
+    status, headers, body, _ = https_request(
+        proxy.https_port, f"tlsflows.{BASE}", root, "POST", "/rest/login",
+        json_body={"emailOrLdapLoginId": outputs["owner"]["email"],
+                   "password": instance_secret_values(instance)["owner_password"]})
+    assert status == 200, body
+    assert "secure" in headers["set-cookie"].lower()
+
+    rotation = services.instance_rotate_credentials(instance=fresh(instance), actor="test")
+    rotation.refresh_from_db()
+    assert rotation.status == OperationStatus.SUCCEEDED, rotation.error_message
+    assert instance_outputs(instance)["api-key"]["key"] != outputs["api-key"]["key"]
