@@ -82,6 +82,8 @@ def domain_add(*, instance: Instance, domain: str, actor: str) -> CustomDomain:
     team = Team.objects.select_for_update().get(pk=instance.team_id)  # one slot, one claim at a time
     if instance.status in (Status.DELETED, Status.DELETING, Status.ARCHIVED, Status.ARCHIVING):
         raise Conflict(f"Instance {instance.slug!r} is {instance.status}.", code="invalid_state")
+    # A deleted instance's domains are free again (instances are kept as rows once deleted).
+    CustomDomain.objects.filter(domain=domain, instance__status=Status.DELETED).delete()
     existing = CustomDomain.objects.filter(instance=instance, domain=domain).first()
     if existing is not None:
         return existing  # adding twice is harmless

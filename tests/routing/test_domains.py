@@ -132,7 +132,7 @@ def test_no_takeover_of_a_domain_verified_by_another_team(resolver):
     _point(resolver, "shop.example.org", "shop.localhost", ownership_token(owner, "shop.example.org"))
     assert _verify(owner_client, "shop", "shop.example.org").status_code == 200
 
-    thief, thief_client = _team("domthief")
+    thief, thief_client = _team("domthief", max_custom_domains=5)
     grab = _instance(thief, "grab")
     taken = _add(thief_client, "grab", "shop.example.org")
     assert taken.status_code == 409 and taken.json()["code"] == "domain_taken"
@@ -148,6 +148,11 @@ def test_no_takeover_of_a_domain_verified_by_another_team(resolver):
     assert route_hosts(shop) == ("shop.localhost", "shop.example.org")
     assert route_hosts(grab) == ("grab.localhost",)
     assert verified_hosts_by_instance() == {str(shop.pk): ["shop.example.org"]}  # what the reconciler routes
+
+    # once the owner's instance is deleted, the domain is free to claim
+    Instance.objects.filter(pk=shop.pk).update(status=Status.DELETED)
+    assert verified_hosts_by_instance() == {}
+    assert _add(thief_client, "grab", "shop.example.org").status_code == 201
     _unpoint(resolver, "shop.example.org")
     _unpoint(resolver, "other.example.org")
 
