@@ -7,6 +7,7 @@
 | instance.operate      |   ✓   |   ✓   |   ✓    |         |
 | instance.delete       |   ✓   |   ✓   |        |         |
 | instance.credentials  |   ✓   |   ✓   |        |         |
+| instance.domains      |   ✓   |   ✓   |        |         |
 | team.view_members     |   ✓   |   ✓   |   ✓    |    ✓    |
 | team.manage_members   |   ✓   |   ✓   |        |         |
 | team.manage_api_keys  |   ✓   |   ✓   |        |         |
@@ -32,6 +33,8 @@ PERMISSIONS: dict[str, set[str]] = {
     "instance.delete": _MANAGERS,
     # The app's admin login, its API key, the customer's external credentials inside it.
     "instance.credentials": _MANAGERS,
+    # Customers' own domains: what their DNS sends to the instance.
+    "instance.domains": _MANAGERS,
     "team.view_members": _ALL,
     "team.manage_members": _MANAGERS,
     "team.manage_api_keys": _MANAGERS,

@@ -136,6 +136,17 @@ def require_new_instance(*, team: Team, app: str) -> Entitlement:
     return entitlement
 
 
+def require_custom_domain(*, team: Team, used: int) -> None:
+    """May the team add one more custom domain (`used`: the ones it has, pending included)?"""
+    if is_operator_team(team):
+        return
+    plan = team_entitlement(team).plan
+    if plan is not None and used >= plan.max_custom_domains:
+        raise PlanLimitReached(
+            f"The {plan.name} plan allows {plan.max_custom_domains} custom domain(s) and the team has {used}: "
+            "remove one or change plan.", details={"max_custom_domains": plan.max_custom_domains, "domains": used})
+
+
 def require_size(entitlement: Entitlement, *, memory_mb: int, cpus: Decimal | float) -> None:
     """Memory and CPUs per instance within plan + add-ons."""
     if entitlement.limits is not None:

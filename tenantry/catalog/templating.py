@@ -13,7 +13,8 @@ from typing import Any
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_-]*)*$")
 
-INSTANCE_FIELDS = ("id", "slug", "host", "url", "app", "admin_email")
+# `scheme` is http or https (TENANTRY_PUBLIC_SCHEME); `secure` is "true" behind TLS, else "false".
+INSTANCE_FIELDS = ("id", "slug", "host", "url", "scheme", "secure", "app", "admin_email")
 
 
 class TemplateError(ValueError):

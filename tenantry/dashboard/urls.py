@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tenantry.dashboard.views import account, billing, billing_checkout, instances, team, workflows
+from tenantry.dashboard.views import account, billing, billing_checkout, domains, instances, team, workflows
 
 app_name = "dashboard"
 
@@ -26,6 +26,9 @@ urlpatterns = [
     path("t/<slug:team_slug>/instances/<str:ref>/open/", workflows.open_app, name="instance_open"),
     path("t/<slug:team_slug>/instances/<str:ref>/settings/", workflows.settings, name="instance_settings"),
     path("t/<slug:team_slug>/instances/<str:ref>/rotate/", workflows.rotate, name="instance_rotate"),
+    path("t/<slug:team_slug>/instances/<str:ref>/domains/", domains.domains, name="instance_domains"),
+    path("t/<slug:team_slug>/instances/<str:ref>/domains/<str:domain>/<str:name>/", domains.domain_action,
+         name="instance_domain_action"),
     path("t/<slug:team_slug>/instances/<str:ref>/operations/<uuid:operation_id>/retry/", instances.retry,
          name="instance_retry"),
     path("t/<slug:team_slug>/instances/<str:ref>/<str:name>/", instances.action, name="instance_action"),

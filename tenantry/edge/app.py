@@ -33,6 +33,7 @@ from tenantry.edge.holding import (
 from tenantry.edge.wire import BodyTooLarge, ClientGone, EdgeRequest, EdgeResponse, Receive, Scope, Send, plain
 from tenantry.instances.models import Instance, Status
 from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER
+from tenantry.routing.selectors import verified_hosts
 
 _EDGE_PATH = re.compile(r"^/_edge/(?P<instance_id>[0-9a-fA-F-]{36})(?:/(?P<rest>.*))?$")
 
@@ -101,7 +102,7 @@ class EdgeApp:
         rest = match["rest"] or ""
         instance = await in_db_thread(_live_instance, instance_id)
         with translation.override(pages.language_for(request)):
-            if instance is None or not host_serves_instance(request.header("host"), instance.slug):
+            if instance is None or not await _host_serves(request.header("host"), instance):
                 return pages.missing_page()
             if rest.split("?", 1)[0] == "_tenantry/login":
                 return await self.sign_in(request, instance)
@@ -164,6 +165,14 @@ class EdgeApp:
 def _is_browser_page(request: EdgeRequest) -> bool:
     """A person's browser asking for a page: it gets the self-refreshing page instead of waiting."""
     return request.method in ("GET", "HEAD") and "text/html" in request.header("accept")
+
+
+async def _host_serves(host: str, instance: Instance) -> bool:
+    """The instance's own host is decided without the database; a customer's domain is looked
+    up only when the visitor asked for another host."""
+    if host_serves_instance(host, instance.slug):
+        return True
+    return host_serves_instance(host, instance.slug, await in_db_thread(verified_hosts, instance))
 
 
 # --- database work (run in in_db_thread) -----------------------------------------------------

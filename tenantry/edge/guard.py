@@ -36,10 +36,11 @@ def dashboard_host() -> str:
     return bare_host(urlsplit(settings.TENANTRY["DASHBOARD_URL"]).netloc)
 
 
-def host_serves_instance(host: str, slug: str) -> bool:
-    """The visitor asked for one of this instance's own host names, and not the dashboard's."""
+def host_serves_instance(host: str, slug: str, custom_hosts: tuple[str, ...] | list[str] = ()) -> bool:
+    """The visitor asked for one of this instance's host names (its own, or `custom_hosts`: its
+    verified custom domains), and not the dashboard's."""
     wanted = bare_host(host)
-    return bool(wanted) and wanted != dashboard_host() and wanted in instance_hosts(slug)
+    return bool(wanted) and wanted != dashboard_host() and (wanted in instance_hosts(slug) or wanted in custom_hosts)
 
 
 def control_plane_cookie_names() -> frozenset[str]:

@@ -114,9 +114,11 @@ def build_deployment(instance: Instance, spec: AppSpec | None = None) -> Deploym
 def template_context(instance: Instance, spec: AppSpec, *, secrets: dict[str, str] | None = None) -> dict:
     """What `{{ … }}` in a spec may name (see catalog.templating.template_variables). `secrets`:
     the instance's generated secrets when the caller has read them already."""
+    scheme = settings.TENANTRY["PUBLIC_SCHEME"]
     return {
         "instance": {"id": str(instance.id), "slug": instance.slug, "host": instance.host,
-                     "url": instance.url, "app": instance.app, "admin_email": admin_email(instance)},
+                     "url": instance.url, "scheme": scheme, "secure": "true" if scheme == "https" else "false",
+                     "app": instance.app, "admin_email": admin_email(instance)},
         "secrets": instance_secret_values(instance) if secrets is None else secrets,
         "services": {name: {"host": name} for name in spec.services},
     }

@@ -34,7 +34,8 @@ def instance_host(slug: str) -> str:
 
 
 def instance_hosts(slug: str) -> tuple[str, ...]:
-    """Every host name the proxy routes to the instance, and the only ones its edge answers for."""
+    """The instance's own host names (its customers' verified domains come on top of these:
+    tenantry.routing.selectors.route_hosts)."""
     return (instance_host(slug),)
 
 

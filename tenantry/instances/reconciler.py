@@ -18,10 +18,10 @@ from tenantry.core.logging import get_logger
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.engine import resume_stale_operations
 from tenantry.instances.models import ACTIVE_OPERATION_STATUSES, DesiredState, Instance, OperationKind, Status
-from tenantry.instances.naming import instance_hosts
 from tenantry.instances.services import instance_heal
 from tenantry.routing.backends.base import Route
 from tenantry.routing.registry import routing
+from tenantry.routing.selectors import route_hosts, verified_hosts_by_instance
 from tenantry.runtime.backends.base import BackendError
 from tenantry.runtime.models import Server
 from tenantry.runtime.registry import runtime_for
@@ -114,12 +114,13 @@ def _remove_orphans(server: Server, report: ReconcileReport) -> None:
 
 def expected_routes() -> list[Route]:
     routes = []
+    verified = verified_hosts_by_instance()
     for instance in Instance.objects.exclude(status=Status.DELETED).exclude(subnet__isnull=True) \
             .select_related("server"):
         upstream = None
         if instance.status == Status.RUNNING:
             upstream = build_deployment(instance).upstream_url
-        routes.append(Route(key=str(instance.id), hosts=instance_hosts(instance.slug), upstream=upstream))
+        routes.append(Route(key=str(instance.id), hosts=route_hosts(instance, verified), upstream=upstream))
     return routes
 
 

@@ -16,12 +16,12 @@ from tenantry.instances.deployment import build_deployment
 from tenantry.instances.hooks import LOG_TAIL_LINES, HookRunner
 from tenantry.instances.lease import Lease
 from tenantry.instances.models import Instance, Operation, Step
-from tenantry.instances.naming import instance_hosts
 from tenantry.instances.probes import http_ready
 from tenantry.instances.secrets import sensitive_strings
 from tenantry.instances.tenant_http import quoted, redactor
 from tenantry.routing.backends.base import Route, RoutingBackend
 from tenantry.routing.registry import routing
+from tenantry.routing.selectors import route_hosts
 from tenantry.runtime.backends.base import BackendError, ContainerSpec, Deployment, RuntimeBackend
 from tenantry.runtime.registry import runtime_for
 
@@ -95,7 +95,7 @@ class StepContext:
 
     def route(self, *, to_app: bool) -> Route:
         upstream = self.deployment.upstream_url if to_app else None
-        return Route(key=str(self.instance.id), hosts=instance_hosts(self.instance.slug), upstream=upstream)
+        return Route(key=str(self.instance.id), hosts=route_hosts(self.instance), upstream=upstream)
 
     def try_route_to_edge(self) -> None:
         try:

@@ -49,6 +49,11 @@ class TenantSession(requests.Session):
         kwargs["allow_redirects"] = False
         wants_stream = kwargs.pop("stream", False)
         response = super().send(request, stream=True, **kwargs)
+        # Send the app's `Secure` cookies back over plain HTTP: behind TLS the app marks its
+        # session cookie secure for its public https address, while the control plane talks to
+        # it on the instance's private network, behind the proxy's TLS. They are the app's own.
+        for cookie in self.cookies:
+            cookie.secure = False
         if not wants_stream:
             _read_capped(response)
         return response

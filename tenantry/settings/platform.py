@@ -9,7 +9,28 @@ import secrets
 from pathlib import Path
 
 from tenantry.settings.base import BASE_DOMAIN, DASHBOARD_URL, DATA_DIR
-from tenantry.settings.env import env_int, persistent_secret
+from tenantry.settings.env import env_bool, env_int, persistent_secret
+
+# --- TLS (docs/tls-and-domains.md) ------------------------------------------------------------
+# Setting TENANTRY_ACME_CA (staging, production or a directory URL) turns TLS on: Traefik gets
+# an https entry point, certificates from that CA, HTTP -> HTTPS redirects and HSTS, and
+# instance URLs become https. Start with staging; switch to production once staging works.
+_ACME_CA = os.environ.get("TENANTRY_ACME_CA", "").strip()
+_PROXY_HTTPS_PORT = env_int("TENANTRY_PROXY_HTTPS_PORT", 8443)
+TLS = {
+    "https_address": f"{os.environ.get('TENANTRY_PROXY_HOST', '127.0.0.1')}:{_PROXY_HTTPS_PORT}",
+    "email": os.environ.get("TENANTRY_ACME_EMAIL", ""),
+    "ca": _ACME_CA,
+    "challenge": os.environ.get("TENANTRY_ACME_CHALLENGE", "http"),
+    # A lego DNS provider (scaleway, ovh, cloudflare, …); its credentials go in Traefik's
+    # environment under lego's names (SCW_API_TOKEN, OVH_APPLICATION_KEY, CF_DNS_API_TOKEN, …).
+    "dns_provider": os.environ.get("TENANTRY_ACME_DNS_PROVIDER", ""),
+    "dns_resolvers": tuple(r.strip() for r in os.environ.get("TENANTRY_ACME_DNS_RESOLVERS", "").split(",")
+                           if r.strip()),
+    "dns_propagation_check": env_bool("TENANTRY_ACME_DNS_PROPAGATION_CHECK", True),
+    "hsts_seconds": env_int("TENANTRY_HSTS_SECONDS", 31536000),
+} if _ACME_CA else None
+_DEFAULT_SCHEME = "https" if TLS else "http"
 
 # --- Tenantry ---------------------------------------------------------------------------------
 TENANTRY = {
@@ -22,9 +43,14 @@ TENANTRY = {
     "PROXY_HOST": os.environ.get("TENANTRY_PROXY_HOST", "127.0.0.1"),
     "PROXY_PORT": env_int("TENANTRY_PROXY_PORT", 8880),
     "PROXY_INTERNAL_PORT": env_int("TENANTRY_PROXY_INTERNAL_PORT", 8881),
-    "PUBLIC_SCHEME": os.environ.get("TENANTRY_PUBLIC_SCHEME", "http"),
+    "PROXY_HTTPS_PORT": _PROXY_HTTPS_PORT,
+    "TLS": TLS,
+    "PUBLIC_SCHEME": os.environ.get("TENANTRY_PUBLIC_SCHEME", _DEFAULT_SCHEME),
     # The port visitors use in instance URLs; empty when the proxy sits on 80/443 behind DNS.
-    "PUBLIC_PORT": os.environ.get("TENANTRY_PUBLIC_PORT", str(env_int("TENANTRY_PROXY_PORT", 8880))),
+    "PUBLIC_PORT": os.environ.get("TENANTRY_PUBLIC_PORT", str(
+        _PROXY_HTTPS_PORT if _DEFAULT_SCHEME == "https" else env_int("TENANTRY_PROXY_PORT", 8880))),
+    # DNS servers that verify customers' domains ("host[:port]", comma-separated; empty: the system's).
+    "DNS_RESOLVER": os.environ.get("TENANTRY_DNS_RESOLVER", ""),
     "WEB_HOST": os.environ.get("TENANTRY_WEB_HOST", "127.0.0.1"),
     "WEB_PORT": env_int("TENANTRY_WEB_PORT", 8000),
     "DASHBOARD_URL": DASHBOARD_URL,

@@ -25,6 +25,8 @@ class Plan(BaseModel):
     trial_days = models.PositiveSmallIntegerField(default=0)
     allowed_apps = models.JSONField(default=list, blank=True, help_text="App names; empty list = every app")
     max_instances = models.PositiveIntegerField(default=1)
+    max_custom_domains = models.PositiveIntegerField(default=1,
+                                                     help_text="Customers' own domains, all instances together")
     memory_mb = models.PositiveIntegerField(default=512, help_text="Memory per instance")
     cpus = models.DecimalField(max_digits=6, decimal_places=3, default=1, help_text="CPUs per instance")
     storage_gb = models.PositiveIntegerField(default=5)

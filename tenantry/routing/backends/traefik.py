@@ -20,17 +20,29 @@ import requests
 import yaml
 
 from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER, Route, RoutingBackend
+from tenantry.routing.backends.traefik_static import (
+    DNS_RESOLVER,
+    HTTP_RESOLVER,
+    WEB,
+    WEBSECURE,
+    TlsConfig,
+    static_config,
+    tls_config_from_settings,
+)
+
+__all__ = ["TraefikRouting", "static_config"]
 
 BASE_FILE = "_tenantry.yml"
 EDGE_SERVICE = "tenantry-edge"
 EDGE_CREDENTIAL_MIDDLEWARE = "tenantry-edge-credential"
+HSTS_MIDDLEWARE = "tenantry-hsts"
 _ROUTE_FILE = re.compile(r"^route-([A-Za-z0-9_-]+)\.yml$")
 
 
 class TraefikRouting(RoutingBackend):
     def __init__(self, *, alias: str = "default", directory: str, edge_url: str | None = None,
-                 api_url: str | None = None, entrypoint: str = "web", edge_secret: str | None = None,
-                 **options: object):
+                 api_url: str | None = None, entrypoint: str = WEB, edge_secret: str | None = None,
+                 tls: TlsConfig | bool | None = None, base_domain: str | None = None, **options: object):
         super().__init__(alias=alias)
         self._api_url = api_url
         self._edge_secret = edge_secret
@@ -38,7 +50,28 @@ class TraefikRouting(RoutingBackend):
         # Written into the same filesystem as the watched directory so rename() is atomic.
         self.staging = self.directory.parent / (self.directory.name + ".staging")
         self._edge_url = edge_url
-        self.entrypoint = entrypoint
+        self._entrypoint = entrypoint
+        # None: follow settings (TENANTRY["TLS"]); False: plain HTTP whatever the settings say.
+        self._tls = tls
+        self._base_domain = base_domain
+
+    @property
+    def tls(self) -> TlsConfig | None:
+        if self._tls is None or self._tls is True:
+            return tls_config_from_settings()
+        return self._tls or None
+
+    @property
+    def entrypoint(self) -> str:
+        return WEBSECURE if self.tls else self._entrypoint
+
+    @property
+    def base_domain(self) -> str:
+        if self._base_domain:
+            return self._base_domain
+        from django.conf import settings
+
+        return settings.TENANTRY["BASE_DOMAIN"]
 
     @property
     def edge_url(self) -> str:
@@ -78,7 +111,7 @@ class TraefikRouting(RoutingBackend):
         os.replace(tmp, self.directory / name)
 
     def ensure_base(self) -> None:
-        document = {
+        document: dict[str, Any] = {
             "http": {
                 "services": {EDGE_SERVICE: {"loadBalancer": {"servers": [{"url": self.edge_url}]}}},
                 # Set by the proxy (replacing whatever a visitor sent under that name): the edge
@@ -87,6 +120,11 @@ class TraefikRouting(RoutingBackend):
                     "headers": {"customRequestHeaders": {EDGE_CREDENTIAL_HEADER: self.edge_secret}}}},
             }
         }
+        tls = self.tls
+        if tls:
+            # Browsers keep to https for the instance's host once they have seen it. Not
+            # includeSubDomains: a customer's own domain decides for its other hosts.
+            document["http"]["middlewares"][HSTS_MIDDLEWARE] = {"headers": {"stsSeconds": tls.hsts_seconds}}
         path = self.directory / BASE_FILE
         if not path.exists() or yaml.safe_load(path.read_text()) != document:
             self._write(BASE_FILE, document, mode=0o600)  # holds the edge credential
@@ -106,8 +144,11 @@ class TraefikRouting(RoutingBackend):
         rule = " || ".join(f"Host(`{host}`)" for host in route.hosts)
         router: dict[str, Any] = {"rule": rule, "entryPoints": [self.entrypoint]}
         http: dict[str, Any] = {"routers": {name: router}}
+        tls = self.tls
         if route.upstream:
             router["service"] = name
+            if tls:
+                router["middlewares"] = [HSTS_MIDDLEWARE]
             http["services"] = {name: {"loadBalancer": {"servers": [{"url": route.upstream}],
                                                         "passHostHeader": True}}}
             # `/_tenantry/…` on the instance's own address stays Tenantry's even while the app
@@ -115,17 +156,38 @@ class TraefikRouting(RoutingBackend):
             # The longer rule wins in Traefik.
             http["routers"][f"{name}-tenantry"] = {"rule": f"({rule}) && PathPrefix(`/_tenantry/`)",
                                                    "entryPoints": [self.entrypoint], "service": EDGE_SERVICE,
-                                                   "middlewares": self._edge_middlewares(name)}
+                                                   "middlewares": self._edge_middlewares(name, tls)}
         else:
             router["service"] = EDGE_SERVICE
-            router["middlewares"] = self._edge_middlewares(name)
+            router["middlewares"] = self._edge_middlewares(name, tls)
         http["middlewares"] = {f"{name}-edge": {"addPrefix": {"prefix": f"/_edge/{route.key}"}}}
+        if tls:
+            self._add_tls(http, name, route, tls)
         return {"http": http}
 
+    def _add_tls(self, http: dict[str, Any], name: str, route: Route, tls: TlsConfig) -> None:
+        """Which resolver obtains the certificates of the route's hosts. The routers that only
+        share those hosts get `tls: {}`: Traefik serves them the certificates already obtained."""
+        for router_name, router in http["routers"].items():
+            router["tls"] = {} if router_name != name else {"certResolver": HTTP_RESOLVER}
+        if not tls.wildcard:
+            return  # HTTP-01 for every host of the route, instance host and custom domains alike
+        suffix = f".{self.base_domain}"
+        own = [h for h in route.hosts if h.endswith(suffix) and "." not in h[: -len(suffix)]]
+        custom = [h for h in route.hosts if h not in own]
+        main = http["routers"][name]
+        # The wildcard covers every instance host: one certificate, one DNS-01 challenge.
+        main["tls"] = {"certResolver": DNS_RESOLVER, "domains": [{"main": f"*{suffix}"}]}
+        if custom:
+            # The customer's own domains cannot take DNS-01 (their DNS is not ours): HTTP-01.
+            http["routers"][f"{name}-domains"] = {
+                **main, "rule": " || ".join(f"Host(`{host}`)" for host in custom),
+                "tls": {"certResolver": HTTP_RESOLVER}}
+
     @staticmethod
-    def _edge_middlewares(name: str) -> list[str]:
+    def _edge_middlewares(name: str, tls: TlsConfig | None = None) -> list[str]:
         """Every router whose service is the edge: the proxy's credential, then the instance prefix."""
-        return [EDGE_CREDENTIAL_MIDDLEWARE, f"{name}-edge"]
+        return [*([HSTS_MIDDLEWARE] if tls else []), EDGE_CREDENTIAL_MIDDLEWARE, f"{name}-edge"]
 
     # --- interface ------------------------------------------------------------------------------
     def publish(self, route: Route) -> None:
@@ -203,31 +265,3 @@ class TraefikRouting(RoutingBackend):
         upstream = service["loadBalancer"]["servers"][0]["url"] if service else None
         return Route(key=key, hosts=hosts, upstream=upstream)
 
-
-
-
-def static_config(*, data_dir: Path, dynamic_dir: Path, http_address: str, internal_address: str,
-                  access_log: Path) -> dict[str, Any]:
-    """Traefik's static configuration for `tenantry up` and the tests."""
-    return {
-        "entryPoints": {
-            "web": {"address": http_address},
-            # API, ping and metrics only on loopback: containers can reach host services
-            # bound to 0.0.0.0.
-            "traefik": {"address": internal_address},
-        },
-        "providers": {
-            # How long Traefik waits after a change before applying it: short, so that a new
-            # or woken instance answers at its address quickly (writes are one file per route).
-            "providersThrottleDuration": "10ms",
-            "file": {"directory": str(dynamic_dir), "watch": True},
-        },
-        "api": {"dashboard": False, "insecure": True},
-        "ping": {"entryPoint": "traefik"},
-        "metrics": {"prometheus": {"entryPoint": "traefik", "addRoutersLabels": True,
-                                   "addServicesLabels": True}},
-        "accessLog": {"filePath": str(access_log), "format": "json", "bufferingSize": 0,
-                      "fields": {"defaultMode": "keep", "headers": {"defaultMode": "drop"}}},
-        "log": {"level": "WARN", "filePath": str(data_dir / "traefik.log")},
-        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
-    }

@@ -26,21 +26,33 @@ def traefik_binary() -> str:
 
 
 def write_traefik_static_config() -> Path:
-    from tenantry.routing.backends.traefik import static_config
+    from tenantry.routing.backends.traefik_static import AcmeConfigError
 
     conf = settings.TENANTRY
     directory = Path(conf["TRAEFIK_DIR"])
     (directory / "dynamic").mkdir(parents=True, exist_ok=True)
-    document = static_config(
+    # ACME storage holds private keys: readable by Tenantry's user only.
+    (directory / "acme").mkdir(mode=0o700, exist_ok=True)
+    try:
+        document = _static_document(conf, directory)
+    except AcmeConfigError as error:
+        raise CommandError(f"TLS settings: {error}") from error
+    path = directory / "traefik.yml"
+    path.write_text(yaml.safe_dump(document, sort_keys=True))
+    return path
+
+
+def _static_document(conf: dict[str, Any], directory: Path) -> dict[str, Any]:
+    from tenantry.routing.backends.traefik_static import static_config, tls_config_from_settings
+
+    return static_config(
         data_dir=directory,
         dynamic_dir=directory / "dynamic",
         http_address=f"{conf['PROXY_HOST']}:{conf['PROXY_PORT']}",
         internal_address=f"127.0.0.1:{conf['PROXY_INTERNAL_PORT']}",
         access_log=directory / "access.log",
+        tls=tls_config_from_settings(),
     )
-    path = directory / "traefik.yml"
-    path.write_text(yaml.safe_dump(document, sort_keys=True))
-    return path
 
 
 class Command(BaseCommand):
@@ -92,7 +104,9 @@ class Command(BaseCommand):
         self.stdout.write(f"  dashboard      http://{bind}/   (sign up there; emails: {mail})")
         self.stdout.write(f"  control plane  http://{bind}/admin/   (create a login: tenantry createsuperuser)")
         self.stdout.write(f"  REST API       http://{bind}/api/v1/docs   (token: tenantry tokens create me)")
-        self.stdout.write(f"  instances      http://<slug>.{conf['BASE_DOMAIN']}:{conf['PROXY_PORT']}/")
+        from tenantry.instances.naming import instance_url
+
+        self.stdout.write(f"  instances      {instance_url('<slug>')}/")
         self.stdout.write(f"  edge           http://127.0.0.1:{conf['EDGE_PORT']}/   (status pages, held webhooks; "
                           "answers Traefik only)")
         if "payment gateway" in children:

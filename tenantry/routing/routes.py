@@ -1,0 +1,25 @@
+"""Keeping an instance's published route in step with its host names (custom domains)."""
+
+from __future__ import annotations
+
+from tenantry.instances.models import Instance, Status
+from tenantry.routing.backends.base import Route
+from tenantry.routing.registry import routing
+from tenantry.routing.selectors import route_hosts
+
+
+def republish_instance_route(instance_id: str) -> Route | None:
+    """Publish the instance's route again with its current hosts, keeping where it points (the
+    app or the edge). An instance with no route yet gets it from its next operation."""
+    instance = Instance.objects.filter(pk=instance_id).exclude(status=Status.DELETED).first()
+    if instance is None:
+        return None
+    backend = routing()
+    current = backend.current(str(instance.pk))
+    if current is None:
+        return None
+    route = Route(key=current.key, hosts=route_hosts(instance), upstream=current.upstream)
+    if route != current:
+        backend.publish(route)
+        backend.wait_applied(route)
+    return route
