@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "tenantry.edge",
     "tenantry.automations",
     "tenantry.billing",
+    "tenantry.metering",
     "tenantry.notifications",
     "tenantry.dashboard",
     "allauth",

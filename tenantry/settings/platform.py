@@ -57,6 +57,13 @@ TENANTRY = {
     "IMAGE_OVERRIDES": json.loads(os.environ.get("TENANTRY_IMAGE_OVERRIDES") or "{}"),
     # Automation apps whose workflows Tenantry lists and drives (app spec `automation.backend`).
     "AUTOMATION_BACKENDS": {"n8n": "tenantry.automations.backends.n8n.N8nBackend"},
+    # Metering (tenantry/metering): how late and how early (clock skew) an API usage event may be.
+    "METERING_MAX_EVENT_AGE_DAYS": env_int("TENANTRY_METERING_MAX_EVENT_AGE_DAYS", 35),
+    "METERING_MAX_CLOCK_SKEW_SECONDS": env_int("TENANTRY_METERING_MAX_CLOCK_SKEW_SECONDS", 300),
+    # Where the collectors read Traefik's Prometheus metrics; empty: the proxy's internal port.
+    "METERING_TRAEFIK_METRICS_URL": os.environ.get("TENANTRY_METERING_TRAEFIK_METRICS_URL", ""),
+    # Host path of the cgroup filesystem the CPU/memory collector reads (the Docker host's).
+    "METERING_CGROUP_ROOT": os.environ.get("TENANTRY_METERING_CGROUP_ROOT", "/sys/fs/cgroup"),
 }
 
 RUNTIME_BACKENDS = {
