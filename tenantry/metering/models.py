@@ -54,6 +54,9 @@ class UsageEvent(models.Model):
         constraints = [models.UniqueConstraint(fields=["team", "transaction_id"], name="usage_event_txn_unique")]
         indexes = [models.Index(fields=["team", "meter", "instance", "timestamp"], name="usage_event_stream")]
 
+    def __str__(self) -> str:
+        return f"{self.transaction_id} {self.value}"
+
 
 class Granularity(models.TextChoices):
     HOUR = "hour", _("Hour")
@@ -84,6 +87,9 @@ class UsageRollup(models.Model):
             models.UniqueConstraint(fields=["team", "meter", "granularity", "bucket_start"],
                                     condition=models.Q(instance__isnull=True), name="usage_rollup_unique_team"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.granularity} {self.bucket_start:%Y-%m-%d %H:00} {self.value}"
 
 
 class CounterSource(BaseModel):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ninja import Schema
+from ninja import Field, Schema
 
 
 class UsageBatchIn(Schema):
@@ -31,3 +31,7 @@ class QuotaOut(Schema):
 class InstanceUsageOut(Schema):
     instance: str
     quotas: list[QuotaOut]
+    # The automation counters this endpoint served before metering (kept for existing clients).
+    executions_this_month: int = Field(description="Executions copied from the app this calendar month (UTC)")
+    executions_limit: int | None = Field(description="The plan's executions / month, when it sets one")
+    month_start: datetime

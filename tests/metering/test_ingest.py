@@ -101,7 +101,7 @@ def test_out_of_order_events_are_refused_within_the_batch_and_against_the_stored
 
 
 def test_events_for_another_teams_instance_are_refused(setup):
-    team, other, _, theirs = setup
+    team, _other, _, theirs = setup
     for ref in ("theirs", str(theirs.id), "nothing-here"):
         response = post_events(api_client(team), [_event(0), _event(1, instance=ref)])
         assert response.status_code == 422

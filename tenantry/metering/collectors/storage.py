@@ -31,10 +31,10 @@ def collect_storage(*, instance_ids: list[str] | None = None) -> CollectionRepor
     meter = builtin_meters()[STORAGE]
     now = timezone.now()
     for server in Server.objects.filter(is_active=True):
-        instances = Instance.objects.filter(server=server, status__in=MEASURED)
+        measured = Instance.objects.filter(server=server, status__in=MEASURED)
         if instance_ids is not None:
-            instances = instances.filter(id__in=instance_ids)
-        instances = list(instances)
+            measured = measured.filter(id__in=instance_ids)
+        instances = list(measured)
         if not instances:
             continue
         try:

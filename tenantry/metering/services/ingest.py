@@ -8,6 +8,7 @@ two concurrent batches cannot both pass the ordering check with interleaved time
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import uuid
@@ -85,10 +86,8 @@ def _resolve_instances(team: Team, refs: set[str]) -> dict[str, Instance]:
         return {}
     ids = []
     for ref in refs:
-        try:
+        with contextlib.suppress(ValueError):
             ids.append(uuid.UUID(ref))
-        except ValueError:
-            pass
     found = Instance.objects.filter(team=team).exclude(status=Status.DELETED).filter(Q(slug__in=refs) | Q(id__in=ids))
     by_ref: dict[str, Instance] = {}
     for instance in found:
@@ -165,8 +164,9 @@ def _check_order(team: Team, rows: list[UsageEvent], events: Sequence[Any]) -> N
     for row in rows:
         stream = (row.meter_id, row.instance_id)
         if stream not in latest:
-            latest[stream] = (UsageEvent.objects.filter(team=team, meter_id=row.meter_id, instance_id=row.instance_id)
-                              .order_by("-timestamp").values_list("timestamp", flat=True).first())
+            same = UsageEvent.objects.filter(team=team, meter_id=row.meter_id)
+            same = same.filter(instance_id=row.instance_id) if row.instance_id else same.filter(instance__isnull=True)
+            latest[stream] = same.order_by("-timestamp").values_list("timestamp", flat=True).first()
         previous = latest[stream]
         if previous is not None and row.timestamp < previous:
             index = index_of[row.transaction_id]

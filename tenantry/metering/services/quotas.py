@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from django.db import IntegrityError, transaction
 
@@ -70,7 +71,7 @@ def quota_check_team(*, team: Team) -> list[QuotaAlert]:
                 new.append(alert)
             if new:
                 top = max(new, key=lambda a: a.threshold)
-                transaction.on_commit(lambda alert_id=str(top.pk): _email(alert_id))
+                transaction.on_commit(partial(_email, str(top.pk)))
                 created.extend(new)
     return created
 
