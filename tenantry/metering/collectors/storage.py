@@ -45,14 +45,11 @@ def collect_storage(*, instance_ids: list[str] | None = None) -> CollectionRepor
             continue
         gap_close(collector=COLLECTOR, instance=None)
         for instance in instances:
+            # The engine's report was read: an instance absent from it has no volume, which is a
+            # true zero (unlike a report that could not be read, which is a gap).
             with transaction.atomic():
-                if str(instance.id) not in usage:
-                    gap_open(collector=COLLECTOR, instance=instance, error="no volume of this instance was found")
-                    report.gaps.append(instance.slug)
-                    continue
-                gap_close(collector=COLLECTOR, instance=instance)
-                usage_record(instance=instance, meter=meter, value=Decimal(usage[str(instance.id)]), timestamp=now,
-                             transaction_id=f"storage:{instance.id}:{now.isoformat()}")
+                usage_record(instance=instance, meter=meter, value=Decimal(usage.get(str(instance.id), 0)),
+                             timestamp=now, transaction_id=f"storage:{instance.id}:{now.isoformat()}")
             report.instances += 1
             report.events += 1
     report.seconds = time.perf_counter() - started

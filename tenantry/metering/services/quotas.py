@@ -20,7 +20,7 @@ from tenantry.core.audit import audit_log
 from tenantry.instances.models import Instance
 from tenantry.metering.errors import QuotaExceeded
 from tenantry.metering.models import QuotaAlert
-from tenantry.metering.quotas import Policy, QuotaStatus, instance_quotas
+from tenantry.metering.quotas import Policy, QuotaStatus, instance_quotas, policy_of
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,10 @@ def require_within_quota(*, team: Team, quotas: tuple[str, ...], instance: Insta
                          action: str) -> None:
     """Refuse `action` when a quota whose policy is `block` is used up (by `instance`, or by any
     of the team's live instances)."""
+    subscription = _subscription(team)
+    if subscription is None or not any(policy_of(subscription.plan, code)["policy"] == Policy.BLOCK
+                                       for code in quotas):
+        return  # nothing blocks: do not measure anything
     instances = [instance] if instance is not None else None
     for entry in team_quotas(team, instances=instances):
         for status in entry.quotas:
