@@ -69,7 +69,12 @@ def _parse_value(index: int, raw: Any, meter: Meter) -> Decimal:
 
 
 def _parse_timestamp(index: int, raw: Any, now: datetime) -> datetime:
-    parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    parsed = None
+    if isinstance(raw, str):
+        try:  # the C parser first (~1 µs); Django's regex one for the forms it alone accepts
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            parsed = parse_datetime(raw)
     if parsed is None:
         raise _refuse(index, "the timestamp must be an ISO 8601 date and time.", "timestamp")
     if timezone.is_naive(parsed):
@@ -147,12 +152,20 @@ def usage_events_ingest(*, team: Team, events: Sequence[Any]) -> IngestResult:
         seen.add(txn)
         rows.append(_Row(index, meter.pk, instance.pk if instance else None, txn, timestamp, value, key))
 
-    stored = set(UsageEvent.objects.filter(team=team, transaction_id__in=[r.transaction_id for r in rows])
-                 .values_list("transaction_id", flat=True))
+    stored = _stored_ids(team, [r.transaction_id for r in rows])
     fresh = [row for row in rows if row.transaction_id not in stored]
     _check_order(team, fresh)
     _insert(team, fresh)
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
+
+
+def _stored_ids(team: Team, ids: list[str]) -> set[str]:
+    if connection.vendor == "postgresql":  # one array parameter instead of 1,000
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT transaction_id FROM {UsageEvent._meta.db_table} "  # noqa: S608 - table name
+                           "WHERE team_id = %s AND transaction_id = ANY(%s)", [team.pk, ids])
+            return {row[0] for row in cursor.fetchall()}
+    return set(UsageEvent.objects.filter(team=team, transaction_id__in=ids).values_list("transaction_id", flat=True))
 
 
 class _Row(NamedTuple):
