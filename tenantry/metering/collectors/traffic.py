@@ -10,13 +10,13 @@ grows past its last value (so "lower than the last value" alone would miss the r
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from decimal import Decimal
 
 import requests
 from django.conf import settings
-from prometheus_client.parser import text_string_to_metric_families
 
 from tenantry.instances.models import Instance
 from tenantry.metering.collectors import CollectionReport
@@ -24,7 +24,9 @@ from tenantry.metering.meters import TRAFFIC_IN, TRAFFIC_OUT, builtin_meters
 from tenantry.metering.services.counters import counter_observe, gap_close, gap_open
 
 COLLECTOR = "traffic"
-_FAMILIES = {"traefik_router_requests_bytes": TRAFFIC_IN, "traefik_router_responses_bytes": TRAFFIC_OUT}
+_PREFIXES = (("traefik_router_requests_bytes_total{", TRAFFIC_IN),
+             ("traefik_router_responses_bytes_total{", TRAFFIC_OUT))
+_ROUTER = re.compile(r'[{,]router="([^"]*)"')
 
 
 def metrics_url() -> str:
@@ -33,24 +35,30 @@ def metrics_url() -> str:
 
 
 def parse_router_bytes(text: str) -> tuple[str, dict[str, dict[str, Decimal]]]:
-    """(epoch, {instance id: {meter code: bytes}}) from Traefik's metrics page."""
+    """(epoch, {instance id: {meter code: bytes}}) from Traefik's metrics page.
+
+    Only three metric names are read, line by line (the text exposition format: `name{labels}
+    value [timestamp]`): a general parser spends most of a pass on the duration histograms,
+    which are most of the page (200 routers: ~0.4 s here with prometheus_client, ~5 ms so)."""
     epoch = ""
     totals: dict[str, dict[str, Decimal]] = {}
-    for family in text_string_to_metric_families(text):
-        if family.name == "process_start_time_seconds":
-            epoch = repr(family.samples[0].value) if family.samples else ""
-        meter = _FAMILIES.get(family.name)
+    for line in text.splitlines():
+        if line.startswith("process_start_time_seconds"):
+            epoch = repr(float(line.split()[1]))
+            continue
+        meter = next((code for prefix, code in _PREFIXES if line.startswith(prefix)), None)
         if meter is None:
             continue
-        for sample in family.samples:
-            if not sample.name.endswith("_total"):
-                continue
-            router = sample.labels.get("router", "").split("@", 1)[0]
-            # Only an instance's own router: `i-<id>-tenantry` is the edge's (status pages).
-            if not router.startswith("i-") or router.endswith("-tenantry"):
-                continue
-            per_meter = totals.setdefault(router[2:], {})
-            per_meter[meter] = per_meter.get(meter, Decimal(0)) + Decimal(repr(sample.value))
+        match = _ROUTER.search(line)
+        if match is None:
+            continue
+        router = match.group(1).split("@", 1)[0]
+        # Only an instance's own router: `i-<id>-tenantry` is the edge's (status pages).
+        if not router.startswith("i-") or router.endswith("-tenantry"):
+            continue
+        value = Decimal(repr(float(line.rsplit("}", 1)[1].split()[0])))
+        per_meter = totals.setdefault(router[2:], {})
+        per_meter[meter] = per_meter.get(meter, Decimal(0)) + value
     return epoch, totals
 
 
