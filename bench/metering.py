@@ -45,6 +45,8 @@ def main() -> None:
     os.environ.setdefault("TENANTRY_DATA_DIR", tempfile.mkdtemp(prefix="tenantry-bench-"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenantry.settings")
     os.environ.setdefault("TENANTRY_LOG_LEVEL", "WARNING")
+    # `--instances`: the provisioning runs in this process (no worker needed).
+    os.environ.setdefault("TENANTRY_HUEY_IMMEDIATE", "1")
     from billing_run import ensure_database
 
     ensure_database(url)
