@@ -124,3 +124,13 @@ def test_a_read_only_key_cannot_send_events_and_a_missing_key_is_401(setup):
     assert post_events(api_client(team, scope="read"), [_event(0)]).status_code == 403
     assert post_events(Client(), [_event(0)]).status_code == 401
     assert not UsageEvent.objects.exists()
+
+
+def test_keys_are_stored_exactly_whatever_characters_they_hold(setup):
+    team, *_ = setup
+    key = "tab\there\\back\nline\r\u00e9\\N"
+    response = post_events(api_client(team), [_event(0, meter="active_users", key=key, value=None)])
+    assert response.json() == {"accepted": 1, "duplicates": 0}
+    stored = UsageEvent.objects.get(team=team)
+    assert stored.key == key and stored.value == Decimal(1)
+    assert stored.instance.slug == "mine"

@@ -187,15 +187,27 @@ def _insert(team: Team, rows: list[_Row]) -> None:
     now = timezone.now()
     if connection.vendor == "postgresql":
         columns = "team_id, instance_id, meter_id, transaction_id, timestamp, value, key, received_at"
+        # COPY's text format written directly (psycopg's write_row adapts value by value, ~3x
+        # slower); transaction ids are validated to a safe alphabet, keys are escaped.
+        received = now.isoformat()
+        text = "".join(f"{team.pk}\t{row.instance_id or _NULL}\t{row.meter_id}\t{row.transaction_id}\t"
+                       f"{row.timestamp.isoformat()}\t{row.value}\t{_copy_escape(row.key)}\t{received}\n"
+                       for row in rows)
         with connection.cursor() as cursor, cursor.copy(
                 f"COPY {UsageEvent._meta.db_table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row((team.pk, row.instance_id, row.meter_id, row.transaction_id, row.timestamp,
-                                row.value, row.key, now))
+            copy.write(text)
         return
     UsageEvent.objects.bulk_create([
         UsageEvent(team=team, instance_id=row.instance_id, meter_id=row.meter_id, transaction_id=row.transaction_id,
                    timestamp=row.timestamp, value=row.value, key=row.key) for row in rows], batch_size=500)
+
+
+_NULL = "\\N"
+
+
+def _copy_escape(text: str) -> str:
+    return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
 
 
 def _check_order(team: Team, rows: list[_Row]) -> None:
