@@ -80,11 +80,15 @@ class Proxy:
         self.internal_port = internal_port
         self.directory = directory
         self.edge_url = ""  # the edge listener behind it (set by the `edge` fixture)
+        self.process: Any = None  # the running Traefik (subprocess.Popen), set by the fixture
         self.session = requests.Session()
         self.session.trust_env = False
 
     def get(self, host: str, path: str = "/", **kwargs: Any) -> requests.Response:
         return self.request("GET", host, path, **kwargs)
+
+    def restart(self) -> None:  # set by the `traefik` fixture
+        raise NotImplementedError
 
     def request(self, method: str, host: str, path: str = "/", **kwargs: Any) -> requests.Response:
         headers = {**kwargs.pop("headers", {}), "Host": host}
@@ -117,7 +121,6 @@ def traefik() -> Iterator[Proxy]:
     static = write_traefik_static_config()
     directory = static.parent
     log = open(directory / "traefik.stdout", "w")  # noqa: SIM115
-    process = subprocess.Popen([traefik_binary(), f"--configFile={static}"], stdout=log, stderr=subprocess.STDOUT)
     conf = settings.TENANTRY
     proxy = Proxy(conf["PROXY_PORT"], conf["PROXY_INTERNAL_PORT"], directory)
 
@@ -127,10 +130,22 @@ def traefik() -> Iterator[Proxy]:
         except requests.RequestException:
             return False
 
-    wait_for(pinged, timeout=20, what="Traefik to answer /ping")
+    def start() -> None:
+        proxy.process = subprocess.Popen([traefik_binary(), f"--configFile={static}"], stdout=log,
+                                         stderr=subprocess.STDOUT)
+        wait_for(pinged, timeout=20, what="Traefik to answer /ping")
+
+    def restart() -> None:
+        """Stop and start the proxy (its metrics counters start again from zero)."""
+        proxy.process.terminate()
+        proxy.process.wait(timeout=10)
+        start()
+
+    start()
+    proxy.restart = restart  # type: ignore[method-assign]
     yield proxy
-    process.terminate()
-    process.wait(timeout=10)
+    proxy.process.terminate()
+    proxy.process.wait(timeout=10)
     log.close()
 
 

@@ -74,10 +74,12 @@ from tenantry.automations.api import router as automations_router  # noqa: E402
 from tenantry.billing.api import router as billing_router  # noqa: E402
 from tenantry.catalog.api import router as catalog_router  # noqa: E402
 from tenantry.instances.api import router as instances_router  # noqa: E402
+from tenantry.metering.api import router as metering_router  # noqa: E402
 from tenantry.routing.api import router as routing_router  # noqa: E402
 
 api.add_router("/apps", catalog_router)
 api.add_router("/", instances_router)
 api.add_router("/", automations_router)
 api.add_router("/", routing_router)
+api.add_router("/", metering_router)
 api.add_router("/billing", billing_router)

@@ -18,7 +18,6 @@ from tenantry.automations.schemas import (
     InputsIn,
     LoginLinkOut,
     RunOut,
-    UsageOut,
     WorkflowOut,
 )
 from tenantry.instances import selectors as instance_selectors
@@ -72,15 +71,6 @@ def list_executions(request: HttpRequest, ref: str, workflow_id: str | None = No
     _, instance = _instance(request, ref, "instance.view")
     services.executions_sync_quietly(instance=instance)
     return selectors.execution_list(instance=instance, workflow_id=workflow_id)
-
-
-@router.get("/instances/{ref}/usage", response={200: UsageOut, **ERRORS},
-            summary="Counters that plan limits read (executions this calendar month, UTC)")
-def usage(request: HttpRequest, ref: str):
-    _, instance = _instance(request, ref, "instance.view")
-    services.executions_sync_quietly(instance=instance)
-    return {"executions_this_month": services.executions_this_month(instance=instance),
-            "executions_limit": services.executions_limit(instance=instance), "month_start": services.month_start()}
 
 
 @router.post("/instances/{ref}/inputs", response={202: OperationOut, **ERRORS},

@@ -74,6 +74,11 @@ def workflows_list(*, instance: Instance) -> list[Workflow]:
 
 def workflow_set_active(*, instance: Instance, workflow_id: str, active: bool, actor: str) -> Workflow:
     backend = automation_for(instance)
+    if active:
+        from tenantry.metering.services.quotas import require_within_quota
+
+        require_within_quota(team=instance.team, instance=instance, quotas=("executions",),
+                             action="activating workflows")
     workflow = _app_call(lambda: backend.set_active(workflow_id, active))
     audit_log(actor=actor, action="workflow.activate" if active else "workflow.deactivate", target=instance,
               data={"workflow": workflow_id, "name": workflow.name})

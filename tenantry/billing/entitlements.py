@@ -133,6 +133,9 @@ def require_new_instance(*, team: Team, app: str) -> Entitlement:
             f"The {plan.name} plan allows {plan.max_instances} instance(s) and the team has "
             f"{entitlement.instances_used}: delete one or change plan.",
             details={"max_instances": plan.max_instances, "instances": entitlement.instances_used})
+    from tenantry.metering.services.quotas import require_within_quota  # metering reads this module
+
+    require_within_quota(team=team, quotas=("traffic", "storage"), action="creating instances")
     return entitlement
 
 

@@ -91,6 +91,8 @@ class InvoicePreview:
 
 def invoice_preview(subscription: Subscription) -> InvoicePreview | None:
     """The next renewal invoice as it would be issued now (nothing is written); None when it ends."""
+    from tenantry.metering.services.quotas import overage_lines  # metering reads billing: import late
+
     if not subscription.is_live or subscription.cancel_at_period_end:
         return None
     account = subscription.account
@@ -103,6 +105,9 @@ def invoice_preview(subscription: Subscription) -> InvoicePreview | None:
                   .select_related("addon"))
     discounts = list(subscription.discounts.filter(ended_at__isnull=True).select_related("coupon"))
     lines, _ = period_charges(plan=plan, interval=interval, start=start, end=end, addons=addons, discounts=discounts)
+    # The current period's usage above the plan so far, billed on that invoice.
+    lines += overage_lines(subscription=subscription, start=subscription.current_period_start,
+                           end=min(timezone.now(), subscription.current_period_end), suffix=" (so far)")
     invoice, rows = build_invoice(account=account, subscription=subscription, reason=Invoice.Reason.RENEWAL,
                                   currency=subscription.currency, lines=lines, period_start=start, period_end=end)
     return InvoicePreview(invoice=invoice, lines=rows, period_start=start, period_end=end, plan=plan)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tenantry.dashboard.views import account, billing, billing_checkout, domains, instances, team, workflows
+from tenantry.dashboard.views import account, billing, billing_checkout, domains, instances, team, usage, workflows
 
 app_name = "dashboard"
 
@@ -32,6 +32,7 @@ urlpatterns = [
     path("t/<slug:team_slug>/instances/<str:ref>/operations/<uuid:operation_id>/retry/", instances.retry,
          name="instance_retry"),
     path("t/<slug:team_slug>/instances/<str:ref>/<str:name>/", instances.action, name="instance_action"),
+    path("t/<slug:team_slug>/usage/", usage.usage, name="usage"),
     path("t/<slug:team_slug>/team/", team.team, name="team"),
     path("t/<slug:team_slug>/team/members/<uuid:membership_id>/role/", team.member_role, name="member_role"),
     path("t/<slug:team_slug>/team/members/<uuid:membership_id>/remove/", team.member_remove, name="member_remove"),

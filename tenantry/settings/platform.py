@@ -85,6 +85,13 @@ TENANTRY = {
     # Bearer token for `/metrics` from elsewhere than loopback (Prometheus on another host).
     "METRICS_TOKEN": os.environ.get("TENANTRY_METRICS_TOKEN", ""),
     "AUTOMATION_BACKENDS": {"n8n": "tenantry.automations.backends.n8n.N8nBackend"},
+    # Metering (tenantry/metering): how late and how early (clock skew) an API usage event may be.
+    "METERING_MAX_EVENT_AGE_DAYS": env_int("TENANTRY_METERING_MAX_EVENT_AGE_DAYS", 35),
+    "METERING_MAX_CLOCK_SKEW_SECONDS": env_int("TENANTRY_METERING_MAX_CLOCK_SKEW_SECONDS", 300),
+    # Where the collectors read Traefik's Prometheus metrics; empty: the proxy's internal port.
+    "METERING_TRAEFIK_METRICS_URL": os.environ.get("TENANTRY_METERING_TRAEFIK_METRICS_URL", ""),
+    # Host path of the cgroup filesystem the CPU/memory collector reads (the Docker host's).
+    "METERING_CGROUP_ROOT": os.environ.get("TENANTRY_METERING_CGROUP_ROOT", "/sys/fs/cgroup"),
 }
 
 RUNTIME_BACKENDS = {

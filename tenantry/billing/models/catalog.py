@@ -32,6 +32,10 @@ class Plan(BaseModel):
     storage_gb = models.PositiveIntegerField(default=5)
     traffic_gb_month = models.PositiveIntegerField(default=50)
     app_limits = models.JSONField(default=dict, blank=True, help_text='e.g. {"n8n": {"executions_month": 5000}}')
+    # What happens when a metered limit is used up (tenantry/metering/quotas.py): notify, block or
+    # bill_overage, e.g. {"traffic": {"policy": "bill_overage", "unit_price_minor": 200}}.
+    usage_policies = models.JSONField(default=dict, blank=True,
+                                      help_text='e.g. {"traffic": {"policy": "bill_overage", "unit_price_minor": 200}}')
     offsite_backups = models.BooleanField(default=False)
     priority_support = models.BooleanField(default=False)
     addons_allowed = models.BooleanField(default=False)
@@ -53,6 +57,17 @@ class Plan(BaseModel):
 
     def price_for(self, interval: str) -> int | None:
         return self.price_month_minor if interval == Interval.MONTH else self.price_year_minor
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError as FormError
+
+        from tenantry.core.errors import ApplicationError
+        from tenantry.metering.quotas import validate_usage_policies
+
+        try:
+            validate_usage_policies(self.usage_policies)
+        except ApplicationError as exc:
+            raise FormError({"usage_policies": exc.message}) from exc
 
     def allows_app(self, app: str) -> bool:
         return not self.allowed_apps or app in self.allowed_apps

@@ -31,6 +31,7 @@ class LineKind(models.TextChoices):
     ADDON = "addon", _("Add-on")
     PRORATION = "proration", _("Proration")
     DISCOUNT = "discount", _("Discount")
+    USAGE = "usage", _("Usage over the plan")
 
 
 class Invoice(BaseModel):

@@ -75,6 +75,7 @@ def _notify(ids: list[str]) -> None:
 
 def _renew_batch(batch: list[Subscription], now: datetime, report: RunReport) -> list[str]:
     from tenantry.billing.services.subscriptions import subscription_cancel
+    from tenantry.metering.services.quotas import overage_lines  # metering reads billing: import late
 
     sub_ids = [s.pk for s in batch]
     rates = {r.country: r for r in TaxRate.objects.all()}
@@ -100,6 +101,8 @@ def _renew_batch(batch: list[Subscription], now: datetime, report: RunReport) ->
             continue
         account = subscription.account
         start = subscription.current_period_end
+        # Usage is billed in arrears: the period that just ended, on the plan it ran on.
+        overage = overage_lines(subscription=subscription, start=subscription.current_period_start, end=start)
         if subscription.pending_plan_id:
             if subscription.pending_interval and subscription.pending_interval != subscription.interval:
                 subscription.interval, subscription.billing_anchor = subscription.pending_interval, start
@@ -109,6 +112,7 @@ def _renew_batch(batch: list[Subscription], now: datetime, report: RunReport) ->
         _, end = next_period(subscription.billing_anchor, start, subscription.interval, account.time_zone)
         charges, used = period_charges(plan=subscription.plan, interval=subscription.interval, start=start, end=end,
                                        addons=addons[subscription.pk], discounts=discounts[subscription.pk])
+        charges += overage
         invoice, rows = build_invoice(account=account, subscription=subscription, reason=Invoice.Reason.RENEWAL,
                                       currency=subscription.currency, lines=charges, period_start=start,
                                       period_end=end, tax=tax_for(account, rates))

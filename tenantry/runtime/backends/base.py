@@ -153,6 +153,16 @@ class ExecResult:
 
 
 @dataclass(frozen=True)
+class ContainerUsage:
+    """A running container's cumulative CPU time (since it started) and memory in use."""
+
+    instance_id: str
+    container_id: str
+    cpu_ns: int
+    memory_bytes: int
+
+
+@dataclass(frozen=True)
 class ManagedResource:
     kind: str  # container / network / volume
     name: str
@@ -234,6 +244,15 @@ class RuntimeBackend(abc.ABC):
     @abc.abstractmethod
     def inspect_limits(self, deployment: Deployment, service: str) -> ResourceLimits:
         """The limits the engine really applies to a service's container."""
+
+    # --- measure (metering) ---------------------------------------------------------------------
+    def volume_usage(self) -> dict[str, int]:
+        """Bytes used by each instance's volumes: instance id -> bytes."""
+        raise BackendError(f"The {type(self).__name__} runtime does not measure volumes.", code="unsupported")
+
+    def container_usage(self) -> list[ContainerUsage]:
+        """CPU time and memory of every running container of the installation."""
+        raise BackendError(f"The {type(self).__name__} runtime does not measure containers.", code="unsupported")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass

@@ -16,6 +16,7 @@ import json
 import tarfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import docker
@@ -38,6 +39,7 @@ from tenantry.runtime.backends.docker_confinement import (
 )
 from tenantry.runtime.backends.docker_errors import ignore_not_found, missing_image_message, translate_errors
 from tenantry.runtime.backends.docker_observe import LABEL_INSTALLATION, LABEL_INSTANCE, DockerObservation
+from tenantry.runtime.backends.docker_usage import DockerUsage
 
 LABEL_SERVICE = "tenantry.service"
 LABEL_CONFIG = "tenantry.config"
@@ -50,7 +52,7 @@ T = TypeVar("T")
 log = get_logger(__name__)
 
 
-class DockerRuntime(DockerObservation, RuntimeBackend):
+class DockerRuntime(DockerObservation, DockerUsage, RuntimeBackend):
     def __init__(self, *, alias: str = "default", base_url: str = "unix:///var/run/docker.sock",
                  installation_id: str | None = None, timeout: int = 60, firewall: str = "iptables",
                  **options: object):
@@ -74,6 +76,9 @@ class DockerRuntime(DockerObservation, RuntimeBackend):
         self.firewall = IptablesFirewall(installation_id=installation_id) if firewall == "iptables" else None
         self._firewall_synced = False
         self._user_ids_cache: dict[tuple[str, str], tuple[int, int] | None] = {}
+        from django.conf import settings as django_settings
+
+        self.cgroup_root = Path(django_settings.TENANTRY.get("METERING_CGROUP_ROOT", "/sys/fs/cgroup"))
 
     # --- plumbing -------------------------------------------------------------------------------
     @property

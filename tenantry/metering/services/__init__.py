@@ -1,0 +1,1 @@
+"""Metering writes: ingestion, counters and gaps, rollups, quota checks."""
