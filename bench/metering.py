@@ -74,8 +74,9 @@ def ingestion(count: int) -> None:
     server = default_server()
     meter = Meter.objects.create(code="api_calls", name="API calls", aggregation="sum", unit="calls")
     teams = [Team.objects.create(name=f"Bench {name}", slug=f"bench-{name}") for name in ("api", "copy")]
-    instances = {t.pk: [Instance.objects.create(team=t, slug=f"{t.slug}-{i}", app="hello", server=server, memory_mb=64, cpus=1, pids=64,
-                                                status="running") for i in range(10)] for t in teams}
+    instances = {t.pk: [Instance.objects.create(team=t, slug=f"{t.slug}-{i}", app="hello", server=server,
+                                                memory_mb=64, cpus=1, pids=64, status="running")
+                        for i in range(10)] for t in teams}
     start = timezone.now() - timedelta(days=1)
     step = timedelta(days=1) / count
 
