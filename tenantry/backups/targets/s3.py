@@ -9,6 +9,7 @@ still checked, and every restore checks the sha256 in the manifest).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -67,10 +68,10 @@ class S3Target(BackupTarget):
                 self.client.complete_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id,
                                                       MultipartUpload={"Parts": parts})
         except BaseException:
-            try:  # parts left behind cost money: abort, best effort (the target may be the thing that is down)
+            # Parts left behind cost money: abort, best effort (the target may be what is down);
+            # the original error is the one to report.
+            with contextlib.suppress(Exception):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
-            except Exception:  # noqa: S110 - the original error is what matters
-                pass
             raise
         with _translate(f"confirm {name}"):
             head = self.client.head_object(Bucket=self.bucket, Key=name)

@@ -9,6 +9,7 @@ volume, so a retried step replaces it rather than piling them up.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -35,10 +36,8 @@ class DockerVolumeArchive:
             raise BackendError(f"{volume!r} is not a volume of instance {deployment.slug}", code="not_found")
         name = f"{volume}-backup-helper"
         with translate_errors(f"prepare a helper container for {volume}"):
-            try:
-                self.client.containers.get(name).remove(force=True)  # left by an interrupted run
-            except docker.errors.NotFound:
-                pass
+            with contextlib.suppress(docker.errors.NotFound):  # left by an interrupted run
+                self.client.containers.get(name).remove(force=True)
             try:
                 self.client.volumes.get(volume)
             except docker.errors.NotFound as exc:
@@ -54,10 +53,9 @@ class DockerVolumeArchive:
 
     @staticmethod
     def _remove(helper: Any) -> None:
-        try:
+        # Labelled with the instance: if this fails, it goes with the instance or the reconciler.
+        with contextlib.suppress(docker.errors.APIError):
             helper.remove(force=True)
-        except docker.errors.APIError:
-            pass  # labelled with the instance: removed with it, or by the reconciler
 
     def export_volume(self, deployment: Deployment, volume: str) -> Iterator[bytes]:
         helper = self._helper(deployment, volume, command=None)
