@@ -10,6 +10,7 @@ objects.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 
@@ -72,8 +73,11 @@ def write_backup(backup: Backup, *, runtime: RuntimeBackend, deployment: Deploym
     for name, engine_volume in volumes.items():
         log(f"volume {name}: reading")
         plain = Digest()
-        stream = _progress(runtime.export_volume(deployment, engine_volume), log, f"volume {name}")
-        stored = store.put(object_key(backup, f"{name}.tar.gz.enc"), seal(stream, key, plain=plain))
+        # Closed explicitly when the upload fails: a traceback keeps a half-read generator alive,
+        # and with it the helper container and the engine's open archive stream.
+        with contextlib.closing(runtime.export_volume(deployment, engine_volume)) as exported:
+            stream = _progress(exported, log, f"volume {name}")
+            stored = store.put(object_key(backup, f"{name}.tar.gz.enc"), seal(stream, key, plain=plain))
         entries.append({"name": name, **_entry(stored), "tar_size": plain.size, "tar_sha256": plain.sha256})
         log(f"volume {name}: {_mb(plain.size)} of data, {_mb(stored.size)} stored and confirmed at the target")
     values_plain = Digest()

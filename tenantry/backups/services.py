@@ -15,9 +15,9 @@ from tenantry.instances.operations import create_operation
 from tenantry.instances.services import InvalidTransition, OperationInProgress, instance_create, refuse_if_busy
 
 # A backup reads the volumes, which exist in these states (a running app is asked for its dumps first).
-BACKUP_FROM = {Status.RUNNING, Status.STOPPED, Status.HIBERNATED}
+BACKUP_FROM: set[str] = {Status.RUNNING, Status.STOPPED, Status.HIBERNATED}
 # A restore in place ends with the app started; a failed instance is the usual reason for one.
-RESTORE_FROM = {Status.RUNNING, Status.STOPPED, Status.HIBERNATED, Status.FAILED}
+RESTORE_FROM: set[str] = {Status.RUNNING, Status.STOPPED, Status.HIBERNATED, Status.FAILED}
 
 
 class BackupNotRestorable(Conflict):

@@ -182,7 +182,7 @@ def test_s3_down_mid_upload_is_retried_then_fails_loudly(platform, s3_target, se
                 if client.list_multipart_uploads(Bucket="backups").get("Uploads"):
                     s3_target.stop()
                     stopped.set()
-            except Exception:  # noqa: S112 - polling
+            except Exception:
                 continue
 
     watcher = threading.Thread(target=stop_when_uploading, daemon=True)

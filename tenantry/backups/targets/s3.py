@@ -97,11 +97,12 @@ class S3Target(BackupTarget):
     def size(self, key: str) -> int | None:
         try:
             with _translate(f"look up {self._key(key)}"):
-                return int(self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"])
+                head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except BackendError as exc:
             if exc.code == "not_found":
                 return None
             raise
+        return int(head["ContentLength"])
 
     def close(self) -> None:
         self.client.close()
@@ -129,29 +130,23 @@ def _stream(body: Any, name: str) -> Iterator[bytes]:
         body.close()
 
 
-class _translate:
+@contextlib.contextmanager
+def _translate(doing: str) -> Iterator[None]:
     """botocore's exceptions → the two errors a target may raise."""
-
-    def __init__(self, doing: str):
-        self.doing = doing
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or isinstance(exc, BackendError):
-            return False
-        if isinstance(exc, botocore.exceptions.ClientError):
-            error = exc.response.get("Error", {})
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-            code = error.get("Code", "")
-            message = f"Could not {self.doing}: {code} {error.get('Message', '')}".strip()
-            if code in ("NoSuchKey", "404", "NotFound"):
-                raise BackendError(message, code="not_found") from exc
-            if status >= 500 or status in (408, 429) or code in ("SlowDown", "RequestTimeout"):
-                raise TransientBackendError(message, code="target_unavailable") from exc
-            raise BackendError(message, code="target_refused") from exc
-        if isinstance(exc, (botocore.exceptions.BotoCoreError, ConnectionError, TimeoutError)):
-            raise TransientBackendError(f"Could not {self.doing}: the S3 target is unreachable "
-                                        f"({exc.__class__.__name__})", code="target_unavailable") from exc
-        return False
+    try:
+        yield
+    except BackendError:
+        raise
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        code = error.get("Code", "")
+        message = f"Could not {doing}: {code} {error.get('Message', '')}".strip()
+        if code in ("NoSuchKey", "404", "NotFound"):
+            raise BackendError(message, code="not_found") from exc
+        if status >= 500 or status in (408, 429) or code in ("SlowDown", "RequestTimeout"):
+            raise TransientBackendError(message, code="target_unavailable") from exc
+        raise BackendError(message, code="target_refused") from exc
+    except (botocore.exceptions.BotoCoreError, ConnectionError, TimeoutError) as exc:
+        raise TransientBackendError(f"Could not {doing}: the S3 target is unreachable "
+                                    f"({exc.__class__.__name__})", code="target_unavailable") from exc

@@ -8,7 +8,7 @@ Backends raise only `BackendError` (permanent) and `TransientBackendError` (retr
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -233,7 +233,7 @@ class RuntimeBackend(abc.ABC):
 
     # --- volume backup / restore --------------------------------------------------------------
     @abc.abstractmethod
-    def export_volume(self, deployment: Deployment, volume: str) -> Iterator[bytes]:
+    def export_volume(self, deployment: Deployment, volume: str) -> Generator[bytes, None, None]:
         """Stream a tar archive of one of the deployment's volumes (members under `volume/`),
         read by a helper container that mounts it: nothing assumes where the engine keeps the
         data. The helper is removed when the iterator is exhausted or closed."""

@@ -10,7 +10,7 @@ volume, so a retried step replaces it rather than piling them up.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 import docker.errors
@@ -27,9 +27,12 @@ _WIPE = ["/bin/sh", "-c", f"rm -rf {MOUNT_POINT}/* {MOUNT_POINT}/.[!.]* {MOUNT_P
 class DockerVolumeArchive:
     """Mixed into DockerRuntime (which gives `client`, `installation_id`)."""
 
-    client: docker.DockerClient
     installation_id: str
     helper_image: str
+
+    @property
+    def client(self) -> docker.DockerClient:  # provided by DockerRuntime
+        raise NotImplementedError
 
     def _helper(self, deployment: Deployment, volume: str, *, command: list[str] | None) -> Any:
         if volume not in deployment.volumes:
@@ -57,13 +60,22 @@ class DockerVolumeArchive:
         with contextlib.suppress(docker.errors.APIError):
             helper.remove(force=True)
 
-    def export_volume(self, deployment: Deployment, volume: str) -> Iterator[bytes]:
+    def export_volume(self, deployment: Deployment, volume: str) -> Generator[bytes, None, None]:
         helper = self._helper(deployment, volume, command=None)
+        response = None
         try:
             with translate_errors(f"read volume {volume}"):
-                stream, _ = helper.get_archive(MOUNT_POINT, chunk_size=1024 * 1024)
-                yield from stream
+                # The SDK's get_archive without its generator: a reader that stops early (the
+                # target went down) must close the response, or the engine keeps the helper
+                # locked while it waits to write the rest, and removing it hangs.
+                api: Any = self.client.api
+                response = api._get(api._url("/containers/{0}/archive", helper.id), params={"path": MOUNT_POINT},
+                                    stream=True, headers={"Accept-Encoding": "identity"})
+                api._raise_for_status(response)
+                yield from response.iter_content(1024 * 1024, False)
         finally:
+            if response is not None:
+                response.close()
             self._remove(helper)
 
     def import_volume(self, deployment: Deployment, volume: str, archive: Iterable[bytes]) -> None:
