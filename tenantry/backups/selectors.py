@@ -20,11 +20,24 @@ def backup_list(*, team: Team, instance: Instance | None = None) -> QuerySet[Bac
 
 
 def backup_get(*, team: Team, backup_id: str) -> Backup:
+    return _get(Backup.objects.filter(team=team), backup_id)
+
+
+def _get(qs: QuerySet[Backup], backup_id: str) -> Backup:
     try:
         key = uuid.UUID(str(backup_id))
     except ValueError:
         key = None
-    backup = Backup.objects.filter(team=team, pk=key).select_related("team", "instance").first() if key else None
+    backup = qs.filter(pk=key).select_related("team", "instance").first() if key else None
     if backup is None:
         raise NotFound(f"No backup {backup_id!r}.", code="backup_not_found")
     return backup
+
+
+# --- unscoped: the CLI and the admin only (the operator sees every team) ------------------------
+def operator_backup_list(*, instance: Instance) -> QuerySet[Backup]:
+    return Backup.objects.filter(instance=instance).select_related("team", "instance").order_by("-created_at")
+
+
+def operator_backup_get(*, backup_id: str) -> Backup:
+    return _get(Backup.objects.all(), backup_id)
