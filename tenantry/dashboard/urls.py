@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tenantry.dashboard.views import account, billing, billing_checkout, instances, team, workflows
+from tenantry.dashboard.views import account, backups, billing, billing_checkout, instances, team, workflows
 
 app_name = "dashboard"
 
@@ -26,6 +26,12 @@ urlpatterns = [
     path("t/<slug:team_slug>/instances/<str:ref>/open/", workflows.open_app, name="instance_open"),
     path("t/<slug:team_slug>/instances/<str:ref>/settings/", workflows.settings, name="instance_settings"),
     path("t/<slug:team_slug>/instances/<str:ref>/rotate/", workflows.rotate, name="instance_rotate"),
+    path("t/<slug:team_slug>/instances/<str:ref>/backups/", backups.panel, name="instance_backups"),
+    path("t/<slug:team_slug>/instances/<str:ref>/backups/create/", backups.create, name="backup_create"),
+    path("t/<slug:team_slug>/instances/<str:ref>/backups/<uuid:backup_id>/restore/", backups.restore,
+         name="backup_restore"),
+    path("t/<slug:team_slug>/backups/<uuid:backup_id>/download/", backups.download, name="backup_download"),
+    path("t/<slug:team_slug>/backups/<uuid:backup_id>/clone/", backups.clone, name="backup_clone"),
     path("t/<slug:team_slug>/instances/<str:ref>/operations/<uuid:operation_id>/retry/", instances.retry,
          name="instance_retry"),
     path("t/<slug:team_slug>/instances/<str:ref>/<str:name>/", instances.action, name="instance_action"),
