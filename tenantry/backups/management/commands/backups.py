@@ -11,7 +11,6 @@ from typing import Any
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from tenantry.accounts.services.teams import team_by_slug
 from tenantry.backups import selectors, services
 from tenantry.backups.download import download_stream
 from tenantry.backups.models import Backup
@@ -43,7 +42,6 @@ class Command(InstancesCommand):
         clone = sub.add_parser("clone", help="restore a backup to a new instance")
         clone.add_argument("backup_id")
         clone.add_argument("slug", help="name of the new instance")
-        clone.add_argument("--team", help="team slug (default: the backup's team)")
         self._wait_options(clone)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -73,8 +71,8 @@ class Command(InstancesCommand):
                 self._finish(operation, options)
             elif action == "clone":
                 backup = selectors.operator_backup_get(backup_id=options["backup_id"])
-                team = team_by_slug(options["team"]) if options["team"] else backup.team
-                instance, operation = services.backup_clone(team=team, backup=backup, slug=options["slug"],
+                # Into the backup's own team: its data and credentials belong to that team.
+                instance, operation = services.backup_clone(team=backup.team, backup=backup, slug=options["slug"],
                                                             actor="cli")
                 self.stdout.write(f"Creating {instance.slug} from backup {backup.pk} at {instance.url}")
                 self._finish(operation, options)
