@@ -29,6 +29,7 @@ def test_n8n_backup_restored_to_a_new_instance_has_the_same_workflows_and_execut
     backup, operation = services.backup_create(instance=fresh(source), actor="test")
     operation.refresh_from_db()
     assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    backup.refresh_from_db()
     instance_services.instance_delete(instance=fresh(source), actor="test")
 
     clone, operation = services.backup_clone(team=source.team, backup=backup, slug="flowcopy", actor="test")
