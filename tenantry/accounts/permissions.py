@@ -35,6 +35,11 @@ PERMISSIONS: dict[str, set[str]] = {
     "instance.credentials": _MANAGERS,
     # Customers' own domains: what their DNS sends to the instance.
     "instance.domains": _MANAGERS,
+    # Backups: anyone who runs instances may take one; restoring replaces data and downloading
+    # takes all of it away, so those are for managers.
+    "backup.create": _OPERATORS,
+    "backup.restore": _MANAGERS,
+    "backup.download": _MANAGERS,
     "team.view_members": _ALL,
     "team.manage_members": _MANAGERS,
     "team.manage_api_keys": _MANAGERS,

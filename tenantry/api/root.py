@@ -71,6 +71,7 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 
 from tenantry.automations.api import router as automations_router  # noqa: E402
+from tenantry.backups.api import router as backups_router  # noqa: E402
 from tenantry.billing.api import router as billing_router  # noqa: E402
 from tenantry.catalog.api import router as catalog_router  # noqa: E402
 from tenantry.instances.api import router as instances_router  # noqa: E402
@@ -82,4 +83,5 @@ api.add_router("/", instances_router)
 api.add_router("/", automations_router)
 api.add_router("/", routing_router)
 api.add_router("/", metering_router)
+api.add_router("/", backups_router)
 api.add_router("/billing", billing_router)

@@ -210,6 +210,26 @@ class Automation(Strict):
     api_key: str
 
 
+class BackupDump(Strict):
+    """A consistent copy made by the app's own tools just before its volumes are read, e.g. an
+    online SQLite `.backup` or a `pg_dump`: a command run in a running service that writes the
+    copy into one of its volumes (so it travels with the volume archive). Skipped when the
+    service is not running: its files are at rest then, and the volume itself is consistent."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    service: str
+    command: list[str] = Field(min_length=1)
+    timeout_seconds: float = Field(default=600, gt=0, le=6 * 3600)
+
+
+class BackupSpec(Strict):
+    """What a backup of an instance of this app holds (tenantry.backups)."""
+
+    # Volume names (of `services.*.volumes`); empty: every volume.
+    volumes: list[str] = Field(default_factory=list)
+    dumps: list[BackupDump] = Field(default_factory=list)
+
+
 class AppSpec(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     title: str
@@ -224,6 +244,7 @@ class AppSpec(Strict):
     admin: AdminLogin | None = None
     automation: Automation | None = None
     network: NetworkAccess = Field(default_factory=NetworkAccess)
+    backup: BackupSpec = Field(default_factory=BackupSpec)
     # The app this one is a variant of (merged in by the registry; its templates apply too).
     extends: str | None = Field(default=None, pattern=NAME_PATTERN)
 
@@ -255,6 +276,13 @@ class AppSpec(Strict):
             for hook in hooks:
                 if hook.service and hook.service not in names:
                     raise ValueError(f"hooks.{phase}.{hook.name}.service: unknown service {hook.service!r}")
+        volume_names = {m.name for service in self.services.values() for m in service.volumes}
+        for name in self.backup.volumes:
+            if name not in volume_names:
+                raise ValueError(f"backup.volumes: unknown volume {name!r}")
+        for dump in self.backup.dumps:
+            if dump.service not in names:
+                raise ValueError(f"backup.dumps.{dump.name}.service: unknown service {dump.service!r}")
         secret_names = [s.name for s in self.secrets]
         if len(set(secret_names)) != len(secret_names):
             raise ValueError("secrets: names must be unique")
@@ -271,6 +299,9 @@ class AppSpec(Strict):
             if service.healthcheck and service.healthcheck.command:
                 for index, arg in enumerate(service.healthcheck.command):
                     _check_template(f"services.{name}.healthcheck.command.{index}", arg, allowed)
+        for dump in self.backup.dumps:
+            for index, arg in enumerate(dump.command):
+                _check_template(f"backup.dumps.{dump.name}.command.{index}", arg, allowed)
         _check_hooks("post_provision", self.hooks.post_provision, allowed, set(input_names), {})
         produced = allowed | _output_names(self.hooks.post_provision)
         if self.admin is not None:

@@ -1,6 +1,16 @@
 from django.urls import path
 
-from tenantry.dashboard.views import account, billing, billing_checkout, domains, instances, team, usage, workflows
+from tenantry.dashboard.views import (
+    account,
+    backups,
+    billing,
+    billing_checkout,
+    domains,
+    instances,
+    team,
+    usage,
+    workflows,
+)
 
 app_name = "dashboard"
 
@@ -29,6 +39,12 @@ urlpatterns = [
     path("t/<slug:team_slug>/instances/<str:ref>/domains/", domains.domains, name="instance_domains"),
     path("t/<slug:team_slug>/instances/<str:ref>/domains/<str:domain>/<str:name>/", domains.domain_action,
          name="instance_domain_action"),
+    path("t/<slug:team_slug>/instances/<str:ref>/backups/", backups.panel, name="instance_backups"),
+    path("t/<slug:team_slug>/instances/<str:ref>/backups/create/", backups.create, name="backup_create"),
+    path("t/<slug:team_slug>/instances/<str:ref>/backups/<uuid:backup_id>/restore/", backups.restore,
+         name="backup_restore"),
+    path("t/<slug:team_slug>/backups/<uuid:backup_id>/download/", backups.download, name="backup_download"),
+    path("t/<slug:team_slug>/backups/<uuid:backup_id>/clone/", backups.clone, name="backup_clone"),
     path("t/<slug:team_slug>/instances/<str:ref>/operations/<uuid:operation_id>/retry/", instances.retry,
          name="instance_retry"),
     path("t/<slug:team_slug>/instances/<str:ref>/<str:name>/", instances.action, name="instance_action"),

@@ -24,8 +24,14 @@ from tenantry.instances.models import (
     Step,
     StepStatus,
 )
-from tenantry.instances.operations import IN_PLACE_KINDS, STATUS_AFTER, STATUS_DURING, enqueue_operation
-from tenantry.instances.steps import STEPS, StepContext, cleanup_failed_provision
+from tenantry.instances.operations import (
+    CREATING_KINDS,
+    IN_PLACE_KINDS,
+    STATUS_AFTER,
+    STATUS_DURING,
+    enqueue_operation,
+)
+from tenantry.instances.steps import FAILURE_HANDLERS, STEPS, StepContext, cleanup_failed_provision
 from tenantry.runtime.backends.base import BackendError, TransientBackendError
 
 log = get_logger(__name__)
@@ -132,16 +138,23 @@ def _fail(ctx: StepContext, step: Step, error: BackendError) -> None:
     operation = ctx.operation
     instance = Instance.objects.get(pk=ctx.instance.pk)  # as it is now, not as the run began
     in_place = operation.kind in IN_PLACE_KINDS
-    if operation.kind == OperationKind.PROVISION and not has_run(instance):
+    handler = FAILURE_HANDLERS.get(operation.kind)
+    # A kind with its own recovery (a restore puts the safety backup back) says whether the app
+    # runs as before; then only the change failed, as for an in-place change.
+    recovered = handler(ctx, error) if handler is not None else False
+    if operation.kind in CREATING_KINDS and not has_run(instance):
         cleanup_failed_provision(ctx)  # a failed create leaves no container, network or volume
-    elif operation.kind != OperationKind.DELETE and not in_place:
+    elif operation.kind != OperationKind.DELETE and not in_place and not recovered:
         ctx.try_route_to_edge()
     lease.update_step(step, status=StepStatus.FAILED, error=message, finished_at=timezone.now(), log=step.log)
     now = timezone.now()
     with transaction.atomic():
         lease.finish_operation(status=OperationStatus.FAILED, error_code=error.code, error_message=message,
                                finished_at=now, updated_at=now)
-        if not in_place:  # the app still runs as it did: only the change failed
+        if recovered:
+            Instance.objects.filter(pk=instance.pk).update(status=Status.RUNNING, status_message=message,
+                                                           running_since=now, updated_at=now)
+        elif not in_place:  # the app still runs as it did: only the change failed
             Instance.objects.filter(pk=instance.pk).update(status=Status.FAILED, status_message=message,
                                                            updated_at=now)
         audit_log(actor="worker", action=f"operation.{operation.kind}.failed", target=operation,
@@ -160,10 +173,12 @@ def _succeed(ctx: StepContext) -> None:
         fields["running_since"] = now
     if operation.kind == OperationKind.DELETE:
         fields.update(deleted_at=now, subnet=None)
+    if operation.kind == OperationKind.CLONE:
+        fields["provisioned_at"] = now  # its data came from the backup: never "first-start" it again
     with transaction.atomic():
         ctx.lease.finish_operation(status=OperationStatus.SUCCEEDED, finished_at=now, updated_at=now)
         Instance.objects.filter(pk=instance.pk).update(**fields)
-        if operation.kind == OperationKind.PROVISION:
+        if operation.kind in CREATING_KINDS:
             from tenantry.notifications.tasks import instance_ready_task
 
             transaction.on_commit(lambda: instance_ready_task(str(instance.pk)))

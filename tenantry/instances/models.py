@@ -28,6 +28,7 @@ class Status(models.TextChoices):
     SUSPENDED = "suspended", _("Suspended")
     ARCHIVING = "archiving", _("Archiving")
     ARCHIVED = "archived", _("Archived")
+    RESTORING = "restoring", _("Restoring")
     DELETING = "deleting", _("Deleting")
     DELETED = "deleted", _("Deleted")
     FAILED = "failed", _("Failed")
@@ -116,6 +117,9 @@ class OperationKind(models.TextChoices):
     SUSPEND = "suspend", _("Suspend")
     RESUME = "resume", _("Resume")
     ARCHIVE = "archive", _("Archive")
+    BACKUP = "backup", _("Back up")
+    RESTORE = "restore", _("Restore")
+    CLONE = "clone", _("Restore to a new instance")
 
 
 class OperationStatus(models.TextChoices):

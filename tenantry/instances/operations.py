@@ -24,6 +24,13 @@ STEP_TITLES: dict[str, str] = {
     "remove_volumes": "Remove the volumes",
     "remove_network": "Remove the private network",
     "archive_volumes": "Save a final backup of the volumes",
+    # Backups (steps in tenantry/backups/steps.py, registered when that app loads).
+    "run_backup_dumps": "Make the app's consistent copies (database dumps)",
+    "save_backup": "Save the volumes, compressed and encrypted, to the backup target",
+    "verify_backup": "Check the backup's checksums before touching anything",
+    "safety_backup": "Take a safety backup of the current data",
+    "restore_values": "Restore the instance's credentials from the backup",
+    "restore_volumes": "Replace the volumes' data with the backup's",
 }
 
 _ENSURE = ["check_images", "create_network", "create_volumes", "create_containers"]
@@ -48,11 +55,21 @@ PLANS: dict[str, list[str]] = {
     # Volumes stay (retention period); the final backup is taken from the stopped containers.
     OperationKind.ARCHIVE: ["route_to_edge", "stop_containers", "archive_volumes", "remove_containers",
                             "remove_network"],
+    OperationKind.BACKUP: ["run_backup_dumps", "save_backup"],
+    # Nothing is stopped until the backup proved intact; a failure after the data was replaced
+    # puts the safety backup back (tenantry.backups.steps.restore_failed).
+    OperationKind.RESTORE: ["verify_backup", "route_to_edge", "stop_containers", "safety_backup",
+                            "restore_volumes", *_BOOT, "publish_route"],
+    # A provisioning whose volumes are filled from a backup before the app first starts.
+    OperationKind.CLONE: ["verify_backup", "restore_values", "route_to_edge", "check_images", "create_network",
+                          "create_volumes", "restore_volumes", "create_containers", *_BOOT, "publish_route"],
 }
 
 # Changes made while the app keeps serving: they neither move the instance's status nor, when
 # they fail, take the app off the air.
-IN_PLACE_KINDS = {OperationKind.RECONFIGURE, OperationKind.ROTATE}
+IN_PLACE_KINDS = {OperationKind.RECONFIGURE, OperationKind.ROTATE, OperationKind.BACKUP}
+# Operations that create an instance: when they fail before the app ever ran, what they made is removed.
+CREATING_KINDS = {OperationKind.PROVISION, OperationKind.CLONE}
 
 # Observed status while an operation of each kind runs, and after it succeeds.
 STATUS_DURING: dict[str, str] = {
@@ -69,6 +86,9 @@ STATUS_DURING: dict[str, str] = {
     OperationKind.SUSPEND: Status.STOPPING,
     OperationKind.RESUME: Status.STARTING,
     OperationKind.ARCHIVE: Status.ARCHIVING,
+    OperationKind.BACKUP: Status.RUNNING,
+    OperationKind.RESTORE: Status.RESTORING,
+    OperationKind.CLONE: Status.PROVISIONING,
 }
 STATUS_AFTER: dict[str, str] = {
     OperationKind.PROVISION: Status.RUNNING,
@@ -84,15 +104,18 @@ STATUS_AFTER: dict[str, str] = {
     OperationKind.SUSPEND: Status.SUSPENDED,
     OperationKind.RESUME: Status.RUNNING,
     OperationKind.ARCHIVE: Status.ARCHIVED,
+    OperationKind.BACKUP: Status.RUNNING,
+    OperationKind.RESTORE: Status.RUNNING,
+    OperationKind.CLONE: Status.RUNNING,
 }
 
 
-def create_operation(*, instance: Instance, kind: str, actor: str) -> Operation:
+def create_operation(*, instance: Instance, kind: str, actor: str, state: dict | None = None) -> Operation:
     """Create an operation and its steps; the queue picks it up when the transaction commits.
 
     The database refuses a second active operation for the same instance (IntegrityError).
     """
-    operation = Operation.objects.create(instance=instance, kind=kind, actor=actor)
+    operation = Operation.objects.create(instance=instance, kind=kind, actor=actor, state=state or {})
     Step.objects.bulk_create([
         Step(operation=operation, position=position, name=name, title=STEP_TITLES[name])
         for position, name in enumerate(PLANS[kind], start=1)

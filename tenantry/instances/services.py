@@ -124,12 +124,15 @@ def _check_runtime_ready(spec: AppSpec, server: Server) -> list[str]:
 def instance_create(*, team: Team, slug: str, app: str, actor: str, memory_mb: int | None = None,
                     cpus: float | None = None, pids: int | None = None,
                     hibernate_after_seconds: int | None = None, inputs: dict[str, str] | None = None,
-                    templates: list[str] | None = None) -> tuple[Instance, Operation]:
+                    templates: list[str] | None = None,
+                    restore_backup_id: str | None = None) -> tuple[Instance, Operation]:
     """Create an instance and queue its provisioning. Nothing is written when input is bad.
 
     `inputs` are the customer's values the app spec asks for (stored encrypted); `templates`
     the content to seed it with (the spec's defaults when None). The team's plan decides whether
     it may (tenantry.billing.entitlements); the operators' team is not limited.
+    `restore_backup_id`: a clone — the volumes are filled from that backup (checked by the
+    caller, tenantry.backups.services.backup_clone) instead of first-start tasks and templates.
     """
     entitlement = entitlements.require_new_instance(team=team, app=app)
     slug = _validate_slug(slug)
@@ -152,14 +155,20 @@ def instance_create(*, team: Team, slug: str, app: str, actor: str, memory_mb: i
                     subnet=free_subnet(server, taken_on_host=taken_on_host), memory_mb=memory, cpus=cpu, pids=pid,
                     desired_state=DesiredState.RUNNING, status=Status.PENDING,
                     hibernate_after_seconds=hibernate_after_seconds, created_by=actor,
-                    options={"templates": chosen_templates} if spec.templates.default or chosen_templates else {},
+                    options={"templates": chosen_templates} if (spec.templates.default or chosen_templates)
+                    and not restore_backup_id else {},
                 )
                 create_instance_secrets(instance, spec.secrets)
                 store_inputs(instance, clean)
-                operation = create_operation(instance=instance, kind=OperationKind.PROVISION, actor=actor)
+                if restore_backup_id:
+                    operation = create_operation(instance=instance, kind=OperationKind.CLONE, actor=actor,
+                                                 state={"source_backup_id": restore_backup_id})
+                else:
+                    operation = create_operation(instance=instance, kind=OperationKind.PROVISION, actor=actor)
                 audit_log(actor=actor, action="instance.create", target=instance,
                           data={"slug": slug, "app": spec.name, "memory_mb": memory, "cpus": str(cpu),
-                                "inputs": sorted(clean), "templates": chosen_templates})
+                                "inputs": sorted(clean), "templates": chosen_templates,
+                                **({"from_backup": restore_backup_id} if restore_backup_id else {})})
                 return instance, operation
         except IntegrityError as exc:
             # Either the slug was taken a moment ago, or another create took the same subnet.

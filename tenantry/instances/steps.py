@@ -290,6 +290,10 @@ def cleanup_failed_provision(ctx: StepContext) -> None:
     ctx.try_route_to_edge()
 
 
+# Per operation kind: what to do when one of its steps failed, before the failure is recorded.
+# Returns True when the app runs again as before (filled in by apps that add kinds: backups).
+FAILURE_HANDLERS: dict[str, Callable[[StepContext, BackendError], bool]] = {}
+
 STEPS: dict[str, Callable[[StepContext], None]] = {
     "route_to_edge": route_to_edge,
     "check_images": check_images,

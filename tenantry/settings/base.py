@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "tenantry.runtime",
     "tenantry.routing",
     "tenantry.instances",
+    "tenantry.backups",
     "tenantry.edge",
     "tenantry.automations",
     "tenantry.billing",

@@ -78,6 +78,12 @@ TENANTRY = {
     "SECRETS_KEYS": [k for k in os.environ.get("TENANTRY_SECRETS_KEYS", "").split(",") if k],
     # A file of keys outside the data directory; empty: `secrets.key` in the data directory.
     "SECRETS_KEY_FILE": os.environ.get("TENANTRY_SECRETS_KEY_FILE", ""),
+    # The helper container that reads and writes volumes for backups: any image with /bin/sh and
+    # rm (busybox); the locally built hello image by default, since no registry is reachable here.
+    "BACKUP_HELPER_IMAGE": os.environ.get("TENANTRY_BACKUP_HELPER_IMAGE", "tenantry/hello:1"),
+    # Where new backups go: an alias of BACKUP_TARGETS.
+    "BACKUP_TARGET": os.environ.get("TENANTRY_BACKUP_TARGET", "s3" if os.environ.get("TENANTRY_BACKUP_S3_BUCKET")
+                                    else "local"),
     # Image names the specs use -> images to run instead, e.g. a locally built n8n:
     # TENANTRY_IMAGE_OVERRIDES='{"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4"}'
     "IMAGE_OVERRIDES": json.loads(os.environ.get("TENANTRY_IMAGE_OVERRIDES") or "{}"),
@@ -93,6 +99,22 @@ TENANTRY = {
     # Host path of the cgroup filesystem the CPU/memory collector reads (the Docker host's).
     "METERING_CGROUP_ROOT": os.environ.get("TENANTRY_METERING_CGROUP_ROOT", "/sys/fs/cgroup"),
 }
+
+# Backup targets (tenantry/backups/targets): a local directory, and any S3 when a bucket is set.
+BACKUP_TARGETS: dict[str, dict] = {
+    "local": {"BACKEND": "tenantry.backups.targets.local.LocalTarget",
+              "OPTIONS": {"directory": os.environ.get("TENANTRY_BACKUP_DIR", str(DATA_DIR / "backups"))}},
+}
+if os.environ.get("TENANTRY_BACKUP_S3_BUCKET"):
+    BACKUP_TARGETS["s3"] = {
+        "BACKEND": "tenantry.backups.targets.s3.S3Target",
+        "OPTIONS": {"bucket": os.environ["TENANTRY_BACKUP_S3_BUCKET"],
+                    "prefix": os.environ.get("TENANTRY_BACKUP_S3_PREFIX", "tenantry/"),
+                    "endpoint_url": os.environ.get("TENANTRY_BACKUP_S3_ENDPOINT") or None,
+                    "region": os.environ.get("TENANTRY_BACKUP_S3_REGION") or None,
+                    "access_key": os.environ.get("TENANTRY_BACKUP_S3_ACCESS_KEY") or None,
+                    "secret_key": os.environ.get("TENANTRY_BACKUP_S3_SECRET_KEY") or None},
+    }
 
 RUNTIME_BACKENDS = {
     "default": {

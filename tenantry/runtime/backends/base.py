@@ -8,7 +8,7 @@ Backends raise only `BackendError` (permanent) and `TransientBackendError` (retr
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -240,6 +240,18 @@ class RuntimeBackend(abc.ABC):
 
     @abc.abstractmethod
     def logs(self, deployment: Deployment, service: str, *, tail: int = 100) -> str: ...
+
+    # --- volume backup / restore --------------------------------------------------------------
+    @abc.abstractmethod
+    def export_volume(self, deployment: Deployment, volume: str) -> Generator[bytes, None, None]:
+        """Stream a tar archive of one of the deployment's volumes (members under `volume/`),
+        read by a helper container that mounts it: nothing assumes where the engine keeps the
+        data. The helper is removed when the iterator is exhausted or closed."""
+
+    @abc.abstractmethod
+    def import_volume(self, deployment: Deployment, volume: str, archive: Iterable[bytes]) -> None:
+        """Replace the content of one of the deployment's volumes (which must exist) with a tar
+        archive made by `export_volume`, streamed from `archive`. The app's containers should be stopped."""
 
     @abc.abstractmethod
     def inspect_limits(self, deployment: Deployment, service: str) -> ResourceLimits:

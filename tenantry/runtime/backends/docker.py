@@ -40,6 +40,7 @@ from tenantry.runtime.backends.docker_confinement import (
 from tenantry.runtime.backends.docker_errors import ignore_not_found, missing_image_message, translate_errors
 from tenantry.runtime.backends.docker_observe import LABEL_INSTALLATION, LABEL_INSTANCE, DockerObservation
 from tenantry.runtime.backends.docker_usage import DockerUsage
+from tenantry.runtime.backends.docker_volumes import DockerVolumeArchive
 
 LABEL_SERVICE = "tenantry.service"
 LABEL_CONFIG = "tenantry.config"
@@ -52,10 +53,10 @@ T = TypeVar("T")
 log = get_logger(__name__)
 
 
-class DockerRuntime(DockerObservation, DockerUsage, RuntimeBackend):
+class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, RuntimeBackend):
     def __init__(self, *, alias: str = "default", base_url: str = "unix:///var/run/docker.sock",
                  installation_id: str | None = None, timeout: int = 60, firewall: str = "iptables",
-                 **options: object):
+                 helper_image: str | None = None, **options: object):
         super().__init__(alias=alias)
         self.base_url = base_url
         self.timeout = timeout
@@ -64,6 +65,12 @@ class DockerRuntime(DockerObservation, DockerUsage, RuntimeBackend):
 
             installation_id = settings.TENANTRY["INSTALLATION_ID"]
         self.installation_id = installation_id
+        if helper_image is None:
+            from django.conf import settings
+
+            helper_image = settings.TENANTRY["BACKUP_HELPER_IMAGE"]
+        # Any image with /bin/sh and rm: it mounts a volume to stream it out or in (docker_volumes).
+        self.helper_image = helper_image
         self._client: docker.DockerClient | None = None
         self._client_lock = threading.Lock()
         # Host rules can only be written on the host: for a remote engine the operator installs

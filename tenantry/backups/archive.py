@@ -1,0 +1,187 @@
+"""Writing, verifying and reading back one backup: the work the backup steps do.
+
+Per volume: helper container tar stream → gzip → Fernet frames (the team's key) → target, all
+streamed, nothing spooled on the control plane's disk. The instance's generated secrets and
+hook outputs travel with it (sealed the same way), so a restore to a new instance gets the
+credentials its data was made with (n8n's encryption key…). The manifest (sizes and sha256 of
+every stored object and of the tar inside it) goes to the database and, in clear, next to the
+objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+
+from cryptography.fernet import Fernet
+from django.db import transaction
+
+from tenantry.accounts.models import Team
+from tenantry.backups.models import Backup, BackupKey
+from tenantry.backups.sealing import ArchiveCorrupt, Digest, seal, unseal
+from tenantry.backups.targets.base import BackupTarget, StoredObject
+from tenantry.core.backends import load_backend
+from tenantry.core.crypto import decrypt, encrypt
+from tenantry.instances.models import Instance, InstanceSecret
+from tenantry.instances.naming import resource_prefix
+from tenantry.runtime.backends.base import BackendError, Deployment, RuntimeBackend
+
+FORMAT = 1
+PROGRESS_EVERY_BYTES = 64 * 1024 * 1024
+Log = Callable[[str], None]
+
+
+class BackupCorrupt(BackendError):
+    """The stored backup is not what its manifest says: refused (retrying will not help)."""
+
+    code = "backup_corrupt"
+
+
+def target(alias: str) -> BackupTarget:
+    return load_backend("BACKUP_TARGETS", alias)
+
+
+def team_key(team: Team) -> bytes:
+    """The team's backup key, made on first use (the row is locked: two workers agree on one)."""
+    found = BackupKey.objects.filter(team=team).first()
+    if found is None:
+        with transaction.atomic():
+            BackupKey.objects.get_or_create(team=team, defaults={"ciphertext": encrypt(Fernet.generate_key().decode())})
+        found = BackupKey.objects.get(team=team)
+    return decrypt(found.ciphertext).encode()
+
+
+def volume_names(instance: Instance, deployment: Deployment, wanted: list[str]) -> dict[str, str]:
+    """{name in the app spec: engine volume name}; `wanted` empty: every volume."""
+    prefix = resource_prefix(instance.slug) + "-"
+    names = {engine.removeprefix(prefix): engine for engine in deployment.volumes}
+    return {name: engine for name, engine in sorted(names.items()) if not wanted or name in wanted}
+
+
+def object_key(backup: Backup, name: str) -> str:
+    return f"{backup.prefix}/{name}"
+
+
+def write_backup(backup: Backup, *, runtime: RuntimeBackend, deployment: Deployment, volumes: dict[str, str],
+                 log: Log) -> dict:
+    """Store every volume and the instance's values; returns the manifest. Each object is
+    confirmed at the target (size and checksum) before the next one starts."""
+    store = target(backup.target)
+    key = team_key(backup.team)
+    entries = []
+    for name, engine_volume in volumes.items():
+        log(f"volume {name}: reading")
+        plain = Digest()
+        # Closed explicitly when the upload fails: a traceback keeps a half-read generator alive,
+        # and with it the helper container and the engine's open archive stream.
+        with contextlib.closing(runtime.export_volume(deployment, engine_volume)) as exported:
+            stream = _progress(exported, log, f"volume {name}")
+            stored = store.put(object_key(backup, f"{name}.tar.gz.enc"), seal(stream, key, plain=plain))
+        entries.append({"name": name, **_entry(stored), "tar_size": plain.size, "tar_sha256": plain.sha256})
+        log(f"volume {name}: {_mb(plain.size)} of data, {_mb(stored.size)} stored and confirmed at the target")
+    values_plain = Digest()
+    values = json.dumps(_instance_values(backup.instance)).encode() if backup.instance else b"{}"
+    stored = store.put(object_key(backup, "values.enc"), seal([values], key, plain=values_plain))
+    manifest = {"format": FORMAT, "instance": backup.instance_slug, "app": backup.app,
+                "app_version": backup.app_version, "volumes": entries,
+                "values": {**_entry(stored), "tar_size": values_plain.size, "tar_sha256": values_plain.sha256}}
+    store.put(object_key(backup, "manifest.json"), [json.dumps(manifest, indent=2).encode()])
+    return manifest
+
+
+def stored_size(manifest: dict) -> int:
+    return sum(v["size"] for v in manifest.get("volumes", [])) + manifest.get("values", {}).get("size", 0)
+
+
+def verify_backup(backup: Backup, log: Log) -> None:
+    """Read every object back and check it against the manifest; BackupCorrupt when one differs.
+    Nothing is written anywhere: this runs before a restore touches anything."""
+    for entry in [*backup.manifest.get("volumes", []), backup.manifest.get("values")]:
+        if not entry:
+            raise BackupCorrupt("the backup's manifest is incomplete")
+        for _ in read_object(backup, entry):
+            pass
+        log(f"{entry['key'].rsplit('/', 1)[-1]}: {_mb(entry['size'])}, checksums match")
+
+
+def read_object(backup: Backup, entry: dict) -> Iterator[bytes]:
+    """The plaintext of one stored object, checked against its manifest entry as it streams;
+    raises BackupCorrupt at the first difference (the last chunk is only given once both the
+    stored and the plain checksums matched)."""
+    stored, plain = Digest(), Digest()
+    key = team_key(backup.team)
+    pending: bytes | None = None
+    try:
+        for chunk in unseal(target(backup.target).get(entry["key"]), key, stored_digest=stored, plain=plain):
+            if pending is not None:
+                yield pending
+            pending = chunk
+    except ArchiveCorrupt as exc:
+        raise BackupCorrupt(f"{entry['key']} is damaged: {exc}") from exc
+    if (stored.size, stored.sha256) != (entry["size"], entry["sha256"]):
+        raise BackupCorrupt(f"{entry['key']}: {stored.size} bytes with sha256 {stored.sha256[:12]}…, the manifest "
+                            f"says {entry['size']} bytes with {entry['sha256'][:12]}…")
+    if (plain.size, plain.sha256) != (entry["tar_size"], entry["tar_sha256"]):
+        raise BackupCorrupt(f"{entry['key']}: the data inside differs from the manifest")
+    if pending is not None:
+        yield pending
+
+
+def restore_volumes(backup: Backup, *, runtime: RuntimeBackend, deployment: Deployment,
+                    volumes: dict[str, str], log: Log) -> None:
+    """Replace each volume's content with the backup's (the app's containers are stopped)."""
+    entries = {entry["name"]: entry for entry in backup.manifest.get("volumes", [])}
+    missing = sorted(set(entries) - set(volumes))
+    if missing:
+        raise BackendError(f"the instance has no volume {', '.join(missing)} to restore into", code="volume_mismatch")
+    for name, entry in entries.items():
+        log(f"volume {name}: writing {_mb(entry['tar_size'])}")
+        runtime.import_volume(deployment, volumes[name], _progress(read_object(backup, entry), log, f"volume {name}"))
+        log(f"volume {name}: restored")
+
+
+def read_values(backup: Backup) -> dict[str, str]:
+    entry = backup.manifest.get("values")
+    if not entry:
+        raise BackupCorrupt("the backup has no instance values")
+    return json.loads(b"".join(read_object(backup, entry)))
+
+
+def replace_values(instance: Instance, values: dict[str, str]) -> None:
+    """Give a new instance the stored values (ciphertexts re-made with the current key)."""
+    with transaction.atomic():
+        InstanceSecret.objects.filter(instance=instance).delete()
+        InstanceSecret.objects.bulk_create([InstanceSecret(instance=instance, name=name, ciphertext=encrypt(value))
+                                            for name, value in sorted(values.items())])
+
+
+def delete_objects(backup: Backup) -> None:
+    store = target(backup.target)
+    keys = [entry["key"] for entry in backup.manifest.get("volumes", [])]
+    keys += [object_key(backup, name) for name in ("values.enc", "manifest.json")]
+    for key in keys:
+        store.delete(key)
+
+
+def _instance_values(instance: Instance) -> dict[str, str]:
+    return {row.name: decrypt(row.ciphertext) for row in InstanceSecret.objects.filter(instance=instance)}
+
+
+def _entry(stored: StoredObject) -> dict:
+    return {"key": stored.key, "size": stored.size, "sha256": stored.sha256}
+
+
+def _progress(chunks: Iterable[bytes], log: Log, what: str) -> Iterator[bytes]:
+    done = 0
+    next_report = PROGRESS_EVERY_BYTES
+    for chunk in chunks:
+        done += len(chunk)
+        if done >= next_report:
+            log(f"{what}: {_mb(done)} so far")
+            next_report += PROGRESS_EVERY_BYTES
+        yield chunk
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"

@@ -1,0 +1,43 @@
+"""Reads of backups, always scoped to a team: another team's backup is not found."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from tenantry.accounts.models import Team
+from tenantry.backups.models import Backup
+from tenantry.core.errors import NotFound
+from tenantry.instances.models import Instance
+
+
+def backup_list(*, team: Team, instance: Instance | None = None) -> QuerySet[Backup]:
+    qs = Backup.objects.filter(team=team).select_related("instance")
+    if instance is not None:
+        qs = qs.filter(instance=instance)
+    return qs.order_by("-created_at")
+
+
+def backup_get(*, team: Team, backup_id: str) -> Backup:
+    return _get(Backup.objects.filter(team=team), backup_id)
+
+
+def _get(qs: QuerySet[Backup], backup_id: str) -> Backup:
+    try:
+        key = uuid.UUID(str(backup_id))
+    except ValueError:
+        key = None
+    backup = qs.filter(pk=key).select_related("team", "instance").first() if key else None
+    if backup is None:
+        raise NotFound(f"No backup {backup_id!r}.", code="backup_not_found")
+    return backup
+
+
+# --- unscoped: the CLI and the admin only (the operator sees every team) ------------------------
+def operator_backup_list(*, instance: Instance) -> QuerySet[Backup]:
+    return Backup.objects.filter(instance=instance).select_related("team", "instance").order_by("-created_at")
+
+
+def operator_backup_get(*, backup_id: str) -> Backup:
+    return _get(Backup.objects.all(), backup_id)

@@ -1,0 +1,195 @@
+"""The steps of backup, restore and clone operations (plans in tenantry/instances/operations.py),
+and what happens when one of them fails. Registered with the operation engine by `register()`.
+
+An operation names its backups in its state: `backup_id` (the one a BACKUP operation writes),
+`source_backup_id` (the one a RESTORE or CLONE reads), `safety_backup_id` (the copy a RESTORE
+takes of the data it is about to replace).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from tenantry.backups import archive
+from tenantry.backups.models import Backup, BackupKind, BackupStatus
+from tenantry.catalog.templating import render
+from tenantry.core.audit import audit_log
+from tenantry.core.logging import get_logger
+from tenantry.instances.deployment import template_context
+from tenantry.instances.models import OperationKind
+from tenantry.instances.steps import (
+    FAILURE_HANDLERS,
+    STEPS,
+    StepContext,
+    publish_route,
+    start_containers,
+    wait_healthy,
+)
+from tenantry.runtime.backends.base import BackendError
+
+log = get_logger(__name__)
+
+
+def _backup(ctx: StepContext, key: str) -> Backup:
+    return Backup.objects.select_related("team", "instance").get(pk=ctx.operation.state[key])
+
+
+def _volumes(ctx: StepContext) -> dict[str, str]:
+    return archive.volume_names(ctx.instance, ctx.deployment, ctx.spec.backup.volumes)
+
+
+def run_backup_dumps(ctx: StepContext) -> None:
+    dumps = ctx.spec.backup.dumps
+    if not dumps:
+        ctx.log("the app declares no dump: its volumes are archived as they are")
+        return
+    state = ctx.runtime.state(ctx.deployment)
+    running = {c.service for c in state.containers if c.running}
+    context = template_context(ctx.instance, ctx.spec)
+    for dump in dumps:
+        if dump.service not in running:
+            ctx.log(f"{dump.name}: {dump.service} is not running, its files are at rest")
+            continue
+        result = ctx.runtime.exec(ctx.deployment, dump.service, [render(a, context) for a in dump.command],
+                                  timeout=dump.timeout_seconds)
+        if result.exit_code != 0:
+            raise BackendError(f"the dump {dump.name!r} failed (exit code {result.exit_code}): "
+                               f"{ctx.redact(result.output[-500:])}", code="dump_failed")
+        ctx.log(f"{dump.name}: done")
+
+
+def save_backup(ctx: StepContext) -> None:
+    backup = _backup(ctx, "backup_id")
+    _write(ctx, backup)
+
+
+def _write(ctx: StepContext, backup: Backup) -> None:
+    Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.RUNNING, updated_at=timezone.now())
+    ctx.log(f"target: {backup.target}")
+    manifest = archive.write_backup(backup, runtime=ctx.runtime, deployment=ctx.deployment, volumes=_volumes(ctx),
+                                    log=ctx.log)
+    now = timezone.now()
+    Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.SUCCEEDED, manifest=manifest,
+                                               size_bytes=archive.stored_size(manifest), completed_at=now,
+                                               error_code="", error_message="", updated_at=now)
+    ctx.log(f"backup {backup.pk} complete: {archive.stored_size(manifest) / 1_000_000:.1f} MB stored")
+
+
+def verify_backup(ctx: StepContext) -> None:
+    backup = _backup(ctx, "source_backup_id")
+    if backup.status != BackupStatus.SUCCEEDED:
+        raise BackendError(f"backup {backup.pk} is {backup.status}, not restorable", code="backup_not_restorable")
+    archive.verify_backup(backup, ctx.log)
+
+
+def safety_backup(ctx: StepContext) -> None:
+    safety_id = ctx.operation.state.get("safety_backup_id")
+    if safety_id is None:
+        source = _backup(ctx, "source_backup_id")
+        safety = Backup.objects.create(
+            team=ctx.instance.team, instance=ctx.instance, instance_slug=ctx.instance.slug, app=ctx.instance.app,
+            app_version=ctx.instance.app_version, kind=BackupKind.SAFETY, target=source.target,
+            operation=ctx.operation, created_by=ctx.operation.actor)
+        safety.prefix = f"{safety.team_id}/{safety.instance_id}/{safety.pk}"
+        safety.save(update_fields=["prefix"])
+        ctx.save_state(safety_backup_id=str(safety.pk))
+    safety = _backup(ctx, "safety_backup_id")
+    _write(ctx, safety)
+
+
+def restore_volumes(ctx: StepContext) -> None:
+    backup = _backup(ctx, "source_backup_id")
+    ctx.save_state(data_replaced=True)  # from here on, a failure puts the safety backup back
+    archive.restore_volumes(backup, runtime=ctx.runtime, deployment=ctx.deployment, volumes=_volumes(ctx),
+                            log=ctx.log)
+
+
+def restore_values(ctx: StepContext) -> None:
+    backup = _backup(ctx, "source_backup_id")
+    archive.replace_values(ctx.instance, archive.read_values(backup))
+    # The containers are made from these values: forget what was derived from the fresh ones.
+    ctx.__dict__.pop("deployment", None)
+    ctx.secrets_changed()
+    ctx.log("credentials restored from the backup")
+
+
+# --- failures --------------------------------------------------------------------------------
+def backup_failed(ctx: StepContext, error: BackendError) -> bool:
+    backup_id = ctx.operation.state.get("backup_id")
+    if backup_id:
+        _mark_failed(ctx, backup_id, error)
+    return False
+
+
+def restore_failed(ctx: StepContext, error: BackendError) -> bool:
+    """Put the instance back as it was: the safety backup's data if the restore replaced any,
+    then start it and check it answers. True when it does."""
+    state = ctx.operation.state
+    safety_id = state.get("safety_backup_id")
+    if safety_id and not state.get("data_replaced"):
+        # It never got to replace anything: the safety copy is not needed (nor, if it failed, kept).
+        safety = Backup.objects.filter(pk=safety_id).first()
+        if safety is not None and safety.status != BackupStatus.SUCCEEDED:
+            _mark_failed(ctx, safety_id, error, notify=False)
+    if not any(s.name == "route_to_edge" and s.status != "pending" for s in ctx.operation.steps.all()):
+        # Failed while verifying: nothing was touched, the app is as it was.
+        _notify(ctx, error, rolled_back=None)
+        return state.get("previous_status") == "running"
+    try:
+        if state.get("data_replaced"):
+            if not safety_id:
+                raise BackendError("no safety backup to put back", code="no_safety_backup")
+            safety = Backup.objects.select_related("team").get(pk=safety_id)
+            ctx.log(f"putting the safety backup {safety.pk} back")
+            ctx.runtime.stop(ctx.deployment.instance_id)
+            archive.restore_volumes(safety, runtime=ctx.runtime, deployment=ctx.deployment, volumes=_volumes(ctx),
+                                    log=ctx.log)
+        start_containers(ctx)
+        wait_healthy(ctx)
+        publish_route(ctx)
+    except Exception as exc:  # the failure to report is the restore's; this one is logged with it
+        message = exc.message if isinstance(exc, BackendError) else exc.__class__.__name__
+        log.exception("restore.rollback_failed", instance=ctx.instance.slug)
+        ctx.log(f"could not bring the previous data back: {message}")
+        _notify(ctx, error, rolled_back=False)
+        return False
+    ctx.log("the previous data is back and the app answers")
+    _notify(ctx, error, rolled_back=True)
+    return True
+
+
+def _mark_failed(ctx: StepContext, backup_id: str, error: BackendError, *, notify: bool = True) -> None:
+    backup = Backup.objects.filter(pk=backup_id).select_related("team").first()
+    if backup is None:
+        return
+    with transaction.atomic():
+        Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.FAILED, error_code=error.code,
+                                                   error_message=ctx.redact(error.message), updated_at=timezone.now())
+        audit_log(actor="worker", action="backup.failed", target=backup, data={"code": error.code})
+    try:  # what was uploaded is unusable: do not leave it to be mistaken for a backup
+        archive.delete_objects(backup)
+    except BackendError as exc:
+        ctx.log(f"could not remove the incomplete upload: {exc.message}")
+    if notify:
+        _notify(ctx, error, rolled_back=None)
+
+
+def _notify(ctx: StepContext, error: BackendError, *, rolled_back: bool | None) -> None:
+    from tenantry.backups.tasks import backup_failure_task
+
+    operation_id, message = str(ctx.operation.pk), ctx.redact(error.message)
+    transaction.on_commit(lambda: backup_failure_task(operation_id, message, rolled_back))
+
+
+def register() -> None:
+    STEPS.update({
+        "run_backup_dumps": run_backup_dumps,
+        "save_backup": save_backup,
+        "verify_backup": verify_backup,
+        "safety_backup": safety_backup,
+        "restore_volumes": restore_volumes,
+        "restore_values": restore_values,
+    })
+    FAILURE_HANDLERS[OperationKind.BACKUP] = backup_failed
+    FAILURE_HANDLERS[OperationKind.RESTORE] = restore_failed

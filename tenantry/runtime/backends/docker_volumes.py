@@ -1,0 +1,101 @@
+"""Volume backup and restore for the Docker runtime, through a short-lived helper container
+that mounts the volume: the engine's archive API streams a tar out of it (`get_archive`) and into
+it (`put_archive`), so the control plane never needs the host's paths nor a `tar` in any image.
+
+The helper carries the instance's labels, so that a helper left by a worker that died is removed
+with the instance (or by the reconciler once the instance is gone); its name is fixed per
+volume, so a retried step replaces it rather than piling them up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Generator, Iterable, Iterator
+from typing import Any
+
+import docker.errors
+
+from tenantry.runtime.backends.base import BackendError, Deployment
+from tenantry.runtime.backends.docker_errors import missing_image_message, translate_errors
+from tenantry.runtime.backends.docker_observe import LABEL_INSTALLATION, LABEL_INSTANCE
+
+MOUNT_POINT = "/volume"
+# Deletes everything in the mount point, dot-files included, but not the mount point itself.
+_WIPE = ["/bin/sh", "-c", f"rm -rf {MOUNT_POINT}/* {MOUNT_POINT}/.[!.]* {MOUNT_POINT}/..?*; true"]
+
+
+class DockerVolumeArchive:
+    """Mixed into DockerRuntime (which gives `client`, `installation_id`)."""
+
+    installation_id: str
+    helper_image: str
+
+    @property
+    def client(self) -> docker.DockerClient:  # provided by DockerRuntime
+        raise NotImplementedError
+
+    def _helper(self, deployment: Deployment, volume: str, *, command: list[str] | None) -> Any:
+        if volume not in deployment.volumes:
+            raise BackendError(f"{volume!r} is not a volume of instance {deployment.slug}", code="not_found")
+        name = f"{volume}-backup-helper"
+        with translate_errors(f"prepare a helper container for {volume}"):
+            with contextlib.suppress(docker.errors.NotFound):  # left by an interrupted run
+                self.client.containers.get(name).remove(force=True)
+            try:
+                self.client.volumes.get(volume)
+            except docker.errors.NotFound as exc:
+                raise BackendError(f"volume {volume} does not exist", code="not_found") from exc
+            try:
+                return self.client.containers.create(
+                    self.helper_image, command=command or ["true"], entrypoint=[], name=name,
+                    labels={LABEL_INSTALLATION: self.installation_id, LABEL_INSTANCE: deployment.instance_id,
+                            "tenantry.helper": "volume-archive"},
+                    volumes={volume: {"bind": MOUNT_POINT, "mode": "rw"}}, network_disabled=True, user="0:0")
+            except docker.errors.ImageNotFound as exc:
+                raise BackendError(missing_image_message(self.helper_image), code="image_missing") from exc
+
+    @staticmethod
+    def _remove(helper: Any) -> None:
+        # Labelled with the instance: if this fails, it goes with the instance or the reconciler.
+        with contextlib.suppress(docker.errors.APIError):
+            helper.remove(force=True)
+
+    def export_volume(self, deployment: Deployment, volume: str) -> Generator[bytes, None, None]:
+        helper = self._helper(deployment, volume, command=None)
+        response = None
+        try:
+            with translate_errors(f"read volume {volume}"):
+                # The SDK's get_archive without its generator: a reader that stops early (the
+                # target went down) must close the response, or the engine keeps the helper
+                # locked while it waits to write the rest, and removing it hangs.
+                api: Any = self.client.api
+                response = api._get(api._url("/containers/{0}/archive", helper.id), params={"path": MOUNT_POINT},
+                                    stream=True, headers={"Accept-Encoding": "identity"})
+                api._raise_for_status(response)
+                yield from response.iter_content(1024 * 1024, False)
+        finally:
+            if response is not None:
+                response.close()
+            self._remove(helper)
+
+    def import_volume(self, deployment: Deployment, volume: str, archive: Iterable[bytes]) -> None:
+        helper = self._helper(deployment, volume, command=_WIPE)
+        try:
+            with translate_errors(f"empty volume {volume}"):
+                helper.start()
+                outcome = helper.wait(timeout=600)
+            if outcome.get("StatusCode") != 0:
+                raise BackendError(f"emptying volume {volume} failed (exit {outcome.get('StatusCode')})")
+            with translate_errors(f"write volume {volume}"):
+                # The archive's members are under `volume/`: extracted at the root, they land in the mount.
+                if not helper.put_archive("/", _chunks(archive)):
+                    raise BackendError(f"the engine refused the archive for volume {volume}")
+        finally:
+            self._remove(helper)
+
+
+def _chunks(archive: Iterable[bytes]) -> Iterator[bytes]:
+    # requests sends a generator with chunked transfer encoding: nothing is held in memory.
+    for chunk in archive:
+        if chunk:
+            yield chunk
