@@ -6,7 +6,7 @@ from tenantry.events.services import emit
 from tenantry.instances.models import Instance, Operation, OperationKind, OperationStatus
 
 # The instance event an operation's success means (kinds absent here change no visible state).
-_INSTANCE_EVENT_AFTER = {
+_INSTANCE_EVENT_AFTER: dict[str, str] = {
     OperationKind.PROVISION: "instance.ready",
     OperationKind.START: "instance.started",
     OperationKind.WAKE: "instance.started",

@@ -31,7 +31,7 @@ ERRORS = {401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
 
 
 def _user(request: HttpRequest) -> User:
-    return request.auth  # type: ignore[attr-defined,no-any-return]
+    return request.auth  # type: ignore[attr-defined]
 
 
 @router.get("", response=list[NotificationOut], summary="My notifications, newest first (paginated)")

@@ -18,10 +18,7 @@ def _recipients(event: Event, rule: Rule) -> list[User]:
     team = event.team
     if team is None:
         return []
-    if rule.audience == "billing":
-        roles = list(PERMISSIONS["billing.view"])
-    else:
-        roles = list(_MANAGERS)
+    roles = list(PERMISSIONS["billing.view"]) if rule.audience == "billing" else list(_MANAGERS)
     people = {m.user for m in Membership.objects.filter(team=team, role__in=roles, user__is_active=True)
               .select_related("user")}
     if rule.audience == "instance":

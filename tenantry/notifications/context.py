@@ -12,4 +12,4 @@ def unread_notifications(request: HttpRequest) -> dict[str, object]:
         return {}
     from tenantry.notifications.selectors import unread_count
 
-    return {"notifications_unread": SimpleLazyObject(lambda: unread_count(user=user))}  # type: ignore[arg-type]
+    return {"notifications_unread": SimpleLazyObject(lambda: unread_count(user=user))}

@@ -59,7 +59,7 @@ def _release(endpoint_id: str, held: datetime) -> None:
 
 def _next_pending(endpoint_id: str) -> WebhookDelivery | None:
     return (WebhookDelivery.objects.select_related("event", "endpoint")
-            .filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING).order_by("id").first())
+            .filter(endpoint__pk=endpoint_id, status=DeliveryStatus.PENDING).order_by("id").first())
 
 
 def deliver_endpoint(endpoint_id: str) -> datetime | None:
@@ -134,7 +134,7 @@ def _attempt(delivery: WebhookDelivery) -> bool:
         if fields.get("status") == DeliveryStatus.FAILED:
             _disable(endpoint, f"Deliveries failed for {_conf('RETRY_FOR_SECONDS')} s "
                                f"(last: {result.error or f'HTTP {result.status}'})")
-    log.info("webhook.attempt", endpoint=str(endpoint.pk), delivery=delivery.pk, event=event.type,
+    log.info("webhook.attempt", endpoint=str(endpoint.pk), delivery=delivery.pk, event_type=event.type,
              attempt=number, status=result.status, error=result.error[:100], ok=ok)
     return ok
 

@@ -7,8 +7,8 @@ import uuid
 from django.db.models import QuerySet
 
 from tenantry.accounts.models import Team
-from tenantry.core.errors import NotFound
-from tenantry.webhooks.models import WebhookDelivery, WebhookEndpoint
+from tenantry.core.errors import NotFound, ValidationError
+from tenantry.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 
 def endpoint_list(*, team: Team) -> QuerySet[WebhookEndpoint]:
@@ -32,6 +32,9 @@ def delivery_list(*, team: Team, endpoint: WebhookEndpoint | None = None,
     if endpoint is not None:
         qs = qs.filter(endpoint=endpoint)
     if status:
+        if status not in DeliveryStatus.values:
+            raise ValidationError(f"status must be one of {', '.join(DeliveryStatus.values)}.",
+                                  details={"field": "status"})
         qs = qs.filter(status=status)
     return qs
 

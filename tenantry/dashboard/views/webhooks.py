@@ -16,6 +16,7 @@ from tenantry.core.errors import ApplicationError
 from tenantry.dashboard.context import with_team
 from tenantry.events.catalog import WEBHOOK_EVENT_TYPES
 from tenantry.webhooks import selectors, services
+from tenantry.webhooks.models import DeliveryStatus
 
 
 class EndpointForm(forms.Form):
@@ -58,7 +59,7 @@ def webhooks(request: HttpRequest, access: Access) -> HttpResponse:
 @with_team("webhook.view")
 def endpoint_detail(request: HttpRequest, access: Access, endpoint_id: str) -> HttpResponse:
     endpoint = selectors.endpoint_get(team=access.team, endpoint_id=endpoint_id)
-    status = request.GET.get("status") or None
+    status = request.GET.get("status") if request.GET.get("status") in DeliveryStatus.values else None
     page = Paginator(selectors.delivery_list(team=access.team, endpoint=endpoint, status=status), 25).get_page(
         request.GET.get("page"))
     return render(request, "dashboard/webhook_endpoint.html", {
