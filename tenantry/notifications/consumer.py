@@ -3,6 +3,8 @@ Every customer message an event causes is decided here (tenantry/notifications/r
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import transaction
 
 from tenantry.accounts.models import Membership, Role, User
@@ -24,7 +26,11 @@ def _recipients(event: Event, rule: Rule) -> list[User]:
     if rule.audience == "instance":
         from tenantry.instances.models import Instance
 
-        instance = Instance.objects.filter(pk=event.data.get("instance_id"), team=team).first()
+        try:
+            instance_id = uuid.UUID(str(event.data.get("instance_id")))
+        except ValueError:
+            instance_id = None
+        instance = Instance.objects.filter(pk=instance_id, team=team).first() if instance_id else None
         if instance is not None and instance.created_by.startswith("user:"):
             creator = (Membership.objects.filter(team=team, user__email=instance.created_by.removeprefix("user:"),
                                                  user__is_active=True).select_related("user").first())

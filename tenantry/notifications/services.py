@@ -50,7 +50,8 @@ def send_event_email(*, user_id: int, event_id: int) -> None:
         return
     language = user.language or None
     if rule.email_template == "instance_ready":
-        instance = Instance.objects.select_related("team").filter(pk=event.data.get("instance_id")).first()
+        instance = Instance.objects.select_related("team").filter(pk=event.data.get("instance_id"),
+                                                                  team=event.team).first()
         if instance is None:
             return
         spec = get_catalog().get(instance.app)
