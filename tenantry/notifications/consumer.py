@@ -57,17 +57,26 @@ def consume(events: list[Event]) -> None:
     rows: list[Notification] = []
     emails: list[tuple[int, int]] = []  # (user id, event id)
     alerts: list[int] = []
+    # A batch may hold thousands of invoices of a billing run: who is told is looked up once per
+    # team and kind of audience, preferences once per team and event type.
+    audiences: dict[tuple, list[User]] = {}
+    choices: dict[tuple, dict[int, NotificationPreference]] = {}
     for event in events:
         rule = RULES.get(event.type)
         if rule is None:
             continue
         if rule.operator_alert:
             alerts.append(event.pk)
-        users = _recipients(event, rule)
+        key = (event.team_id, rule.audience, event.data.get("instance_id") if rule.audience == "instance" else None)
+        if key not in audiences:
+            audiences[key] = _recipients(event, rule)
+        users = audiences[key]
         if not users:
             continue
-        prefs = ({p.user_id: p for p in NotificationPreference.objects.filter(user__in=users, event_type=event.type)}
-                 if rule.optional else {})
+        if rule.optional and (key, event.type) not in choices:
+            choices[(key, event.type)] = {p.user_id: p for p in NotificationPreference.objects.filter(
+                user__in=users, event_type=event.type)}
+        prefs = choices.get((key, event.type), {})
         title = render_title(rule, event.data)
         url = link_for(event)
         for user in users:

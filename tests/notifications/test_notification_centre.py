@@ -74,7 +74,7 @@ def test_preferences_are_honoured(owner, mailbox):
                                                               "in_app": False}],
                        content_type="application/json", HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 200, response.content
-    assert [p for p in response.json() if p["event_type"] == "instance.failed"][0]["in_app"] is False
+    assert next(p for p in response.json() if p["event_type"] == "instance.failed")["in_app"] is False
     _failed(team, "blog")
     assert Notification.objects.filter(user=admin).count() == 1
     assert len(mailbox.to("admin@example.com")) == 1

@@ -31,7 +31,7 @@ def test_receiver_down_for_a_while_gets_everything_in_order(transactional_db, qu
     monkeypatch.setenv("TENANTRY_WEBHOOKS_RETRY_SCHEDULE", "0.5,1")
     allow_private(settings)
     team = make_user("owner@example.com").memberships.get().team
-    endpoint, secret = endpoint_create(team=team, url=receiver.url, event_types=["instance.*", "operation.*"],
+    _, secret = endpoint_create(team=team, url=receiver.url, event_types=["instance.*", "operation.*"],
                                        actor="test")
     receiver.secret = secret
     receiver.down_until = time.monotonic() + 4
