@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
@@ -50,8 +52,11 @@ def send_event_email(*, user_id: int, event_id: int) -> None:
         return
     language = user.language or None
     if rule.email_template == "instance_ready":
-        instance = Instance.objects.select_related("team").filter(pk=event.data.get("instance_id"),
-                                                                  team=event.team).first()
+        try:
+            instance_id = uuid.UUID(str(event.data.get("instance_id")))
+        except ValueError:
+            return
+        instance = Instance.objects.select_related("team").filter(pk=instance_id, team=event.team).first()
         if instance is None:
             return
         spec = get_catalog().get(instance.app)
