@@ -29,6 +29,7 @@ class Receiver:
         self.secret = ""
         self.received: list[Received] = []  # every request, accepted or not
         self.down_until = 0.0  # answer 503 until then (time.monotonic)
+        self.refuse_next = 0  # answer 503 to that many more requests
         self.status = 200
         self.lock = threading.Lock()
         receiver = self
@@ -43,7 +44,9 @@ class Receiver:
                     ok = False
                 with receiver.lock:
                     receiver.received.append(Received(dict(self.headers.items()), body, ok))
-                if time.monotonic() < receiver.down_until:
+                    refuse = receiver.refuse_next > 0
+                    receiver.refuse_next -= 1 if refuse else 0
+                if refuse or time.monotonic() < receiver.down_until:
                     self._answer(503, {"error": "down for maintenance"})
                 elif not ok:
                     self._answer(400, {"error": "bad signature"})
@@ -55,7 +58,7 @@ class Receiver:
 
     def accepted(self) -> list[Received]:
         with self.lock:
-            return [r for r in self.received if r.verified and time.monotonic() >= 0]
+            return [r for r in self.received if r.verified]
 
     def close(self) -> None:
         self.server.shutdown()
