@@ -23,6 +23,9 @@ class Event(models.Model):
     data = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    # A consumer failed on this event alone (a bug): it was set aside so that it does not hold up
+    # every later event; the error is here and in the log.
+    dispatch_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["id"]

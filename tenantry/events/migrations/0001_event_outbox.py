@@ -23,6 +23,7 @@ class Migration(migrations.Migration):
                 ('data', models.JSONField(default=dict)),
                 ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
                 ('dispatched_at', models.DateTimeField(blank=True, null=True)),
+                ('dispatch_error', models.CharField(blank=True, max_length=500)),
                 ('team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='accounts.team')),
             ],
             options={
