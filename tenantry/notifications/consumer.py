@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import translation
 
 from tenantry.accounts.models import Membership, Role, User
 from tenantry.accounts.permissions import PERMISSIONS
@@ -77,11 +79,12 @@ def consume(events: list[Event]) -> None:
             choices[(key, event.type)] = {p.user_id: p for p in NotificationPreference.objects.filter(
                 user__in=users, event_type=event.type)}
         prefs = choices.get((key, event.type), {})
-        title = render_title(rule, event.data)
         url = link_for(event)
         for user in users:
             pref = prefs.get(user.pk)
             if pref is None or pref.in_app:
+                with translation.override(user.language or settings.LANGUAGE_CODE):  # the reader's language
+                    title = render_title(rule, event.data)
                 rows.append(Notification(user=user, team=event.team, event=event, event_type=event.type,
                                          title=title, url=url))
             if rule.email and (pref is None or pref.email):

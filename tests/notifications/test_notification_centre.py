@@ -131,3 +131,13 @@ def test_operator_alerts_reach_the_slack_compatible_channel(owner, settings):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_messages_are_in_the_readers_language(owner, mailbox):
+    owner.language = "fr"
+    owner.save(update_fields=["language"])
+    _failed(owner.memberships.get().team)
+    assert Notification.objects.get(user=owner).title == "shop a échoué : the app did not answer"
+    message = mailbox.wait_for("owner@example.com")
+    assert message["Subject"] == "shop a échoué : the app did not answer"
+    assert "Voir dans votre tableau de bord" in mailbox.text(message)
