@@ -14,6 +14,8 @@
 | team.manage_owners    |   ✓   |       |        |         |
 | billing.view          |   ✓   |   ✓   |        |    ✓    |
 | billing.manage        |   ✓   |       |        |    ✓    |
+| webhook.view          |   ✓   |   ✓   |        |         |
+| webhook.manage        |   ✓   |   ✓   |        |         |
 
 Retrying a failed operation needs the permission of what the retry may do (RETRY_PERMISSIONS).
 """
@@ -46,6 +48,9 @@ PERMISSIONS: dict[str, set[str]] = {
     "team.manage_owners": {str(Role.OWNER)},
     "billing.view": {str(Role.OWNER), str(Role.ADMIN), str(Role.BILLING)},
     "billing.manage": {str(Role.OWNER), str(Role.BILLING)},
+    # Outbound webhook endpoints: their URLs and secrets reach the team's other systems.
+    "webhook.view": _MANAGERS,
+    "webhook.manage": _MANAGERS,
 }
 
 # Retrying an operation needs the permission its kind needs. A provisioning counts as a deletion:

@@ -76,7 +76,9 @@ from tenantry.billing.api import router as billing_router  # noqa: E402
 from tenantry.catalog.api import router as catalog_router  # noqa: E402
 from tenantry.instances.api import router as instances_router  # noqa: E402
 from tenantry.metering.api import router as metering_router  # noqa: E402
+from tenantry.notifications.api import router as notifications_router  # noqa: E402
 from tenantry.routing.api import router as routing_router  # noqa: E402
+from tenantry.webhooks.api import router as webhooks_router  # noqa: E402
 
 api.add_router("/apps", catalog_router)
 api.add_router("/", instances_router)
@@ -85,3 +87,5 @@ api.add_router("/", routing_router)
 api.add_router("/", metering_router)
 api.add_router("/", backups_router)
 api.add_router("/billing", billing_router)
+api.add_router("/webhooks", webhooks_router)
+api.add_router("/notifications", notifications_router)

@@ -16,6 +16,7 @@ from tenantry.backups.models import Backup, BackupKind, BackupStatus
 from tenantry.catalog.templating import render
 from tenantry.core.audit import audit_log
 from tenantry.core.logging import get_logger
+from tenantry.events.services import emit
 from tenantry.instances.deployment import template_context
 from tenantry.instances.models import OperationKind
 from tenantry.instances.steps import (
@@ -70,9 +71,13 @@ def _write(ctx: StepContext, backup: Backup) -> None:
     manifest = archive.write_backup(backup, runtime=ctx.runtime, deployment=ctx.deployment, volumes=_volumes(ctx),
                                     log=ctx.log)
     now = timezone.now()
-    Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.SUCCEEDED, manifest=manifest,
-                                               size_bytes=archive.stored_size(manifest), completed_at=now,
-                                               error_code="", error_message="", updated_at=now)
+    with transaction.atomic():
+        Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.SUCCEEDED, manifest=manifest,
+                                                   size_bytes=archive.stored_size(manifest), completed_at=now,
+                                                   error_code="", error_message="", updated_at=now)
+        emit("backup.succeeded", team=ctx.instance.team,
+             data={"backup_id": str(backup.pk), "instance_id": str(ctx.instance.pk), "slug": ctx.instance.slug,
+                   "size_bytes": archive.stored_size(manifest)})
     ctx.log(f"backup {backup.pk} complete: {archive.stored_size(manifest) / 1_000_000:.1f} MB stored")
 
 
@@ -167,6 +172,9 @@ def _mark_failed(ctx: StepContext, backup_id: str, error: BackendError, *, notif
         Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.FAILED, error_code=error.code,
                                                    error_message=ctx.redact(error.message), updated_at=timezone.now())
         audit_log(actor="worker", action="backup.failed", target=backup, data={"code": error.code})
+        emit("backup.failed", team=backup.team,
+             data={"backup_id": str(backup.pk), "instance_id": str(ctx.instance.pk), "slug": ctx.instance.slug,
+                   "error_code": error.code, "error_message": ctx.redact(error.message)[:500]})
     try:  # what was uploaded is unusable: do not leave it to be mistaken for a backup
         archive.delete_objects(backup)
     except BackendError as exc:

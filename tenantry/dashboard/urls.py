@@ -7,8 +7,10 @@ from tenantry.dashboard.views import (
     billing_checkout,
     domains,
     instances,
+    notifications,
     team,
     usage,
+    webhooks,
     workflows,
 )
 
@@ -17,6 +19,9 @@ app_name = "dashboard"
 urlpatterns = [
     path("", account.home, name="home"),
     path("account/", account.account, name="account"),
+    path("notifications/", notifications.notifications, name="notifications"),
+    path("notifications/read/", notifications.notifications_read, name="notifications_read"),
+    path("notifications/preferences/", notifications.notification_preferences, name="notification_preferences"),
     path("teams/new/", account.team_new, name="team_new"),
     path("teams/<slug:team_slug>/switch/", account.switch_team, name="switch_team"),
     path("operator/", account.operator, name="operator"),
@@ -56,6 +61,12 @@ urlpatterns = [
          name="invitation_cancel"),
     path("t/<slug:team_slug>/api-keys/", team.api_keys, name="api_keys"),
     path("t/<slug:team_slug>/api-keys/<str:prefix>/revoke/", team.api_key_delete, name="api_key_revoke"),
+    path("t/<slug:team_slug>/webhooks/", webhooks.webhooks, name="webhooks"),
+    path("t/<slug:team_slug>/webhooks/<uuid:endpoint_id>/", webhooks.endpoint_detail, name="webhook_endpoint"),
+    path("t/<slug:team_slug>/webhooks/<uuid:endpoint_id>/<str:action>/", webhooks.endpoint_action,
+         name="webhook_endpoint_action"),
+    path("t/<slug:team_slug>/webhooks/deliveries/<int:delivery_id>/replay/", webhooks.delivery_replay,
+         name="webhook_delivery_replay"),
     path("t/<slug:team_slug>/billing/", billing.billing, name="billing"),
     path("t/<slug:team_slug>/billing/plans/", billing_checkout.plans, name="billing_plans"),
     path("t/<slug:team_slug>/billing/instance-name/", billing_checkout.instance_name, name="billing_instance_name"),

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from tenantry.core.audit import audit_log
 from tenantry.core.logging import bind_operation_context, clear_operation_context, get_logger
+from tenantry.instances.events import emit_operation_finished
 from tenantry.instances.lease import Lease, LeaseLost, claim, lease_duration
 from tenantry.instances.models import (
     Instance,
@@ -159,6 +160,7 @@ def _fail(ctx: StepContext, step: Step, error: BackendError) -> None:
                                                            updated_at=now)
         audit_log(actor="worker", action=f"operation.{operation.kind}.failed", target=operation,
                   data={"step": step.name, "code": error.code})
+        emit_operation_finished(Operation.objects.get(pk=operation.pk), in_place=in_place)
     log.warning("operation.failed", operation=str(operation.id), kind=operation.kind, step=step.name,
                 code=error.code)
 
@@ -178,10 +180,7 @@ def _succeed(ctx: StepContext) -> None:
     with transaction.atomic():
         ctx.lease.finish_operation(status=OperationStatus.SUCCEEDED, finished_at=now, updated_at=now)
         Instance.objects.filter(pk=instance.pk).update(**fields)
-        if operation.kind in CREATING_KINDS:
-            from tenantry.notifications.tasks import instance_ready_task
-
-            transaction.on_commit(lambda: instance_ready_task(str(instance.pk)))
+        emit_operation_finished(Operation.objects.get(pk=operation.pk), in_place=operation.kind in IN_PLACE_KINDS)
     log.info("operation.succeeded", operation=str(operation.id), kind=operation.kind, instance=instance.slug)
 
 

@@ -27,6 +27,7 @@ from tenantry.instances.bounds import (
     MIN_PIDS_PER_SERVICE,
 )
 from tenantry.instances.deployment import app_images
+from tenantry.instances.events import emit_instance_created
 from tenantry.instances.models import (
     ACTIVE_OPERATION_STATUSES,
     DesiredState,
@@ -169,6 +170,7 @@ def instance_create(*, team: Team, slug: str, app: str, actor: str, memory_mb: i
                           data={"slug": slug, "app": spec.name, "memory_mb": memory, "cpus": str(cpu),
                                 "inputs": sorted(clean), "templates": chosen_templates,
                                 **({"from_backup": restore_backup_id} if restore_backup_id else {})})
+                emit_instance_created(instance)
                 return instance, operation
         except IntegrityError as exc:
             # Either the slug was taken a moment ago, or another create took the same subnet.

@@ -206,3 +206,24 @@ LAGO_API_KEY = os.environ.get("LAGO_API_KEY", "")
 # serves it at /api/v1/webhooks/public_key) or "hmac" (base64 HMAC-SHA256 of the body, API key).
 LAGO_WEBHOOK_SIGNATURE = os.environ.get("LAGO_WEBHOOK_SIGNATURE", "jwt")
 LAGO_PUBLIC_KEY = os.environ.get("LAGO_PUBLIC_KEY", "")
+
+# --- outbound webhooks (tenantry.webhooks) ------------------------------------------------------
+# Deliveries go only to public addresses unless ALLOW_PRIVATE (an installation whose customers'
+# receivers live on its own private network, or tests). Retries: the delays between attempts in
+# seconds (the last one repeats) for RETRY_FOR_SECONDS after the first attempt (3 days), then
+# the endpoint is disabled and its team told.
+TENANTRY_WEBHOOKS = {
+    "ALLOW_PRIVATE": env_bool("TENANTRY_WEBHOOKS_ALLOW_PRIVATE", False),
+    "TIMEOUT_SECONDS": float(os.environ.get("TENANTRY_WEBHOOKS_TIMEOUT_SECONDS", "10")),
+    "RETRY_SCHEDULE": [float(s) for s in os.environ.get(
+        "TENANTRY_WEBHOOKS_RETRY_SCHEDULE", "5,60,300,1800,7200,18000,36000,43200").split(",") if s.strip()],
+    "RETRY_FOR_SECONDS": float(os.environ.get("TENANTRY_WEBHOOKS_RETRY_FOR_SECONDS", str(3 * 24 * 3600))),
+}
+
+# --- notifications (tenantry.notifications) -----------------------------------------------------
+# Operator alerts (a provisioning that failed after payment, an instance or backup failure) go to
+# staff users by email and, when set, to a Slack-compatible incoming webhook (Slack, Mattermost,
+# Rocket.Chat, Discord's /slack endpoint).
+TENANTRY_NOTIFICATIONS = {
+    "OPERATOR_SLACK_WEBHOOK_URL": os.environ.get("TENANTRY_OPERATOR_SLACK_WEBHOOK_URL", ""),
+}

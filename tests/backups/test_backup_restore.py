@@ -8,6 +8,7 @@ import pytest
 from tenantry.backups import selectors, services
 from tenantry.backups.models import Backup, BackupKind, BackupStatus
 from tenantry.core.models import AuditEvent
+from tenantry.events.models import Event
 from tenantry.instances import services as instance_services
 from tenantry.instances.models import OperationKind, OperationStatus, Status, StepStatus
 from tests.backups.helpers import data_digest, mail_about, owner_of_operators, sh
@@ -34,6 +35,7 @@ def test_back_up_delete_restore_to_new_instance_gives_the_same_bytes(platform, s
     backup = _backup(instance)
 
     assert backup.status == BackupStatus.SUCCEEDED and backup.kind == BackupKind.MANUAL
+    assert Event.objects.filter(type="backup.succeeded", data__backup_id=str(backup.pk)).count() == 1
     assert backup.target == "local" and backup.size_bytes > 0
     [volume] = backup.manifest["volumes"]
     assert volume["name"] == "data" and len(volume["sha256"]) == 64 and volume["tar_size"] > 5000
@@ -203,5 +205,6 @@ def test_s3_down_mid_upload_is_retried_then_fails_loudly(platform, s3_target, se
     assert backup.completed_at is None
     assert fresh(instance).status == Status.RUNNING  # a failed backup does not touch the app
     assert AuditEvent.objects.filter(action="backup.failed", target_id=str(backup.pk)).exists()
+    assert Event.objects.filter(type="backup.failed", data__backup_id=str(backup.pk)).exists()
     message = mail_about(mailbox, owner.email, "the backup of unlucky failed")
     assert "unreachable" in mailbox.text(message)

@@ -19,6 +19,7 @@ from tenantry.billing.selectors import invoice_preview
 from tenantry.billing.services import billing_run
 from tenantry.core.errors import ApplicationError, ValidationError
 from tenantry.core.models import AuditEvent
+from tenantry.events.models import Event
 from tenantry.instances import services as instance_services
 from tenantry.instances.models import Instance
 from tenantry.metering.meters import TRAFFIC_IN, TRAFFIC_OUT, builtin_meters
@@ -76,6 +77,9 @@ def test_thresholds_alert_once_each_and_block_refuses_with_its_code(owner_team, 
         assert quota_check_team(team=team) == []
         assert len(mailbox.to("owner@example.com")) == 3
         assert list(AuditEvent.objects.filter(action="usage.threshold").values_list("data__threshold", flat=True)
+                    .order_by("id")) == [80, 95, 100]
+        # The same thresholds in the event stream (webhooks, in-app notices), and no second email.
+        assert list(Event.objects.filter(type="usage.threshold").values_list("data__percent", flat=True)
                     .order_by("id")) == [80, 95, 100]
 
         # Creating more is refused at 100 % (dashboard, API and CLI ask the same entitlement).

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from tenantry.accounts.models import Team
 from tenantry.billing.conf import billing_setting
+from tenantry.billing.events import emit_invoice_paid
 from tenantry.billing.models import (
     AccountState,
     BillingAccount,
@@ -67,6 +68,7 @@ def invoice_mark_paid(*, invoice: Invoice, payment: Payment | None, actor: str) 
     invoice.save(update_fields=["status", "paid_at", "updated_at"])
     audit_log(actor=actor, action="invoice.paid", target=invoice,
               data={"payment": str(payment.pk) if payment else None, "total_minor": invoice.total_minor})
+    emit_invoice_paid(invoice)
     subscription = invoice.subscription
     if subscription is not None:
         subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)

@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from tenantry.billing.conf import billing_setting
+from tenantry.billing.events import emit_invoices_finalized
 from tenantry.billing.models import (
     BillingAccount,
     CreditNote,
@@ -136,6 +137,7 @@ def invoice_finalize(*, invoice: Invoice, actor: str) -> Invoice:
     invoice.save()
     audit_log(actor=actor, action="invoice.finalize", target=invoice,
               data={"number": invoice.display_number, "total_minor": invoice.total_minor})
+    emit_invoices_finalized([invoice])
     invoice_id = str(invoice.pk)
     transaction.on_commit(lambda: _send(invoice_id))
     return invoice

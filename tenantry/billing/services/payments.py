@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from tenantry.billing.events import emit_payment_settled
 from tenantry.billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus, ProcessedWebhook
 from tenantry.billing.providers.base import (
     FINAL_STATUSES,
@@ -157,6 +158,7 @@ def settle_payment(payment: Payment, status: str, *, actor: str, failure_message
         payment.settled_at = timezone.now()
         payment.save(update_fields=["status", "failure_message", "settled_at", "updated_at"])
         audit_log(actor=actor, action=f"payment.{status}", target=payment, data={"message": failure_message[:200]})
+        emit_payment_settled(payment)
     return payment
 
 
@@ -261,6 +263,7 @@ def payment_apply_event(*, provider: str, event: PaymentEvent) -> Payment | None
     payment.save(update_fields=["status", "failure_message", "settled_at", "updated_at"])
     audit_log(actor=actor, action=f"payment.{status}", target=payment,
               data={"event_id": event.event_id, "amount_minor": event.amount_minor, "currency": event.currency})
+    emit_payment_settled(payment)
     _tell_invoice(payment, actor)
     return payment
 
@@ -405,5 +408,6 @@ def payment_mark_paid_manually(*, invoice: Invoice, actor: str, reference: str) 
         payment.save()
     audit_log(actor=actor, action="payment.mark_paid_manually", target=payment,
               data={"invoice": invoice.display_number, "reference": reference, "amount_minor": payment.amount_minor})
+    emit_payment_settled(payment)
     _tell_invoice(payment, actor)
     return payment

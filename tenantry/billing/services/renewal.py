@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from tenantry.billing.conf import billing_setting
+from tenantry.billing.events import emit_invoices_finalized
 from tenantry.billing.models import (
     AddOnPurchase,
     AddOnStatus,
@@ -140,6 +141,7 @@ def _renew_batch(batch: list[Subscription], now: datetime, report: RunReport) ->
                        data={"number": i.display_number, "total_minor": i.total_minor,
                              "subscription": str(i.subscription_id)})
             for i in invoices], batch_size=2000)
+        emit_invoices_finalized(invoices)
     bulk_set(renewed, ["plan", "interval", "billing_anchor", "pending_plan", "pending_interval",
                        "current_period_start", "current_period_end", "status", "updated_at"])
     bulk_set(renewed_addons, ["expires_at"])

@@ -17,6 +17,7 @@ from tenantry.billing.models.invoices import LineKind
 from tenantry.billing.models.subscriptions import LIVE_SUBSCRIPTION_STATUSES
 from tenantry.billing.services.invoicing import LineDraft
 from tenantry.core.audit import audit_log
+from tenantry.events.services import emit
 from tenantry.instances.models import Instance
 from tenantry.metering.errors import QuotaExceeded
 from tenantry.metering.models import QuotaAlert
@@ -66,6 +67,11 @@ def quota_check_team(*, team: Team) -> list[QuotaAlert]:
                         audit_log(actor="metering", action="usage.threshold", target=entry.instance,
                                   data={"quota": status.code, "threshold": threshold, "used": str(status.used),
                                         "included": str(status.included), "policy": status.policy})
+                        emit("usage.threshold", team=team,
+                             data={"meter": status.code, "used": float(status.used),
+                                   "limit": float(status.included), "percent": threshold,
+                                   "instance_id": str(entry.instance.pk), "slug": entry.instance.slug,
+                                   "policy": status.policy})
                 except IntegrityError:  # already alerted this period
                     continue
                 new.append(alert)
