@@ -18,20 +18,30 @@ from tests.testenv import free_port
 pytestmark = [pytest.mark.docker, pytest.mark.traefik, pytest.mark.slow]
 
 
-def test_up_runs_the_whole_product(docker_client):
+def _start_up(name: str, *, reference_gateway: bool) -> tuple[subprocess.Popen, dict[str, str]]:
+    """A real `tenantry up` of its own (data dir, ports, installation id), on SQLite and the file
+    queue as a newcomer's `make up` runs it; returns the process and its environment."""
     data_dir = tempfile.mkdtemp(prefix="tenantry-up-")
-    web, proxy, internal, gateway, edge = free_port(), free_port(), free_port(), free_port(), free_port()
-    installation = f"up-{os.getpid()}"
-    env = {**os.environ, "TENANTRY_DATA_DIR": data_dir, "TENANTRY_WEB_PORT": str(web),
-           "TENANTRY_PROXY_PORT": str(proxy), "TENANTRY_PROXY_INTERNAL_PORT": str(internal),
-           "TENANTRY_INSTALLATION_ID": installation, "TENANTRY_RESOURCE_PREFIX": f"up{os.getpid()}",
+    env = {**os.environ, "TENANTRY_DATA_DIR": data_dir, "TENANTRY_WEB_PORT": str(free_port()),
+           "TENANTRY_PROXY_PORT": str(free_port()), "TENANTRY_PROXY_INTERNAL_PORT": str(free_port()),
+           "TENANTRY_INSTALLATION_ID": f"{name}-{os.getpid()}", "TENANTRY_RESOURCE_PREFIX": f"{name}{os.getpid()}",
            "TENANTRY_SUBNET_POOL": "172.26.0.0/16", "TENANTRY_HUEY_IMMEDIATE": "0",
-           "TENANTRY_GATEWAY_URL": f"http://127.0.0.1:{gateway}", "TENANTRY_RUN_REFERENCE_GATEWAY": "1",
-           "TENANTRY_EDGE_PORT": str(edge)}
+           "TENANTRY_GATEWAY_URL": f"http://127.0.0.1:{free_port()}",
+           "TENANTRY_RUN_REFERENCE_GATEWAY": "1" if reference_gateway else "0",
+           "TENANTRY_EDGE_PORT": str(free_port())}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     up = subprocess.Popen([sys.executable, "-m", "tenantry.cli", "up"], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return up, env
+
+
+def test_up_runs_the_whole_product(docker_client):
+    up, env = _start_up("up", reference_gateway=True)
+    installation = env["TENANTRY_INSTALLATION_ID"]
+    web, proxy, internal, edge = (int(env[f"TENANTRY_{name}_PORT"]) for name in ("WEB", "PROXY", "PROXY_INTERNAL",
+                                                                                  "EDGE"))
+    gateway = int(env["TENANTRY_GATEWAY_URL"].rsplit(":", 1)[1])
     http = requests.Session()
     http.trust_env = False
     try:
@@ -112,19 +122,9 @@ def _children(parent: int) -> dict[int, str]:
 
 
 def test_up_restarts_a_killed_worker_and_web_while_the_rest_keeps_serving(docker_client):
-    data_dir = tempfile.mkdtemp(prefix="tenantry-up-")
-    web, proxy, internal, edge = free_port(), free_port(), free_port(), free_port()
-    installation = f"upk-{os.getpid()}"
-    env = {**os.environ, "TENANTRY_DATA_DIR": data_dir, "TENANTRY_WEB_PORT": str(web),
-           "TENANTRY_PROXY_PORT": str(proxy), "TENANTRY_PROXY_INTERNAL_PORT": str(internal),
-           "TENANTRY_INSTALLATION_ID": installation, "TENANTRY_RESOURCE_PREFIX": f"upk{os.getpid()}",
-           "TENANTRY_SUBNET_POOL": "172.26.0.0/16", "TENANTRY_HUEY_IMMEDIATE": "0",
-           "TENANTRY_GATEWAY_URL": f"http://127.0.0.1:{free_port()}", "TENANTRY_RUN_REFERENCE_GATEWAY": "0",
-           "TENANTRY_EDGE_PORT": str(edge)}
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    up = subprocess.Popen([sys.executable, "-m", "tenantry.cli", "up"], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    up, env = _start_up("upk", reference_gateway=False)
+    installation = env["TENANTRY_INSTALLATION_ID"]
+    web, proxy = int(env["TENANTRY_WEB_PORT"]), int(env["TENANTRY_PROXY_PORT"])
     http = requests.Session()
     http.trust_env = False
 
