@@ -144,8 +144,8 @@ def test_up_restarts_a_killed_worker_and_web_while_the_rest_keeps_serving(docker
         assert created.status_code == 202, created.text
 
     try:
-        wait_for(lambda: (r := get(f"http://127.0.0.1:{web}/healthz")) is not None and r.ok, timeout=60,
-                 what="the control plane")
+        wait_for(lambda: (r := get(f"http://127.0.0.1:{web}/healthz")) is not None and r.ok, timeout=120,
+                 what="the control plane")  # a fresh SQLite + migrations, on a busy machine
         token = subprocess.run([sys.executable, "-m", "tenantry.cli", "tokens", "create", "t", "--quiet"], env=env,
                                capture_output=True, text=True, check=True).stdout.strip()
         http.headers["Authorization"] = f"Bearer {token}"
