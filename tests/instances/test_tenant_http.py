@@ -126,9 +126,10 @@ def test_n8n_backend_run_now_and_probes_never_follow_a_redirect(platform, loopba
     assert len(refused.value.message) < 700
 
 
-# Modules that call something other than a tenant app with plain `requests` (Traefik's own API,
-# payment providers, Lago). Everything else must go through tenant_http.tenant_session().
-NOT_TENANT_CALLS = ("tenantry/routing/", "tenantry/billing/", "tenantry/edge/", "tenantry/instances/tenant_http.py")
+# Modules that call something other than a tenant app with plain `requests` (Traefik's own API and
+# metrics, payment providers, Lago). Everything else must go through tenant_http.tenant_session().
+NOT_TENANT_CALLS = ("tenantry/routing/", "tenantry/billing/", "tenantry/edge/", "tenantry/instances/tenant_http.py",
+                    "tenantry/metering/collectors/traffic.py")
 
 
 def test_calls_to_tenant_apps_go_through_the_one_tenant_session():
