@@ -11,9 +11,7 @@ networks are confined further by docker_confinement (capabilities, read-only roo
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import tarfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -35,9 +33,9 @@ from tenantry.runtime.backends.docker_confinement import (
     IptablesFirewall,
     bridge_interface,
     container_options,
-    user_ids,
 )
 from tenantry.runtime.backends.docker_errors import ignore_not_found, missing_image_message, translate_errors
+from tenantry.runtime.backends.docker_image_users import DockerImageUsers
 from tenantry.runtime.backends.docker_observe import LABEL_INSTALLATION, LABEL_INSTANCE, DockerObservation
 from tenantry.runtime.backends.docker_usage import DockerUsage
 from tenantry.runtime.backends.docker_volumes import DockerVolumeArchive
@@ -53,7 +51,7 @@ T = TypeVar("T")
 log = get_logger(__name__)
 
 
-class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, RuntimeBackend):
+class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, DockerImageUsers, RuntimeBackend):
     def __init__(self, *, alias: str = "default", base_url: str = "unix:///var/run/docker.sock",
                  installation_id: str | None = None, timeout: int = 60, firewall: str = "iptables",
                  helper_image: str | None = None, **options: object):
@@ -278,48 +276,6 @@ class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, Runtime
             self.client.containers.create(spec.image, **kwargs)
         except docker.errors.ImageNotFound as exc:
             raise BackendError(missing_image_message(spec.image), code="image_missing") from exc
-
-    def _tmpfs_owner(self, spec: ContainerSpec) -> tuple[int, int] | None:
-        """(uid, gid) the container runs as: the spec's user or the image's, names looked up in
-        the image's own /etc/passwd (read from a container created, never started, for that)."""
-        try:
-            with translate_errors(f"inspect image {spec.image}"):
-                image = self.client.images.get(spec.image)
-        except BackendError as exc:
-            if exc.code in ("not_found", "image_missing"):
-                raise BackendError(missing_image_message(spec.image), code="image_missing") from exc
-            raise
-        user = spec.user or (image.attrs.get("Config") or {}).get("User") or ""
-        key = (image.id or "", user)
-        if key not in self._user_ids_cache:
-            name, _, group = user.partition(":")
-            if name in ("", "root", "0") or (name.isdigit() and (not group or group.isdigit())):
-                found = user_ids(user, "", "")
-            else:
-                found = user_ids(user, *self._image_files(spec.image, "/etc/passwd", "/etc/group"))
-            self._user_ids_cache[key] = found
-        return self._user_ids_cache[key]
-
-    def _image_files(self, image: str, *paths: str) -> list[str]:
-        texts = []
-        with translate_errors(f"read {', '.join(paths)} of {image}"):
-            # Labelled as ours with no instance: if we die here, the reconciler removes it.
-            probe = self.client.containers.create(image, command=["true"], entrypoint=[],
-                                                  labels={LABEL_INSTALLATION: self.installation_id},
-                                                  network_disabled=True)
-            try:
-                for path in paths:
-                    try:
-                        stream, _ = probe.get_archive(path)
-                    except docker.errors.NotFound:
-                        texts.append("")
-                        continue
-                    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-                        member = archive.extractfile(archive.getmembers()[0])
-                        texts.append(member.read().decode(errors="replace") if member else "")
-            finally:
-                probe.remove(force=True)
-        return texts
 
     def start(self, deployment: Deployment, *, service: str | None = None) -> None:
         for spec in deployment.containers:
