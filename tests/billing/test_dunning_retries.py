@@ -206,7 +206,7 @@ def test_mobile_money_gets_a_new_prompt_on_the_customers_phone(payment_providers
 def test_without_a_chargeable_method_the_reminder_says_the_customer_must_pay(payment_providers,
                                                                             mailbox: Mailbox) -> None:
     team, subscription, invoice = team_with_invoice(currency="EUR", amount=1900)
-    from tenantry.billing.services.payments import payment_mark_paid_manually
+    from tenantry.billing.services.bank_transfers import payment_mark_paid_manually
 
     payment_mark_paid_manually(invoice=invoice, actor="operator:root", reference="VIR-1")
     subscription.refresh_from_db()

@@ -22,8 +22,8 @@ from django.utils import timezone
 from tenantry.billing.gateway_reference.server import GatewayServer
 from tenantry.billing.models import BillingAccount, Invoice, Payment, Subscription
 from tenantry.billing.selectors import operator_billing_overview
+from tenantry.billing.services.bank_transfers import payment_mark_paid_manually
 from tenantry.billing.services.payments import (
-    payment_mark_paid_manually,
     payment_refresh,
     payment_start,
     payments_reconcile,

@@ -9,10 +9,10 @@ import requests
 
 from tenantry.billing.models import BillingAccount, Invoice, Payment, ProcessedWebhook, Subscription
 from tenantry.billing.providers.base import PaymentEvent
+from tenantry.billing.services.bank_transfers import payment_mark_paid_manually
 from tenantry.billing.services.payments import (
     payment_apply_event,
     payment_cancel,
-    payment_mark_paid_manually,
     payment_refresh,
     payment_start,
 )

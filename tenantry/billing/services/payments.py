@@ -1,4 +1,5 @@
-"""Payments: start one for an invoice, cancel it, apply what the provider reports, mark paid by hand.
+"""Payments: start one for an invoice, cancel it, apply what the provider reports (bank transfers an
+ operator marks paid: bank_transfers.py).
 
 A payment moves pending -> processing -> succeeded | failed | cancelled and never back; once
 settled nothing changes it. Provider events are applied at most once (ProcessedWebhook row in the
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -54,7 +54,7 @@ def callback_url(provider: str) -> str:
     return f"{settings.TENANTRY['DASHBOARD_URL'].rstrip('/')}/webhooks/{provider}"
 
 
-def _payable_invoice(invoice: Invoice) -> Invoice:
+def payable_invoice(invoice: Invoice) -> Invoice:
     invoice = Invoice.objects.select_for_update().select_related("account", "team").get(pk=invoice.pk)
     if invoice.status != InvoiceStatus.FINALIZED or invoice.amount_due_minor <= 0:
         raise Conflict("This invoice has nothing to pay.", code="invoice_not_payable",
@@ -83,7 +83,7 @@ def payment_start(*, invoice: Invoice, provider: str, method: str, actor: str, p
         raise ValidationError("A phone number is required for Mobile Money.", code="phone_required",
                               details={"field": "phone"})
     with transaction.atomic():
-        invoice = _payable_invoice(invoice)
+        invoice = payable_invoice(invoice)
         current = Payment.objects.filter(invoice=invoice, status__in=OPEN_STATUSES).first()
         if current is not None:
             if current.provider == provider and current.method == method:
@@ -264,7 +264,7 @@ def payment_apply_event(*, provider: str, event: PaymentEvent) -> Payment | None
     audit_log(actor=actor, action=f"payment.{status}", target=payment,
               data={"event_id": event.event_id, "amount_minor": event.amount_minor, "currency": event.currency})
     emit_payment_settled(payment)
-    _tell_invoice(payment, actor)
+    tell_invoice(payment, actor)
     return payment
 
 
@@ -280,7 +280,7 @@ def _record_failed_attempt(payment: Payment, event: PaymentEvent, actor: str) ->
     return payment
 
 
-def _tell_invoice(payment: Payment, actor: str) -> None:
+def tell_invoice(payment: Payment, actor: str) -> None:
     from tenantry.billing import services
 
     if payment.invoice_id is None:
@@ -380,34 +380,3 @@ def payments_reconcile(*, now: datetime | None = None, stale_after: timedelta = 
             except ApplicationError as exc:
                 logger.info("stale payment not cancelled", extra={"payment": str(payment.pk), "code": exc.code})
     return counts
-
-
-@transaction.atomic
-def payment_mark_paid_manually(*, invoice: Invoice, actor: str, reference: str) -> Payment:
-    """The operator saw the bank transfer: record it and pay the invoice. The same bank reference
-    twice is the same payment."""
-    reference = reference.strip()
-    if not reference:
-        raise ValidationError("The bank reference of the transfer is required.", details={"field": "reference"})
-    existing = Payment.objects.filter(provider="manual", provider_reference=reference).first()
-    if existing is not None:
-        if existing.invoice_id != invoice.pk:
-            raise Conflict("This bank reference was already used for another invoice.", code="reference_reused")
-        return existing
-    invoice = _payable_invoice(invoice)
-    payment = Payment.objects.filter(invoice=invoice, provider="manual", status__in=OPEN_STATUSES).first()
-    fields: dict[str, Any] = {"provider_reference": reference, "status": PaymentStatus.SUCCEEDED,
-                              "settled_at": timezone.now()}
-    if payment is None:
-        payment = Payment.objects.create(team_id=invoice.team_id, invoice=invoice, provider="manual",
-                                         method=Payment.Method.BANK_TRANSFER, amount_minor=invoice.amount_due_minor,
-                                         currency=invoice.currency, **fields)
-    else:
-        for name, value in fields.items():
-            setattr(payment, name, value)
-        payment.save()
-    audit_log(actor=actor, action="payment.mark_paid_manually", target=payment,
-              data={"invoice": invoice.display_number, "reference": reference, "amount_minor": payment.amount_minor})
-    emit_payment_settled(payment)
-    _tell_invoice(payment, actor)
-    return payment

@@ -16,7 +16,7 @@ from tenantry.billing import payment_selectors, selectors
 from tenantry.billing.models import Invoice
 from tenantry.billing.pdf import ensure_invoice_pdf
 from tenantry.billing.services import addon_buy, addon_cancel
-from tenantry.billing.services.payments import payment_mark_paid_manually
+from tenantry.billing.services.bank_transfers import payment_mark_paid_manually
 from tenantry.core.errors import ApplicationError, NotFound
 from tenantry.dashboard.context import signed_in_user, with_team
 from tenantry.dashboard.views.billing_checkout import payment_choices
