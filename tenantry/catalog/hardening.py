@@ -4,12 +4,9 @@ cloud it may reach (tenantry.runtime enforces them)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+from tenantry.catalog.spec_base import Strict
 
 # What a service may add back after every capability is dropped: at most Docker's own default
 # set. Anything beyond it (SYS_ADMIN, NET_ADMIN, SYS_PTRACE, ...) opens the host to a tenant.

@@ -9,17 +9,14 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from tenantry.catalog.backup_spec import BackupSpec
 from tenantry.catalog.hardening import ALLOWED_CAPABILITIES, NetworkAccess, Tmpfs
+from tenantry.catalog.spec_base import NAME_PATTERN, Strict
 from tenantry.catalog.templating import template_variables
 
-NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
 SECRET_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,40}$"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class HttpCheck(Strict):
@@ -208,26 +205,6 @@ class Automation(Strict):
 
     backend: Literal["n8n"]
     api_key: str
-
-
-class BackupDump(Strict):
-    """A consistent copy made by the app's own tools just before its volumes are read, e.g. an
-    online SQLite `.backup` or a `pg_dump`: a command run in a running service that writes the
-    copy into one of its volumes (so it travels with the volume archive). Skipped when the
-    service is not running: its files are at rest then, and the volume itself is consistent."""
-
-    name: str = Field(pattern=NAME_PATTERN)
-    service: str
-    command: list[str] = Field(min_length=1)
-    timeout_seconds: float = Field(default=600, gt=0, le=6 * 3600)
-
-
-class BackupSpec(Strict):
-    """What a backup of an instance of this app holds (tenantry.backups)."""
-
-    # Volume names (of `services.*.volumes`); empty: every volume.
-    volumes: list[str] = Field(default_factory=list)
-    dumps: list[BackupDump] = Field(default_factory=list)
 
 
 class AppSpec(Strict):
