@@ -1,4 +1,4 @@
-"""Refresh French translations: extract messages, fill them from tenantry/locale/fr.json, compile.
+"""Refresh French translations: extract messages, fill them from tenantry/locale/fr.json (and fr.d/*.json), compile.
 
     .venv/bin/python scripts/translations.py
 
@@ -31,7 +31,10 @@ def main() -> int:
     admin = Path(sys.executable).parent / "django-admin"
     subprocess.run([str(admin), "makemessages", "-l", "fr", "-i", "*/migrations/*", "--no-obsolete"], cwd=PACKAGE,
                    env=env, check=True)
+    # fr.json holds the bulk; fr.d/*.json lets parallel work add strings without touching one file.
     translations = json.loads((PACKAGE / "locale" / "fr.json").read_text())
+    for extra in sorted((PACKAGE / "locale" / "fr.d").glob("*.json")):
+        translations.update(json.loads(extra.read_text()))
     blocks = PO.read_text().split("\n\n")
     missing = []
     for index, block in enumerate(blocks[1:], start=1):
