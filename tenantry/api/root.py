@@ -75,6 +75,7 @@ from tenantry.backups.api import router as backups_router  # noqa: E402
 from tenantry.billing.api import router as billing_router  # noqa: E402
 from tenantry.catalog.api import router as catalog_router  # noqa: E402
 from tenantry.instances.api import router as instances_router  # noqa: E402
+from tenantry.instances.api_logs import router as instance_logs_router  # noqa: E402
 from tenantry.metering.api import router as metering_router  # noqa: E402
 from tenantry.notifications.api import router as notifications_router  # noqa: E402
 from tenantry.routing.api import router as routing_router  # noqa: E402
@@ -82,6 +83,7 @@ from tenantry.webhooks.api import router as webhooks_router  # noqa: E402
 
 api.add_router("/apps", catalog_router)
 api.add_router("/", instances_router)
+api.add_router("/", instance_logs_router)  # an instance's app logs
 api.add_router("/", automations_router)
 api.add_router("/", routing_router)
 api.add_router("/", metering_router)

@@ -2,6 +2,7 @@ from django.urls import path
 
 from tenantry.dashboard.views import (
     account,
+    app_logs,
     backups,
     billing,
     billing_checkout,
@@ -44,6 +45,8 @@ urlpatterns = [
     path("t/<slug:team_slug>/instances/<str:ref>/domains/", domains.domains, name="instance_domains"),
     path("t/<slug:team_slug>/instances/<str:ref>/domains/<str:domain>/<str:name>/", domains.domain_action,
          name="instance_domain_action"),
+    path("t/<slug:team_slug>/instances/<str:ref>/logs/", app_logs.logs, name="instance_logs"),
+    path("t/<slug:team_slug>/instances/<str:ref>/logs/follow/", app_logs.follow, name="instance_logs_follow"),
     path("t/<slug:team_slug>/instances/<str:ref>/backups/", backups.panel, name="instance_backups"),
     path("t/<slug:team_slug>/instances/<str:ref>/backups/create/", backups.create, name="backup_create"),
     path("t/<slug:team_slug>/instances/<str:ref>/backups/<uuid:backup_id>/restore/", backups.restore,

@@ -130,3 +130,16 @@ class ErrorOut(Schema):
     code: str
     message: str
     details: dict
+
+
+# --- an instance's app logs (instances/api_logs.py) -----------------------------------------------
+class LogLineOut(Schema):
+    service: str
+    at: datetime = Field(description="When the container wrote the line (UTC, microseconds)")
+    text: str = Field(description="The line, secrets Tenantry holds for the instance replaced by ***")
+
+
+class AppLogsOut(Schema):
+    services: list[str] = Field(description="The instance's services (values of the `service` filter)")
+    lines: list[LogLineOut] = Field(description="Oldest first")
+    cursor: str = Field(description="Pass as `after` to get only the lines written since (follow)")

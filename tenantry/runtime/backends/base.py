@@ -153,6 +153,20 @@ class ExecResult:
 
 
 @dataclass(frozen=True)
+class LogLine:
+    """One line an app's container wrote (stdout or stderr), with the engine's timestamp."""
+
+    service: str
+    at_ns: int  # nanoseconds since the epoch, as the engine stamped the line
+    text: str = field(repr=False)
+
+
+# What one read of an app's logs returns at most: enough to read, never a whole log file.
+MAX_LOG_LINES = 1000
+MAX_LOG_LINE_CHARS = 4000
+
+
+@dataclass(frozen=True)
 class ContainerUsage:
     """A running container's cumulative CPU time (since it started) and memory in use."""
 
@@ -240,6 +254,13 @@ class RuntimeBackend(abc.ABC):
 
     @abc.abstractmethod
     def logs(self, deployment: Deployment, service: str, *, tail: int = 100) -> str: ...
+
+    def read_logs(self, deployment: Deployment, service: str, *, tail: int = 100,
+                  after_ns: int | None = None) -> list[LogLine]:
+        """A service's latest lines, oldest first: at most `tail` (capped at MAX_LOG_LINES), only
+        those stamped after `after_ns` when given, each cut to MAX_LOG_LINE_CHARS. A container that
+        does not exist (yet, or any more) has no lines."""
+        raise BackendError(f"The {type(self).__name__} runtime does not read app logs.", code="unsupported")
 
     # --- volume backup / restore --------------------------------------------------------------
     @abc.abstractmethod

@@ -4,16 +4,20 @@ a command in a container. Mixed into DockerRuntime (docker.py), which provides t
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Any
 
 import docker
 
 from tenantry.runtime.backends.base import (
+    MAX_LOG_LINE_CHARS,
+    MAX_LOG_LINES,
     BackendError,
     ContainerState,
     Deployment,
     ExecResult,
     InstanceState,
+    LogLine,
     ManagedResource,
     ResourceLimits,
 )
@@ -101,6 +105,29 @@ class DockerObservation:
         with translate_errors(f"read logs of {name}"):
             return self.client.containers.get(name).logs(tail=tail).decode(errors="replace")
 
+    def read_logs(self, deployment: Deployment, service: str, *, tail: int = 100,
+                  after_ns: int | None = None) -> list[LogLine]:
+        name = deployment.container(service).name
+        options: dict[str, Any] = {"stdout": True, "stderr": True, "timestamps": True,
+                                   "tail": max(1, min(int(tail), MAX_LOG_LINES))}
+        if after_ns is not None and after_ns > 0:
+            # The engine keeps lines at or after `since` (seconds, a float here): start a
+            # microsecond early so that rounding never loses a line; the exact cut is made below.
+            options["since"] = (after_ns - 1000) / 1_000_000_000
+        with translate_errors(f"read logs of {name}"):
+            try:
+                raw = self.client.containers.get(name).logs(**options)
+            except docker.errors.NotFound:
+                return []
+        lines = []
+        for entry in raw.decode(errors="replace").split("\n"):
+            stamp, _, text = entry.partition(" ")
+            at_ns = parse_timestamp_ns(stamp)
+            if at_ns is None or (after_ns is not None and at_ns <= after_ns):
+                continue
+            lines.append(LogLine(service=service, at_ns=at_ns, text=text.rstrip("\r")[:MAX_LOG_LINE_CHARS]))
+        return lines
+
     def inspect_limits(self, deployment: Deployment, service: str) -> ResourceLimits:
         name = deployment.container(service).name
         with translate_errors(f"inspect {name}"):
@@ -116,3 +143,20 @@ class DockerObservation:
         with translate_errors(f"inspect {name}"):
             networks = self.client.containers.get(name).attrs["NetworkSettings"]["Networks"]
         return networks[deployment.network]["IPAddress"]
+
+
+def parse_timestamp_ns(stamp: str) -> int | None:
+    """Nanoseconds since the epoch of an RFC 3339 timestamp as Docker writes it
+    (`2026-12-02T10:30:00.123456789Z`, the fraction of any length); None when it is not one."""
+    try:
+        if stamp.endswith("Z"):
+            stamp, offset = stamp[:-1], "+00:00"
+        else:
+            stamp, offset = stamp[:-6], stamp[-6:]
+        whole, _, fraction = stamp.partition(".")
+        if not fraction.isdigit() and fraction:
+            return None
+        seconds = datetime.fromisoformat(whole + offset).timestamp()
+    except ValueError:
+        return None
+    return int(seconds) * 1_000_000_000 + int((fraction or "0")[:9].ljust(9, "0"))
