@@ -67,6 +67,7 @@ RETRY_PERMISSIONS: dict[str, str] = {
     "wake": "instance.operate",
     "reconfigure": "instance.credentials",
     "rotate": "instance.credentials",
+    "readdress": "instance.domains",
 }
 
 

@@ -14,7 +14,11 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_-]*)*$")
 
 # `scheme` is http or https (TENANTRY_PUBLIC_SCHEME); `secure` is "true" behind TLS, else "false".
-INSTANCE_FIELDS = ("id", "slug", "host", "url", "scheme", "secure", "app", "admin_email")
+# `host`/`url`: the instance's own address, never changing; `public_host`/`public_url`: where its
+# users reach it — its first verified custom domain if it has one (settings holding the app's
+# public URL use these: they are updated in place when the domain is verified or removed).
+INSTANCE_FIELDS = ("id", "slug", "host", "url", "public_host", "public_url", "scheme", "secure", "app",
+                   "admin_email")
 
 
 class TemplateError(ValueError):

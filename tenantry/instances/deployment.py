@@ -114,10 +114,13 @@ def build_deployment(instance: Instance, spec: AppSpec | None = None) -> Deploym
 def template_context(instance: Instance, spec: AppSpec, *, secrets: dict[str, str] | None = None) -> dict:
     """What `{{ … }}` in a spec may name (see catalog.templating.template_variables). `secrets`:
     the instance's generated secrets when the caller has read them already."""
+    from tenantry.routing.selectors import public_host, public_url
+
     scheme = settings.TENANTRY["PUBLIC_SCHEME"]
     return {
         "instance": {"id": str(instance.id), "slug": instance.slug, "host": instance.host,
-                     "url": instance.url, "scheme": scheme, "secure": "true" if scheme == "https" else "false",
+                     "url": instance.url, "public_host": public_host(instance), "public_url": public_url(instance),
+                     "scheme": scheme, "secure": "true" if scheme == "https" else "false",
                      "app": instance.app, "admin_email": admin_email(instance)},
         "secrets": instance_secret_values(instance) if secrets is None else secrets,
         "services": {name: {"host": name} for name in spec.services},

@@ -120,6 +120,7 @@ class OperationKind(models.TextChoices):
     BACKUP = "backup", _("Back up")
     RESTORE = "restore", _("Restore")
     CLONE = "clone", _("Restore to a new instance")
+    READDRESS = "readdress", _("Update the app's address")
 
 
 class OperationStatus(models.TextChoices):

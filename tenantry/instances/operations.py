@@ -50,6 +50,9 @@ PLANS: dict[str, list[str]] = {
     OperationKind.ROTATE: ["rotate_credentials"],
     # RESIZE: create_containers recreates a container whose limits changed (config digest), then boots it.
     OperationKind.RESIZE: ["route_to_edge", "create_containers", *_BOOT, "publish_route"],
+    # The app's public address changed (a custom domain verified or removed): the containers whose
+    # settings hold it are recreated with the new values, volumes kept (tenantry.instances.address).
+    OperationKind.READDRESS: ["route_to_edge", "create_containers", *_BOOT, "publish_route"],
     OperationKind.SUSPEND: ["route_to_edge", "stop_containers"],
     OperationKind.RESUME: [*_ENSURE, *_BOOT, "publish_route"],
     # Volumes stay (retention period); the final backup is taken from the stopped containers.
@@ -83,6 +86,7 @@ STATUS_DURING: dict[str, str] = {
     OperationKind.RECONFIGURE: Status.RUNNING,
     OperationKind.ROTATE: Status.RUNNING,
     OperationKind.RESIZE: Status.STARTING,
+    OperationKind.READDRESS: Status.STARTING,
     OperationKind.SUSPEND: Status.STOPPING,
     OperationKind.RESUME: Status.STARTING,
     OperationKind.ARCHIVE: Status.ARCHIVING,
@@ -101,6 +105,7 @@ STATUS_AFTER: dict[str, str] = {
     OperationKind.RECONFIGURE: Status.RUNNING,
     OperationKind.ROTATE: Status.RUNNING,
     OperationKind.RESIZE: Status.RUNNING,
+    OperationKind.READDRESS: Status.RUNNING,
     OperationKind.SUSPEND: Status.SUSPENDED,
     OperationKind.RESUME: Status.RUNNING,
     OperationKind.ARCHIVE: Status.ARCHIVED,

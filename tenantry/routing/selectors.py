@@ -29,6 +29,19 @@ def verified_hosts(instance: Instance) -> list[str]:
                 .order_by("domain").values_list("domain", flat=True))
 
 
+def public_host(instance: Instance) -> str:
+    """Where the instance's users reach it: its first verified custom domain, else its own host.
+    The app's settings that hold its public URL follow it (`{{ instance.public_url }}`)."""
+    first = (CustomDomain.objects.filter(instance=instance, status=DomainStatus.VERIFIED)
+             .order_by("verified_at", "domain").values_list("domain", flat=True).first())
+    return first or instance.host
+
+
+def public_url(instance: Instance) -> str:
+    host = public_host(instance)
+    return instance.url.replace(f"://{instance.host}", f"://{host}", 1)
+
+
 def route_hosts(instance: Instance, verified: dict[str, list[str]] | None = None) -> tuple[str, ...]:
     """Every host name the proxy routes to the instance: its own, then its verified custom
     domains. `verified`: verified_hosts_by_instance() when routing many instances at once."""

@@ -22,6 +22,7 @@ from tenantry.core.errors import ApplicationError, Conflict, ValidationError
 from tenantry.instances.models import Instance, Status
 from tenantry.routing.dns import check_domain
 from tenantry.routing.models import CustomDomain, DomainStatus
+from tenantry.routing.selectors import public_host
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -67,11 +68,15 @@ def ownership_token(team: Team, domain: str) -> str:
     return f"tenantry-verify={digest.hexdigest()[:40]}"
 
 
-def _republish_on_commit(instance: Instance) -> None:
-    from tenantry.routing.tasks import republish_route_task
+def _republish_on_commit(instance: Instance, *, address_before: str) -> None:
+    """Route the instance's hosts again; when its public address changed, also give the app its
+    new address (tenantry.instances.address)."""
+    from tenantry.routing.tasks import readdress_task, republish_route_task
 
     instance_id = str(instance.pk)
     transaction.on_commit(lambda: republish_route_task(instance_id))
+    if public_host(instance) != address_before:
+        transaction.on_commit(lambda: readdress_task(instance_id))
 
 
 @transaction.atomic
@@ -109,6 +114,7 @@ def domain_verify(*, custom_domain: CustomDomain, actor: str) -> CustomDomain:
         if problems:
             row.save(update_fields=["checked_at", "problems", "updated_at"])
         elif not row.verified:
+            address_before = public_host(instance)
             row.status, row.verified_at = DomainStatus.VERIFIED, row.checked_at
             try:
                 with transaction.atomic():
@@ -117,7 +123,7 @@ def domain_verify(*, custom_domain: CustomDomain, actor: str) -> CustomDomain:
                 raise DomainTaken(f"{row.domain} is already in use by another instance.",
                                   details={"field": "domain"}) from error
             audit_log(actor=actor, action="domain.verified", target=instance, data={"domain": row.domain})
-            _republish_on_commit(instance)
+            _republish_on_commit(instance, address_before=address_before)
         else:
             row.save(update_fields=["checked_at", "problems", "updated_at"])
     if problems:
@@ -131,7 +137,8 @@ def domain_remove(*, custom_domain: CustomDomain, actor: str) -> None:
     """Forget the domain; the route stops carrying it when the transaction commits."""
     instance = custom_domain.instance
     was_verified = custom_domain.verified
+    address_before = public_host(instance)
     audit_log(actor=actor, action="domain.removed", target=instance, data={"domain": custom_domain.domain})
     custom_domain.delete()
     if was_verified:
-        _republish_on_commit(instance)
+        _republish_on_commit(instance, address_before=address_before)
