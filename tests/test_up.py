@@ -93,6 +93,12 @@ def test_up_runs_the_whole_product(docker_client):
     assert up.returncode == 0, output
     assert "Tenantry is up." in output
     assert "Mobile Money" in output
+    # The console shows what a person needs: requests, operations (and errors), not the queue's
+    # per-poll and per-task chatter.
+    assert '"event": "request"' in output and '"path": "/api/v1/instances"' in output
+    assert '"event": "operation.succeeded"' in output and '"kind": "provision"' in output
+    for chatter in ("INFO:huey", "Executing tenantry", "Executed tenantry", "huey.consumer"):
+        assert chatter not in output, chatter
 
     def group_gone() -> bool:  # web, worker, edge and proxy were all in up's process group
         try:
