@@ -88,7 +88,22 @@ def _reason(line: str) -> str:
         if marker in error:
             error = error.rsplit(marker, 1)[1].rstrip("]")
             break
+    # An ACME problem document: `urn:ietf:params:acme:error:<type> :: <what the CA said>`.
+    problem = re.search(r"urn:ietf:params:acme:error:(\w+) :: (.*)", error)
+    if problem:
+        kind, said = problem.group(1), problem.group(2).strip()
+        error = f"{_PROBLEMS.get(kind, kind)} ({said})" if kind in _PROBLEMS else said or kind
     return error.strip()[:500]
+
+
+# The ACME problems a customer or operator can act on, in plain words (RFC 8555 §6.7).
+_PROBLEMS = {
+    "rateLimited": "the certificate authority's rate limit is reached; the proxy tries again later",
+    "dns": "the certificate authority could not look the domain up in DNS",
+    "connection": "the certificate authority could not reach this service on port 80",
+    "unauthorized": "the certificate authority's check of the domain failed",
+    "caa": "a CAA record of the domain forbids this certificate authority",
+}
 
 
 def certificate_status(host: str, *, since: datetime.datetime | None) -> CertificateStatus:
