@@ -122,18 +122,13 @@ class ProductionStack:
         return process
 
     def start_all(self, *, web_workers: int = 2, workers: int = 2) -> None:
-        """The units of deploy/systemd, with their command lines."""
+        """The units of deploy/systemd, with their command lines: Traefik, and `tenantry serve`
+        (gunicorn's arbiter and its workers, the task workers, the scheduler, the edge)."""
         from tenantry.core.management.commands.up import traefik_binary
 
         traefik_dir = Path(self.env["TENANTRY_DATA_DIR"]) / "traefik"
         self.start("traefik", [traefik_binary(), f"--configFile={traefik_dir / 'traefik.yml'}"])
-        self.start("web", [sys.executable, "-m", "gunicorn", "tenantry.wsgi:application",
-                           "--bind", f"127.0.0.1:{self.web_port}", "--workers", str(web_workers),
-                           "--threads", "4", "--graceful-timeout", "20"])
-        for number in range(1, workers + 1):
-            self.start(f"worker {number}", [*TENANTRY, "worker", "--no-periodic"])
-        self.start("scheduler", [*TENANTRY, "worker", "--threads", "2"])
-        self.start("edge", [*TENANTRY, "edge", "--host", "127.0.0.1"])
+        self.start("server", [*TENANTRY, "serve", "--web-workers", str(web_workers), "--workers", str(workers)])
 
         def ready() -> bool:
             try:
@@ -147,8 +142,23 @@ class ProductionStack:
         return subprocess.run([*TENANTRY, "tokens", "create", "stack", "--quiet"], env=self.env,
                               capture_output=True, text=True, check=True).stdout.strip()
 
+    def roles(self) -> dict[str, list[int]]:
+        """The server's processes by role (their process names): tn-web (gunicorn's arbiter,
+        then its workers, children of the arbiter), tn-worker-N, tn-scheduler, tn-edge."""
+        found: dict[str, list[int]] = {}
+        parents = children_of(self.processes["server"].pid)
+        for pid in parents + [grandchild for pid in parents for grandchild in children_of(pid)]:
+            try:
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                continue
+            found.setdefault(name, []).append(pid)
+        return found
+
     def web_workers(self) -> list[int]:
-        return children_of(self.processes["web"].pid)
+        arbiter = next(pid for pid in children_of(self.processes["server"].pid)
+                       if Path(f"/proc/{pid}/comm").read_text().strip() == "tn-web")
+        return children_of(arbiter)
 
     def stop(self) -> None:
         for process in self.processes.values():

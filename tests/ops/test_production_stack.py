@@ -1,6 +1,6 @@
 """The production layout end to end, as an operator runs it (deploy/systemd): PostgreSQL, Redis,
-gunicorn with two workers, two Huey workers, the scheduler, the edge and Traefik on TLS against
-Pebble. A customer's n8n is created through the API, answers at its https address (the chain
+`tenantry serve` (gunicorn with two workers, two Huey workers, the scheduler, the edge) and
+Traefik on TLS against Pebble. A customer's n8n is created through the API, answers at its https address (the chain
 checked against Pebble's root only), runs its webhook over https, gets a custom domain verified
 through DNS and answers there over https; then one web process and one worker are killed: the
 service goes on answering and a new operation completes."""
@@ -108,25 +108,31 @@ def test_production_stack_serves_n8n_over_https_and_survives_a_killed_web_and_wo
                                        json_body={"message": "on my domain"}, timeout=60)
     assert status == 200 and json.loads(body) == {"echo": "on my domain"}
 
-    # Kill one gunicorn worker and one Huey worker, without warning.
-    web_before = stack.web_workers()
-    assert len(web_before) == 2
-    os.kill(web_before[0], signal.SIGKILL)
-    killed_worker = stack.processes["worker 1"]
-    os.killpg(killed_worker.pid, signal.SIGKILL)
-    killed_worker.wait(timeout=10)
+    # The layout: two web processes under gunicorn's arbiter, two task workers, the scheduler, the edge.
+    roles = stack.roles()
+    assert len(roles["tn-web"]) == 3 and len(stack.web_workers()) == 2
+    assert all(len(roles[name]) == 1 for name in ("tn-worker-1", "tn-worker-2", "tn-scheduler", "tn-edge")), roles
+
+    # Kill one web process and one task worker, without warning.
+    killed_web = stack.web_workers()[0]
+    killed_worker = roles["tn-worker-1"][0]
+    os.kill(killed_web, signal.SIGKILL)
+    os.kill(killed_worker, signal.SIGKILL)
     # The service goes on answering: the API, and the instance at both its addresses.
     for _ in range(10):
         assert http.get(f"{stack.web}/api/v1/instances/prodflows", timeout=10).status_code == 200
         assert https_get(stack.https_port, host, root, timeout=10)[0] == 200
         assert https_get(stack.https_port, "flows.example.com", root, timeout=10)[0] == 200
         time.sleep(0.1)
-    # gunicorn replaced its dead worker.
-    wait_for(lambda: web_before[0] not in (now := stack.web_workers()) and len(now) == 2, timeout=60,
+    # gunicorn replaced its dead worker; the server forked a new task worker.
+    wait_for(lambda: killed_web not in (now := stack.web_workers()) and len(now) == 2, timeout=60,
              what="gunicorn to replace its killed worker")
-    assert stack.processes["worker 2"].poll() is None and stack.processes["scheduler"].poll() is None
+    wait_for(lambda: (now := stack.roles().get("tn-worker-1")) and killed_worker not in now, timeout=60,
+             what="a new task worker")
+    assert stack.roles()["tn-worker-2"] == roles["tn-worker-2"]  # the others never noticed
+    assert stack.roles()["tn-edge"] == roles["tn-edge"] and stack.roles()["tn-scheduler"] == roles["tn-scheduler"]
 
-    # New operations complete on the remaining worker: a new instance, and a restart of the n8n.
+    # New operations complete: a new instance, and a restart of the n8n.
     created = http.post(f"{stack.web}/api/v1/instances", json={"slug": "afterkill", "app": "hello"}, timeout=30)
     assert created.status_code == 202, created.text
     assert _settled(http, stack, "afterkill", timeout=180)["status"] == "running"
