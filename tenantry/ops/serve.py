@@ -7,7 +7,7 @@ parent imports it all once, freezes it out of the garbage collector's reach (`gc
 that collections do not write to, and so copy, the shared pages) and forks each role, which
 shares those pages copy-on-write:
 
-- web: gunicorn's arbiter and its workers (WSGI, several processes × threads);
+- web: gunicorn's arbiter and its workers (WSGI, several processes, threads in each);
 - worker 1…N: Huey consumers on Redis without the periodic scheduler;
 - scheduler: the one Huey consumer that enqueues periodic tasks (and runs tasks too);
 - edge: the edge's own listener (uvicorn).
@@ -132,9 +132,7 @@ def preload() -> Any:
     import huey.consumer  # noqa: F401
     import uvicorn  # noqa: F401
 
-    import tenantry.edge.app  # noqa: F401
-    import tenantry.ops.metrics  # noqa: F401
-    _import_tenantry()
+    _import_tenantry()  # the edge, the metrics, every backend, every task's module
     from tenantry.catalog.registry import get_catalog
 
     get_catalog()  # the app specs, parsed once for every role
@@ -176,7 +174,7 @@ def web_role(application: Any, *, bind: str, workers: int, threads: int) -> Role
                            "max_requests": 2000, "max_requests_jitter": 200, "preload_app": True,
                            "proc_name": "tenantry-web"}
                 for key, value in options.items():
-                    self.cfg.set(key, value)  # type: ignore[union-attr]
+                    self.cfg.set(key, value)
 
             def load(self) -> Any:
                 return application

@@ -79,6 +79,9 @@ class ProductionStack:
             "REDIS_URL": redis,
             "TENANTRY_QUEUE_NAME": f"tenantry-stack-{run}",
             "TENANTRY_HUEY_IMMEDIATE": "0",
+            # Production's patience for an app to answer after a (re)start: n8n on a machine
+            # shared with other test runs can take more than the suite's 30 s.
+            "TENANTRY_HEALTH_TIMEOUT_SECONDS": "240",
             "TENANTRY_DATA_DIR": str(data),
             "TENANTRY_INSTALLATION_ID": f"stack-{run}",
             "TENANTRY_RESOURCE_PREFIX": f"ts{run}",
@@ -147,7 +150,7 @@ class ProductionStack:
         then its workers, children of the arbiter), tn-worker-N, tn-scheduler, tn-edge."""
         found: dict[str, list[int]] = {}
         parents = children_of(self.processes["server"].pid)
-        for pid in parents + [grandchild for pid in parents for grandchild in children_of(pid)]:
+        for pid in parents + [grandchild for parent in parents for grandchild in children_of(parent)]:
             try:
                 name = Path(f"/proc/{pid}/comm").read_text().strip()
             except OSError:
