@@ -58,7 +58,7 @@ chroot "$root" /bin/sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive 
 rm -rf "$root/var/cache/apt/"* "$root/var/lib/apt/lists/"* "$root/usr/sbin/policy-rc.d"
 echo "build-tenantry-base: virtualenv"
 mkdir -p "$root/tmp/wheels" && cp "$wheels"/*.whl "$root/tmp/wheels/"
-chroot "$root" /bin/sh -c "python3 -m venv /opt/tenantry/.venv && /opt/tenantry/.venv/bin/pip install -q --no-index --no-compile /tmp/wheels/*.whl"
+chroot "$root" /bin/sh -c "python3 -m venv /opt/tenantry/.venv && /opt/tenantry/.venv/bin/pip install -q --no-index /tmp/wheels/*.whl"
 rm -rf "$root/tmp/wheels" "$root/root/.cache"
 # The console script, for Tenantry's code that deploy/Dockerfile puts in /opt/tenantry/src.
 printf '#!/bin/sh\nexec /opt/tenantry/.venv/bin/python -m tenantry.cli "$@"\n' > "$root/usr/local/bin/tenantry"
