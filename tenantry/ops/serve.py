@@ -136,6 +136,9 @@ def preload() -> Any:
     from tenantry.catalog.registry import get_catalog
 
     get_catalog()  # the app specs, parsed once for every role
+    from tenantry.api.root import api
+
+    api.get_openapi_schema()  # builds the schemas the API's validation and docs share, once
 
     connections.close_all()  # no database connection crosses a fork
     gc.collect()
