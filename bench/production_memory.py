@@ -1,8 +1,12 @@
-"""Memory of the control plane in the production process layout (deploy/systemd): gunicorn
-(master + N workers), worker processes without the scheduler, one scheduler, the edge; on
-PostgreSQL and Redis, Traefik apart.
+"""Memory of the control plane in the production process layout (deploy/systemd): `tenantry
+serve`, whose preloaded parent forks gunicorn (arbiter + N workers), worker processes without the
+scheduler, one scheduler and the edge; on PostgreSQL and Redis, Traefik apart.
 
     .venv/bin/python bench/production_memory.py [--web-workers 2] [--workers 2] [--managed 100]
+                                                [--layout serve|separate]
+
+`--layout separate` measures the same roles started as separate programs (one import each), the
+layout before `tenantry serve`, for comparison.
 
 Prints each process's RSS and PSS (proportional set size: shared pages divided among the
 processes sharing them, so the sum is what the layout really costs) and the totals.
@@ -57,6 +61,7 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--managed", type=int, default=100)
+    parser.add_argument("--layout", choices=("serve", "separate"), default="serve")
     args = parser.parse_args()
     data = tempfile.mkdtemp(prefix="tenantry-mem-")
     web = free_port()
@@ -76,14 +81,18 @@ def main() -> None:
             f"Instance.objects.bulk_create([Instance(team=team, slug=f'm{{i}}', app='hello', server=server, "
             f"memory_mb=64, cpus=Decimal('0.25'), pids=64, status='running') for i in range({args.managed})])\n")
     subprocess.run([*tenantry, "shell", "-c", seed], env=env, check=True)
-    commands = {
-        "web": [sys.executable, "-m", "gunicorn", "tenantry.wsgi:application", "--bind", f"127.0.0.1:{web}",
-                "--workers", str(args.web_workers), "--threads", "4"],
-        "scheduler": [*tenantry, "worker", "--threads", "2"],
-        "edge": [*tenantry, "edge"],
-    }
-    for number in range(1, args.workers + 1):
-        commands[f"worker {number}"] = [*tenantry, "worker", "--no-periodic"]
+    if args.layout == "serve":
+        commands = {"serve": [*tenantry, "serve", "--web-workers", str(args.web_workers),
+                              "--workers", str(args.workers)]}
+    else:
+        commands = {
+            "web": [sys.executable, "-m", "gunicorn", "tenantry.wsgi:application", "--bind", f"127.0.0.1:{web}",
+                    "--workers", str(args.web_workers), "--threads", "4"],
+            "scheduler": [*tenantry, "worker", "--threads", "2"],
+            "edge": [*tenantry, "edge"],
+        }
+        for number in range(1, args.workers + 1):
+            commands[f"worker {number}"] = [*tenantry, "worker", "--no-periodic"]
     processes = {name: subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True) for name, command in commands.items()}
     try:
@@ -102,12 +111,13 @@ def main() -> None:
             requests.get(f"http://127.0.0.1:{web}/api/v1/openapi.json", timeout=10)
         time.sleep(5)  # workers have imported their tasks and polled the queue
         total_rss = total_pss = 0
-        print(f"production layout, {args.managed} instances under management (Traefik apart):")
+        print(f"production layout ({args.layout}), {args.managed} instances under management (Traefik apart):")
         for name, process in processes.items():
             for pid in [process.pid, *descendants(process.pid)]:
                 rss, pss = memory_kb(pid)
                 total_rss, total_pss = total_rss + rss, total_pss + pss
-                print(f"  {name:<10} pid {pid:<7} RSS {rss / 1024:6.1f} MB  PSS {pss / 1024:6.1f} MB")
+                role = Path(f"/proc/{pid}/comm").read_text().strip()
+                print(f"  {name:<10} {role:<16} pid {pid:<7} RSS {rss / 1024:6.1f} MB  PSS {pss / 1024:6.1f} MB")
         print(f"total: RSS {total_rss / 1024:.0f} MB, PSS {total_pss / 1024:.0f} MB (goal < 250 MB)")
     finally:
         for process in processes.values():

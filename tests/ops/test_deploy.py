@@ -38,21 +38,18 @@ def test_systemd_accepts_every_unit(tmp_path):
     result = subprocess.run([analyze, "verify", "--man=no", *names], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
     assert {p.name for p in UNITS.iterdir()} == {
-        "tenantry.target", "tenantry-migrate.service", "tenantry-web.service", "tenantry-worker@.service",
-        "tenantry-scheduler.service", "tenantry-edge.service", "tenantry-traefik.service"}
+        "tenantry.target", "tenantry-migrate.service", "tenantry-server.service", "tenantry-traefik.service"}
 
 
 def test_the_units_describe_the_production_layout():
-    web = unit("tenantry-web.service")["Service"]["ExecStart"]
-    assert "gunicorn" in web and "--bind 127.0.0.1:" in web and re.search(r"--workers [2-9]", web)
-    workers = unit("tenantry-worker@.service")["Service"]["ExecStart"]
-    assert workers.endswith("tenantry worker --no-periodic")
-    scheduler = unit("tenantry-scheduler.service")["Service"]["ExecStart"]
-    assert "worker" in scheduler and "--no-periodic" not in scheduler  # the one that schedules
-    assert "--host 127.0.0.1" in unit("tenantry-edge.service")["Service"]["ExecStart"]
+    # Several web processes, several task workers, the scheduler and the edge, from one parent.
+    server = unit("tenantry-server.service")["Service"]
+    assert re.search(r"tenantry serve --web-workers [2-9] --workers [2-9]$", server["ExecStart"])
+    assert "--no-scheduler" not in server["ExecStart"] and "--no-edge" not in server["ExecStart"]
+    assert server["SupplementaryGroups"] == "docker" and "CAP_NET_ADMIN" in server["AmbientCapabilities"]
     assert "CAP_NET_BIND_SERVICE" in unit("tenantry-traefik.service")["Service"]["AmbientCapabilities"]
     target = unit("tenantry.target")["Unit"]["Wants"].split()
-    assert "tenantry-worker@1.service" in target and "tenantry-worker@2.service" in target
+    assert set(target) == {"tenantry-migrate.service", "tenantry-server.service", "tenantry-traefik.service"}
     for name in (p.name for p in UNITS.glob("*.service")):
         service = unit(name)["Service"]
         assert service["EnvironmentFile"] == "/etc/tenantry/env", name

@@ -8,6 +8,20 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
+def edge_server(*, host: str, port: int) -> Any:
+    """The edge's uvicorn server (`tenantry edge`, and the edge role of `tenantry serve`)."""
+    import uvicorn
+
+    from tenantry.edge.app import EdgeApp
+
+    conf = settings.TENANTRY
+    return uvicorn.Server(uvicorn.Config(
+        EdgeApp(), host=host, port=port, lifespan="on", access_log=False, server_header=False,
+        proxy_headers=False, log_level="warning",
+        # A last bound on open connections; held webhooks have their own (EDGE_HOLD_*).
+        limit_concurrency=conf["EDGE_HOLD_TOTAL"] * 4 + 100))
+
+
 class Command(BaseCommand):
     help = "Run the edge: status pages and held webhooks on instances' addresses (the proxy's only)."
 
@@ -16,12 +30,4 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=settings.TENANTRY["EDGE_PORT"])
 
     def handle(self, *args: Any, **options: Any) -> None:
-        import uvicorn
-
-        from tenantry.edge.app import EdgeApp
-
-        conf = settings.TENANTRY
-        uvicorn.run(EdgeApp(), host=options["host"], port=options["port"], lifespan="on", access_log=False,
-                    server_header=False, proxy_headers=False, log_level="warning",
-                    # A last bound on open connections; held webhooks have their own (EDGE_HOLD_*).
-                    limit_concurrency=conf["EDGE_HOLD_TOTAL"] * 4 + 100)
+        edge_server(host=options["host"], port=options["port"]).run()
