@@ -80,6 +80,9 @@ from tenantry.notifications.api import router as notifications_router  # noqa: E
 from tenantry.routing.api import router as routing_router  # noqa: E402
 from tenantry.webhooks.api import router as webhooks_router  # noqa: E402
 
+# --- support tickets (tenantry.support) ---
+from tenantry.support.api import router as support_router  # noqa: E402
+
 api.add_router("/apps", catalog_router)
 api.add_router("/", instances_router)
 api.add_router("/", automations_router)
@@ -89,3 +92,4 @@ api.add_router("/", backups_router)
 api.add_router("/billing", billing_router)
 api.add_router("/webhooks", webhooks_router)
 api.add_router("/notifications", notifications_router)
+api.add_router("/", support_router)

@@ -1,0 +1,24 @@
+from django.contrib import admin
+
+from tenantry.support.models import PlanSla, Ticket
+
+
+@admin.register(PlanSla)
+class PlanSlaAdmin(admin.ModelAdmin):
+    list_display = ("plan", "first_response_minutes", "resolution_minutes")
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    """Read-only here: tickets are worked in the operator console (/operator/support/)."""
+
+    list_display = ("number", "subject", "team", "status", "priority", "assignee", "first_response_breached",
+                    "resolution_breached")
+    list_filter = ("status", "priority", "category")
+    search_fields = ("subject", "team__name")
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
