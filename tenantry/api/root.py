@@ -78,10 +78,10 @@ from tenantry.instances.api import router as instances_router  # noqa: E402
 from tenantry.metering.api import router as metering_router  # noqa: E402
 from tenantry.notifications.api import router as notifications_router  # noqa: E402
 from tenantry.routing.api import router as routing_router  # noqa: E402
-from tenantry.webhooks.api import router as webhooks_router  # noqa: E402
 
 # --- support tickets (tenantry.support) ---
 from tenantry.support.api import router as support_router  # noqa: E402
+from tenantry.webhooks.api import router as webhooks_router  # noqa: E402
 
 api.add_router("/apps", catalog_router)
 api.add_router("/", instances_router)

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from tenantry.settings.base import BASE_DOMAIN, DASHBOARD_URL, DATA_DIR
 from tenantry.settings.env import env_bool, env_int, persistent_secret
@@ -229,13 +230,13 @@ TENANTRY_NOTIFICATIONS = {
 }
 
 # --- support tickets (tenantry.support) ---------------------------------------------------------
-# Service levels in minutes for plans without their own (admin: Support › Plan SLAs); plans with
+# Service levels in minutes for plans without their own (admin: Support, Plan SLAs); plans with
 # priority support get the PRIORITY ones. Attachments: size per file, files per message, types
 # (by extension; images and PDFs must also look like one). Replies by email come back to
 # `support+<signed ticket token>@INBOUND_DOMAIN`, through Tenantry's own SMTP server
 # (`tenantry support-smtp`, started by `tenantry up`) or a provider's inbound webhook
 # (POST /webhooks/support/inbound, Mailgun's signature scheme, off until a key is set).
-TENANTRY_SUPPORT = {
+TENANTRY_SUPPORT: dict[str, Any] = {
     "SLA_FIRST_RESPONSE_MINUTES": env_int("TENANTRY_SUPPORT_SLA_FIRST_RESPONSE_MINUTES", 24 * 60),
     "SLA_RESOLUTION_MINUTES": env_int("TENANTRY_SUPPORT_SLA_RESOLUTION_MINUTES", 5 * 24 * 60),
     "PRIORITY_SLA_FIRST_RESPONSE_MINUTES": env_int("TENANTRY_SUPPORT_PRIORITY_SLA_FIRST_RESPONSE_MINUTES", 4 * 60),

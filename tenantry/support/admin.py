@@ -1,4 +1,7 @@
+from __future__ import annotations
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from tenantry.support.models import PlanSla, Ticket
 
@@ -17,8 +20,8 @@ class TicketAdmin(admin.ModelAdmin):
     list_filter = ("status", "priority", "category")
     search_fields = ("subject", "team__name")
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Ticket | None = None) -> bool:
         return False

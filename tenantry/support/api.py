@@ -14,7 +14,7 @@ from tenantry.api.auth import access_of
 from tenantry.api.pagination import BoundedPagination
 from tenantry.instances.schemas import ErrorOut
 from tenantry.support import selectors, services
-from tenantry.support.models import Ticket
+from tenantry.support.models import Ticket, TicketAttachment
 from tenantry.support.policy import uploads_from_files
 from tenantry.support.schemas import ReplyIn, StatsOut, StatusIn, TicketDetailOut, TicketIn, TicketOut
 from tenantry.support.storage import attachment_path
@@ -97,7 +97,7 @@ def download_attachment(request: HttpRequest, ticket_id: str, attachment_id: str
     return attachment_response(attachment)
 
 
-def attachment_response(attachment) -> FileResponse:  # noqa: ANN001 - TicketAttachment
+def attachment_response(attachment: TicketAttachment) -> FileResponse:
     """Always a download, never rendered by the browser on the control plane's origin."""
     response = FileResponse(attachment_path(attachment).open("rb"), as_attachment=True,
                             filename=attachment.filename, content_type=attachment.content_type)

@@ -78,7 +78,9 @@ def _body_and_files(message: EmailMessage) -> tuple[str, list[Upload]]:
         filename = attachment.get_filename()
         if not filename:
             continue
-        content = attachment.get_payload(decode=True) or b""
+        content = attachment.get_payload(decode=True)
+        if not isinstance(content, bytes):
+            content = b""
         uploads.append(Upload(filename=filename, content=content))
     return strip_quoted(text), uploads
 

@@ -7,6 +7,7 @@ import mimetypes
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePath
+from typing import Any
 
 from django.conf import settings
 
@@ -15,6 +16,10 @@ from tenantry.core.errors import ValidationError
 from tenantry.support.models import Priority, TicketStatus
 
 S = TicketStatus
+
+
+def support_conf() -> dict[str, Any]:
+    return settings.TENANTRY_SUPPORT
 TRANSITIONS: dict[str, set[str]] = {
     S.OPEN: {S.IN_PROGRESS, S.WAITING, S.RESOLVED, S.CLOSED},
     S.IN_PROGRESS: {S.OPEN, S.WAITING, S.RESOLVED, S.CLOSED},
@@ -50,7 +55,7 @@ def team_sla(team: Team) -> Sla:
     """The plan's own SLA row, else the installation's defaults (priority support or not)."""
     from tenantry.support.models import PlanSla
 
-    conf = settings.TENANTRY_SUPPORT
+    conf = support_conf()
     plan = team_plan(team)
     priority = bool(plan and plan.priority_support)
     row = PlanSla.objects.filter(plan=plan).first() if plan else None
@@ -89,7 +94,7 @@ def clean_filename(name: str) -> str:
 def check_attachments(uploads: list[Upload]) -> list[tuple[str, str]]:
     """(clean filename, content type) per upload, or `attachment_too_large` /
     `attachment_type_refused` / `too_many_attachments` (422) naming the file."""
-    conf = settings.TENANTRY_SUPPORT
+    conf = support_conf()
     if len(uploads) > conf["MAX_ATTACHMENTS"]:
         raise ValidationError(f"At most {conf['MAX_ATTACHMENTS']} files per message.", code="too_many_attachments",
                               details={"field": "attachments", "max": conf["MAX_ATTACHMENTS"]})
@@ -115,7 +120,7 @@ def check_attachments(uploads: list[Upload]) -> list[tuple[str, str]]:
 
 def uploads_from_files(files: list) -> list[Upload]:
     """Django's uploaded files as Uploads; an oversized one is refused before it is read."""
-    conf = settings.TENANTRY_SUPPORT
+    conf = support_conf()
     uploads = []
     for f in files or []:
         if f.size > conf["MAX_ATTACHMENT_BYTES"]:

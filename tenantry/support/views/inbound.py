@@ -33,7 +33,7 @@ def signature_valid(key: str, timestamp: str, token: str, signature: str) -> boo
 @csrf_exempt
 @require_POST
 def inbound_webhook(request: HttpRequest) -> JsonResponse:
-    key = settings.TENANTRY_SUPPORT["INBOUND_WEBHOOK_KEY"]
+    key = str(settings.TENANTRY_SUPPORT["INBOUND_WEBHOOK_KEY"])
     if not key:
         return JsonResponse({"code": "not_found", "message": "Inbound webhook is not enabled."}, status=404)
     timestamp = request.POST.get("timestamp", "")

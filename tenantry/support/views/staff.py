@@ -62,8 +62,8 @@ def ticket_action(request: HttpRequest, ticket_id: str, action: str) -> HttpResp
     files = request.FILES.getlist("attachments")
     try:
         if action == "reply":
-            services.ticket_reply(ticket=found, user=user, actor=f"user:{user.email}", body=request.POST.get("body", ""),
-                                  staff=True, attachments=uploads_from_files(files),
+            services.ticket_reply(ticket=found, user=user, actor=f"user:{user.email}",
+                                  body=request.POST.get("body", ""), staff=True, attachments=uploads_from_files(files),
                                   status=request.POST.get("status") or None)
             messages.success(request, _("Reply sent to the customer."))
         elif action == "note":
