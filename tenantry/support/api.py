@@ -23,9 +23,8 @@ router = Router(tags=["support"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
-def _detail(access: Access, ticket: Ticket) -> dict:
-    ticket = selectors.ticket_get(team=access.team, ticket_id=ticket.pk)
-    return {**TicketOut.from_orm(ticket).dict(), "messages": list(selectors.customer_messages(ticket))}
+def _detail(access: Access, ticket: Ticket) -> Ticket:
+    return selectors.ticket_get(team=access.team, ticket_id=ticket.pk)  # fresh: status and times changed
 
 
 
@@ -60,7 +59,7 @@ def ticket_stats(request: HttpRequest) -> dict:
 
 
 @router.get("/tickets/{ticket_id}", response={200: TicketDetailOut, **ERRORS}, summary="A ticket with its messages")
-def show_ticket(request: HttpRequest, ticket_id: str) -> dict:
+def show_ticket(request: HttpRequest, ticket_id: str) -> Ticket:
     access = access_of(request)
     access.require("support.view")
     return _detail(access, selectors.ticket_get(team=access.team, ticket_id=ticket_id))
@@ -80,7 +79,7 @@ def reply_ticket(request: HttpRequest, ticket_id: str, payload: Form[ReplyIn],
 
 @router.post("/tickets/{ticket_id}/status", response={200: TicketDetailOut, **ERRORS},
              summary="Mark resolved, close, or reopen a resolved ticket")
-def set_status(request: HttpRequest, ticket_id: str, payload: StatusIn) -> dict:
+def set_status(request: HttpRequest, ticket_id: str, payload: StatusIn) -> Ticket:
     access = access_of(request)
     access.require("support.create")
     ticket = selectors.ticket_get(team=access.team, ticket_id=ticket_id)

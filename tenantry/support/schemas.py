@@ -100,7 +100,13 @@ class TicketOut(Schema):
 
 
 class TicketDetailOut(TicketOut):
-    messages: list[MessageOut]
+    messages: list[MessageOut] = Field(..., description="The conversation (support's internal notes never appear)")
+
+    @staticmethod
+    def resolve_messages(obj: Any) -> list:
+        from tenantry.support.selectors import customer_messages
+
+        return list(customer_messages(obj))
 
 
 class StatsOut(Schema):
