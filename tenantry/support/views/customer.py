@@ -18,7 +18,7 @@ from tenantry.dashboard.context import with_team
 from tenantry.support import selectors, services
 from tenantry.support.api import attachment_response
 from tenantry.support.models import Category, Priority, TicketStatus
-from tenantry.support.policy import uploads_from_files
+from tenantry.support.policy import support_conf, uploads_from_files
 
 
 class TicketForm(forms.Form):
@@ -65,7 +65,10 @@ def ticket_new(request: HttpRequest, access: Access) -> HttpResponse:
             messages.success(request, _("Ticket #%(number)s opened. We will answer by email and here.")
                              % {"number": ticket.number})
             return redirect("support:ticket", team_slug=access.team.slug, ticket_id=ticket.pk)
-    return render(request, "support/ticket_new.html", {"access": access, "nav": "support", "form": form})
+    conf = support_conf()
+    return render(request, "support/ticket_new.html", {
+        "access": access, "nav": "support", "form": form, "allowed": conf["ALLOWED_EXTENSIONS"],
+        "max_mb": conf["MAX_ATTACHMENT_BYTES"] // (1024 * 1024)})
 
 
 @with_team("support.view")
