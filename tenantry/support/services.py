@@ -110,6 +110,8 @@ def ticket_reply(*, ticket: Ticket, user: User | None, actor: str, body: str, st
     puts the ticket in `waiting_for_customer` (or `status`); a customer's reply reopens a
     ticket that was waiting or resolved. Nobody replies to a closed ticket."""
     body = _clean_body(body)
+    if status is not None and status not in TicketStatus.values:
+        raise ValidationError(f"status must be one of {', '.join(TicketStatus.values)}.", details={"field": "status"})
 
     def write(written: list[Path]) -> TicketMessage:
         locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
