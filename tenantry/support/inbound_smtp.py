@@ -54,7 +54,7 @@ class TicketReplyHandler:
 def start_server(host: str, port: int) -> Controller:
     """Start the server on a thread of its own; `.stop()` ends it."""
     controller = Controller(TicketReplyHandler(), hostname=host, port=port, data_size_limit=MAX_INBOUND_BYTES,
-                            server_kwargs={"ident": "Tenantry support"})
+                            ident="Tenantry support")
     controller.start()
     return controller
 
