@@ -91,6 +91,13 @@ def clean_filename(name: str) -> str:
     return "".join(c for c in base if c.isprintable())[:200] or "attachment"
 
 
+def _too_large(name: str) -> ValidationError:
+    limit = support_conf()["MAX_ATTACHMENT_BYTES"]
+    shown = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} kB"
+    return ValidationError(f"{name} is too large: at most {shown} per file.", code="attachment_too_large",
+                           details={"field": "attachments", "filename": name, "max_bytes": limit})
+
+
 def check_attachments(uploads: list[Upload]) -> list[tuple[str, str]]:
     """(clean filename, content type) per upload, or `attachment_too_large` /
     `attachment_type_refused` / `too_many_attachments` (422) naming the file."""
@@ -102,10 +109,7 @@ def check_attachments(uploads: list[Upload]) -> list[tuple[str, str]]:
     for upload in uploads:
         name = clean_filename(upload.filename)
         if len(upload.content) > conf["MAX_ATTACHMENT_BYTES"]:
-            raise ValidationError(
-                f"{name} is too large: at most {conf['MAX_ATTACHMENT_BYTES'] // (1024 * 1024)} MB per file.",
-                code="attachment_too_large",
-                details={"field": "attachments", "filename": name, "max_bytes": conf["MAX_ATTACHMENT_BYTES"]})
+            raise _too_large(name)
         extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
         magic = _MAGIC.get(extension)
         if extension not in conf["ALLOWED_EXTENSIONS"] or (magic and not upload.content.startswith(magic)):
@@ -124,10 +128,6 @@ def uploads_from_files(files: list) -> list[Upload]:
     uploads = []
     for f in files or []:
         if f.size > conf["MAX_ATTACHMENT_BYTES"]:
-            name = clean_filename(f.name or "")
-            raise ValidationError(
-                f"{name} is too large: at most {conf['MAX_ATTACHMENT_BYTES'] // (1024 * 1024)} MB per file.",
-                code="attachment_too_large",
-                details={"field": "attachments", "filename": name, "max_bytes": conf["MAX_ATTACHMENT_BYTES"]})
+            raise _too_large(clean_filename(f.name or ""))
         uploads.append(Upload(filename=f.name or "", content=f.read()))
     return uploads
