@@ -9,6 +9,8 @@ urlpatterns = [
     path("", include("tenantry.ops.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    # Support tickets: customer pages, the operators' queue, the inbound-mail webhook.
+    path("", include("tenantry.support.urls")),
     path("webhooks/", include("tenantry.billing.webhook_urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/setlang/", set_language, name="set_language"),

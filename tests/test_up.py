@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import smtplib
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ def _start_up(name: str, *, reference_gateway: bool) -> tuple[subprocess.Popen, 
            "TENANTRY_SUBNET_POOL": "172.26.0.0/16", "TENANTRY_HUEY_IMMEDIATE": "0",
            "TENANTRY_GATEWAY_URL": f"http://127.0.0.1:{free_port()}",
            "TENANTRY_RUN_REFERENCE_GATEWAY": "1" if reference_gateway else "0",
-           "TENANTRY_EDGE_PORT": str(free_port())}
+           "TENANTRY_EDGE_PORT": str(free_port()), "TENANTRY_SUPPORT_SMTP_PORT": str(free_port())}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     up = subprocess.Popen([sys.executable, "-m", "tenantry.cli", "up"], env=env, stdout=subprocess.PIPE,
@@ -81,7 +82,13 @@ def test_up_runs_the_whole_product(docker_client):
         listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
         # the reference Mobile Money gateway runs beside it, on loopback too
         assert http.get(f"http://127.0.0.1:{gateway}/healthz", timeout=2).ok
-        for port in (web, proxy, internal, gateway, edge):
+        # replies to support tickets arrive through Tenantry's own SMTP server, on loopback too
+        smtp_port = int(env["TENANTRY_SUPPORT_SMTP_PORT"])
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=5) as smtp:
+            assert smtp.ehlo()[0] == 250
+            smtp.mail("a@example.com")
+            assert smtp.rcpt("someone@example.com")[0] == 550  # not a ticket's reply address: no relay
+        for port in (web, proxy, internal, gateway, edge, smtp_port):
             assert f"127.0.0.1:{port} " in listening and f"0.0.0.0:{port} " not in listening
     finally:
         os.killpg(up.pid, signal.SIGTERM)
@@ -99,6 +106,7 @@ def test_up_runs_the_whole_product(docker_client):
     assert '"event": "operation.succeeded"' in output and '"kind": "provision"' in output
     for chatter in ("INFO:huey", "Executing tenantry", "Executed tenantry", "huey.consumer"):
         assert chatter not in output, chatter
+    assert "support SMTP" in output
 
     def group_gone() -> bool:  # web, worker, edge and proxy were all in up's process group
         try:

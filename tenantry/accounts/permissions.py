@@ -16,6 +16,8 @@
 | billing.manage        |   ✓   |       |        |    ✓    |
 | webhook.view          |   ✓   |   ✓   |        |         |
 | webhook.manage        |   ✓   |   ✓   |        |         |
+| support.view          |   ✓   |   ✓   |   ✓    |    ✓    |
+| support.create        |   ✓   |   ✓   |   ✓    |    ✓    |
 
 Retrying a failed operation needs the permission of what the retry may do (RETRY_PERMISSIONS).
 """
@@ -51,6 +53,9 @@ PERMISSIONS: dict[str, set[str]] = {
     # Outbound webhook endpoints: their URLs and secrets reach the team's other systems.
     "webhook.view": _MANAGERS,
     "webhook.manage": _MANAGERS,
+    # Support tickets: every member may ask (billing people about invoices) and follow the team's.
+    "support.view": _ALL,
+    "support.create": _ALL,
 }
 
 # Retrying an operation needs the permission its kind needs. A provisioning counts as a deletion:

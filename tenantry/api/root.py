@@ -79,6 +79,9 @@ from tenantry.instances.api_logs import router as instance_logs_router  # noqa: 
 from tenantry.metering.api import router as metering_router  # noqa: E402
 from tenantry.notifications.api import router as notifications_router  # noqa: E402
 from tenantry.routing.api import router as routing_router  # noqa: E402
+
+# --- support tickets (tenantry.support) ---
+from tenantry.support.api import router as support_router  # noqa: E402
 from tenantry.webhooks.api import router as webhooks_router  # noqa: E402
 
 api.add_router("/apps", catalog_router)
@@ -91,3 +94,4 @@ api.add_router("/", backups_router)
 api.add_router("/billing", billing_router)
 api.add_router("/webhooks", webhooks_router)
 api.add_router("/notifications", notifications_router)
+api.add_router("/", support_router)

@@ -104,7 +104,8 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "backup.succeeded": BackupPayload,
     "backup.failed": BackupPayload,
     "ticket.created": TicketPayload,
-    "ticket.replied": TicketPayload,
+    "ticket.replied": TicketPayload,  # support answered (the customer is emailed)
+    "ticket.customer_replied": TicketPayload,  # the customer wrote (dashboard, API or email)
     "ticket.status_changed": TicketPayload,
     # About the team's own integration; never sent to webhooks (the endpoint may be the problem).
     "webhook_endpoint.disabled": WebhookEndpointPayload,

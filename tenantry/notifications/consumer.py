@@ -22,6 +22,10 @@ def _recipients(event: Event, rule: Rule) -> list[User]:
     team = event.team
     if team is None:
         return []
+    if rule.audience == "ticket":
+        from tenantry.support.selectors import ticket_recipients
+
+        return ticket_recipients(team=team, ticket_id=event.data.get("ticket_id"))
     roles = list(PERMISSIONS["billing.view"]) if rule.audience == "billing" else list(_MANAGERS)
     people = {m.user for m in Membership.objects.filter(team=team, role__in=roles, user__is_active=True)
               .select_related("user")}
@@ -50,6 +54,8 @@ def link_for(event: Event) -> str:
         return f"/t/{team.slug}/instances/{event.data['slug']}/"
     if family in ("invoice", "payment"):
         return f"/t/{team.slug}/billing/"
+    if family == "ticket" and event.data.get("ticket_id"):
+        return f"/t/{team.slug}/support/{event.data['ticket_id']}/"
     if family == "webhook_endpoint":
         return f"/t/{team.slug}/webhooks/"
     return f"/t/{team.slug}/"
@@ -69,7 +75,8 @@ def consume(events: list[Event]) -> None:
             continue
         if rule.operator_alert:
             alerts.append(event.pk)
-        key = (event.team_id, rule.audience, event.data.get("instance_id") if rule.audience == "instance" else None)
+        key = (event.team_id, rule.audience, event.data.get("instance_id") if rule.audience == "instance" else
+               event.data.get("ticket_id") if rule.audience == "ticket" else None)
         if key not in audiences:
             audiences[key] = _recipients(event, rule)
         users = audiences[key]

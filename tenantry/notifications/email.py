@@ -17,15 +17,16 @@ log = get_logger(__name__)
 
 
 def send_templated_email(*, to: str, template: str, context: dict[str, Any], language: str | None = None,
-                         attachments: list[tuple[str, bytes, str]] | None = None) -> None:
-    """`attachments`: (filename, content, mimetype) tuples, e.g. an invoice PDF."""
+                         attachments: list[tuple[str, bytes, str]] | None = None, reply_to: str | None = None) -> None:
+    """`attachments`: (filename, content, mimetype) tuples, e.g. an invoice PDF. `reply_to`: where
+    answers go (a support ticket's signed reply address)."""
     language = language or settings.LANGUAGE_CODE
     with translation.override(language):
         full = {"product": "Tenantry", **context}
         subject = " ".join(render_to_string(f"emails/{template}_subject.txt", full).split())
         text = render_to_string(f"emails/{template}.txt", full)
         html = render_to_string(f"emails/{template}.html", full)
-    message = EmailMultiAlternatives(subject=subject, body=text, to=[to])
+    message = EmailMultiAlternatives(subject=subject, body=text, to=[to], reply_to=[reply_to] if reply_to else None)
     message.attach_alternative(html, "text/html")
     for filename, content, mimetype in attachments or []:
         message.attach(filename, content, mimetype)

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 @dataclass(frozen=True)
 class Rule:
     title: Any  # lazy text formatted with the event's data
-    audience: str  # "instance", "billing", "managers"
+    audience: str  # "instance", "billing", "managers", "ticket"
     email: bool  # sent by email too (billing's own emails already carry invoices and reminders)
     optional: bool  # a person may turn it off (mandatory: money owed, security, support replies)
     email_template: str = "notification"
@@ -38,8 +38,11 @@ RULES: dict[str, Rule] = {
                             optional=True),
     "backup.failed": Rule(_("A backup of %(slug)s failed"), "instance", email=False, optional=False,
                           operator_alert=True),
-    "ticket.replied": Rule(_("New reply on your ticket: %(subject)s"), "managers", email=True, optional=False),
-    "ticket.status_changed": Rule(_("Ticket %(subject)s is now %(status)s"), "managers", email=False,
+    # Support (tenantry/support): the "ticket" audience is whoever opened or wrote in the ticket;
+    # the reply email carries the reply's text and a signed Reply-To address (support/mail.py).
+    "ticket.replied": Rule(_("New reply on your ticket: %(subject)s"), "ticket", email=True, optional=False,
+                           email_template="ticket_reply"),
+    "ticket.status_changed": Rule(_("Ticket %(subject)s is now %(status)s"), "ticket", email=False,
                                   optional=True),
     "webhook_endpoint.disabled": Rule(_("A webhook endpoint was disabled: %(url)s"), "managers", email=True,
                                       optional=False),

@@ -51,6 +51,11 @@ def send_event_email(*, user_id: int, event_id: int) -> None:
     if user is None or event is None or rule is None:
         return
     language = user.language or None
+    if rule.email_template == "ticket_reply":
+        from tenantry.support.mail import send_reply_email
+
+        send_reply_email(user=user, event=event)
+        return
     if rule.email_template == "instance_ready":
         try:
             instance_id = uuid.UUID(str(event.data.get("instance_id")))

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "tenantry.events",
     "tenantry.notifications",
     "tenantry.webhooks",
+    "tenantry.support",
     "tenantry.dashboard",
     "tenantry.ops",
     "allauth",

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from tenantry.settings.base import BASE_DOMAIN, DASHBOARD_URL, DATA_DIR
 from tenantry.settings.env import env_bool, env_int, persistent_secret
@@ -226,4 +227,29 @@ TENANTRY_WEBHOOKS = {
 # Rocket.Chat, Discord's /slack endpoint).
 TENANTRY_NOTIFICATIONS = {
     "OPERATOR_SLACK_WEBHOOK_URL": os.environ.get("TENANTRY_OPERATOR_SLACK_WEBHOOK_URL", ""),
+}
+
+# --- support tickets (tenantry.support) ---------------------------------------------------------
+# Service levels in minutes for plans without their own (admin: Support, Plan SLAs); plans with
+# priority support get the PRIORITY ones. Attachments: size per file, files per message, types
+# (by extension; images and PDFs must also look like one). Replies by email come back to
+# `support+<signed ticket token>@INBOUND_DOMAIN`, through Tenantry's own SMTP server
+# (`tenantry support-smtp`, started by `tenantry up`) or a provider's inbound webhook
+# (POST /webhooks/support/inbound, Mailgun's signature scheme, off until a key is set).
+TENANTRY_SUPPORT: dict[str, Any] = {
+    "SLA_FIRST_RESPONSE_MINUTES": env_int("TENANTRY_SUPPORT_SLA_FIRST_RESPONSE_MINUTES", 24 * 60),
+    "SLA_RESOLUTION_MINUTES": env_int("TENANTRY_SUPPORT_SLA_RESOLUTION_MINUTES", 5 * 24 * 60),
+    "PRIORITY_SLA_FIRST_RESPONSE_MINUTES": env_int("TENANTRY_SUPPORT_PRIORITY_SLA_FIRST_RESPONSE_MINUTES", 4 * 60),
+    "PRIORITY_SLA_RESOLUTION_MINUTES": env_int("TENANTRY_SUPPORT_PRIORITY_SLA_RESOLUTION_MINUTES", 24 * 60),
+    "MAX_ATTACHMENT_BYTES": env_int("TENANTRY_SUPPORT_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024),
+    "MAX_ATTACHMENTS": env_int("TENANTRY_SUPPORT_MAX_ATTACHMENTS", 5),
+    "ALLOWED_EXTENSIONS": [e.strip().lower() for e in os.environ.get(
+        "TENANTRY_SUPPORT_ALLOWED_EXTENSIONS", "png,jpg,jpeg,gif,webp,pdf,txt,log,csv,json,zip").split(",")
+        if e.strip()],
+    "INBOUND_DOMAIN": os.environ.get("TENANTRY_SUPPORT_INBOUND_DOMAIN", "support.localhost"),
+    "INBOUND_LOCAL_PART": os.environ.get("TENANTRY_SUPPORT_INBOUND_LOCAL_PART", "support"),
+    "SMTP_HOST": os.environ.get("TENANTRY_SUPPORT_SMTP_HOST", "127.0.0.1"),
+    "SMTP_PORT": env_int("TENANTRY_SUPPORT_SMTP_PORT", 2525),
+    "SMTP_ENABLED": env_bool("TENANTRY_SUPPORT_SMTP_ENABLED", True),
+    "INBOUND_WEBHOOK_KEY": os.environ.get("TENANTRY_SUPPORT_INBOUND_WEBHOOK_KEY", ""),
 }

@@ -90,6 +90,9 @@ class Command(BaseCommand):
             # that no visitor of an instance can take a thread of the dashboard or the API.
             "edge": [python, "-m", "tenantry.cli", "edge"],
         }
+        if settings.TENANTRY_SUPPORT["SMTP_ENABLED"]:
+            # Replies to support tickets by email (tenantry/support/inbound_smtp.py).
+            children["support smtp"] = [python, "-m", "tenantry.cli", "support-smtp"]
         if os.environ.get("TENANTRY_RUN_REFERENCE_GATEWAY",
                           "0" if os.environ.get("TENANTRY_GATEWAY_URL") else "1") == "1":
             # No real Mobile Money gateway configured: run the reference one, so payments work
@@ -109,6 +112,10 @@ class Command(BaseCommand):
         self.stdout.write(f"  instances      {instance_url('<slug>')}/")
         self.stdout.write(f"  edge           http://127.0.0.1:{conf['EDGE_PORT']}/   (status pages, held webhooks; "
                           "answers Traefik only)")
+        if "support smtp" in children:
+            support = settings.TENANTRY_SUPPORT
+            self.stdout.write(f"  support SMTP   {support['SMTP_HOST']}:{support['SMTP_PORT']}   (replies to tickets, "
+                              f"for {support['INBOUND_LOCAL_PART']}+…@{support['INBOUND_DOMAIN']})")
         if "payment gateway" in children:
             self.stdout.write(f"  Mobile Money   {settings.PAYMENT_GATEWAY['URL']}   (reference gateway, development)")
         self.stdout.write("  try:           tenantry instances create demo --app hello --wait")
