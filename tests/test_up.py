@@ -48,16 +48,18 @@ def test_up_runs_the_whole_product(docker_client):
     try:
         def web_ready() -> bool:
             try:
-                return http.get(f"http://127.0.0.1:{web}/api/v1/openapi.json", timeout=1).ok
+                # A generous per-request timeout: the first schema build takes seconds on a loaded machine, and
+                # a 1 s client timeout would abandon every attempt and pile more work on the server.
+                return http.get(f"http://127.0.0.1:{web}/api/v1/openapi.json", timeout=20).ok
             except requests.RequestException:
                 return False
 
-        wait_for(web_ready, timeout=120, what="the control plane")  # a fresh SQLite + migrations, on a busy machine
+        wait_for(web_ready, timeout=180, what="the control plane")  # a fresh SQLite + migrations, on a busy machine
         token = subprocess.run([sys.executable, "-m", "tenantry.cli", "tokens", "create", "t", "--quiet"], env=env,
                                capture_output=True, text=True, check=True).stdout.strip()
         http.headers["Authorization"] = f"Bearer {token}"
         created = http.post(f"http://127.0.0.1:{web}/api/v1/instances", json={"slug": "upped", "app": "hello"},
-                            timeout=10)
+                            timeout=30)
         assert created.status_code == 202, created.text
 
         def answered() -> bool:
