@@ -32,7 +32,13 @@ from tenantry.instances.operations import (
     STATUS_DURING,
     enqueue_operation,
 )
-from tenantry.instances.steps import FAILURE_HANDLERS, STEPS, StepContext, cleanup_failed_provision
+from tenantry.instances.steps import (
+    FAILURE_HANDLERS,
+    FINISHED_CALLBACKS,
+    STEPS,
+    StepContext,
+    cleanup_failed_provision,
+)
 from tenantry.runtime.backends.base import BackendError, TransientBackendError
 
 log = get_logger(__name__)
@@ -163,6 +169,7 @@ def _fail(ctx: StepContext, step: Step, error: BackendError) -> None:
         emit_operation_finished(Operation.objects.get(pk=operation.pk), in_place=in_place)
     log.warning("operation.failed", operation=str(operation.id), kind=operation.kind, step=step.name,
                 code=error.code)
+    _finished(operation)
 
 
 def _succeed(ctx: StepContext) -> None:
@@ -182,6 +189,13 @@ def _succeed(ctx: StepContext) -> None:
         Instance.objects.filter(pk=instance.pk).update(**fields)
         emit_operation_finished(Operation.objects.get(pk=operation.pk), in_place=operation.kind in IN_PLACE_KINDS)
     log.info("operation.succeeded", operation=str(operation.id), kind=operation.kind, instance=instance.slug)
+    _finished(operation)
+
+
+def _finished(operation: Operation) -> None:
+    callback = FINISHED_CALLBACKS.get(operation.kind)
+    if callback is not None:
+        callback(str(operation.pk))
 
 
 def resume_stale_operations() -> list[str]:

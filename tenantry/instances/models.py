@@ -29,6 +29,7 @@ class Status(models.TextChoices):
     ARCHIVING = "archiving", _("Archiving")
     ARCHIVED = "archived", _("Archived")
     RESTORING = "restoring", _("Restoring")
+    UPDATING = "updating", _("Updating")
     DELETING = "deleting", _("Deleting")
     DELETED = "deleted", _("Deleted")
     FAILED = "failed", _("Failed")
@@ -120,6 +121,7 @@ class OperationKind(models.TextChoices):
     BACKUP = "backup", _("Back up")
     RESTORE = "restore", _("Restore")
     CLONE = "clone", _("Restore to a new instance")
+    UPDATE = "update", _("Update")
 
 
 class OperationStatus(models.TextChoices):

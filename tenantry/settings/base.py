@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "tenantry.webhooks",
     "tenantry.dashboard",
     "tenantry.ops",
+    # Updates you can undo: rollouts of app versions, maintenance windows (issue 11 item 6).
+    "tenantry.updates",
     "allauth",
     "allauth.account",
     "allauth.mfa",
