@@ -53,12 +53,14 @@ def run_operation(operation_id: str) -> str | None:
     lease = Lease(operation_id, token)
     try:
         with lease:
-            return _run_claimed(lease)
+            status = _run_claimed(lease)
     except LeaseLost:
         log.warning("operation.abandoned", operation=operation_id, token=token)
         return None
     finally:
         clear_operation_context()
+    _finished(operation_id)  # once the lease is released: the callback may run other operations
+    return status
 
 
 def _run_claimed(lease: Lease) -> str:
@@ -169,7 +171,6 @@ def _fail(ctx: StepContext, step: Step, error: BackendError) -> None:
         emit_operation_finished(Operation.objects.get(pk=operation.pk), in_place=in_place)
     log.warning("operation.failed", operation=str(operation.id), kind=operation.kind, step=step.name,
                 code=error.code)
-    _finished(operation)
 
 
 def _succeed(ctx: StepContext) -> None:
@@ -189,13 +190,13 @@ def _succeed(ctx: StepContext) -> None:
         Instance.objects.filter(pk=instance.pk).update(**fields)
         emit_operation_finished(Operation.objects.get(pk=operation.pk), in_place=operation.kind in IN_PLACE_KINDS)
     log.info("operation.succeeded", operation=str(operation.id), kind=operation.kind, instance=instance.slug)
-    _finished(operation)
 
 
-def _finished(operation: Operation) -> None:
-    callback = FINISHED_CALLBACKS.get(operation.kind)
+def _finished(operation_id: str) -> None:
+    kind = Operation.objects.filter(pk=operation_id).values_list("kind", flat=True).first()
+    callback = FINISHED_CALLBACKS.get(kind or "")
     if callback is not None:
-        callback(str(operation.pk))
+        callback(operation_id)
 
 
 def resume_stale_operations() -> list[str]:

@@ -86,7 +86,7 @@ def rollout_create(*, app: str, to_version: str, actor: str, instances: list[Ins
                             .order_by("slug"))
             scope = RolloutScope.ALL if percent is None else RolloutScope.PERCENT
             count = len(eligible) if percent is None else math.ceil(len(eligible) * percent / 100)
-            chosen = random.sample(eligible, count)  # noqa: S311 - a canary sample, not a secret
+            chosen = random.sample(eligible, count)
         if not chosen:
             raise ValidationError(f"No instance of {app} needs version {to_version}.", code="nothing_to_update")
         rollout = Rollout.objects.create(app=app, to_version=to_version, scope=scope, percent=percent,

@@ -119,8 +119,8 @@ def update_failed(ctx: StepContext, error: BackendError) -> bool:
 
 def update_finished(operation_id: str) -> None:
     """The outcome is recorded: let the rollout it belongs to move on (next instance, or stop)."""
-    from tenantry.updates.tasks import rollout_advance_task
     from tenantry.updates.models import RolloutTarget
+    from tenantry.updates.tasks import rollout_advance_task
 
     rollout_id = RolloutTarget.objects.filter(operation_id=operation_id).values_list("rollout_id", flat=True).first()
     if rollout_id is not None:
