@@ -78,6 +78,9 @@ from tenantry.instances.api import router as instances_router  # noqa: E402
 from tenantry.metering.api import router as metering_router  # noqa: E402
 from tenantry.notifications.api import router as notifications_router  # noqa: E402
 from tenantry.routing.api import router as routing_router  # noqa: E402
+
+# Updates (issue 11 item 6): rollouts (operators) and maintenance windows (teams).
+from tenantry.updates.api import router as updates_router  # noqa: E402
 from tenantry.webhooks.api import router as webhooks_router  # noqa: E402
 
 api.add_router("/apps", catalog_router)
@@ -89,3 +92,4 @@ api.add_router("/", backups_router)
 api.add_router("/billing", billing_router)
 api.add_router("/webhooks", webhooks_router)
 api.add_router("/notifications", notifications_router)
+api.add_router("/", updates_router)

@@ -17,17 +17,17 @@ _DOCKERFILES = {
                   'echo version 3 cannot start; exit 3"]\n',
 }
 
-VERSIONED_SPEC = """
+VERSIONED_SPEC = f"""
 name: hellov
 extends: hello
 title: Hello with versions
 versions:
   "2":
-    images: {web: %s}
+    images: {{web: {GOOD_IMAGE}}}
     migrates_data: false
   "3":
-    images: {web: %s}
-""" % (GOOD_IMAGE, BROKEN_IMAGE)
+    images: {{web: {BROKEN_IMAGE}}}
+"""
 
 
 @pytest.fixture(scope="session")

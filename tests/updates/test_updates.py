@@ -4,8 +4,7 @@ and maintenance windows hold updates back."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -129,7 +128,7 @@ def test_rollout_by_percentage_picks_the_right_count_and_stops_beyond_the_failur
 def test_an_update_waits_for_the_teams_maintenance_window(platform, versioned):
     team = operator_team()
     instance, _ = create("owl", app="hellov", team=team)
-    now = datetime.now(dt_timezone.utc)
+    now = datetime.now(UTC)
     opens = (now + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
     services.maintenance_window_set(team=team, actor="test", start_time=time(opens.hour, 0), duration_minutes=60)
 

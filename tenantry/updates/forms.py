@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from tenantry.catalog.registry import get_catalog
+from tenantry.catalog.versions import known_versions
+
+
+class RolloutForm(forms.Form):
+    SCOPES = [("instances", _("Chosen instances")), ("percent", _("A percentage")), ("all", _("All"))]
+
+    app = forms.ChoiceField(label=_("App"))
+    to_version = forms.CharField(label=_("Version"), max_length=40)
+    scope = forms.ChoiceField(label=_("Which instances"), choices=SCOPES, initial="instances")
+    instances = forms.CharField(label=_("Instances (names, comma-separated)"), required=False)
+    percent = forms.IntegerField(label=_("Percentage"), min_value=1, max_value=100, required=False)
+    max_failures = forms.IntegerField(label=_("Stop after this many failures"), min_value=0, initial=0)
+    concurrency = forms.IntegerField(label=_("Updates at the same time"), min_value=1, max_value=20, initial=1)
+    now = forms.BooleanField(label=_("Ignore the teams' maintenance windows"), required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["app"].choices = [  # type: ignore[attr-defined](name, f"{spec.title} ({', '.join(known_versions(spec))})")
+                                      for name, spec in sorted(get_catalog().items())]
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        if data.get("scope") == "instances" and not (data.get("instances") or "").strip():
+            self.add_error("instances", _("Name at least one instance."))
+        if data.get("scope") == "percent" and not data.get("percent"):
+            self.add_error("percent", _("Give a percentage."))
+        return data
