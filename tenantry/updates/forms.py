@@ -21,8 +21,10 @@ class RolloutForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["app"].choices = [  # type: ignore[attr-defined](name, f"{spec.title} ({', '.join(known_versions(spec))})")
-                                      for name, spec in sorted(get_catalog().items())]
+        app = self.fields["app"]
+        assert isinstance(app, forms.ChoiceField)
+        app.choices = [(name, f"{spec.title} ({', '.join(known_versions(spec))})")
+                       for name, spec in sorted(get_catalog().items())]
 
     def clean(self) -> dict:
         data = super().clean() or {}
