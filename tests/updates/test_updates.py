@@ -65,6 +65,11 @@ def test_an_update_to_a_broken_image_rolls_back_by_itself_and_keeps_the_data(pla
     [target] = rollout.targets.all()
     assert target.status == TargetStatus.ROLLED_BACK and target.message == operation.error_message != ""
     assert rollout.status == RolloutStatus.HALTED
+    # Not replayed by "retry" (its state belongs to the rollout): a new rollout tries again.
+    from tenantry.instances.services import NotRetryable, operation_retry
+
+    with pytest.raises(NotRetryable):
+        operation_retry(operation=operation, actor="test")
 
 
 def test_a_good_update_sticks_and_the_version_shown_changes(platform, versioned, docker_client):
