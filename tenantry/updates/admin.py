@@ -5,8 +5,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from tenantry.core.errors import ApplicationError
-from tenantry.updates.models import MaintenanceWindow, Rollout, RolloutTarget
+from tenantry.updates.models import InstanceTemplate, MaintenanceWindow, Rollout, RolloutTarget
 from tenantry.updates.services import rollout_cancel
+from tenantry.updates.templates import template_rollback
 
 
 class RolloutTargetInline(admin.TabularInline):
@@ -47,3 +48,25 @@ class RolloutAdmin(admin.ModelAdmin):
 class MaintenanceWindowAdmin(admin.ModelAdmin):
     list_display = ("team", "start_time", "duration_minutes", "weekdays", "timezone")
     search_fields = ("team__slug", "team__name")
+
+
+@admin.register(InstanceTemplate)
+class InstanceTemplateAdmin(admin.ModelAdmin):
+    """Pushes are started with the API or `tenantry updates push-template`; rolled back here too."""
+
+    list_display = ("instance", "name", "version", "previous_version", "updated_by", "updated_at")
+    search_fields = ("instance__slug", "name")
+    readonly_fields = ("instance", "name", "workflow_id", "version", "previous_version", "previous_definition",
+                       "updated_by", "updated_at")
+    actions = ["rollback"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Put back the previous version of the selected templates")
+    def rollback(self, request: HttpRequest, queryset: QuerySet[InstanceTemplate]) -> None:
+        for record in queryset.select_related("instance"):
+            try:
+                template_rollback(instance=record.instance, name=record.name, actor=f"admin:{request.user}")
+            except ApplicationError as exc:
+                self.message_user(request, f"{record.instance.slug}: {exc.message}", messages.ERROR)

@@ -16,7 +16,16 @@ from tenantry.instances import selectors as instance_selectors
 from tenantry.instances.api import ERRORS
 from tenantry.updates import selectors, services
 from tenantry.updates.models import MaintenanceWindow, Rollout
-from tenantry.updates.schemas import MaintenanceWindowIn, MaintenanceWindowOut, RolloutIn, RolloutOut
+from tenantry.updates.schemas import (
+    InstanceTemplateOut,
+    MaintenanceWindowIn,
+    MaintenanceWindowOut,
+    RolloutIn,
+    RolloutOut,
+    TemplatePushIn,
+    TemplatePushOut,
+)
+from tenantry.updates.templates import template_push, template_rollback
 
 router = Router(tags=["updates"])
 
@@ -90,3 +99,22 @@ def clear_window(request: HttpRequest) -> Status:
     access.require("team.maintenance")
     services.maintenance_window_clear(team=access.team, actor=access.actor)
     return Status(204, None)
+
+
+@router.post("/apps/{app}/templates/{name}/push", response={200: list[TemplatePushOut], **ERRORS},
+             summary="Push the catalog's version of a workflow template to instances (operators)")
+def push_template(request: HttpRequest, app: str, name: str, payload: TemplatePushIn) -> list[TemplatePushOut]:
+    access = _operator(request)
+    instances = None
+    if payload.instances is not None:
+        instances = [instance_selectors.operator_instance_get(ref=ref) for ref in payload.instances]
+    results = template_push(app=app, name=name, actor=access.actor, instances=instances)
+    return [TemplatePushOut(instance=r.instance, ok=r.ok, version=r.version, message=r.message) for r in results]
+
+
+@router.post("/instances/{ref}/templates/{name}/rollback", response={200: InstanceTemplateOut, **ERRORS},
+             summary="Put back the template version the last push replaced (operators)")
+def rollback_template(request: HttpRequest, ref: str, name: str) -> object:
+    access = _operator(request)
+    instance = instance_selectors.operator_instance_get(ref=ref)
+    return template_rollback(instance=instance, name=name, actor=access.actor)

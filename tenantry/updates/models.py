@@ -107,3 +107,25 @@ class RolloutTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rollout_id}:{self.instance_id} ({self.status})"
+
+
+class InstanceTemplate(models.Model):
+    """Which version of a catalog template (a workflow) an instance runs, and the definition it
+    had before the last push, kept for a rollback. A template's version is a digest of its file."""
+
+    id = models.BigAutoField(primary_key=True)
+    instance = models.ForeignKey("instances.Instance", on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(max_length=100)
+    workflow_id = models.CharField(max_length=64)
+    version = models.CharField(max_length=16)
+    previous_version = models.CharField(max_length=16, blank=True)
+    previous_definition = models.JSONField(null=True, blank=True)
+    updated_by = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["instance", "name"]
+        constraints = [models.UniqueConstraint(fields=["instance", "name"], name="instance_template_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.instance_id}:{self.name}@{self.version}"

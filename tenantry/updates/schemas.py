@@ -71,3 +71,22 @@ class MaintenanceWindowOut(Schema):
         from django.utils import timezone
 
         return obj.is_open(timezone.now())
+
+
+class TemplatePushIn(Schema):
+    instances: list[str] | None = Field(default=None, description="Slugs or ids; omit for every instance that has it")
+
+
+class TemplatePushOut(Schema):
+    instance: str
+    ok: bool
+    version: str
+    message: str
+
+
+class InstanceTemplateOut(Schema):
+    name: str
+    workflow_id: str
+    version: str
+    previous_version: str
+    updated_at: datetime

@@ -16,6 +16,7 @@ from tenantry.core.errors import ApplicationError
 from tenantry.instances.selectors import operator_instance_get
 from tenantry.updates import selectors, services
 from tenantry.updates.models import Rollout, RolloutStatus
+from tenantry.updates.templates import template_push, template_rollback
 
 
 class Command(BaseCommand):
@@ -43,6 +44,14 @@ class Command(BaseCommand):
         show.add_argument("--json", action="store_true")
         cancel = sub.add_parser("cancel", help="start no more updates of a rollout")
         cancel.add_argument("rollout_id")
+        push = sub.add_parser("push-template", help="push the catalog's version of a workflow template")
+        push.add_argument("app")
+        push.add_argument("template")
+        push.add_argument("--instance", dest="instances", action="append", metavar="REF",
+                          help="an instance (slug or id); repeat for several; default: every one that has it")
+        back = sub.add_parser("rollback-template", help="put back the version the last push replaced")
+        back.add_argument("ref", help="instance slug or id")
+        back.add_argument("template")
         window = sub.add_parser("window", help="set (or with --clear remove) a team's maintenance window")
         window.add_argument("--team", help="team slug (default: the operators' team)")
         window.add_argument("--start", help="local time it opens, HH:MM")
@@ -53,7 +62,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            getattr(self, f"_{options['action']}")(options)
+            getattr(self, f"_{options['action'].replace('-', '_')}")(options)
         except ApplicationError as exc:
             raise CommandError(f"{exc.message} [{exc.code}]", returncode=2) from exc
         except ValueError as exc:
@@ -100,6 +109,24 @@ class Command(BaseCommand):
         rollout = services.rollout_cancel(rollout=selectors.operator_rollout_get(rollout_id=options["rollout_id"]),
                                           actor="cli")
         self.stdout.write(f"Rollout {rollout.pk} cancelled; updates already running finish.")
+
+    def _push_template(self, options: dict[str, Any]) -> None:
+        instances = None
+        if options["instances"]:
+            instances = [operator_instance_get(ref=ref) for ref in options["instances"]]
+        results = template_push(app=options["app"], name=options["template"], actor="cli", instances=instances)
+        for result in results:
+            mark = "ok" if result.ok else "FAILED"
+            self.stdout.write(f"  {result.instance:<30} {mark} {result.version} {result.message}".rstrip())
+        if not results:
+            self.stdout.write("No instance has this template.")
+        if any(not r.ok for r in results):
+            raise CommandError("Some instances were not updated (see above).", returncode=1)
+
+    def _rollback_template(self, options: dict[str, Any]) -> None:
+        record = template_rollback(instance=operator_instance_get(ref=options["ref"]), name=options["template"],
+                                   actor="cli")
+        self.stdout.write(f"{options['ref']}: {record.name} back to version {record.version}")
 
     def _window(self, options: dict[str, Any]) -> None:
         team = team_by_slug(options["team"]) if options["team"] else operator_team()
