@@ -139,3 +139,22 @@ def test_operator_console_starts_a_rollout_and_shows_the_refusal(client):
     customer = User.objects.create_user(email="cust@example.test", password="x" * 16)
     client.force_login(customer)
     assert client.get("/operator/updates/").status_code == 302  # to the admin login
+
+
+@pytest.mark.django_db
+def test_template_pushes_are_for_operators_and_name_what_exists():
+    customer = _client(Team.objects.create(name="Customer", slug="customer"))
+    refused = customer.post("/api/v1/apps/n8n/templates/echo/push", {}, content_type="application/json")
+    assert refused.status_code == 403 and refused.json()["code"] == "operators_only"
+
+    operators = _client(operator_team())
+    not_automation = operators.post("/api/v1/apps/hello/templates/echo/push", {}, content_type="application/json")
+    assert not_automation.status_code == 422 and not_automation.json()["code"] == "not_supported"
+    unknown = operators.post("/api/v1/apps/n8n/templates/nope/push", {}, content_type="application/json")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "template_not_found"
+    assert "echo" in unknown.json()["details"]["known"]
+    nobody = operators.post("/api/v1/apps/n8n/templates/echo/push", {}, content_type="application/json")
+    assert nobody.status_code == 200 and nobody.json() == []
+    out = StringIO()
+    call_command("updates", "push-template", "n8n", "echo", stdout=out)
+    assert "No instance has this template." in out.getvalue()
