@@ -33,6 +33,7 @@ urlpatterns = [
     path("operator/updates/", updates_views.operator_updates, name="operator_updates"),
     path("operator/updates/<uuid:rollout_id>/cancel/", updates_views.operator_rollout_cancel,
          name="operator_rollout_cancel"),
+    path("t/<slug:team_slug>/maintenance/", updates_views.maintenance_window, name="maintenance_window"),
     path("invitations/<str:token>/", team.invitation, name="invitation"),
     path("t/<slug:team_slug>/", instances.overview, name="overview"),
     path("t/<slug:team_slug>/instances/new/", instances.create, name="instance_create"),

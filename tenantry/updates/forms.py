@@ -33,3 +33,14 @@ class RolloutForm(forms.Form):
         if data.get("scope") == "percent" and not data.get("percent"):
             self.add_error("percent", _("Give a percentage."))
         return data
+
+
+class MaintenanceWindowForm(forms.Form):
+    DAYS = [(0, _("Monday")), (1, _("Tuesday")), (2, _("Wednesday")), (3, _("Thursday")), (4, _("Friday")),
+            (5, _("Saturday")), (6, _("Sunday"))]
+
+    start_time = forms.TimeField(label=_("Starts at (local time)"), widget=forms.TimeInput(attrs={"type": "time"}))
+    duration_minutes = forms.IntegerField(label=_("Length (minutes)"), min_value=30, max_value=1440, initial=120)
+    weekdays = forms.TypedMultipleChoiceField(label=_("Days (none: every day)"), choices=DAYS, coerce=int,
+                                              required=False, widget=forms.CheckboxSelectMultiple)
+    timezone = forms.CharField(label=_("Time zone"), max_length=64, initial="UTC")

@@ -9,11 +9,13 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from tenantry.accounts.access import Access
 from tenantry.core.errors import ApplicationError, NotFound
-from tenantry.dashboard.context import signed_in_user
+from tenantry.dashboard.context import signed_in_user, with_team
 from tenantry.instances.selectors import operator_instance_get
 from tenantry.updates import selectors, services
-from tenantry.updates.forms import RolloutForm
+from tenantry.updates.forms import MaintenanceWindowForm, RolloutForm
+from tenantry.updates.models import MaintenanceWindow
 
 
 @staff_member_required
@@ -55,3 +57,34 @@ def operator_rollout_cancel(request: HttpRequest, rollout_id: str) -> HttpRespon
     else:
         messages.success(request, _("Rollout cancelled; updates already running finish."))
     return redirect("dashboard:operator_updates")
+
+
+@with_team("instance.view")
+def maintenance_window(request: HttpRequest, access: Access) -> HttpResponse:
+    """The team's maintenance window: when the operator may update its instances."""
+    window = MaintenanceWindow.objects.filter(team=access.team).first()
+    can_manage = access.allows("team.maintenance")
+    initial = ({"start_time": window.start_time, "duration_minutes": window.duration_minutes,
+                "weekdays": window.weekdays, "timezone": window.timezone} if window else None)
+    form = MaintenanceWindowForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        if not can_manage:
+            raise Http404("Not allowed")
+        if request.POST.get("clear"):
+            services.maintenance_window_clear(team=access.team, actor=access.actor)
+            messages.success(request, _("No maintenance window: updates may happen at any time."))
+            return redirect("dashboard:maintenance_window", team_slug=access.team.slug)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.maintenance_window_set(team=access.team, actor=access.actor, start_time=data["start_time"],
+                                                duration_minutes=data["duration_minutes"], weekdays=data["weekdays"],
+                                                tz=data["timezone"].strip())
+            except ApplicationError as exc:
+                field = exc.details.get("field")
+                form.add_error(field if field in form.fields else None, exc.message)
+            else:
+                messages.success(request, _("Maintenance window saved."))
+                return redirect("dashboard:maintenance_window", team_slug=access.team.slug)
+    return render(request, "updates/maintenance_window.html", {"access": access, "form": form, "window": window,
+                                                               "can_manage": can_manage})

@@ -158,3 +158,36 @@ def test_template_pushes_are_for_operators_and_name_what_exists():
     out = StringIO()
     call_command("updates", "push-template", "n8n", "echo", stdout=out)
     assert "No instance has this template." in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_dashboard_sets_the_window_for_managers_and_shows_it_to_members(client):
+    from tenantry.accounts.models import Membership, Role
+
+    team = Team.objects.create(name="Night", slug="night")
+    other = Team.objects.create(name="Other", slug="other")
+    owner = User.objects.create_user(email="owner@night.test", password="x" * 16)
+    member = User.objects.create_user(email="member@night.test", password="x" * 16)
+    Membership.objects.create(team=team, user=owner, role=Role.OWNER)
+    Membership.objects.create(team=team, user=member, role=Role.MEMBER)
+    client.force_login(owner)
+    url = "/t/night/maintenance/"
+    assert b"No window: updates may happen at any time." in client.get(url).content
+
+    saved = client.post(url, {"start_time": "01:30", "duration_minutes": 90, "weekdays": ["5", "6"],
+                              "timezone": "Europe/Paris"})
+    assert saved.status_code == 302
+    window = MaintenanceWindow.objects.get(team=team)
+    assert (window.start_time, window.duration_minutes, window.weekdays) == (time(1, 30), 90, [5, 6])
+    bad = client.post(url, {"start_time": "01:30", "duration_minutes": 90, "timezone": "Nowhere/City"})
+    assert b"Unknown time zone" in bad.content
+    assert client.get("/t/other/maintenance/").status_code == 404  # not a member of that team
+    assert not MaintenanceWindow.objects.filter(team=other).exists()
+
+    client.force_login(member)
+    page = client.get(url)
+    assert b"From 01:30 for 90 minutes (Europe/Paris)." in page.content and b"window-form" not in page.content
+    assert client.post(url, {"clear": "1"}).status_code == 404
+    client.force_login(owner)
+    client.post(url, {"clear": "1"})
+    assert not MaintenanceWindow.objects.exists()
