@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import docker
 import pytest
@@ -39,13 +40,15 @@ def update_images(docker_client: docker.DockerClient) -> dict[str, str]:
 
 
 @pytest.fixture()
-def versioned(settings, tmp_path, update_images):
-    """The app `hellov`: hello at version 1, with a good version 2 and a broken version 3."""
+def versioned(settings, tmp_path, update_images, monkeypatch):
+    """The app `hellov`: hello at version 1, with a good version 2 and a broken version 3 (also
+    in the environment, for a worker process started after this fixture)."""
     from tenantry.catalog.registry import reload_catalog
 
     (tmp_path / "hellov.yaml").write_text(VERSIONED_SPEC)
-    settings.TENANTRY = {**settings.TENANTRY, "HEALTH_TIMEOUT_SECONDS": 5,
-                         "CATALOG_DIRS": [*django_settings.TENANTRY["CATALOG_DIRS"], str(tmp_path)]}
+    dirs = [*django_settings.TENANTRY["CATALOG_DIRS"], str(tmp_path)]
+    monkeypatch.setenv("TENANTRY_CATALOG_DIRS", os.pathsep.join(dirs))
+    settings.TENANTRY = {**settings.TENANTRY, "HEALTH_TIMEOUT_SECONDS": 5, "CATALOG_DIRS": dirs}
     reload_catalog()
     yield update_images
     reload_catalog()

@@ -150,3 +150,25 @@ def test_an_update_waits_for_the_teams_maintenance_window(platform, versioned):
     assert rollout.status == RolloutStatus.COMPLETED
     assert fresh(instance).app_version == "2"
     assert Rollout.objects.count() == 1
+
+
+def test_a_rollout_moves_on_by_itself_through_a_real_worker(platform, versioned, worker):
+    from huey.contrib.djhuey import HUEY
+
+    from tests.conftest import ran_in, wait_for
+
+    HUEY.immediate = True  # provision in-process; the rollout and its updates go to the worker
+    instances = [create(f"queued{n}", app="hellov")[0] for n in range(2)]
+    HUEY.immediate = False
+
+    rollout = services.rollout_create(app="hellov", to_version="2", actor="test")
+
+    wait_for(lambda: Rollout.objects.get(pk=rollout.pk).status != RolloutStatus.RUNNING, timeout=180,
+             what="the rollout to end")
+    rollout.refresh_from_db()
+    assert rollout.status == RolloutStatus.COMPLETED, rollout.status_message
+    for instance in instances:
+        assert fresh(instance).app_version == "2"
+        update = fresh(instance).operations.get(kind=OperationKind.UPDATE)
+        assert update.status == OperationStatus.SUCCEEDED and ran_in(worker, update)
+        assert platform.wait_for_body(instance.host, "version-2")
