@@ -6,7 +6,7 @@ The key (`TENANTRY_CONTROL_BACKUP_KEY`, a Fernet key) is *not* in the backup: wh
 brings it (kept apart, e.g. in the operators' password manager). Everything else a fresh machine
 needs is inside, including the keys that decrypt the instances' credentials and backups.
 
-At the target: `control-plane/<installation id>/<UTC time>.tnb`, and `…/LATEST` naming the newest
+At the target: `control-plane/<installation id>/<UTC time>-<random>.tnb`, and `…/LATEST` naming the newest
 one (restore without naming a backup reads it). The newest CONTROL_BACKUP_KEEP are kept.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import sqlite3
 import subprocess
 import tarfile
@@ -97,7 +98,7 @@ def control_plane_backup(*, target_alias: str | None = None, log: Log = lambda l
                     "installation_id": settings.TENANTRY["INSTALLATION_ID"],
                     "database": {"vendor": connections["default"].vendor, "file": dump_name},
                     "files": sorted(files)}
-        object_key = f"{_installation_prefix()}/{timezone.now():%Y%m%dT%H%M%SZ}.tnb"
+        object_key = f"{_installation_prefix()}/{timezone.now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}.tnb"
         plain = Digest()
         stored = store.put(object_key, seal(_tar_stream(manifest, dump_name, dump_path, files), key, plain=plain))
     confirmed = store.size(object_key)

@@ -29,7 +29,6 @@ def offsite(settings, tmp_path):
     """A backup target outside the data directory, the control-plane key, and a data directory of
     its own (the test replaces it) holding the files a control plane keeps there."""
     from tenantry.core.backends import reset_backends
-
     from tenantry.core.crypto import encrypt
 
     encrypt("warm-up")  # the installation's secrets keys exist (and are in use) before the copy
@@ -132,3 +131,23 @@ def test_restore_refuses_a_control_plane_with_data_and_a_wrong_key(offsite, sett
     with pytest.raises(CommandError) as no_key:
         call_command("backup", stdout=StringIO())
     assert "control_backup_key_missing" in str(no_key.value) and "--new-key" in str(no_key.value)
+
+
+@pytest.mark.django_db
+def test_control_plane_backups_go_to_s3_and_only_the_newest_are_kept(offsite, s3_target, settings):
+    import boto3
+
+    settings.TENANTRY = {**settings.TENANTRY, "CONTROL_BACKUP_KEEP": 2}
+    keys = []
+    for _ in range(3):
+        out = StringIO()
+        call_command("backup", stdout=out)
+        keys.append(out.getvalue().strip().splitlines()[-1].removeprefix("Control plane backed up: "))
+    assert len(set(keys)) == 3
+    s3 = boto3.client("s3", endpoint_url=s3_target.url, region_name="us-east-1", aws_access_key_id="test",
+                      aws_secret_access_key="test")
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket="backups").get("Contents", [])}
+    stored = {k for k in listed if k.endswith(".tnb")}
+    assert {k.rsplit("/", 1)[1] for k in stored} == {k.rsplit("/", 1)[1] for k in keys[1:]}  # the oldest went
+    latest = next(k for k in listed if k.endswith("/LATEST"))
+    assert s3.get_object(Bucket="backups", Key=latest)["Body"].read().decode() == keys[-1]
