@@ -8,8 +8,7 @@ from django.db.models import QuerySet
 
 from tenantry.accounts.models import Team
 from tenantry.core.errors import NotFound
-from tenantry.instances.models import Instance
-from tenantry.updates.models import MaintenanceWindow, Rollout, RolloutTarget
+from tenantry.updates.models import MaintenanceWindow, Rollout
 
 
 def maintenance_window_get(*, team: Team) -> MaintenanceWindow:
@@ -18,11 +17,6 @@ def maintenance_window_get(*, team: Team) -> MaintenanceWindow:
         raise NotFound("This team has no maintenance window: updates may happen at any time.",
                        code="maintenance_window_not_found")
     return window
-
-
-def instance_update_history(*, team: Team, instance: Instance) -> QuerySet[RolloutTarget]:
-    return (RolloutTarget.objects.filter(instance=instance, instance__team=team).select_related("rollout")
-            .order_by("-rollout__created_at"))
 
 
 # --- the operator's view (API with the operators' key, CLI, admin, console): every team -------------
