@@ -18,6 +18,7 @@
 | webhook.manage        |   ✓   |   ✓   |        |         |
 | support.view          |   ✓   |   ✓   |   ✓    |    ✓    |
 | support.create        |   ✓   |   ✓   |   ✓    |    ✓    |
+| team.maintenance      |   ✓   |   ✓   |        |         |
 
 Retrying a failed operation needs the permission of what the retry may do (RETRY_PERMISSIONS).
 """
@@ -56,6 +57,8 @@ PERMISSIONS: dict[str, set[str]] = {
     # Support tickets: every member may ask (billing people about invoices) and follow the team's.
     "support.view": _ALL,
     "support.create": _ALL,
+    # When the operator may update the team's instances (tenantry.updates).
+    "team.maintenance": _MANAGERS,
 }
 
 # Retrying an operation needs the permission its kind needs. A provisioning counts as a deletion:

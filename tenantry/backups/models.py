@@ -21,6 +21,7 @@ class BackupKey(models.Model):
 class BackupKind(models.TextChoices):
     MANUAL = "manual", _("On demand")
     SAFETY = "safety", _("Before a restore")
+    PRE_UPDATE = "pre_update", _("Before an update")
 
 
 class BackupStatus(models.TextChoices):

@@ -62,10 +62,11 @@ def run_backup_dumps(ctx: StepContext) -> None:
 
 def save_backup(ctx: StepContext) -> None:
     backup = _backup(ctx, "backup_id")
-    _write(ctx, backup)
+    write_to_target(ctx, backup)
 
 
-def _write(ctx: StepContext, backup: Backup) -> None:
+def write_to_target(ctx: StepContext, backup: Backup) -> None:
+    """Write the instance's volumes as `backup` (used by other operations' steps too: updates)."""
     Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.RUNNING, updated_at=timezone.now())
     ctx.log(f"target: {backup.target}")
     manifest = archive.write_backup(backup, runtime=ctx.runtime, deployment=ctx.deployment, volumes=_volumes(ctx),
@@ -100,7 +101,7 @@ def safety_backup(ctx: StepContext) -> None:
         safety.save(update_fields=["prefix"])
         ctx.save_state(safety_backup_id=str(safety.pk))
     safety = _backup(ctx, "safety_backup_id")
-    _write(ctx, safety)
+    write_to_target(ctx, safety)
 
 
 def restore_volumes(ctx: StepContext) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from huey.contrib.djhuey import db_task
+from huey.contrib.djhuey import db_periodic_task, db_task
 
 
 @db_task(retries=3, retry_delay=30)
@@ -8,3 +8,32 @@ def backup_failure_task(operation_id: str, reason: str, rolled_back: bool | None
     from tenantry.backups.notify import notify_backup_failure
 
     notify_backup_failure(operation_id, reason, rolled_back)
+
+
+# --- the control plane's own backup (tenantry/backups/control_plane.py) ---------------------------
+def _control_backup_schedule():
+    from django.conf import settings
+    from huey import crontab
+
+    minute, hour, day, month, weekday = settings.TENANTRY["CONTROL_BACKUP_CRON"].split()
+    return crontab(minute=minute, hour=hour, day=day, month=month, day_of_week=weekday)
+
+
+@db_periodic_task(_control_backup_schedule(), retries=2, retry_delay=300)
+def control_plane_backup_task() -> str | None:
+    from django.conf import settings
+
+    from tenantry.backups.control_plane import control_plane_backup
+    from tenantry.core.logging import get_logger
+
+    log = get_logger(__name__)
+    if not settings.TENANTRY["CONTROL_BACKUP_KEY"]:
+        log.warning("control_backup.not_configured", hint="set TENANTRY_CONTROL_BACKUP_KEY")
+        return None
+    try:
+        backup = control_plane_backup()
+    except Exception:
+        log.exception("control_backup.failed")  # loud: an error log line, the task retried
+        raise
+    log.info("control_backup.done", key=backup.key, size=backup.size)
+    return backup.key

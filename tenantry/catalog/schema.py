@@ -15,6 +15,7 @@ from tenantry.catalog.backup_spec import BackupSpec
 from tenantry.catalog.hardening import ALLOWED_CAPABILITIES, NetworkAccess, Tmpfs
 from tenantry.catalog.spec_base import NAME_PATTERN, Strict
 from tenantry.catalog.templating import template_variables
+from tenantry.catalog.versions import VERSION_PATTERN, AppVersion, check_versions
 
 SECRET_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,40}$"
 
@@ -211,7 +212,9 @@ class AppSpec(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     title: str
     description: str = ""
-    version: str = "1"
+    version: str = Field(default="1", pattern=VERSION_PATTERN)
+    # Other versions of the app and their images (tenantry/catalog/versions.py).
+    versions: dict[str, AppVersion] = Field(default_factory=dict)
     entrypoint: Entrypoint
     services: dict[str, Service] = Field(min_length=1)
     secrets: list[SecretSpec] = Field(default_factory=list)
@@ -260,6 +263,7 @@ class AppSpec(Strict):
         for dump in self.backup.dumps:
             if dump.service not in names:
                 raise ValueError(f"backup.dumps.{dump.name}.service: unknown service {dump.service!r}")
+        check_versions(self.versions, names)
         secret_names = [s.name for s in self.secrets]
         if len(set(secret_names)) != len(secret_names):
             raise ValueError("secrets: names must be unique")

@@ -14,6 +14,7 @@ from tenantry.dashboard.views import (
     webhooks,
     workflows,
 )
+from tenantry.updates import views as updates_views
 
 app_name = "dashboard"
 
@@ -29,6 +30,11 @@ urlpatterns = [
     path("operator/billing/", billing.operator_billing, name="operator_billing"),
     path("operator/billing/invoices/<uuid:invoice_id>/mark-paid/", billing.operator_mark_paid,
          name="operator_mark_paid"),
+    # Updates (issue 11 item 6): the operator's rollouts.
+    path("operator/updates/", updates_views.operator_updates, name="operator_updates"),
+    path("operator/updates/<uuid:rollout_id>/cancel/", updates_views.operator_rollout_cancel,
+         name="operator_rollout_cancel"),
+    path("t/<slug:team_slug>/maintenance/", updates_views.maintenance_window, name="maintenance_window"),
     path("invitations/<str:token>/", team.invitation, name="invitation"),
     path("t/<slug:team_slug>/", instances.overview, name="overview"),
     path("t/<slug:team_slug>/instances/new/", instances.create, name="instance_create"),

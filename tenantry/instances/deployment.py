@@ -10,6 +10,7 @@ from django.conf import settings
 from tenantry.catalog.registry import get_app
 from tenantry.catalog.schema import AppSpec, Resources
 from tenantry.catalog.templating import render
+from tenantry.catalog.versions import service_image
 from tenantry.instances.models import Instance
 from tenantry.instances.naming import resource_prefix
 from tenantry.instances.secrets import instance_secret_values
@@ -80,7 +81,8 @@ def build_deployment(instance: Instance, spec: AppSpec | None = None) -> Deploym
         containers.append(ContainerSpec(
             service=name,
             name=f"{prefix}-{name}",
-            image=resolve_image(service.image),
+            # The images of the version the instance runs (an update changes `app_version`).
+            image=resolve_image(service_image(spec, instance.app_version, name)),
             ip=str(hosts[index + 1]),
             limits=limits[name],
             command=tuple(render(a, context) for a in service.command) if service.command is not None else None,

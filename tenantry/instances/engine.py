@@ -32,7 +32,13 @@ from tenantry.instances.operations import (
     STATUS_DURING,
     enqueue_operation,
 )
-from tenantry.instances.steps import FAILURE_HANDLERS, STEPS, StepContext, cleanup_failed_provision
+from tenantry.instances.steps import (
+    FAILURE_HANDLERS,
+    FINISHED_CALLBACKS,
+    STEPS,
+    StepContext,
+    cleanup_failed_provision,
+)
 from tenantry.runtime.backends.base import BackendError, TransientBackendError
 
 log = get_logger(__name__)
@@ -47,12 +53,14 @@ def run_operation(operation_id: str) -> str | None:
     lease = Lease(operation_id, token)
     try:
         with lease:
-            return _run_claimed(lease)
+            status = _run_claimed(lease)
     except LeaseLost:
         log.warning("operation.abandoned", operation=operation_id, token=token)
         return None
     finally:
         clear_operation_context()
+    _finished(operation_id)  # once the lease is released: the callback may run other operations
+    return status
 
 
 def _run_claimed(lease: Lease) -> str:
@@ -182,6 +190,13 @@ def _succeed(ctx: StepContext) -> None:
         Instance.objects.filter(pk=instance.pk).update(**fields)
         emit_operation_finished(Operation.objects.get(pk=operation.pk), in_place=operation.kind in IN_PLACE_KINDS)
     log.info("operation.succeeded", operation=str(operation.id), kind=operation.kind, instance=instance.slug)
+
+
+def _finished(operation_id: str) -> None:
+    kind = Operation.objects.filter(pk=operation_id).values_list("kind", flat=True).first()
+    callback = FINISHED_CALLBACKS.get(kind or "")
+    if callback is not None:
+        callback(operation_id)
 
 
 def resume_stale_operations() -> list[str]:

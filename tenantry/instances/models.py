@@ -29,6 +29,7 @@ class Status(models.TextChoices):
     ARCHIVING = "archiving", _("Archiving")
     ARCHIVED = "archived", _("Archived")
     RESTORING = "restoring", _("Restoring")
+    UPDATING = "updating", _("Updating")
     DELETING = "deleting", _("Deleting")
     DELETED = "deleted", _("Deleted")
     FAILED = "failed", _("Failed")
@@ -121,6 +122,7 @@ class OperationKind(models.TextChoices):
     RESTORE = "restore", _("Restore")
     CLONE = "clone", _("Restore to a new instance")
     READDRESS = "readdress", _("Update the app's address")
+    UPDATE = "update", _("Update")
 
 
 class OperationStatus(models.TextChoices):

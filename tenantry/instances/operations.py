@@ -31,6 +31,11 @@ STEP_TITLES: dict[str, str] = {
     "safety_backup": "Take a safety backup of the current data",
     "restore_values": "Restore the instance's credentials from the backup",
     "restore_volumes": "Replace the volumes' data with the backup's",
+    # Updates (steps in tenantry/updates/steps.py, registered when that app loads).
+    "check_update_images": "Check the new version's images",
+    "pre_update_backup": "Back up the instance before the update",
+    "switch_version": "Switch to the new version's images",
+    "finish_update": "Record the new version",
 }
 
 _ENSURE = ["check_images", "create_network", "create_volumes", "create_containers"]
@@ -66,6 +71,10 @@ PLANS: dict[str, list[str]] = {
     # A provisioning whose volumes are filled from a backup before the app first starts.
     OperationKind.CLONE: ["verify_backup", "restore_values", "route_to_edge", "check_images", "create_network",
                           "create_volumes", "restore_volumes", "create_containers", *_BOOT, "publish_route"],
+    # A failure after the switch rolls back by itself: the old images, and the pre-update backup
+    # put back when the new version may have migrated the data (tenantry.updates.steps.update_failed).
+    OperationKind.UPDATE: ["check_update_images", "route_to_edge", "pre_update_backup", "switch_version", *_BOOT,
+                           "finish_update", "publish_route"],
 }
 
 # Changes made while the app keeps serving: they neither move the instance's status nor, when
@@ -93,6 +102,7 @@ STATUS_DURING: dict[str, str] = {
     OperationKind.BACKUP: Status.RUNNING,
     OperationKind.RESTORE: Status.RESTORING,
     OperationKind.CLONE: Status.PROVISIONING,
+    OperationKind.UPDATE: Status.UPDATING,
 }
 STATUS_AFTER: dict[str, str] = {
     OperationKind.PROVISION: Status.RUNNING,
@@ -112,6 +122,7 @@ STATUS_AFTER: dict[str, str] = {
     OperationKind.BACKUP: Status.RUNNING,
     OperationKind.RESTORE: Status.RUNNING,
     OperationKind.CLONE: Status.RUNNING,
+    OperationKind.UPDATE: Status.RUNNING,
 }
 
 

@@ -117,6 +117,7 @@ class AppOut(Schema):
     title: str
     description: str
     version: str
+    versions: list[str] = Field(default=[], description="Every version the catalog knows (updates)")
     services: list[str]
     images: list[str]
     memory_mb: int

@@ -344,6 +344,11 @@ def operation_retry(*, operation: Operation, actor: str) -> Operation:
 def _check_retryable(operation: Operation, instance: Instance) -> None:
     if operation.status != OperationStatus.FAILED:
         raise NotRetryable("Only a failed operation can be retried.", details={"status": operation.status})
+    if operation.kind == OperationKind.UPDATE:
+        # An update is one instance's part of a rollout: it is tried again by a new rollout (and
+        # an instance its rollback left failed is started, or restored from the pre-update backup).
+        raise NotRetryable("A failed update is not retried: start a new rollout, or start the instance.",
+                           details={"kind": operation.kind})
     if instance.status == Status.DELETED or instance.deleted_at is not None:
         raise NotRetryable(f"Instance {instance.slug!r} is deleted.", details={"status": instance.status})
     latest = instance.operations.order_by("-created_at").first()

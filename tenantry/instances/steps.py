@@ -294,6 +294,10 @@ def cleanup_failed_provision(ctx: StepContext) -> None:
 # Returns True when the app runs again as before (filled in by apps that add kinds: backups).
 FAILURE_HANDLERS: dict[str, Callable[[StepContext, BackendError], bool]] = {}
 
+# Per operation kind: called with the operation's id once its outcome is committed (updates move
+# their rollout on).
+FINISHED_CALLBACKS: dict[str, Callable[[str], None]] = {}
+
 STEPS: dict[str, Callable[[StepContext], None]] = {
     "route_to_edge": route_to_edge,
     "check_images": check_images,

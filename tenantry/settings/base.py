@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "tenantry.support",
     "tenantry.dashboard",
     "tenantry.ops",
+    # Updates you can undo: rollouts of app versions, maintenance windows (issue 11 item 6).
+    "tenantry.updates",
     "allauth",
     "allauth.account",
     "allauth.mfa",

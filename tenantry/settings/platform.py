@@ -99,6 +99,12 @@ TENANTRY = {
     "METERING_TRAEFIK_METRICS_URL": os.environ.get("TENANTRY_METERING_TRAEFIK_METRICS_URL", ""),
     # Host path of the cgroup filesystem the CPU/memory collector reads (the Docker host's).
     "METERING_CGROUP_ROOT": os.environ.get("TENANTRY_METERING_CGROUP_ROOT", "/sys/fs/cgroup"),
+    # The control plane's own backup (tenantry/backups/control_plane.py, `tenantry backup`): the
+    # Fernet key that encrypts it (kept apart from this machine; empty: no scheduled backup), how
+    # many are kept, and when the worker takes one (cron: minute hour day month weekday, UTC).
+    "CONTROL_BACKUP_KEY": os.environ.get("TENANTRY_CONTROL_BACKUP_KEY", ""),
+    "CONTROL_BACKUP_KEEP": env_int("TENANTRY_CONTROL_BACKUP_KEEP", 14),
+    "CONTROL_BACKUP_CRON": os.environ.get("TENANTRY_CONTROL_BACKUP_CRON", "15 3 * * *"),
 }
 
 # Backup targets (tenantry/backups/targets): a local directory, and any S3 when a bucket is set.

@@ -76,6 +76,12 @@ class AutomationBackend(ABC):
     def executions(self, *, limit: int = 100, pages: int = 5) -> list[Execution]:
         """The most recent executions, newest first."""
 
+    def replace_workflow(self, workflow_id: str, body: dict) -> tuple[dict, Workflow]:
+        """Replace a workflow's definition by `body` (name, nodes, connections, settings), keeping
+        the credentials its nodes use and whether it is active. Returns the definition it had
+        (to put it back) and the workflow as it is now. Used by template updates."""
+        raise BackendError("this app cannot replace a workflow", code="not_supported")
+
     def login_cookies(self) -> dict[str, str]:
         """Sign in as the app's admin and return the session cookies the app set (name → value),
         for handing the session to the customer's browser on the app's own address."""

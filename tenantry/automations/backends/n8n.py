@@ -110,8 +110,49 @@ class N8nBackend(AutomationBackend):
         # browser (it binds it to the browser's id when it next renews the cookie).
         return self._login().cookies.get_dict()
 
+    def replace_workflow(self, workflow_id: str, body: dict) -> tuple[dict, Workflow]:
+        current = self._request("GET", f"/api/v1/workflows/{workflow_id}")
+        previous = _definition(current)
+        nodes = [dict(node) for node in body.get("nodes", [])]
+        _keep_credentials(nodes, current.get("nodes", []))
+        was_active = bool(current.get("active"))
+        if was_active:  # its webhooks and triggers are registered again from the new nodes
+            self._request("POST", f"/api/v1/workflows/{workflow_id}/deactivate")
+        updated = self._request("PUT", f"/api/v1/workflows/{workflow_id}",
+                                json=_definition({**body, "nodes": nodes}))
+        if was_active:
+            updated = self._request("POST", f"/api/v1/workflows/{workflow_id}/activate")
+        return previous, _workflow(updated)
+
     def executions(self, *, limit: int = 100, pages: int = 5) -> list[Execution]:
         return [_execution(item) for item in self._paged("/api/v1/executions", limit=limit, pages=pages)]
+
+
+# What n8n's public API accepts when a workflow is written (its answers hold more: ids, dates…).
+_DEFINITION_KEYS = ("name", "nodes", "connections", "settings")
+_SETTINGS_KEYS = ("executionOrder", "saveExecutionProgress", "saveManualExecutions", "saveDataErrorExecution",
+                  "saveDataSuccessExecution", "executionTimeout", "errorWorkflow", "timezone", "callerPolicy")
+
+
+def _definition(workflow: dict) -> dict:
+    definition = {key: workflow[key] for key in _DEFINITION_KEYS if key in workflow}
+    definition["settings"] = {k: v for k, v in (workflow.get("settings") or {}).items() if k in _SETTINGS_KEYS}
+    return definition
+
+
+def _keep_credentials(nodes: list[dict], current: list[dict]) -> None:
+    """The customer chose (or Tenantry filled) the credentials of the running workflow's nodes:
+    a new version's node keeps them, matched by name, else by type when only one node has it."""
+    by_name = {n.get("name"): n["credentials"] for n in current if n.get("credentials")}
+    types = [n.get("type") for n in current if n.get("credentials")]
+    by_type = {n.get("type"): n["credentials"] for n in current
+               if n.get("credentials") and types.count(n.get("type")) == 1}
+    for node in nodes:
+        if node.get("credentials"):
+            continue
+        kept = by_name.get(node.get("name")) or by_type.get(node.get("type"))
+        if kept:
+            node["credentials"] = kept
 
 
 def _is_trigger(node: dict) -> bool:
