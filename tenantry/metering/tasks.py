@@ -66,10 +66,27 @@ def quota_check_task() -> int:
 
 
 @db_task()
+def quota_check_team_task(team_id: str) -> int:
+    """One team's quotas again, at once (its limits just changed)."""
+    from tenantry.accounts.models import Team
+    from tenantry.metering.services.quotas import quota_check_team
+
+    team = Team.objects.filter(pk=team_id).first()
+    return len(quota_check_team(team=team)) if team is not None else 0
+
+
+@db_task()
 def quota_alert_email_task(alert_id: str) -> None:
     from tenantry.metering.notify import notify_quota_alert
 
     notify_quota_alert(alert_id)
+
+
+@db_task()
+def quota_enforcement_email_task(enforcement_id: str, what: str) -> None:
+    from tenantry.metering.notify import notify_quota_enforcement
+
+    notify_quota_enforcement(enforcement_id, what)
 
 
 @db_task()
