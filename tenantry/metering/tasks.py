@@ -7,6 +7,8 @@ from datetime import timedelta
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
+from tenantry.core.schedule import local_crontab
+
 
 @db_periodic_task(crontab(minute="*"))
 def collect_traffic_task() -> int:
@@ -29,8 +31,9 @@ def collect_executions_task() -> int:
     return collect_executions().events
 
 
-@db_periodic_task(crontab(hour="4", minute="0"))
+@db_periodic_task(local_crontab("STORAGE_AT"))
 def collect_storage_task() -> int:
+    """04:00 on the operator's clock (settings.TENANTRY_NIGHTLY)."""
     from tenantry.metering.collectors.storage import collect_storage
 
     return collect_storage().events
@@ -60,6 +63,8 @@ def rollup_task() -> int:
 
 @db_periodic_task(crontab(minute="*/15"))
 def quota_check_task() -> int:
+    """Policies (throttle, suspend, lifts) follow usage within 15 minutes; the nightly 06:00
+    limit check (tenantry.ops.tasks) is the seed's, with the day's collections done."""
     from tenantry.metering.services.quotas import quota_check_all
 
     return quota_check_all()
