@@ -7,10 +7,9 @@ from typing import Any
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
-from tenantry.core.schedule import local_crontab
-
 # Huey discovers only modules named `tasks`: this registers the payment reconciliation job too.
 from tenantry.billing import payment_tasks  # noqa: F401
+from tenantry.core.schedule import local_crontab
 
 
 @db_periodic_task(crontab(minute="10"))

@@ -10,7 +10,8 @@ from tenantry.routing.selectors import route_hosts
 
 def republish_instance_route(instance_id: str) -> Route | None:
     """Publish the instance's route again with its current hosts (and rate limit, while a traffic
-    quota throttles it), keeping where it points (the app or the edge). An instance with no route yet gets it from its next operation."""
+    quota throttles it), keeping where it points (the app or the edge). An instance with no route
+    yet gets it from its next operation."""
     instance = Instance.objects.filter(pk=instance_id).exclude(status=Status.DELETED).first()
     if instance is None:
         return None

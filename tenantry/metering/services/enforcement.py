@@ -59,11 +59,11 @@ def enforce_instance(*, team: Team, subscription: Subscription, instance: Instan
             changed.append(enforcement)
     # Lift (or cancel before it applied) whatever the current quotas no longer justify.
     for enforcement in QuotaEnforcement.objects.filter(instance=instance, lifted_at__isnull=True):
-        status = by_code.get(enforcement.quota)
-        still = (status is not None and status.period_start == enforcement.period_start and status.percent >= 100
-                 and _ACTIONS.get(status.policy) == enforcement.action)
+        current = by_code.get(enforcement.quota)
+        still = (current is not None and current.period_start == enforcement.period_start and current.percent >= 100
+                 and _ACTIONS.get(current.policy) == enforcement.action)
         if not still:
-            _lift(enforcement, subscription, status)
+            _lift(enforcement, subscription, current)
             changed.append(enforcement)
     return changed
 
