@@ -101,3 +101,38 @@ def notify_quota_enforcement(enforcement_id: str, what: str) -> None:
                        "usage_url": _dashboard(f"/t/{enforcement.team.slug}/usage/")}
         send_templated_email(to=user.email, template="quota_enforcement", context=context,
                              language=user.language or None)
+
+
+def _workflow_texts(name: str, data: dict) -> tuple[str, str]:
+    parts, reasons = [], []
+    if data.get("paused"):
+        parts.append(_("The active workflows of %(name)s are paused until %(until)s: %(workflows)s.") % {
+            "name": name, "until": data.get("until"), "workflows": ", ".join(data["paused"])})
+        reasons.append(_("The executions the plan includes for this period are used up, and the plan stops "
+                         "workflows then. They are reactivated when the next period starts, or sooner with a "
+                         "larger plan."))
+    if data.get("deactivated"):
+        parts.append(_("Workflows deactivated on %(name)s: %(workflows)s.") % {
+            "name": name, "workflows": ", ".join(data["deactivated"])})
+        reasons.append(_("The plan allows %(limit)s active workflows; the most recently activated ones were turned "
+                         "off. Deactivate others, or upgrade the plan, to turn them on again.") % {
+            "limit": data.get("active_limit")})
+    if data.get("resumed"):
+        parts.append(_("Workflows reactivated on %(name)s: %(workflows)s.") % {
+            "name": name, "workflows": ", ".join(data["resumed"])})
+        reasons.append(_("Executions are available again (a new period, or a larger plan)."))
+    return " ".join(parts), " ".join(reasons)
+
+
+def notify_workflow_limits(instance_id: str, data: dict) -> None:
+    from tenantry.instances.models import Instance
+
+    instance = Instance.objects.select_related("team").get(pk=instance_id)
+    owners = User.objects.filter(memberships__team=instance.team, memberships__role=Role.OWNER).order_by("email")
+    what = "lifted" if data.get("resumed") and not (data.get("paused") or data.get("deactivated")) else "applied"
+    for user in owners:
+        with translation.override(user.language or None):
+            happened, why = _workflow_texts(instance.slug, data)
+        send_templated_email(to=user.email, template="quota_enforcement", language=user.language or None,
+                             context={"instance": instance, "happened": happened, "why": why, "what": what,
+                                      "usage_url": _dashboard(f"/t/{instance.team.slug}/usage/")})

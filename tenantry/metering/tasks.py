@@ -95,6 +95,13 @@ def quota_enforcement_email_task(enforcement_id: str, what: str) -> None:
 
 
 @db_task()
+def workflow_limits_email_task(instance_id: str, data: dict) -> None:
+    from tenantry.metering.notify import notify_workflow_limits
+
+    notify_workflow_limits(instance_id, data)
+
+
+@db_task()
 def collector_gap_alert_task(gap_id: str) -> None:
     from tenantry.metering.notify import notify_collector_gap
 

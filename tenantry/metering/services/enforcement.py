@@ -147,3 +147,26 @@ def refresh_route(instance_id: str) -> None:
         republish_instance_route(instance_id)
     except Exception:  # the reconciler syncs routes (rate limit included) on its next pass
         log.exception("metering.throttle_route_failed", instance=instance_id)
+
+
+def enforce_app_limits(*, subscription: Subscription, instance: Instance, statuses: list[QuotaStatus]) -> None:
+    """Limits counted inside an automation app (active workflows; executions when the plan
+    blocks), through its backend. An app that cannot be reached now is enforced on the next pass."""
+    from tenantry.automations.limits import enforce_workflow_limits
+    from tenantry.automations.services import automation_for
+    from tenantry.catalog.registry import get_app
+    from tenantry.core.errors import ApplicationError
+    from tenantry.runtime.backends.base import BackendError
+
+    if get_app(instance.app).automation is None or instance.status != Status.RUNNING:
+        return
+    limit = (subscription.plan.app_limits or {}).get(instance.app, {}).get("active_workflows")
+    executions = next((s for s in statuses if s.code == "executions"), None)
+    blocked = executions is not None and executions.policy == Policy.BLOCK and executions.percent >= 100
+    try:
+        enforce_workflow_limits(instance=instance, backend=automation_for(instance),
+                                active_limit=int(limit) if limit is not None else None,
+                                paused_until=executions.period_end if blocked and executions else None,
+                                period_end=executions.period_end if executions else None)
+    except (ApplicationError, BackendError) as exc:
+        log.info("metering.app_limits_skipped", instance=instance.slug, reason=str(exc))

@@ -86,7 +86,7 @@ def quota_check_team(*, team: Team) -> list[QuotaAlert]:
 
 def _enforce(team: Team, entries: list[InstanceQuotas]) -> None:
     """Throttle / suspend what the thresholds call for, lift what they no longer do."""
-    from tenantry.metering.services.enforcement import enforce_instance
+    from tenantry.metering.services.enforcement import enforce_app_limits, enforce_instance
 
     subscription = _subscription(team)
     if subscription is None:
@@ -94,6 +94,7 @@ def _enforce(team: Team, entries: list[InstanceQuotas]) -> None:
     for entry in entries:
         with transaction.atomic():
             enforce_instance(team=team, subscription=subscription, instance=entry.instance, statuses=entry.quotas)
+        enforce_app_limits(subscription=subscription, instance=entry.instance, statuses=entry.quotas)
 
 
 def _email(alert_id: str) -> None:
