@@ -154,11 +154,12 @@ def enforce_app_limits(*, subscription: Subscription, instance: Instance, status
     blocks), through its backend. An app that cannot be reached now is enforced on the next pass."""
     from tenantry.automations.limits import enforce_workflow_limits
     from tenantry.automations.services import automation_for
-    from tenantry.catalog.registry import get_app
+    from tenantry.catalog.registry import get_app, get_catalog
     from tenantry.core.errors import ApplicationError
     from tenantry.runtime.backends.base import BackendError
 
-    if get_app(instance.app).automation is None or instance.status != Status.RUNNING:
+    if instance.status != Status.RUNNING or instance.app not in get_catalog() \
+            or get_app(instance.app).automation is None:
         return
     limit = (subscription.plan.app_limits or {}).get(instance.app, {}).get("active_workflows")
     executions = next((s for s in statuses if s.code == "executions"), None)
