@@ -39,7 +39,9 @@ def _active(instance) -> dict[str, bool]:
     return {w.name: w.active for w in workflows_list(instance=instance)}
 
 
-def test_workflow_limits_inside_n8n(platform, mailbox):
+def test_workflow_limits_inside_n8n(platform, mailbox, settings):
+    # Not a test of start-up speed: n8n may boot slowly on a machine shared with other runs.
+    settings.TENANTRY = {**settings.TENANTRY, "HEALTH_TIMEOUT_SECONDS": 400}
     owner = User.objects.create_user(email="flows@example.com", password="pw-Flows-123")
     team = team_create(name="Flows", owner=owner, actor="test")
     subscription = subscribe(team, memory_mb=1024, cpus=1,
