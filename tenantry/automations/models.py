@@ -37,3 +37,18 @@ class LoginTicket(BaseModel):
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     actor = models.CharField(max_length=200)
+
+
+class WorkflowState(BaseModel):
+    """What Tenantry knows of one workflow inside an instance for the plan's limits: since when
+    it has been seen active (the newest activations go first when the active-workflow limit is
+    passed), and whether the executions limit paused it (reactivated when the period ends)."""
+
+    instance = models.ForeignKey("instances.Instance", on_delete=models.CASCADE, related_name="workflow_states")
+    workflow_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=200, blank=True)
+    active_since = models.DateTimeField(null=True, blank=True)
+    paused_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["instance", "workflow_id"], name="workflow_state_unique")]

@@ -79,10 +79,26 @@ def workflow_set_active(*, instance: Instance, workflow_id: str, active: bool, a
 
         require_within_quota(team=instance.team, instance=instance, quotas=("executions",),
                              action="activating workflows")
+        _require_active_room(instance, backend, workflow_id)
     workflow = _app_call(lambda: backend.set_active(workflow_id, active))
     audit_log(actor=actor, action="workflow.activate" if active else "workflow.deactivate", target=instance,
               data={"workflow": workflow_id, "name": workflow.name})
     return workflow
+
+
+def _require_active_room(instance: Instance, backend: AutomationBackend, workflow_id: str) -> None:
+    """The plan's active-workflow limit: one more activation must fit (`plan_limit_reached`)."""
+    from tenantry.billing.entitlements import PlanLimitReached
+    from tenantry.billing.selectors import team_app_limit
+
+    limit = team_app_limit(instance.team, instance.app, "active_workflows")
+    if limit is None:
+        return
+    active = [w.id for w in _app_call(backend.workflows) if w.active]
+    if workflow_id not in active and len(active) >= limit:
+        raise PlanLimitReached(f"The plan allows {limit} active workflow(s) and {instance.slug} has {len(active)}: "
+                               "deactivate one or change plan.",
+                               details={"active_workflows": len(active), "limit": limit})
 
 
 def workflow_run_now(*, instance: Instance, workflow_id: str, actor: str) -> RunResult:

@@ -1,4 +1,4 @@
-"""Example catalogue from the pricing seeds (shared/seeds/000 and 003): idempotent upsert by code."""
+"""Example catalogue from the seeds (shared/seeds/000, 003 and 004): idempotent, created by code once."""
 
 from __future__ import annotations
 
@@ -34,6 +34,51 @@ PLANS: list[dict[str, Any]] = [
      "sort_order": 40},
 ]
 
+# The n8n content platform's plans (seed 004, "Structure des Plans") and the ERPNext plans (seed 000,
+# "Configuration Plans"). Sizes fit the catalog's apps (a plan is never smaller than an app it
+# allows: Plan.clean). n8n limits: executions per month, active workflows (absent = unlimited),
+# articles per week (the `articles` meter). Enterprise plans are sold on quote: no public price,
+# not listed, assigned to a team by the operator.
+_N8N = ["n8n", "n8n-postgres"]
+PLATFORM_PLANS: list[dict[str, Any]] = [
+    {"code": "n8n-starter", "name": "n8n Starter", "price_month_minor": 4900, "price_year_minor": 49000,
+     "allowed_apps": _N8N, "max_instances": 1, "memory_mb": 1024, "cpus": Decimal("1.5"), "storage_gb": 10,
+     "traffic_gb_month": 50, "app_limits": {app: {"executions_month": 10000, "active_workflows": 5,
+                                                  "articles_week": 2} for app in _N8N},
+     "sort_order": 110},
+    {"code": "n8n-pro", "name": "n8n Pro", "price_month_minor": 14900, "price_year_minor": 149000,
+     "allowed_apps": _N8N, "max_instances": 1, "memory_mb": 2048, "cpus": Decimal("2"), "storage_gb": 25,
+     "traffic_gb_month": 150, "app_limits": {app: {"executions_month": 50000, "active_workflows": 25,
+                                                   "articles_week": 8} for app in _N8N},
+     "priority_support": True, "offsite_backups": True, "addons_allowed": True, "sort_order": 120},
+    {"code": "n8n-business", "name": "n8n Business", "price_month_minor": 49900, "price_year_minor": 499000,
+     "allowed_apps": _N8N, "max_instances": 1, "memory_mb": 4096, "cpus": Decimal("4"), "storage_gb": 100,
+     "traffic_gb_month": 500, "app_limits": {app: {"executions_month": 250000, "articles_week": 20}
+                                             for app in _N8N},
+     "priority_support": True, "offsite_backups": True, "addons_allowed": True, "sort_order": 130},
+    {"code": "n8n-enterprise", "name": "n8n Enterprise", "price_month_minor": None, "price_year_minor": None,
+     "allowed_apps": _N8N, "max_instances": 1, "memory_mb": 8192, "cpus": Decimal("8"), "storage_gb": 500,
+     "traffic_gb_month": 2000, "app_limits": {}, "priority_support": True, "offsite_backups": True,
+     "addons_allowed": True, "is_public": False, "sort_order": 140},
+    # ERPNext runs eight services (3.5 GB, 4.25 CPUs as the catalog sizes them). The Frappe apps
+    # the seed names besides ERPNext (CRM, HRMS) are not in the catalog yet.
+    {"code": "erpnext-starter", "name": "ERPNext Starter", "price_month_minor": 2900, "price_year_minor": 29000,
+     "allowed_apps": ["erpnext"], "max_instances": 1, "memory_mb": 3584, "cpus": Decimal("4.5"), "storage_gb": 10,
+     "traffic_gb_month": 50, "app_limits": {"erpnext": {"users": 5}}, "sort_order": 210},
+    {"code": "erpnext-business", "name": "ERPNext Business", "price_month_minor": 9900, "price_year_minor": 99000,
+     "allowed_apps": ["erpnext"], "max_instances": 3, "max_custom_domains": 3, "memory_mb": 4096,
+     "cpus": Decimal("5"), "storage_gb": 50, "traffic_gb_month": 250, "app_limits": {"erpnext": {"users": 25}},
+     "offsite_backups": True, "priority_support": True, "addons_allowed": True, "sort_order": 220},
+    {"code": "erpnext-enterprise", "name": "ERPNext Enterprise", "price_month_minor": None,
+     "price_year_minor": None, "allowed_apps": [], "max_instances": 20, "max_custom_domains": 20,
+     "memory_mb": 8192, "cpus": Decimal("8"), "storage_gb": 500, "traffic_gb_month": 2000, "app_limits": {},
+     "offsite_backups": True, "priority_support": True, "addons_allowed": True, "is_public": False,
+     "sort_order": 230},
+]
+for _plan in PLATFORM_PLANS:
+    _plan.setdefault("currency", "EUR")
+    _plan.setdefault("trial_days", 0)
+
 ADDONS: list[dict[str, Any]] = [
     {"code": "ram-500", "name": "+500 MB RAM", "resource": "memory", "quantity": Decimal(500), "price_minor": 100},
     {"code": "cpu-1", "name": "+1 CPU", "resource": "cpu", "quantity": Decimal(1), "price_minor": 200},
@@ -63,6 +108,13 @@ def seed_billing_catalog() -> dict[str, int]:
     for data in PLANS:
         _, new = Plan.objects.get_or_create(code=data["code"], defaults=data)
         created["plans"] += new
+    for data in PLATFORM_PLANS:
+        if Plan.objects.filter(code=data["code"]).exists():
+            continue
+        plan = Plan(**data)
+        plan.full_clean()  # shipped data obeys the operator's rules (sizes, policies)
+        plan.save()
+        created["plans"] += 1
     for data in ADDONS:
         _, new = AddOn.objects.get_or_create(code=data["code"], defaults=data)
         created["addons"] += new

@@ -9,6 +9,7 @@ from huey.contrib.djhuey import db_periodic_task, db_task
 
 # Huey discovers only modules named `tasks`: this registers the payment reconciliation job too.
 from tenantry.billing import payment_tasks  # noqa: F401
+from tenantry.core.schedule import local_crontab
 
 
 @db_periodic_task(crontab(minute="10"))
@@ -26,9 +27,9 @@ def dunning_task() -> None:
     dunning_advance()
 
 
-@db_periodic_task(crontab(hour="5", minute="0"))
+@db_periodic_task(local_crontab("ADDONS_AT"))
 def addons_expire_task() -> None:
-    """05:00 UTC, as in the pricing seed."""
+    """05:00 on the operator's clock, as in the pricing seed (settings.TENANTRY_NIGHTLY)."""
     from tenantry.billing.services import addons_expire
 
     addons_expire()

@@ -113,14 +113,18 @@ def _remove_orphans(server: Server, report: ReconcileReport) -> None:
 
 
 def expected_routes() -> list[Route]:
+    from tenantry.metering.services.enforcement import throttled_routes  # traffic quotas that throttle
+
     routes = []
     verified = verified_hosts_by_instance()
+    throttled = throttled_routes()
     for instance in Instance.objects.exclude(status=Status.DELETED).exclude(subnet__isnull=True) \
             .select_related("server"):
         upstream = None
         if instance.status == Status.RUNNING:
             upstream = build_deployment(instance).upstream_url
-        routes.append(Route(key=str(instance.id), hosts=route_hosts(instance, verified), upstream=upstream))
+        routes.append(Route(key=str(instance.id), hosts=route_hosts(instance, verified), upstream=upstream,
+                            rate_limit=throttled.get(str(instance.id)) if upstream else None))
     return routes
 
 

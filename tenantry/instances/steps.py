@@ -95,7 +95,11 @@ class StepContext:
 
     def route(self, *, to_app: bool) -> Route:
         upstream = self.deployment.upstream_url if to_app else None
-        return Route(key=str(self.instance.id), hosts=route_hosts(self.instance), upstream=upstream)
+        from tenantry.metering.services.enforcement import instance_rate_limit  # a throttled traffic quota
+
+        rate_limit = instance_rate_limit(str(self.instance.id)) if to_app else None
+        return Route(key=str(self.instance.id), hosts=route_hosts(self.instance), upstream=upstream,
+                     rate_limit=rate_limit)
 
     def try_route_to_edge(self) -> None:
         try:

@@ -25,6 +25,12 @@ BUILTIN_METERS = [
 ]
 
 
+# Reported from outside (the SEO pipeline, through the usage API): articles published, one event
+# each; the plans limit them per week (`app_limits.<app>.articles_week`). Created by migration 0004.
+ARTICLES = "articles"
+REPORTED_METERS = [(ARTICLES, "Articles published", "count", "articles")]
+
+
 def builtin_meters() -> dict[str, Meter]:
     """The built-in meters by code, created if missing (migration 0002 creates them; a database
     flushed by tests or restored without them gets them back here)."""

@@ -147,3 +147,39 @@ class QuotaAlert(BaseModel):
             models.UniqueConstraint(fields=["instance", "quota", "threshold", "period_start"],
                                     name="quota_alert_once_per_period"),
         ]
+
+
+class EnforcementAction(models.TextChoices):
+    THROTTLE = "throttle", _("Throttled")
+    SUSPEND = "suspend", _("Suspended")
+
+
+class QuotaEnforcement(BaseModel):
+    """A policy applied to an instance because a quota was used up in a billing period: at most
+    one per instance, quota and period. `due_at` is when it applies (a suspension waits for its
+    grace period); `lifted_at` when it ended (next period, an add-on or a larger plan), or was
+    cancelled before it applied."""
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="quota_enforcements")
+    instance = models.ForeignKey("instances.Instance", on_delete=models.CASCADE, related_name="quota_enforcements")
+    quota = models.CharField(max_length=40)
+    action = models.CharField(max_length=20, choices=EnforcementAction.choices)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    due_at = models.DateTimeField()
+    applied_at = models.DateTimeField(null=True, blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True)  # the policy's settings when it applied
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "quota", "period_start"], name="quota_enforcement_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.quota}"
+
+    @property
+    def active(self) -> bool:
+        return self.applied_at is not None and self.lifted_at is None

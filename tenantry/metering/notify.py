@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from tenantry.accounts.models import Role, User
-from tenantry.metering.models import CollectorGap, QuotaAlert
+from tenantry.metering.models import CollectorGap, EnforcementAction, QuotaAlert, QuotaEnforcement
 from tenantry.metering.quotas import QUOTAS, Policy
 from tenantry.notifications.email import send_templated_email
 
@@ -23,6 +24,12 @@ def _consequence(alert: QuotaAlert) -> str:
                  "ends, unless you upgrade the plan or buy an add-on.")
     if alert.policy == Policy.BILL_OVERAGE:
         return _("Usage above the plan is billed per unit on your next invoice.")
+    if alert.policy == Policy.THROTTLE:
+        return _("The plan is used up: requests to the instance are now rate-limited (visitors past the limit get "
+                 "\"429 Too Many Requests\") until the period ends, unless you upgrade the plan or buy an add-on.")
+    if alert.policy == Policy.SUSPEND:
+        return _("The plan is used up: the instance will be suspended after the grace period unless you upgrade the "
+                 "plan or buy an add-on; it comes back at the start of the next period.")
     return _("Nothing is stopped: consider a larger plan or an add-on.")
 
 
@@ -55,3 +62,77 @@ def notify_collector_gap(gap_id: str) -> None:
         send_mail(subject, body, None, recipients)
     else:
         mail_admins(subject, body)
+
+
+def _enforcement_text(enforcement: QuotaEnforcement, what: str, quota: str) -> tuple[str, str]:
+    """(what happened, why) for the email about a policy applied, scheduled or lifted."""
+    name = enforcement.instance.slug
+    end = f"{enforcement.period_end:%Y-%m-%d}"
+    why = _("%(name)s has used all the %(quota)s its plan includes for the period ending on %(end)s.") % {
+        "name": name, "quota": quota, "end": end}
+    if what == "lifted":
+        happened = (_("%(name)s is no longer rate-limited.") if enforcement.action == EnforcementAction.THROTTLE
+                    else _("%(name)s has been resumed.")) % {"name": name}
+        return happened, _("Its %(quota)s quota is available again (new period, add-on or larger plan).") % {
+            "quota": quota}
+    if what == "scheduled":
+        due = f"{enforcement.due_at:%Y-%m-%d %H:%M} UTC"
+        return _("%(name)s will be suspended on %(due)s unless you upgrade the plan or buy an add-on.") % {
+            "name": name, "due": due}, why
+    if enforcement.action == EnforcementAction.THROTTLE:
+        params = enforcement.params
+        happened = _("Requests to %(name)s are now limited to %(requests)s per %(seconds)s s; visitors past the limit "
+                     "get \"429 Too Many Requests\" until the period ends, or until you upgrade the plan or buy an "
+                     "add-on.") % {"name": name, "requests": params.get("requests"),
+                                   "seconds": params.get("period_seconds")}
+    else:
+        happened = _("%(name)s has been suspended until the period ends, or until you upgrade the plan or buy an "
+                     "add-on.") % {"name": name}
+    return happened, why
+
+
+def notify_quota_enforcement(enforcement_id: str, what: str) -> None:
+    enforcement = QuotaEnforcement.objects.select_related("instance", "team").get(pk=enforcement_id)
+    owners = User.objects.filter(memberships__team=enforcement.team, memberships__role=Role.OWNER).order_by("email")
+    for user in owners:
+        with translation.override(user.language or None):
+            happened, why = _enforcement_text(enforcement, what, str(_(QUOTAS[enforcement.quota].label)).lower())
+            context = {"instance": enforcement.instance, "happened": happened, "why": why, "what": what,
+                       "usage_url": _dashboard(f"/t/{enforcement.team.slug}/usage/")}
+        send_templated_email(to=user.email, template="quota_enforcement", context=context,
+                             language=user.language or None)
+
+
+def _workflow_texts(name: str, data: dict) -> tuple[str, str]:
+    parts, reasons = [], []
+    if data.get("paused"):
+        parts.append(_("The active workflows of %(name)s are paused until %(until)s: %(workflows)s.") % {
+            "name": name, "until": data.get("until"), "workflows": ", ".join(data["paused"])})
+        reasons.append(_("The executions the plan includes for this period are used up, and the plan stops "
+                         "workflows then. They are reactivated when the next period starts, or sooner with a "
+                         "larger plan."))
+    if data.get("deactivated"):
+        parts.append(_("Workflows deactivated on %(name)s: %(workflows)s.") % {
+            "name": name, "workflows": ", ".join(data["deactivated"])})
+        reasons.append(_("The plan allows %(limit)s active workflows; the most recently activated ones were turned "
+                         "off. Deactivate others, or upgrade the plan, to turn them on again.") % {
+            "limit": data.get("active_limit")})
+    if data.get("resumed"):
+        parts.append(_("Workflows reactivated on %(name)s: %(workflows)s.") % {
+            "name": name, "workflows": ", ".join(data["resumed"])})
+        reasons.append(_("Executions are available again (a new period, or a larger plan)."))
+    return " ".join(parts), " ".join(reasons)
+
+
+def notify_workflow_limits(instance_id: str, data: dict) -> None:
+    from tenantry.instances.models import Instance
+
+    instance = Instance.objects.select_related("team").get(pk=instance_id)
+    owners = User.objects.filter(memberships__team=instance.team, memberships__role=Role.OWNER).order_by("email")
+    what = "lifted" if data.get("resumed") and not (data.get("paused") or data.get("deactivated")) else "applied"
+    for user in owners:
+        with translation.override(user.language or None):
+            happened, why = _workflow_texts(instance.slug, data)
+        send_templated_email(to=user.email, template="quota_enforcement", language=user.language or None,
+                             context={"instance": instance, "happened": happened, "why": why, "what": what,
+                                      "usage_url": _dashboard(f"/t/{instance.team.slug}/usage/")})

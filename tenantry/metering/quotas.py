@@ -6,7 +6,11 @@ Per limit, `Plan.usage_policies` says what happens at 100 %:
    "storage": {"policy": "block"}, "executions": {"policy": "notify"}}
 `notify` (the default) only tells; `block` refuses what would use more (new instances; for
 executions, activating workflows) with `quota_exceeded`; `bill_overage` invoices every unit
-(started) above the included amount at `unit_price_minor` on the next renewal invoice.
+(started) above the included amount at `unit_price_minor` on the next renewal invoice;
+`throttle` (traffic only) puts a rate limit on the instance's route (`requests`, default 5, per
+`period_seconds`, default 1, plus `burst`, default 10) until the quota is no longer used up;
+`suspend` suspends the instance `grace_days` (default 3) after the quota is used up, and resumes
+it when it no longer is (next period, an add-on, a larger plan). Enforcement: services/enforcement.py.
 GB are 10^9 bytes.
 """
 
@@ -34,7 +38,18 @@ class Policy:
     NOTIFY = "notify"
     BLOCK = "block"
     BILL_OVERAGE = "bill_overage"
-    ALL = (NOTIFY, BLOCK, BILL_OVERAGE)
+    THROTTLE = "throttle"
+    SUSPEND = "suspend"
+    ALL = (NOTIFY, BLOCK, BILL_OVERAGE, THROTTLE, SUSPEND)
+
+
+# The settings each policy accepts besides "policy": name -> default (None: required).
+POLICY_SETTINGS: dict[str, dict[str, int | None]] = {
+    Policy.NOTIFY: {}, Policy.BLOCK: {}, Policy.BILL_OVERAGE: {"unit_price_minor": None},
+    Policy.THROTTLE: {"requests": 5, "period_seconds": 1, "burst": 10},
+    Policy.SUSPEND: {"grace_days": 3},
+}
+THROTTLED_QUOTAS = ("traffic",)  # a rate limit on the route slows traffic, nothing else
 
 
 @dataclass(frozen=True)
@@ -74,15 +89,33 @@ def validate_usage_policies(policies: Any) -> None:
         if policy not in Policy.ALL:
             raise ValidationError(f"{code}: policy must be one of {', '.join(Policy.ALL)}.",
                                   details={"field": "usage_policies", "limit": code})
-        price = entry.get("unit_price_minor")
-        if policy == Policy.BILL_OVERAGE and (not isinstance(price, int) or isinstance(price, bool) or price <= 0):
-            raise ValidationError(f"{code}: bill_overage needs a positive integer unit_price_minor.",
+        if policy == Policy.THROTTLE and code not in THROTTLED_QUOTAS:
+            raise ValidationError(f"{code}: throttle applies to {', '.join(THROTTLED_QUOTAS)} only.",
                                   details={"field": "usage_policies", "limit": code})
+        allowed = POLICY_SETTINGS[policy]
+        for name, value in entry.items():
+            if name == "policy":
+                continue
+            if name not in allowed:
+                raise ValidationError(f"{code}: {policy} has no setting {name!r}.",
+                                      details={"field": "usage_policies", "limit": code, "setting": name})
+            minimum = 0 if name == "grace_days" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ValidationError(f"{code}: {name} must be an integer of at least {minimum}.",
+                                      details={"field": "usage_policies", "limit": code, "setting": name})
+        missing = [name for name, default in allowed.items() if default is None and name not in entry]
+        if missing:
+            raise ValidationError(f"{code}: {policy} needs a positive integer {missing[0]}.",
+                                  details={"field": "usage_policies", "limit": code, "setting": missing[0]})
 
 
 def policy_of(plan: Plan, code: str) -> dict[str, Any]:
+    """The limit's policy with every setting filled in (defaults for those the plan omits)."""
     entry = (plan.usage_policies or {}).get(code) or {}
-    return entry if entry.get("policy") in Policy.ALL else {"policy": Policy.NOTIFY}
+    if entry.get("policy") not in Policy.ALL:
+        return {"policy": Policy.NOTIFY}
+    defaults = {k: v for k, v in POLICY_SETTINGS[entry["policy"]].items() if v is not None}
+    return {**defaults, **entry}
 
 
 @dataclass(frozen=True)

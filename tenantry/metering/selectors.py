@@ -6,7 +6,7 @@ from datetime import datetime
 
 from tenantry.accounts.models import Team
 from tenantry.instances.models import Instance
-from tenantry.metering.models import QuotaAlert
+from tenantry.metering.models import QuotaAlert, QuotaEnforcement
 from tenantry.metering.services.quotas import InstanceQuotas, team_quotas
 
 
@@ -29,4 +29,9 @@ def banner_alerts(*, team: Team, now: datetime) -> list[QuotaAlert]:
     top: dict[tuple[str, str], QuotaAlert] = {}
     for alert in alerts:
         top.setdefault((str(alert.instance_id), alert.quota), alert)
+    # What a throttle / suspend policy did (or will do), for the banner to say.
+    enforcements = {(str(e.instance_id), e.quota): e for e in QuotaEnforcement.objects.filter(
+        team=team, lifted_at__isnull=True, period_start__lte=now, period_end__gt=now)}
+    for key, alert in top.items():
+        alert.enforcement = enforcements.get(key)  # type: ignore[attr-defined]
     return list(top.values())

@@ -7,6 +7,8 @@ from datetime import timedelta
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
+from tenantry.core.schedule import local_crontab
+
 
 @db_periodic_task(crontab(minute="*"))
 def collect_traffic_task() -> int:
@@ -29,8 +31,9 @@ def collect_executions_task() -> int:
     return collect_executions().events
 
 
-@db_periodic_task(crontab(hour="4", minute="0"))
+@db_periodic_task(local_crontab("STORAGE_AT"))
 def collect_storage_task() -> int:
+    """04:00 on the operator's clock (settings.TENANTRY_NIGHTLY)."""
     from tenantry.metering.collectors.storage import collect_storage
 
     return collect_storage().events
@@ -60,9 +63,21 @@ def rollup_task() -> int:
 
 @db_periodic_task(crontab(minute="*/15"))
 def quota_check_task() -> int:
+    """Policies (throttle, suspend, lifts) follow usage within 15 minutes; the nightly 06:00
+    limit check (tenantry.ops.tasks) is the seed's, with the day's collections done."""
     from tenantry.metering.services.quotas import quota_check_all
 
     return quota_check_all()
+
+
+@db_task()
+def quota_check_team_task(team_id: str) -> int:
+    """One team's quotas again, at once (its limits just changed)."""
+    from tenantry.accounts.models import Team
+    from tenantry.metering.services.quotas import quota_check_team
+
+    team = Team.objects.filter(pk=team_id).first()
+    return len(quota_check_team(team=team)) if team is not None else 0
 
 
 @db_task()
@@ -70,6 +85,20 @@ def quota_alert_email_task(alert_id: str) -> None:
     from tenantry.metering.notify import notify_quota_alert
 
     notify_quota_alert(alert_id)
+
+
+@db_task()
+def quota_enforcement_email_task(enforcement_id: str, what: str) -> None:
+    from tenantry.metering.notify import notify_quota_enforcement
+
+    notify_quota_enforcement(enforcement_id, what)
+
+
+@db_task()
+def workflow_limits_email_task(instance_id: str, data: dict) -> None:
+    from tenantry.metering.notify import notify_workflow_limits
+
+    notify_workflow_limits(instance_id, data)
 
 
 @db_task()

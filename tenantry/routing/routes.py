@@ -9,8 +9,9 @@ from tenantry.routing.selectors import route_hosts
 
 
 def republish_instance_route(instance_id: str) -> Route | None:
-    """Publish the instance's route again with its current hosts, keeping where it points (the
-    app or the edge). An instance with no route yet gets it from its next operation."""
+    """Publish the instance's route again with its current hosts (and rate limit, while a traffic
+    quota throttles it), keeping where it points (the app or the edge). An instance with no route
+    yet gets it from its next operation."""
     instance = Instance.objects.filter(pk=instance_id).exclude(status=Status.DELETED).first()
     if instance is None:
         return None
@@ -18,7 +19,10 @@ def republish_instance_route(instance_id: str) -> Route | None:
     current = backend.current(str(instance.pk))
     if current is None:
         return None
-    route = Route(key=current.key, hosts=route_hosts(instance), upstream=current.upstream)
+    from tenantry.metering.services.enforcement import instance_rate_limit  # metering reads routing
+
+    rate_limit = instance_rate_limit(str(instance.pk)) if current.upstream else None
+    route = Route(key=current.key, hosts=route_hosts(instance), upstream=current.upstream, rate_limit=rate_limit)
     if route != current:
         backend.publish(route)
         backend.wait_applied(route)

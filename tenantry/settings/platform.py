@@ -259,3 +259,21 @@ TENANTRY_SUPPORT: dict[str, Any] = {
     "SMTP_ENABLED": env_bool("TENANTRY_SUPPORT_SMTP_ENABLED", True),
     "INBOUND_WEBHOOK_KEY": os.environ.get("TENANTRY_SUPPORT_INBOUND_WEBHOOK_KEY", ""),
 }
+
+# --- nightly jobs (tenantry.ops.nightly, docs/nightly-jobs.md) -----------------------------------
+# The pricing seed's nightly jobs run at these local times in the operator's time zone (an IANA
+# name; DST followed). Each is "HH:MM".
+TENANTRY_NIGHTLY = {
+    "TIME_ZONE": os.environ.get("TENANTRY_OPERATOR_TIME_ZONE", "UTC"),
+    "HIBERNATE_AT": os.environ.get("TENANTRY_NIGHTLY_HIBERNATE_AT", "02:00"),
+    "CLEANUP_AT": os.environ.get("TENANTRY_NIGHTLY_CLEANUP_AT", "03:00"),
+    "STORAGE_AT": os.environ.get("TENANTRY_NIGHTLY_STORAGE_AT", "04:00"),
+    "ADDONS_AT": os.environ.get("TENANTRY_NIGHTLY_ADDONS_AT", "05:00"),
+    "LIMITS_AT": os.environ.get("TENANTRY_NIGHTLY_LIMITS_AT", "06:00"),
+    # 02:00: running instances without a request for this many days are hibernated (0: never).
+    "HIBERNATE_IDLE_DAYS": env_int("TENANTRY_NIGHTLY_HIBERNATE_IDLE_DAYS", 5),
+    # 03:00: what the clean-up keeps (days).
+    "KEEP_USAGE_EVENTS_DAYS": env_int("TENANTRY_KEEP_USAGE_EVENTS_DAYS", 400),
+    "KEEP_CLOSED_GAPS_DAYS": env_int("TENANTRY_KEEP_CLOSED_GAPS_DAYS", 90),
+    "KEEP_LOGIN_TICKETS_DAYS": env_int("TENANTRY_KEEP_LOGIN_TICKETS_DAYS", 1),
+}

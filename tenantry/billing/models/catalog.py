@@ -68,6 +68,11 @@ class Plan(BaseModel):
             validate_usage_policies(self.usage_policies)
         except ApplicationError as exc:
             raise FormError({"usage_policies": exc.message}) from exc
+        from tenantry.billing.plan_sizes import plan_size_errors
+
+        errors = plan_size_errors(self)
+        if errors:
+            raise FormError(errors)
 
     def allows_app(self, app: str) -> bool:
         return not self.allowed_apps or app in self.allowed_apps

@@ -30,4 +30,8 @@ def apply_team_limits(*, team: Team, actor: str) -> list[str]:
             audit_log(actor=actor, action="instance.resize_deferred", target=instance, data={"error": exc.code})
             continue
         changed.append(instance.slug)
+    # Quotas moved too (add-on bought or ended, larger plan): lift or apply the usage policies now.
+    from tenantry.metering.tasks import quota_check_team_task  # metering reads billing: import late
+
+    quota_check_team_task(str(team.pk))
     return changed

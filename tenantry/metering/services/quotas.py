@@ -54,7 +54,8 @@ def quota_check_team(*, team: Team) -> list[QuotaAlert]:
     """Write an alert for every threshold newly reached this period; the email (the highest new
     threshold per instance and quota), the audit row and the banner follow from those rows."""
     created: list[QuotaAlert] = []
-    for entry in team_quotas(team):
+    entries = team_quotas(team)
+    for entry in entries:
         for status in entry.quotas:
             new = []
             for threshold in status.reached:
@@ -79,7 +80,21 @@ def quota_check_team(*, team: Team) -> list[QuotaAlert]:
                 top = max(new, key=lambda a: a.threshold)
                 transaction.on_commit(partial(_email, str(top.pk)))
                 created.extend(new)
+    _enforce(team, entries)
     return created
+
+
+def _enforce(team: Team, entries: list[InstanceQuotas]) -> None:
+    """Throttle / suspend what the thresholds call for, lift what they no longer do."""
+    from tenantry.metering.services.enforcement import enforce_app_limits, enforce_instance
+
+    subscription = _subscription(team)
+    if subscription is None:
+        return
+    for entry in entries:
+        with transaction.atomic():
+            enforce_instance(team=team, subscription=subscription, instance=entry.instance, statuses=entry.quotas)
+        enforce_app_limits(subscription=subscription, instance=entry.instance, statuses=entry.quotas)
 
 
 def _email(alert_id: str) -> None:

@@ -11,6 +11,16 @@ EDGE_CREDENTIAL_HEADER = "X-Tenantry-Edge-Key"
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """At most `average` requests per `period_seconds` (plus a `burst`) reach the app; the
+    proxy answers the others 429 itself. Set while a traffic quota's policy is `throttle`."""
+
+    average: int
+    period_seconds: int = 1
+    burst: int = 1
+
+
+@dataclass(frozen=True)
 class Route:
     """Where the proxy sends requests for some host names.
 
@@ -21,6 +31,7 @@ class Route:
     key: str  # stable identifier, the instance id
     hosts: tuple[str, ...]
     upstream: str | None = None
+    rate_limit: RateLimit | None = None  # only meaningful with an upstream (the edge is never limited)
 
     @property
     def to_edge(self) -> bool:

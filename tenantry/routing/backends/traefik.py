@@ -19,7 +19,7 @@ from typing import Any
 import requests
 import yaml
 
-from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER, Route, RoutingBackend
+from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER, RateLimit, Route, RoutingBackend
 from tenantry.routing.backends.traefik_static import (
     DNS_RESOLVER,
     HTTP_RESOLVER,
@@ -147,8 +147,11 @@ class TraefikRouting(RoutingBackend):
         tls = self.tls
         if route.upstream:
             router["service"] = name
-            if tls:
-                router["middlewares"] = [HSTS_MIDDLEWARE]
+            router["middlewares"] = [HSTS_MIDDLEWARE] if tls else []
+            if route.rate_limit:
+                router["middlewares"].append(f"{name}-ratelimit")
+            if not router["middlewares"]:
+                del router["middlewares"]
             http["services"] = {name: {"loadBalancer": {"servers": [{"url": route.upstream}],
                                                         "passHostHeader": True}}}
             # `/_tenantry/…` on the instance's own address stays Tenantry's even while the app
@@ -161,6 +164,10 @@ class TraefikRouting(RoutingBackend):
             router["service"] = EDGE_SERVICE
             router["middlewares"] = self._edge_middlewares(name, tls)
         http["middlewares"] = {f"{name}-edge": {"addPrefix": {"prefix": f"/_edge/{route.key}"}}}
+        if route.upstream and route.rate_limit:
+            limit = route.rate_limit
+            http["middlewares"][f"{name}-ratelimit"] = {"rateLimit": {
+                "average": limit.average, "period": f"{limit.period_seconds}s", "burst": limit.burst}}
         if tls:
             self._add_tls(http, name, route, tls)
         return {"http": http}
@@ -231,7 +238,8 @@ class TraefikRouting(RoutingBackend):
                         return True
                     service = session.get(f"{self.api_url}/api/http/services/{name}@file", timeout=1)
                     servers = service.json().get("loadBalancer", {}).get("servers", []) if service.ok else []
-                    if [s.get("url") for s in servers] == [route.upstream]:
+                    limited = f"{name}-ratelimit@file" in router.json().get("middlewares", [])
+                    if [s.get("url") for s in servers] == [route.upstream] and limited == bool(route.rate_limit):
                         return True
             except requests.ConnectionError:
                 return False  # no Traefik running: the file is in place for when it starts
@@ -263,5 +271,8 @@ class TraefikRouting(RoutingBackend):
         hosts = tuple(re.findall(r"Host\(`([^`]+)`\)", router.get("rule", "")))
         service = http.get("services", {}).get(self.router_name(key))
         upstream = service["loadBalancer"]["servers"][0]["url"] if service else None
-        return Route(key=key, hosts=hosts, upstream=upstream)
+        limit = http.get("middlewares", {}).get(f"{self.router_name(key)}-ratelimit", {}).get("rateLimit")
+        rate_limit = RateLimit(average=int(limit["average"]), period_seconds=int(str(limit["period"]).rstrip("s")),
+                               burst=int(limit["burst"])) if limit and upstream else None
+        return Route(key=key, hosts=hosts, upstream=upstream, rate_limit=rate_limit)
 

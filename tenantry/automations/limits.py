@@ -1,0 +1,116 @@
+"""Plan limits counted inside an automation app, enforced through its backend:
+
+- active workflows (`app_limits.<app>.active_workflows`): past the limit, the newest activations
+  are deactivated (Tenantry remembers since when it has seen each workflow active);
+- executions per period, when the plan's policy for them is `block`: every active workflow is
+  paused until the period ends, then reactivated.
+
+The customer is told each time what happened and why (email + audit row). Called from the quota
+checks (every 15 minutes, and the nightly 06:00 run) for running instances of automation apps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from tenantry.automations.backends.base import AutomationBackend, Workflow
+from tenantry.automations.models import WorkflowState
+from tenantry.core.audit import audit_log
+from tenantry.core.logging import get_logger
+from tenantry.instances.models import Instance
+
+log = get_logger(__name__)
+ACTOR = "metering:policy"
+
+
+@dataclass
+class LimitOutcome:
+    deactivated: list[str] = field(default_factory=list)  # names, over the active-workflow limit
+    paused: list[str] = field(default_factory=list)  # names, executions used up
+    resumed: list[str] = field(default_factory=list)  # names, reactivated after a pause
+
+
+def enforce_workflow_limits(*, instance: Instance, backend: AutomationBackend, active_limit: int | None,
+                            paused_until: datetime | None, period_end: datetime | None = None) -> LimitOutcome:
+    """`paused_until`: the executions are used up and the plan blocks: pause every active
+    workflow until then. None: reactivate what a past pause stopped, then apply `active_limit`."""
+    now = timezone.now()
+    outcome = LimitOutcome()
+    workflows = backend.workflows()
+    states = _sync_states(instance, workflows, now)
+    if paused_until is not None:
+        for workflow in workflows:
+            if workflow.active:
+                backend.set_active(workflow.id, False)
+                WorkflowState.objects.filter(pk=states[workflow.id].pk).update(paused_until=paused_until,
+                                                                               active_since=None)
+                outcome.paused.append(workflow.name)
+    else:
+        paused = [w for w in workflows if states[w.id].paused_until is not None]
+        room = None if active_limit is None else max(active_limit - sum(w.active for w in workflows), 0)
+        for workflow in sorted(paused, key=lambda w: w.name):
+            if room is not None and room <= 0:
+                break  # the rest stays off: the plan's active-workflow limit counts them too
+            if not workflow.active:
+                backend.set_active(workflow.id, True)
+            WorkflowState.objects.filter(pk=states[workflow.id].pk).update(paused_until=None, active_since=now)
+            outcome.resumed.append(workflow.name)
+            room = None if room is None else room - 1
+        if outcome.resumed:
+            workflows = backend.workflows()
+            states = _sync_states(instance, workflows, now)
+        active = [w for w in workflows if w.active]
+        if active_limit is not None and len(active) > active_limit:
+            # Oldest activations keep running; ties (seen in the same pass) by the app's own dates.
+            ranked = sorted(active, key=lambda w: (states[w.id].active_since or now,
+                                                   w.updated_at or now, w.id))
+            for workflow in reversed(ranked[active_limit:]):
+                backend.set_active(workflow.id, False)
+                WorkflowState.objects.filter(pk=states[workflow.id].pk).update(active_since=None)
+                outcome.deactivated.append(workflow.name)
+    _tell(instance, outcome, active_limit=active_limit, paused_until=paused_until, period_end=period_end)
+    return outcome
+
+
+def _sync_states(instance: Instance, workflows: list[Workflow], now: datetime) -> dict[str, WorkflowState]:
+    known = {s.workflow_id: s for s in WorkflowState.objects.filter(instance=instance)}
+    for workflow in workflows:
+        state = known.get(workflow.id)
+        if state is None:
+            state = WorkflowState.objects.create(instance=instance, workflow_id=workflow.id, name=workflow.name,
+                                                 active_since=now if workflow.active else None)
+            known[workflow.id] = state
+        elif workflow.active and state.active_since is None:
+            state.active_since, state.name = now, workflow.name
+            state.save(update_fields=["active_since", "name", "updated_at"])
+        elif not workflow.active and state.active_since is not None:
+            state.active_since = None
+            state.save(update_fields=["active_since", "updated_at"])
+    return known
+
+
+def active_workflow_count(*, instance: Instance, backend: AutomationBackend) -> int:
+    return sum(w.active for w in backend.workflows())
+
+
+def _tell(instance: Instance, outcome: LimitOutcome, *, active_limit: int | None, paused_until: datetime | None,
+          period_end: datetime | None) -> None:
+    for action, names in (("workflows.deactivated_over_limit", outcome.deactivated),
+                          ("workflows.paused_executions_used_up", outcome.paused),
+                          ("workflows.resumed", outcome.resumed)):
+        if names:
+            audit_log(actor=ACTOR, action=action, target=instance,
+                      data={"workflows": names, "active_limit": active_limit,
+                            "until": paused_until.isoformat() if paused_until else None})
+            log.info(action, instance=instance.slug, workflows=len(names))
+    if outcome.deactivated or outcome.paused or outcome.resumed:
+        from tenantry.metering.tasks import workflow_limits_email_task
+
+        data = {"deactivated": outcome.deactivated, "paused": outcome.paused, "resumed": outcome.resumed,
+                "active_limit": active_limit,
+                "until": f"{(paused_until or period_end):%Y-%m-%d}" if (paused_until or period_end) else ""}
+        transaction.on_commit(lambda: workflow_limits_email_task(str(instance.pk), data))
