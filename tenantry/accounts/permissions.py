@@ -16,6 +16,7 @@
 | billing.manage        |   ✓   |       |        |    ✓    |
 | webhook.view          |   ✓   |   ✓   |        |         |
 | webhook.manage        |   ✓   |   ✓   |        |         |
+| audit.view            |   ✓   |       |        |         |
 
 Retrying a failed operation needs the permission of what the retry may do (RETRY_PERMISSIONS).
 """
@@ -51,6 +52,8 @@ PERMISSIONS: dict[str, set[str]] = {
     # Outbound webhook endpoints: their URLs and secrets reach the team's other systems.
     "webhook.view": _MANAGERS,
     "webhook.manage": _MANAGERS,
+    # The team's audit trail: who did what, from which address.
+    "audit.view": {str(Role.OWNER)},
 }
 
 # Retrying an operation needs the permission its kind needs. A provisioning counts as a deletion:

@@ -89,3 +89,8 @@ api.add_router("/", backups_router)
 api.add_router("/billing", billing_router)
 api.add_router("/webhooks", webhooks_router)
 api.add_router("/notifications", notifications_router)
+
+# --- customer care: audit trail, account privacy, teams and members, rate limits ---
+from tenantry.privacy.api import router as audit_router  # noqa: E402
+
+api.add_router("/audit", audit_router)

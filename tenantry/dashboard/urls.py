@@ -2,6 +2,7 @@ from django.urls import path
 
 from tenantry.dashboard.views import (
     account,
+    audit,
     backups,
     billing,
     billing_checkout,
@@ -80,4 +81,7 @@ urlpatterns = [
     path("t/<slug:team_slug>/billing/addons/buy/", billing.addon_buy_view, name="billing_addon_buy"),
     path("t/<slug:team_slug>/billing/addons/<uuid:purchase_id>/cancel/", billing.addon_cancel_view,
          name="billing_addon_cancel"),
+    # --- audit trail and personal data ---
+    path("t/<slug:team_slug>/audit/", audit.team_audit, name="audit"),
+    path("operator/audit/", audit.operator_audit, name="operator_audit"),
 ]

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "tenantry.events",
     "tenantry.notifications",
     "tenantry.webhooks",
+    "tenantry.privacy",
     "tenantry.dashboard",
     "tenantry.ops",
     "allauth",
@@ -144,6 +145,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    # --- audit: binds the request (IP, user agent, actor) for audit_log; audits unrecorded writes ---
+    "tenantry.core.audit.AuditContextMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -100,6 +100,17 @@ TENANTRY = {
     "METERING_CGROUP_ROOT": os.environ.get("TENANTRY_METERING_CGROUP_ROOT", "/sys/fs/cgroup"),
 }
 
+# --- audit, privacy and API limits (tenantry/core/audit.py, tenantry/privacy, tenantry/api/ratelimit.py) ---
+TENANTRY.update({
+    # Audit rows older than this lose who and from where (IP, user agent, user, field values).
+    "AUDIT_RETENTION_DAYS": env_int("TENANTRY_AUDIT_RETENTION_DAYS", 90),
+    # API requests a minute, per API key and per client IP; a plan's `limits.api_requests_per_minute` wins.
+    "API_RATE_LIMIT_PER_MINUTE": env_int("TENANTRY_API_RATE_LIMIT_PER_MINUTE", 100),
+    # Where the counters live: "redis" (REDIS_URL, shared by every process) or "database".
+    "API_RATE_LIMIT_STORE": os.environ.get("TENANTRY_API_RATE_LIMIT_STORE",
+                                           "redis" if os.environ.get("REDIS_URL") else "database"),
+})
+
 # Backup targets (tenantry/backups/targets): a local directory, and any S3 when a bucket is set.
 BACKUP_TARGETS: dict[str, dict] = {
     "local": {"BACKEND": "tenantry.backups.targets.local.LocalTarget",
