@@ -1,6 +1,5 @@
 """The team's audit trail over REST (JSON pages, or CSV): owners' and API keys' view of it."""
 
-from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse

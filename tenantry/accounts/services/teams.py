@@ -81,9 +81,11 @@ def membership_set_role(*, membership: Membership, role: str, access: Access) ->
     actor = access.actor
     if locked.role == Role.OWNER and role != Role.OWNER and _owners(locked.team) == 1:
         raise Conflict("A team keeps at least one owner.", code="last_owner")
+    before = locked.role
     locked.role = role
     locked.save(update_fields=["role", "updated_at"])
-    audit_log(actor=actor, action="membership.role", target=locked, data={"role": role})
+    audit_log(actor=actor, action="membership.role", target=locked, data={"role": role},
+              changes={"role": [before, role]})
     return locked
 
 
