@@ -9,6 +9,7 @@ from tenantry.dashboard.views import (
     domains,
     instances,
     notifications,
+    privacy,
     team,
     usage,
     webhooks,
@@ -84,4 +85,8 @@ urlpatterns = [
     # --- audit trail and personal data ---
     path("t/<slug:team_slug>/audit/", audit.team_audit, name="audit"),
     path("operator/audit/", audit.operator_audit, name="operator_audit"),
+    path("operator/users/<int:user_id>/export/", privacy.user_export, name="user_export"),
+    path("account/data/", privacy.data_export, name="data_export"),
+    path("account/erase/", privacy.erase, name="account_erase"),
+    path("t/<slug:team_slug>/team/delete/", privacy.team_delete, name="team_delete"),
 ]

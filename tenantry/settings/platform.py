@@ -104,6 +104,9 @@ TENANTRY = {
 TENANTRY.update({
     # Audit rows older than this lose who and from where (IP, user agent, user, field values).
     "AUDIT_RETENTION_DAYS": env_int("TENANTRY_AUDIT_RETENTION_DAYS", 90),
+    # A deleted team's backups (and what remains of its data) are purged after this many days:
+    # the backup retention, during which the operator can still restore a mistaken deletion.
+    "TEAM_DELETION_GRACE_DAYS": env_int("TENANTRY_TEAM_DELETION_GRACE_DAYS", 30),
     # API requests a minute, per API key and per client IP; a plan's `limits.api_requests_per_minute` wins.
     "API_RATE_LIMIT_PER_MINUTE": env_int("TENANTRY_API_RATE_LIMIT_PER_MINUTE", 100),
     # Where the counters live: "redis" (REDIS_URL, shared by every process) or "database".
