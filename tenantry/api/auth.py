@@ -11,6 +11,7 @@ from ninja.utils import check_csrf
 
 from tenantry.accounts.access import Access
 from tenantry.accounts.services.api_keys import api_key_authenticate
+from tenantry.api.ratelimit import check_api_key
 from tenantry.core.errors import ApplicationError
 
 
@@ -24,6 +25,7 @@ class ApiKeyAuth(HttpBearer):
         key = api_key_authenticate(token)
         if key is not None:
             request.access = Access(team=key.team, api_key=key)  # type: ignore[attr-defined]
+            check_api_key(request, key)
         return key
 
 

@@ -70,3 +70,20 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
+
+
+class RateLimitWindow(models.Model):
+    """Requests counted in one fixed window for one caller (API key or IP address), when no Redis
+    is configured: shared by every process through the database. Old windows are deleted."""
+
+    id = models.BigAutoField(primary_key=True)
+    key = models.CharField(max_length=120)
+    window = models.BigIntegerField()  # the window's start, in seconds since the epoch
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "window"], name="rate_limit_window_unique")]
+        indexes = [models.Index(fields=["window"], name="rate_limit_window_age")]
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.window}: {self.count}"

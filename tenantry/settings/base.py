@@ -147,6 +147,7 @@ MIDDLEWARE = [
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     # --- audit: binds the request (IP, user agent, actor) for audit_log; audits unrecorded writes ---
     "tenantry.core.audit.AuditContextMiddleware",
+    "tenantry.api.ratelimit.ApiRateLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

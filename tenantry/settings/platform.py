@@ -107,8 +107,11 @@ TENANTRY.update({
     # A deleted team's backups (and what remains of its data) are purged after this many days:
     # the backup retention, during which the operator can still restore a mistaken deletion.
     "TEAM_DELETION_GRACE_DAYS": env_int("TENANTRY_TEAM_DELETION_GRACE_DAYS", 30),
-    # API requests a minute, per API key and per client IP; a plan's `limits.api_requests_per_minute` wins.
+    # API requests a minute per API key; the plan's `api_requests_per_minute` wins when set.
     "API_RATE_LIMIT_PER_MINUTE": env_int("TENANTRY_API_RATE_LIMIT_PER_MINUTE", 100),
+    # Every API request from one address, keyed or not (floods, key guessing); 0 turns a limit off.
+    "API_RATE_LIMIT_PER_IP_PER_MINUTE": env_int("TENANTRY_API_RATE_LIMIT_PER_IP_PER_MINUTE", 100),
+    "API_RATE_LIMIT_WINDOW_SECONDS": env_int("TENANTRY_API_RATE_LIMIT_WINDOW_SECONDS", 60),
     # Where the counters live: "redis" (REDIS_URL, shared by every process) or "database".
     "API_RATE_LIMIT_STORE": os.environ.get("TENANTRY_API_RATE_LIMIT_STORE",
                                            "redis" if os.environ.get("REDIS_URL") else "database"),
