@@ -48,3 +48,25 @@ class SessionThenCsrfAuth(SessionAuth):
 
 def access_of(request: HttpRequest) -> Access:
     return request.access  # type: ignore[attr-defined]
+
+
+def team_access_for(request: HttpRequest, team_slug: str, permission: str | None = None) -> Access:
+    """The caller's access to the team in the URL: an API key's own team only, or a signed-in
+    member's; any other team does not exist (404). Then the permission, when one is named (403)."""
+    from tenantry.accounts.models import Membership, User
+    from tenantry.core.errors import NotFound
+
+    access: Access | None = getattr(request, "access", None)
+    if access is None:
+        user = request.user
+        membership = (Membership.objects.select_related("team", "user").filter(user=user, team__slug=team_slug)
+                      .first() if isinstance(user, User) else None)
+        if membership is None:
+            raise NotFound("No such team.", code="team_not_found")
+        access = Access(team=membership.team, user=membership.user, role=membership.role)
+        request.access = access  # type: ignore[attr-defined]
+    elif access.team.slug != team_slug:
+        raise NotFound("No such team.", code="team_not_found")
+    if permission is not None:
+        access.require(permission)
+    return access

@@ -91,6 +91,10 @@ api.add_router("/webhooks", webhooks_router)
 api.add_router("/notifications", notifications_router)
 
 # --- customer care: audit trail, account privacy, teams and members, rate limits ---
+from tenantry.accounts.api import router as teams_router  # noqa: E402
+from tenantry.privacy.account_api import router as account_router  # noqa: E402
 from tenantry.privacy.api import router as audit_router  # noqa: E402
 
 api.add_router("/audit", audit_router)
+api.add_router("/", teams_router)
+api.add_router("/account", account_router)

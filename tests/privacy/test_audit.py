@@ -62,7 +62,7 @@ def test_api_write_records_key_and_team(owners):
 
 
 def test_writes_no_service_audits_are_recorded_by_the_middleware(owners):
-    ana, team, _, _ = owners
+    ana, _team, _, _ = owners
     client = signed_in(ana)
     before = AuditEvent.objects.count()
     response = client.post(reverse("dashboard:notifications_read"), {"all": "1"}, HTTP_USER_AGENT=AGENT)
@@ -73,7 +73,7 @@ def test_writes_no_service_audits_are_recorded_by_the_middleware(owners):
 
 
 def test_owner_sees_own_team_only_in_dashboard_and_api(owners):
-    ana, team_a, bob, team_b = owners
+    ana, team_a, _bob, team_b = owners
     api_key_create(team=team_b, name="b-secret-key", actor="user:bob@example.com")
     api_key_create(team=team_a, name="a-key", actor="user:ana@example.com")
     page = signed_in(ana).get(reverse("dashboard:audit", args=[team_a.slug]))

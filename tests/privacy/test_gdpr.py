@@ -73,7 +73,7 @@ def _zip(response) -> zipfile.ZipFile:
 
 
 def test_export_holds_the_users_data_and_invoices_and_nobody_elses(people):
-    ana, ana_team, ana_invoice, bob, _, bob_invoice = people
+    ana, _ana_team, ana_invoice, _bob, _, bob_invoice = people
     archive = _zip(signed_in(ana).get(reverse("dashboard:data_export")))
     data = json.loads(archive.read("data.json"))
     assert data["user"]["email"] == ANA and data["user"]["last_name"] == "Zebulon"

@@ -8,7 +8,7 @@ from django import forms
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
@@ -41,9 +41,10 @@ def _filter(form: AuditFilterForm) -> AuditFilter:
     return AuditFilter(action=data["action"], actor=data["actor"], since=day(data["since"]), until=day(data["until"]))
 
 
-def _answer(request: HttpRequest, rows: QuerySet[AuditEvent], context: dict, filename: str) -> HttpResponse:
+def _answer(request: HttpRequest, rows: QuerySet[AuditEvent], context: dict, filename: str) -> HttpResponseBase:
     if request.GET.get("format") == "csv":
-        response = StreamingHttpResponse(audit_csv(rows.iterator(chunk_size=500)), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(audit_csv(rows.iterator(chunk_size=500)),
+                                         content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -53,7 +54,7 @@ def _answer(request: HttpRequest, rows: QuerySet[AuditEvent], context: dict, fil
 
 
 @with_team("audit.view")
-def team_audit(request: HttpRequest, access: Access) -> HttpResponse:
+def team_audit(request: HttpRequest, access: Access) -> HttpResponseBase:
     form = AuditFilterForm(request.GET or None)
     rows = team_audit_trail(team=access.team, flt=_filter(form))
     return _answer(request, rows, {"access": access, "form": form, "nav": "audit", "staff_view": False},
@@ -61,7 +62,7 @@ def team_audit(request: HttpRequest, access: Access) -> HttpResponse:
 
 
 @staff_member_required
-def operator_audit(request: HttpRequest) -> HttpResponse:
+def operator_audit(request: HttpRequest) -> HttpResponseBase:
     form = AuditFilterForm(request.GET or None)
     team_slug = form.cleaned_data.get("team", "") if form.is_valid() else ""
     rows = all_audit_trail(flt=_filter(form), team_slug=team_slug)

@@ -45,7 +45,7 @@ def _blocking_teams(user: User) -> list[Team]:
     owned = Membership.objects.filter(user=user, role=Role.OWNER).values("team_id")
     teams = (Team.objects.filter(pk__in=owned).annotate(
         owners=Count("memberships", filter=Q(memberships__role=Role.OWNER)), members=Count("memberships")))
-    return [t for t in teams if t.owners == 1 and t.members > 1]  # type: ignore[attr-defined]
+    return [t for t in teams if t.owners == 1 and t.members > 1]
 
 
 def _replace(value: object, email: str, replacement: str) -> object:

@@ -40,7 +40,7 @@ def team_delete(*, team: Team, actor: str, now: datetime | None = None) -> TeamD
     for instance in Instance.objects.filter(team=team).exclude(status__in=[Status.DELETED, Status.DELETING]):
         instance_delete(instance=instance, actor=actor)
     team.api_keys.filter(revoked_at__isnull=True).update(revoked_at=now)
-    team.webhook_endpoints.update(enabled=False, disabled_reason="team deleted", disabled_at=now)  # type: ignore[attr-defined]
+    team.webhook_endpoints.update(enabled=False, disabled_reason="team deleted", disabled_at=now)
     team.invitations.filter(accepted_at__isnull=True, revoked_at__isnull=True).update(revoked_at=now)
     team.memberships.all().delete()
     deletion = TeamDeletion.objects.create(team=team, requested_by=actor, purge_after=now + _grace())
@@ -69,9 +69,9 @@ def _purge(deletion: TeamDeletion, now: datetime) -> None:
     # Without its key no copy of a backup can be read (crypto-shredding), wherever it lies.
     BackupKey.objects.filter(team=team).delete()
     Backup.objects.filter(team=team).update(manifest={}, instance_slug="deleted", created_by="")
-    team.notifications.all().delete()  # type: ignore[attr-defined]
+    team.notifications.all().delete()
     team.api_keys.all().delete()
-    team.webhook_endpoints.all().delete()  # type: ignore[attr-defined]
+    team.webhook_endpoints.all().delete()
     team.invitations.all().delete()
     team.name = "Deleted team"
     team.slug = f"deleted-{team.pk.hex[:12]}"
