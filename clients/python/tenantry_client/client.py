@@ -43,7 +43,7 @@ def _retry_after(response: httpx.Response, attempt: int, backoff: float, cap: fl
         except ValueError:
             when = email.utils.parsedate_to_datetime(value)
             return min(cap, max(0.0, when.timestamp() - time.time()))
-    return min(cap, backoff * (2 ** attempt) * (1 + random.random() / 4))  # noqa: S311 - jitter only
+    return min(cap, backoff * (2 ** attempt) * (1 + random.random() / 4))
 
 
 class Tenantry:
