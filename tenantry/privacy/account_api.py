@@ -3,9 +3,11 @@ key): download it all, erase the account. Staff may export anyone's; anyone else
 
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 
 from tenantry.accounts.models import User
+from tenantry.accounts.services.invitations import invitation_accept
+from tenantry.accounts.services.profile import profile_update
 from tenantry.api.auth import SessionThenCsrfAuth
 from tenantry.core.errors import NotFound, ValidationError
 from tenantry.instances.schemas import ErrorOut
@@ -16,6 +18,24 @@ router = Router(tags=["account"], auth=SessionThenCsrfAuth())
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 _ZIP = {200: {"description": "A zip: data.json and invoices/*.pdf",
               "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+class ProfileOut(Schema):
+    email: str
+    first_name: str
+    last_name: str
+    language: str
+
+
+class ProfilePatch(Schema):
+    first_name: str | None = Field(None, max_length=150)
+    last_name: str | None = Field(None, max_length=150)
+    language: str | None = Field(None, max_length=8, description="`en`, `fr`, or empty: follow the browser")
+
+
+class JoinedOut(Schema):
+    team: str
+    role: str
 
 
 class EraseIn(Schema):
@@ -57,3 +77,21 @@ def erase_mine(request: HttpRequest, payload: EraseIn) -> dict:
     result = user_erase(user=user, actor=f"user:{user.email}")
     logout(request)
     return {"erased": True, "teams_deleted": result.teams_deleted}
+
+
+@router.get("/profile", response={200: ProfileOut, **ERRORS}, summary="My profile")
+def get_profile(request: HttpRequest) -> User:
+    return request.auth  # type: ignore[attr-defined,no-any-return]
+
+
+@router.patch("/profile", response={200: ProfileOut, **ERRORS}, summary="Change my name or language")
+def patch_profile(request: HttpRequest, payload: ProfilePatch) -> User:
+    user: User = request.auth  # type: ignore[attr-defined]
+    return profile_update(user=user, **payload.dict(exclude_none=True))
+
+
+@router.post("/invitations/{token}/accept", response={200: JoinedOut, **ERRORS},
+             summary="Join a team with the token of an invitation sent to my address")
+def accept_invitation(request: HttpRequest, token: str) -> dict:
+    membership = invitation_accept(token=token, user=request.auth)  # type: ignore[attr-defined]
+    return {"team": membership.team.slug, "role": membership.role}

@@ -161,3 +161,26 @@ def test_account_erase_by_api(world):
                        **csrf)
     assert done.status_code == 200 and done.json() == {"erased": True, "teams_deleted": [team.slug]}
     assert client.get("/api/v1/account/export").status_code == 401
+
+
+def test_profile_and_invitation_acceptance_by_api(world):
+    ana, team, bob, _ = world
+    from tenantry.accounts.access import Access
+    from tenantry.accounts.services.invitations import invitation_create
+    from tenantry.core.models import AuditEvent
+
+    client = _session(bob)
+    csrf = _csrf(client)
+    assert client.get("/api/v1/account/profile").json()["email"] == "bob@example.com"
+    changed = client.patch("/api/v1/account/profile", {"first_name": "Bob", "language": "fr"},
+                           content_type="application/json", **csrf)
+    assert changed.status_code == 200 and changed.json()["language"] == "fr"
+    assert AuditEvent.objects.get(action="user.profile").changes == {"first_name": ["", "Bob"], "language": ["", "fr"]}
+    bad = client.patch("/api/v1/account/profile", {"language": "xx"}, content_type="application/json", **csrf)
+    assert bad.status_code == 422
+    issued = invitation_create(access=Access(team=team, user=ana, role="owner"), email="bob@example.com",
+                               role="member", send=False)
+    joined = client.post(f"/api/v1/account/invitations/{issued.token}/accept", **csrf)
+    assert joined.status_code == 200 and joined.json() == {"team": team.slug, "role": "member"}
+    again = client.post(f"/api/v1/account/invitations/{issued.token}/accept", **csrf)
+    assert again.status_code == 404 and again.json()["code"] == "invitation_not_found"
