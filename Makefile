@@ -10,10 +10,12 @@ export TENANTRY_IMAGE_OVERRIDES ?= {"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4", "po
 
 .PHONY: up test test-quick lint bench bench-n8n bench-billing install docker images n8n-image clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	# The Python SDK (clients/python), editable: the suite tests it against a live control plane.
+	$(BIN)/pip install -q -e clients/python
 	touch $@
 
 install: $(BIN)/.installed

@@ -38,3 +38,7 @@ os.environ["TENANTRY_HEALTH_TIMEOUT_SECONDS"] = "30"
 os.environ["TENANTRY_IMAGE_OVERRIDES"] = (
     '{"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4", "postgres:15": "tenantry/postgres:15"}')
 os.environ["TENANTRY_CATALOG_DIRS"] = os.path.join(os.path.dirname(__file__), "catalog")
+# API rate limits off for the suite (every test calls from 127.0.0.1); tests/api/test_rate_limits.py
+# and the SDK's live-server test turn them on.
+os.environ["TENANTRY_API_RATE_LIMIT_PER_MINUTE"] = "0"
+os.environ["TENANTRY_API_RATE_LIMIT_PER_IP_PER_MINUTE"] = "0"

@@ -32,7 +32,10 @@ class Access:
 
     def allows(self, permission: str) -> bool:
         if self.api_key is not None:
-            if permission.startswith(("billing.", "team.manage")):
+            if permission.startswith("billing."):  # only when the key was given billing explicitly
+                return (self.api_key.billing == "manage" or (self.api_key.billing == "read"
+                                                             and permission == "billing.view"))
+            if permission.startswith("team.manage"):
                 return False
             return permission in _READ_ONLY or self.api_key.can_write
         return self.role is not None and role_allows(self.role, permission)

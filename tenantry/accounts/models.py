@@ -111,6 +111,12 @@ class ApiKeyScope(models.TextChoices):
     WRITE = "write", _("Read and write")
 
 
+class ApiKeyBilling(models.TextChoices):
+    NONE = "", _("No billing")
+    READ = "read", _("Read invoices and plans")
+    MANAGE = "manage", _("Manage billing (plans, payments)")
+
+
 class ApiKey(BaseModel):
     """A team's key for the REST API: shown once, stored hashed, scoped, revocable."""
 
@@ -119,6 +125,8 @@ class ApiKey(BaseModel):
     prefix = models.CharField(max_length=16, unique=True)
     hashed = models.CharField(max_length=64)
     scope = models.CharField(max_length=8, choices=ApiKeyScope.choices, default=ApiKeyScope.WRITE)
+    # Billing is never implied by `scope`: a key gets it only when given explicitly.
+    billing = models.CharField(max_length=8, choices=ApiKeyBilling.choices, default=ApiKeyBilling.NONE, blank=True)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

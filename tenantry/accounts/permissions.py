@@ -19,6 +19,7 @@
 | support.view          |   ✓   |   ✓   |   ✓    |    ✓    |
 | support.create        |   ✓   |   ✓   |   ✓    |    ✓    |
 | team.maintenance      |   ✓   |   ✓   |        |         |
+| audit.view            |   ✓   |       |        |         |
 
 Retrying a failed operation needs the permission of what the retry may do (RETRY_PERMISSIONS).
 """
@@ -59,6 +60,8 @@ PERMISSIONS: dict[str, set[str]] = {
     "support.create": _ALL,
     # When the operator may update the team's instances (tenantry.updates).
     "team.maintenance": _MANAGERS,
+    # The team's audit trail: who did what, from which address.
+    "audit.view": {str(Role.OWNER)},
 }
 
 # Retrying an operation needs the permission its kind needs. A provisioning counts as a deletion:

@@ -11,6 +11,7 @@ from ninja.utils import check_csrf
 
 from tenantry.accounts.access import Access
 from tenantry.accounts.services.api_keys import api_key_authenticate
+from tenantry.api.ratelimit import check_api_key
 from tenantry.core.errors import ApplicationError
 
 
@@ -24,6 +25,7 @@ class ApiKeyAuth(HttpBearer):
         key = api_key_authenticate(token)
         if key is not None:
             request.access = Access(team=key.team, api_key=key)  # type: ignore[attr-defined]
+            check_api_key(request, key)
         return key
 
 
@@ -46,3 +48,25 @@ class SessionThenCsrfAuth(SessionAuth):
 
 def access_of(request: HttpRequest) -> Access:
     return request.access  # type: ignore[attr-defined]
+
+
+def team_access_for(request: HttpRequest, team_slug: str, permission: str | None = None) -> Access:
+    """The caller's access to the team in the URL: an API key's own team only, or a signed-in
+    member's; any other team does not exist (404). Then the permission, when one is named (403)."""
+    from tenantry.accounts.models import Membership, User
+    from tenantry.core.errors import NotFound
+
+    access: Access | None = getattr(request, "access", None)
+    if access is None:
+        user = request.user
+        membership = (Membership.objects.select_related("team", "user").filter(user=user, team__slug=team_slug)
+                      .first() if isinstance(user, User) else None)
+        if membership is None:
+            raise NotFound("No such team.", code="team_not_found")
+        access = Access(team=membership.team, user=membership.user, role=membership.role)
+        request.access = access  # type: ignore[attr-defined]
+    elif access.team.slug != team_slug:
+        raise NotFound("No such team.", code="team_not_found")
+    if permission is not None:
+        access.require(permission)
+    return access

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import structlog
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from tenantry.api.auth import ApiKeyAuth, access_of
+from tenantry.api.openapi import TenantryNinjaAPI
 from tenantry.core.errors import ApplicationError
 
 __all__ = ["ApiKeyAuth", "access_of", "api"]
@@ -18,7 +18,8 @@ log = structlog.get_logger(__name__)
 _HTTP_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                      405: "method_not_allowed", 429: "rate_limited"}
 
-api = NinjaAPI(
+# NinjaAPI, with every error answer documented in the schema (tenantry/api/openapi.py).
+api = TenantryNinjaAPI(
     title="Tenantry API",
     version="1",
     description="Provision and run isolated app instances. Authenticate with a team API key: "
@@ -98,3 +99,12 @@ api.add_router("/webhooks", webhooks_router)
 api.add_router("/notifications", notifications_router)
 api.add_router("/", support_router)
 api.add_router("/", updates_router)
+
+# --- customer care: audit trail, account privacy, teams and members, rate limits ---
+from tenantry.accounts.api import router as teams_router  # noqa: E402
+from tenantry.privacy.account_api import router as account_router  # noqa: E402
+from tenantry.privacy.api import router as audit_router  # noqa: E402
+
+api.add_router("/audit", audit_router)
+api.add_router("/", teams_router)
+api.add_router("/account", account_router)

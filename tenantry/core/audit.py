@@ -1,18 +1,175 @@
+"""The audit trail: one function every service calls, enriched from the request being served.
+
+`audit_log()` records actor, action and target; the team, the signed-in user (or API key), the
+client's IP address and user agent come from the request context that `AuditContextMiddleware`
+binds, so services stay unaware of HTTP. Writes no service audits itself (a view that saves a
+model directly, a third-party form such as allauth's) are still recorded by the middleware as a
+`request.<method>` row with the submitted field names: every write leaves a trace.
+"""
+
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
+from django.http import HttpRequest, HttpResponse
 
 from tenantry.core.models import AuditEvent
 
+# Related objects whose team a target belongs to, looked through when the target has no team_id.
+_TEAM_PATHS = ("team_id", "instance", "subscription", "account", "invoice", "endpoint", "delivery", "payment")
+# Submitted fields never named in a generic row (their names are harmless, but keep rows short).
+_IGNORED_FIELDS = {"csrfmiddlewaretoken"}
+_UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
-def audit_log(*, actor: str, action: str, target: models.Model, data: dict[str, Any] | None = None) -> AuditEvent:
-    """Record an action in the audit trail (inside the caller's transaction)."""
+
+@dataclass
+class _RequestContext:
+    request: HttpRequest
+    written: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_context: contextvars.ContextVar[_RequestContext | None] = contextvars.ContextVar("tenantry_audit", default=None)
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The peer's address. Behind the proxy, Django sees the proxy's: Traefik runs on this host
+    and forwards the client's address as the first X-Forwarded-For hop, trusted only from loopback."""
+    remote = request.META.get("REMOTE_ADDR") or None
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if forwarded and remote in ("127.0.0.1", "::1"):
+        first = forwarded.split(",")[0].strip()
+        return first or remote
+    return remote
+
+
+def _team_id(target: models.Model, depth: int = 0) -> Any:
+    if target._meta.label_lower == "accounts.team":
+        return target.pk
+    for attr in _TEAM_PATHS:
+        if attr == "team_id":
+            value = getattr(target, "team_id", None)
+            if value is not None:
+                return value
+            continue
+        if depth < 2 and any(f.name == attr for f in target._meta.concrete_fields):
+            related = getattr(target, attr, None)
+            if isinstance(related, models.Model):
+                found = _team_id(related, depth + 1)
+                if found is not None:
+                    return found
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def snapshot(obj: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
+    """The audited values of a model's fields (secrets excluded by name), to diff after a change."""
+    names = list(fields) if fields is not None else [f.attname for f in obj._meta.concrete_fields]
+    return {name: _jsonable(getattr(obj, name)) for name in names
+            if not any(word in name for word in ("hash", "secret", "password", "token"))}
+
+
+def diff(before: dict[str, Any], obj: models.Model) -> dict[str, list[Any]]:
+    after = snapshot(obj, before.keys())
+    return {name: [before[name], after[name]] for name in before
+            if name != "updated_at" and before[name] != after[name]}
+
+
+def audit_log(*, actor: str, action: str, target: models.Model, data: dict[str, Any] | None = None,
+              changes: dict[str, Any] | None = None, team: models.Model | None = None) -> AuditEvent:
+    """Record an action in the audit trail (inside the caller's transaction).
+
+    `changes` names the changed fields ({"field": [before, after]}, see `snapshot`/`diff`);
+    without it the row keeps `data`'s keys as the fields the action set."""
+    ctx = _context.get()
+    request = ctx.request if ctx is not None else None
+    team_id = team.pk if team is not None else _team_id(target)
+    user_id, ip, agent = None, None, ""
+    if request is not None:
+        access = getattr(request, "access", None)
+        if team_id is None and access is not None:
+            team_id = access.team.pk
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            user_id = user.pk
+        ip = client_ip(request)
+        agent = request.META.get("HTTP_USER_AGENT", "")[:300]
+        ctx.written += 1  # type: ignore[union-attr]
+    if changes is None:
+        changes = {k: _jsonable(v) for k, v in (data or {}).items()}
     return AuditEvent.objects.create(
         actor=actor or "system",
         action=action,
         target_type=target._meta.label_lower,
         target_id=str(target.pk),
-        data=data or {},
+        data=_jsonable(data or {}),
+        team_id=team_id,
+        actor_user_id=user_id,
+        ip=ip,
+        user_agent=agent,
+        changes=_jsonable(changes),
     )
+
+
+def _actor_of(request: HttpRequest) -> str:
+    access = getattr(request, "access", None)
+    if access is not None:
+        return str(access.actor)
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.email}"
+    return "anonymous"
+
+
+def _generic_row(request: HttpRequest, response: HttpResponse) -> None:
+    fields = sorted({k for k in request.POST if k not in _IGNORED_FIELDS}) if request.method == "POST" else []
+    access = getattr(request, "access", None)
+    user = getattr(request, "user", None)
+    AuditEvent.objects.create(
+        actor=_actor_of(request), action=f"request.{request.method.lower()}",  # type: ignore[union-attr]
+        target_type="http.path", target_id=request.path[:64],
+        data={"path": request.path[:500], "status": response.status_code},
+        team_id=access.team.pk if access is not None else None,
+        actor_user_id=user.pk if user is not None and user.is_authenticated else None,
+        ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+        changes={name: None for name in fields},
+    )
+
+
+def _succeeded(request: HttpRequest, response: HttpResponse) -> bool:
+    if request.path.startswith("/api/"):
+        return 200 <= response.status_code < 300
+    # Dashboard forms redirect after a successful POST and re-render (200) when invalid.
+    return 300 <= response.status_code < 400
+
+
+class AuditContextMiddleware:
+    """Binds the request for `audit_log`, and audits writes no service recorded."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        ctx = _RequestContext(request=request)
+        token = _context.set(ctx)
+        try:
+            response = self.get_response(request)
+            if (request.method in _UNSAFE and ctx.written == 0 and _succeeded(request, response)
+                    and not request.path.startswith(("/static/", "/healthz", "/readyz", "/metrics"))):
+                _generic_row(request, response)
+            return response
+        finally:
+            _context.reset(token)

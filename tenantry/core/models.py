@@ -26,9 +26,18 @@ class AuditEvent(models.Model):
     target_type = models.CharField(max_length=100)
     target_id = models.CharField(max_length=64, db_index=True)
     data = models.JSONField(default=dict, blank=True)
+    # Who and from where (the request being served when the row was written; empty for workers).
+    team_id = models.UUIDField(null=True, blank=True, db_index=True)
+    actor_user_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    # {"field": [before, after]} for updates, {"field": value} for creations, names only once anonymised.
+    changes = models.JSONField(default=dict, blank=True)
+    anonymised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["team_id", "-created_at"], name="audit_team_recent")]
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.target_type}:{self.target_id}"
@@ -61,3 +70,20 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
+
+
+class RateLimitWindow(models.Model):
+    """Requests counted in one fixed window for one caller (API key or IP address), when no Redis
+    is configured: shared by every process through the database. Old windows are deleted."""
+
+    id = models.BigAutoField(primary_key=True)
+    key = models.CharField(max_length=120)
+    window = models.BigIntegerField()  # the window's start, in seconds since the epoch
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "window"], name="rate_limit_window_unique")]
+        indexes = [models.Index(fields=["window"], name="rate_limit_window_age")]
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.window}: {self.count}"

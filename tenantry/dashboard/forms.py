@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from tenantry.accounts.models import ApiKeyScope, Role
+from tenantry.accounts.models import ApiKeyBilling, ApiKeyScope, Role
 from tenantry.catalog.registry import get_catalog
 
 
@@ -59,6 +59,8 @@ class RoleForm(forms.Form):
 class ApiKeyForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
     scope = forms.ChoiceField(label=_("Access"), choices=ApiKeyScope.choices, initial=ApiKeyScope.WRITE)
+    billing = forms.ChoiceField(label=_("Billing"), choices=ApiKeyBilling.choices, required=False,
+                                initial=ApiKeyBilling.NONE)
 
 
 class ProfileForm(forms.Form):

@@ -3,12 +3,14 @@ from django.urls import path
 from tenantry.dashboard.views import (
     account,
     app_logs,
+    audit,
     backups,
     billing,
     billing_checkout,
     domains,
     instances,
     notifications,
+    privacy,
     team,
     usage,
     webhooks,
@@ -89,4 +91,11 @@ urlpatterns = [
     path("t/<slug:team_slug>/billing/addons/buy/", billing.addon_buy_view, name="billing_addon_buy"),
     path("t/<slug:team_slug>/billing/addons/<uuid:purchase_id>/cancel/", billing.addon_cancel_view,
          name="billing_addon_cancel"),
+    # --- audit trail and personal data ---
+    path("t/<slug:team_slug>/audit/", audit.team_audit, name="audit"),
+    path("operator/audit/", audit.operator_audit, name="operator_audit"),
+    path("operator/users/<int:user_id>/export/", privacy.user_export, name="user_export"),
+    path("account/data/", privacy.data_export, name="data_export"),
+    path("account/erase/", privacy.erase, name="account_erase"),
+    path("t/<slug:team_slug>/team/delete/", privacy.team_delete, name="team_delete"),
 ]

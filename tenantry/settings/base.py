@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "tenantry.notifications",
     "tenantry.webhooks",
     "tenantry.support",
+    "tenantry.privacy",
     "tenantry.dashboard",
     "tenantry.ops",
     # Updates you can undo: rollouts of app versions, maintenance windows (issue 11 item 6).
@@ -147,6 +148,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    # --- audit: binds the request (IP, user agent, actor) for audit_log; audits unrecorded writes ---
+    "tenantry.core.audit.AuditContextMiddleware",
+    "tenantry.api.ratelimit.ApiRateLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -107,6 +107,23 @@ TENANTRY = {
     "CONTROL_BACKUP_CRON": os.environ.get("TENANTRY_CONTROL_BACKUP_CRON", "15 3 * * *"),
 }
 
+# --- audit, privacy and API limits (tenantry/core/audit.py, tenantry/privacy, tenantry/api/ratelimit.py) ---
+TENANTRY.update({
+    # Audit rows older than this lose who and from where (IP, user agent, user, field values).
+    "AUDIT_RETENTION_DAYS": env_int("TENANTRY_AUDIT_RETENTION_DAYS", 90),
+    # A deleted team's backups (and what remains of its data) are purged after this many days:
+    # the backup retention, during which the operator can still restore a mistaken deletion.
+    "TEAM_DELETION_GRACE_DAYS": env_int("TENANTRY_TEAM_DELETION_GRACE_DAYS", 30),
+    # API requests a minute per API key; the plan's `api_requests_per_minute` wins when set.
+    "API_RATE_LIMIT_PER_MINUTE": env_int("TENANTRY_API_RATE_LIMIT_PER_MINUTE", 100),
+    # Every API request from one address, keyed or not (floods, key guessing); 0 turns a limit off.
+    "API_RATE_LIMIT_PER_IP_PER_MINUTE": env_int("TENANTRY_API_RATE_LIMIT_PER_IP_PER_MINUTE", 100),
+    "API_RATE_LIMIT_WINDOW_SECONDS": env_int("TENANTRY_API_RATE_LIMIT_WINDOW_SECONDS", 60),
+    # Where the counters live: "redis" (REDIS_URL, shared by every process) or "database".
+    "API_RATE_LIMIT_STORE": os.environ.get("TENANTRY_API_RATE_LIMIT_STORE",
+                                           "redis" if os.environ.get("REDIS_URL") else "database"),
+})
+
 # Backup targets (tenantry/backups/targets): a local directory, and any S3 when a bucket is set.
 BACKUP_TARGETS: dict[str, dict] = {
     "local": {"BACKEND": "tenantry.backups.targets.local.LocalTarget",

@@ -8,7 +8,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from tenantry.accounts.models import ApiKey, ApiKeyScope, Team, User
+from tenantry.accounts.access import Access
+from tenantry.accounts.models import ApiKey, ApiKeyBilling, ApiKeyScope, Team, User
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import NotFound, ValidationError
 from tenantry.core.tokens import new_secret, secret_hash
@@ -26,7 +27,10 @@ class IssuedKey:
 
 @transaction.atomic
 def api_key_create(*, team: Team, name: str, scope: str = ApiKeyScope.WRITE, created_by: User | None = None,
-                   actor: str = "cli") -> IssuedKey:
+                   actor: str = "cli", billing: str = ApiKeyBilling.NONE, granted_by: Access | None = None
+                   ) -> IssuedKey:
+    """A new key. `billing` gives it billing rights explicitly; whoever creates it (`granted_by`,
+    when a person does) must hold those rights: a key never carries more than its maker's."""
     name = (name or "").strip()
     if not name:
         raise ValidationError("A key needs a name.", details={"field": "name"})
@@ -34,11 +38,16 @@ def api_key_create(*, team: Team, name: str, scope: str = ApiKeyScope.WRITE, cre
         raise ValidationError("The name is too long (100 characters at most).", details={"field": "name"})
     if scope not in ApiKeyScope.values:
         raise ValidationError(f"Unknown scope {scope!r}.", details={"field": "scope"})
+    if billing not in ApiKeyBilling.values:
+        raise ValidationError(f"Unknown billing access {billing!r}.", details={"field": "billing"})
+    if billing and granted_by is not None:
+        granted_by.require("billing.manage" if billing == ApiKeyBilling.MANAGE else "billing.view")
     prefix = secrets.token_hex(4)
     secret = new_secret()
     key = ApiKey.objects.create(team=team, name=name, prefix=prefix, hashed=secret_hash(secret), scope=scope,
-                                created_by=created_by)
-    audit_log(actor=actor, action="api_key.create", target=key, data={"team": str(team.pk), "scope": scope})
+                                created_by=created_by, billing=billing)
+    audit_log(actor=actor, action="api_key.create", target=key, data={"team": str(team.pk), "scope": scope,
+                                                                     "billing": billing, "name": name})
     return IssuedKey(key=key, plaintext=f"{KEY_PREFIX}{prefix}_{secret}")
 
 

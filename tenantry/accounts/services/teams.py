@@ -34,6 +34,21 @@ def team_create(*, name: str, owner: User | None, actor: str) -> Team:
     return team
 
 
+@transaction.atomic
+def team_rename(*, access: Access, name: str) -> Team:
+    """A new display name (the slug, in URLs and API paths, stays): owners only."""
+    access.require("team.manage_owners")
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ValidationError("A team name has 1 to 100 characters.", details={"field": "name"})
+    team = Team.objects.select_for_update().get(pk=access.team.pk)
+    before = team.name
+    team.name = name
+    team.save(update_fields=["name", "updated_at"])
+    audit_log(actor=access.actor, action="team.rename", target=team, changes={"name": [before, name]})
+    return team
+
+
 def ensure_personal_team(user: User) -> Team:
     """Every user belongs to at least one team: the first one is theirs."""
     membership = user.memberships.select_related("team").first()
@@ -81,9 +96,11 @@ def membership_set_role(*, membership: Membership, role: str, access: Access) ->
     actor = access.actor
     if locked.role == Role.OWNER and role != Role.OWNER and _owners(locked.team) == 1:
         raise Conflict("A team keeps at least one owner.", code="last_owner")
+    before = locked.role
     locked.role = role
     locked.save(update_fields=["role", "updated_at"])
-    audit_log(actor=actor, action="membership.role", target=locked, data={"role": role})
+    audit_log(actor=actor, action="membership.role", target=locked, data={"role": role},
+              changes={"role": [before, role]})
     return locked
 
 

@@ -1,5 +1,5 @@
 """Who may use the billing API: a signed-in member of the team in the URL (session + CSRF), or a
-team API key — which the access rules refuse billing rights by design (403, same error shape)."""
+team API key — which has billing rights only when given them explicitly (ApiKey.billing; 403 otherwise)."""
 
 from __future__ import annotations
 

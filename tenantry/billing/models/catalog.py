@@ -39,6 +39,8 @@ class Plan(BaseModel):
     offsite_backups = models.BooleanField(default=False)
     priority_support = models.BooleanField(default=False)
     addons_allowed = models.BooleanField(default=False)
+    # REST API requests a minute per API key; empty: the installation's default (API_RATE_LIMIT_PER_MINUTE).
+    api_requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
     is_public = models.BooleanField(default=True)
     is_active = models.BooleanField(default=True)
     sort_order = models.PositiveSmallIntegerField(default=0)

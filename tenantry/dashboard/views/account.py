@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from tenantry.accounts.permissions import role_allows
 from tenantry.accounts.selectors import user_memberships
+from tenantry.accounts.services.profile import profile_update
 from tenantry.accounts.services.teams import ensure_personal_team, team_create
 from tenantry.billing.selectors import team_needs_plan
 from tenantry.dashboard.context import signed_in_user
@@ -47,9 +48,7 @@ def account(request: HttpRequest) -> HttpResponse:
                                                       "language": user.language})
     team_form = TeamForm()
     if request.method == "POST" and form.is_valid():
-        for field in ("first_name", "last_name", "language"):
-            setattr(user, field, form.cleaned_data[field])
-        user.save(update_fields=["first_name", "last_name", "language"])
+        profile_update(user=user, **{f: form.cleaned_data[f] for f in ("first_name", "last_name", "language")})
         messages.success(request, _("Saved."))
         return redirect("dashboard:account")
     return render(request, "dashboard/account.html", {

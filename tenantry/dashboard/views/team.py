@@ -129,7 +129,8 @@ def api_keys(request: HttpRequest, access: Access) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             issued = api_key_create(team=access.team, name=form.cleaned_data["name"], scope=form.cleaned_data["scope"],
-                                    created_by=access.user, actor=access.actor)
+                                    created_by=access.user, actor=access.actor,
+                                    billing=form.cleaned_data.get("billing") or "", granted_by=access)
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:

@@ -1,0 +1,178 @@
+"""API rate limits: per client IP (every /api/ request, before authentication, so guessing keys
+is limited too) and per API key (after authentication, at the key's plan's rate). Fixed windows
+counted in Redis when configured, else in the database: every process shares the counts.
+
+Every API answer carries the IETF draft headers (`RateLimit-Limit`, `RateLimit-Remaining`,
+`RateLimit-Reset`, plus `RateLimit-Policy`) for the tighter of the two limits; a refused request
+is a 429 in the API's error shape with `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from tenantry.core.audit import client_ip
+from tenantry.core.errors import ApplicationError
+from tenantry.core.models import RateLimitWindow
+
+API_PREFIX = "/api/"
+_STATES = "_tenantry_rate_limits"
+
+
+class RateLimited(ApplicationError):
+    code = "rate_limited"
+    status = 429
+
+
+@dataclass(frozen=True)
+class LimitState:
+    limit: int
+    count: int
+    reset: int  # seconds until the window ends
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.count)
+
+    @property
+    def exceeded(self) -> bool:
+        return self.count > self.limit
+
+
+def _conf(name: str) -> Any:
+    return settings.TENANTRY[name]
+
+
+def _window() -> tuple[int, int, int]:
+    size = max(1, int(_conf("API_RATE_LIMIT_WINDOW_SECONDS")))
+    now = time.time()
+    start = int(now // size * size)
+    return start, size, max(1, math.ceil(start + size - now))
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=2)
+
+
+def _hit_redis(key: str, start: int, size: int) -> int:
+    client = _redis(settings.REDIS_URL)
+    name = f"tenantry:rl:{key}:{start}"
+    pipe = client.pipeline()
+    pipe.incr(name)
+    pipe.expire(name, size + 5)
+    count, _ = pipe.execute()
+    return int(count)
+
+
+def _hit_database(key: str, start: int) -> int:
+    for _attempt in range(3):
+        with transaction.atomic():
+            if RateLimitWindow.objects.filter(key=key, window=start).update(count=F("count") + 1):
+                return int(RateLimitWindow.objects.filter(key=key, window=start).values_list("count", flat=True)[0])
+            try:
+                with transaction.atomic():
+                    RateLimitWindow.objects.create(key=key, window=start, count=1)
+            except IntegrityError:  # another process created it first: count again
+                continue
+            # A new window for this key: the table is kept small by dropping windows long past.
+            RateLimitWindow.objects.filter(key=key, window__lt=start).delete()
+            return 1
+    raise RuntimeError("rate limit counter kept changing")  # pragma: no cover
+
+
+def hit(key: str, limit: int) -> LimitState:
+    """Count one request for `key` in the current window."""
+    start, size, reset = _window()
+    key = key[:120]
+    if _conf("API_RATE_LIMIT_STORE") == "redis" and settings.REDIS_URL:
+        count = _hit_redis(key, start, size)
+    else:
+        count = _hit_database(key, start)
+    return LimitState(limit=limit, count=count, reset=reset)
+
+
+def default_limit() -> int:
+    return int(_conf("API_RATE_LIMIT_PER_MINUTE"))
+
+
+def ip_limit() -> int:
+    return int(_conf("API_RATE_LIMIT_PER_IP_PER_MINUTE"))
+
+
+def key_limit(team: Any) -> int:
+    """The team's plan's rate, or the installation's default."""
+    from tenantry.billing.selectors import team_subscription
+
+    subscription = team_subscription(team)
+    rate = subscription.plan.api_requests_per_minute if subscription is not None else None
+    return int(rate) if rate else default_limit()
+
+
+def _record(request: HttpRequest, state: LimitState) -> None:
+    states = getattr(request, _STATES, None)
+    if states is None:
+        states = []
+        setattr(request, _STATES, states)
+    states.append(state)
+
+
+def check_api_key(request: HttpRequest, key: Any) -> None:
+    """Called once the key is known: counts it, refuses past its plan's rate."""
+    if default_limit() <= 0:
+        return
+    state = hit(f"key:{key.prefix}", key_limit(key.team))
+    _record(request, state)
+    if state.exceeded:
+        raise RateLimited(f"Too many requests for this API key: {state.limit} a window; retry in {state.reset} s.",
+                          details={"limit": state.limit, "retry_after": state.reset})
+
+
+def _headers(response: HttpResponse, states: list[LimitState]) -> None:
+    tightest = min(states, key=lambda s: (s.remaining, -s.reset))
+    size = int(_conf("API_RATE_LIMIT_WINDOW_SECONDS"))
+    response["RateLimit-Limit"] = str(tightest.limit)
+    response["RateLimit-Remaining"] = str(tightest.remaining)
+    response["RateLimit-Reset"] = str(tightest.reset)
+    response["RateLimit-Policy"] = ", ".join(f"{s.limit};w={size}" for s in states)
+    if response.status_code == 429:
+        response["Retry-After"] = str(max(s.reset for s in states if s.exceeded) if any(
+            s.exceeded for s in states) else tightest.reset)
+
+
+class ApiRateLimitMiddleware:
+    """Counts every API request per client IP, and adds the headers to every API answer."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        response: HttpResponse | None = None
+        if ip_limit() > 0:
+            state = hit(f"ip:{client_ip(request) or 'unknown'}", ip_limit())
+            _record(request, state)
+            if state.exceeded:
+                response = JsonResponse(
+                    {"code": "rate_limited", "message": f"Too many requests from this address: {state.limit} a "
+                     f"window; retry in {state.reset} s.", "details": {"limit": state.limit,
+                                                                      "retry_after": state.reset}}, status=429)
+        if response is None:
+            response = self.get_response(request)
+        states = getattr(request, _STATES, None)
+        if states:
+            _headers(response, states)
+        return response
