@@ -83,6 +83,7 @@ from tenantry.routing.api import router as routing_router  # noqa: E402
 
 # --- support tickets (tenantry.support) ---
 from tenantry.support.api import router as support_router  # noqa: E402
+
 # Updates (issue 11 item 6): rollouts (operators) and maintenance windows (teams).
 from tenantry.updates.api import router as updates_router  # noqa: E402
 from tenantry.webhooks.api import router as webhooks_router  # noqa: E402
