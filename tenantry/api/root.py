@@ -70,6 +70,7 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return _error(request, 404, "not_found", str(exc) or "Not found.")
 
 
+from tenantry.accounts.api import router as team_router  # noqa: E402
 from tenantry.automations.api import router as automations_router  # noqa: E402
 from tenantry.backups.api import router as backups_router  # noqa: E402
 from tenantry.billing.api import router as billing_router  # noqa: E402
@@ -83,6 +84,7 @@ from tenantry.webhooks.api import router as webhooks_router  # noqa: E402
 api.add_router("/apps", catalog_router)
 api.add_router("/", instances_router)
 api.add_router("/", automations_router)
+api.add_router("/", team_router)
 api.add_router("/", routing_router)
 api.add_router("/", metering_router)
 api.add_router("/", backups_router)

@@ -14,7 +14,7 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_-]*)*$")
 
 # `scheme` is http or https (TENANTRY_PUBLIC_SCHEME); `secure` is "true" behind TLS, else "false".
-INSTANCE_FIELDS = ("id", "slug", "host", "url", "scheme", "secure", "app", "admin_email")
+INSTANCE_FIELDS = ("id", "slug", "host", "url", "scheme", "secure", "app", "admin_email", "time_zone")
 
 
 class TemplateError(ValueError):

@@ -55,6 +55,7 @@ urlpatterns = [
     path("t/<slug:team_slug>/instances/<str:ref>/<str:name>/", instances.action, name="instance_action"),
     path("t/<slug:team_slug>/usage/", usage.usage, name="usage"),
     path("t/<slug:team_slug>/team/", team.team, name="team"),
+    path("t/<slug:team_slug>/team/time-zone/", team.team_time_zone, name="team_time_zone"),
     path("t/<slug:team_slug>/team/members/<uuid:membership_id>/role/", team.member_role, name="member_role"),
     path("t/<slug:team_slug>/team/members/<uuid:membership_id>/remove/", team.member_remove, name="member_remove"),
     path("t/<slug:team_slug>/team/invitations/<uuid:invitation_id>/cancel/", team.invitation_cancel,
