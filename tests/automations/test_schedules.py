@@ -78,11 +78,13 @@ def test_unknown_time_zone_is_refused():
 
 
 def schedule(*rules: dict) -> dict:
-    return {"type": "n8n-nodes-base.scheduleTrigger", "name": "Schedule", "parameters": {"rule": {"interval": list(rules)}}}
+    return {"type": "n8n-nodes-base.scheduleTrigger", "name": "Schedule",
+            "parameters": {"rule": {"interval": list(rules)}}}
 
 
 def test_n8n_schedule_trigger_rules_become_cron_expressions():
-    node = schedule({"field": "weeks", "weeksInterval": 1, "triggerAtDay": [1], "triggerAtHour": 2, "triggerAtMinute": 0},
+    node = schedule({"field": "weeks", "weeksInterval": 1, "triggerAtDay": [1], "triggerAtHour": 2,
+                     "triggerAtMinute": 0},
                     {"field": "minutes", "minutesInterval": 15},
                     {"field": "hours", "hoursInterval": 3, "triggerAtMinute": 10},
                     {"field": "days", "triggerAtHour": 7},
@@ -99,7 +101,8 @@ def test_n8n_schedule_trigger_rules_become_cron_expressions():
 
 def test_n8n_legacy_cron_node_and_the_workflow_time_zone():
     node = {"type": "n8n-nodes-base.cron", "name": "Cron", "parameters": {"triggerTimes": {"item": [
-        {"mode": "everyWeek", "hour": 9, "minute": 15, "weekday": "3"}, {"mode": "everyX", "value": 10, "unit": "minutes"},
+        {"mode": "everyWeek", "hour": 9, "minute": 15, "weekday": "3"},
+        {"mode": "everyX", "value": 10, "unit": "minutes"},
         {"mode": "custom", "cronExpression": "0 0 1 * *"}, {}]}}}
     assert node_expressions(node) == ("15 9 * * 3", "*/10 * * * *", "0 0 1 * *", "0 14 * * *")
     assert workflow_zone({"settings": {"timezone": "America/New_York"}}, "Europe/Paris") == "America/New_York"
