@@ -15,7 +15,7 @@ from tenantry.billing.models.subscriptions import LIVE_SUBSCRIPTION_STATUSES
 from tenantry.instances.models import Instance
 from tenantry.metering.meters import builtin_meters
 from tenantry.metering.models import Aggregation, UsageEvent
-from tenantry.metering.quotas import QuotaStatus
+from tenantry.metering.quotas import GB, QuotaStatus
 from tenantry.metering.services.quotas import team_quotas
 
 TOP = 10
@@ -72,5 +72,8 @@ def operator_usage_overview(now: datetime | None = None) -> OperatorUsage:
         if meter.aggregation not in (Aggregation.SUM, Aggregation.COUNT):
             continue  # a gauge (storage, memory) does not add up over a month
         amount = Decimal(events) if meter.aggregation == Aggregation.COUNT else Decimal(total or 0)
-        by_app.append(AppUsage(app=app, meter=meter.name, unit=meter.unit, total=amount, instances=instances))
+        unit = meter.unit
+        if unit == "bytes":  # shown like the quotas: GB of 10^9 bytes
+            amount, unit = amount / GB, "GB"
+        by_app.append(AppUsage(app=app, meter=meter.name, unit=unit, total=amount, instances=instances))
     return OperatorUsage(top=top, over=over, by_app=by_app, since=since)
