@@ -17,6 +17,7 @@ from tenantry.automations.scheduling import schedules_sync, wake_for_schedules
 from tenantry.automations.services import executions_sync
 from tenantry.instances.hibernation import hibernate_idle_instances
 from tenantry.instances.models import Status
+from tenantry.instances.secrets import instance_outputs, instance_secret_values
 from tenantry.metering.collectors.executions import collect_executions
 from tenantry.metering.meters import EXECUTIONS
 from tenantry.metering.models import UsageEvent
@@ -50,8 +51,13 @@ def test_hibernated_n8n_wakes_for_its_scheduled_run_and_hibernates_again(platfor
     instance = provisioned("cron-flows", team=team, hibernate_after_seconds=IDLE)
     headers = {"X-N8N-API-KEY": n8n_key(instance)}
 
-    # n8n runs in the team's time zone.
+    # n8n runs in the team's time zone (its signed-in settings say so).
+    login = platform.request("POST", instance.host, "/rest/login", json={
+        "emailOrLdapLoginId": instance_outputs(instance)["owner"]["email"],
+        "password": instance_secret_values(instance)["owner_password"]})
+    assert login.status_code == 200, login.text
     assert platform.get(instance.host, "/rest/settings").json()["data"]["timezone"] == ZONE
+    platform.session.cookies.clear()
 
     # A workflow that runs every day at a local time far enough ahead to hibernate first.
     fire = (timezone.now() + timedelta(seconds=LEAD + 100)).replace(second=0, microsecond=0) + timedelta(minutes=1)

@@ -119,8 +119,10 @@ class N8nBackend(AutomationBackend):
         return self._login().cookies.get_dict()
 
     def schedules(self) -> list[Schedule]:
-        # The zone n8n runs in (GENERIC_TIMEZONE) as it reports it to its own editor.
-        instance_zone = (self._request("GET", "/rest/settings").get("data") or {}).get("timezone") or "UTC"
+        # The zone n8n runs in (GENERIC_TIMEZONE), as it tells its signed-in editor (the settings
+        # it shows before sign-in leave it out).
+        answer = self._request("GET", "/rest/settings", session=self._login())
+        instance_zone = (answer.get("data") or {}).get("timezone") or "UTC"
         found = []
         for item in self._paged("/api/v1/workflows", limit=250, pages=4):
             if not item.get("active"):
