@@ -44,6 +44,7 @@ def _scheduled_workflow(hour: int, minute: int) -> dict:
             "settings": {"executionOrder": "v1"}}
 
 
+@pytest.mark.timeout(900)  # the run is minutes ahead, so that the instance can hibernate first
 def test_hibernated_n8n_wakes_for_its_scheduled_run_and_hibernates_again(platform, settings):
     settings.TENANTRY = {**settings.TENANTRY, "SCHEDULE_WAKE_LEAD_SECONDS": LEAD}
     team = Team.objects.create(name="Night shift", slug="night-shift", time_zone=ZONE)
