@@ -29,7 +29,7 @@ from tests.instances.helpers import fresh, last_operation
 pytestmark = [pytest.mark.docker, pytest.mark.traefik, pytest.mark.n8n, pytest.mark.slow]
 
 ZONE = "Asia/Kolkata"  # UTC+05:30: a schedule read in UTC would be off by hours and half an hour
-LEAD = 120
+LEAD = 240  # generous: n8n may need minutes to start on a loaded test machine
 IDLE = 60
 
 
@@ -44,9 +44,9 @@ def _scheduled_workflow(hour: int, minute: int) -> dict:
             "settings": {"executionOrder": "v1"}}
 
 
-@pytest.mark.timeout(900)  # the run is minutes ahead, so that the instance can hibernate first
+@pytest.mark.timeout(1500)  # the run is minutes ahead, so that the instance can hibernate first
 def test_hibernated_n8n_wakes_for_its_scheduled_run_and_hibernates_again(platform, settings):
-    settings.TENANTRY = {**settings.TENANTRY, "SCHEDULE_WAKE_LEAD_SECONDS": LEAD}
+    settings.TENANTRY = {**settings.TENANTRY, "SCHEDULE_WAKE_LEAD_SECONDS": LEAD, "HEALTH_TIMEOUT_SECONDS": 300}
     team = Team.objects.create(name="Night shift", slug="night-shift", time_zone=ZONE)
     subscribe(team)
     instance = provisioned("cron-flows", team=team, hibernate_after_seconds=IDLE)
