@@ -214,7 +214,7 @@ def _insert_new(team: Team, rows: list[_Row]) -> set[str]:
         for ref in (row.instance_id, row.meter_id):
             if ref not in ids:
                 ids[ref] = str(ref)
-    columns = [
+    columns: list[list[str | None]] = [
         [ids[r.instance_id] for r in rows], [ids[r.meter_id] for r in rows], [r.transaction_id for r in rows],
         [r.timestamp.isoformat() for r in rows], [str(r.value) for r in rows], [r.key for r in rows]]
     table = UsageEvent._meta.db_table
