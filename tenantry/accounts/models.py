@@ -54,6 +54,8 @@ class Team(BaseModel):
 
     name = models.CharField(_("name"), max_length=100)
     slug = models.SlugField(max_length=60, unique=True)
+    # IANA name: the zone the team's apps run their schedules in (n8n's GENERIC_TIMEZONE).
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
 
     class Meta:
         ordering = ["name"]

@@ -12,6 +12,7 @@
 | team.manage_members   |   ✓   |   ✓   |        |         |
 | team.manage_api_keys  |   ✓   |   ✓   |        |         |
 | team.manage_owners    |   ✓   |       |        |         |
+| team.settings         |   ✓   |   ✓   |        |         |
 | billing.view          |   ✓   |   ✓   |        |    ✓    |
 | billing.manage        |   ✓   |       |        |    ✓    |
 | webhook.view          |   ✓   |   ✓   |        |         |
@@ -50,6 +51,8 @@ PERMISSIONS: dict[str, set[str]] = {
     "team.manage_members": _MANAGERS,
     "team.manage_api_keys": _MANAGERS,
     "team.manage_owners": {str(Role.OWNER)},
+    # The team's own settings (its time zone); a read-write API key may change them too.
+    "team.settings": _MANAGERS,
     "billing.view": {str(Role.OWNER), str(Role.ADMIN), str(Role.BILLING)},
     "billing.manage": {str(Role.OWNER), str(Role.BILLING)},
     # Outbound webhook endpoints: their URLs and secrets reach the team's other systems.

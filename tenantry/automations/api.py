@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from ninja import Router, Status
 from ninja.pagination import paginate
 
 from tenantry.api.auth import access_of
 from tenantry.api.pagination import BoundedPagination
-from tenantry.automations import selectors, services
+from tenantry.automations import scheduling, selectors, services
 from tenantry.automations.models import ExecutionRecord
 from tenantry.automations.schemas import (
     AdminLoginOut,
@@ -18,6 +19,7 @@ from tenantry.automations.schemas import (
     InputsIn,
     LoginLinkOut,
     RunOut,
+    ScheduleOut,
     WorkflowOut,
 )
 from tenantry.instances import selectors as instance_selectors
@@ -101,3 +103,13 @@ def admin_login(request: HttpRequest, ref: str):
 def login_link(request: HttpRequest, ref: str):
     access, instance = _instance(request, ref, "instance.credentials")
     return {"url": services.admin_login_link(instance=instance, actor=access.actor)}
+
+
+@router.get("/instances/{ref}/schedules", response={200: list[ScheduleOut], **ERRORS},
+            summary="The time triggers of the instance's active workflows and their next runs "
+                    "(refreshed from the app when it runs; kept while it hibernates)")
+def list_schedules(request: HttpRequest, ref: str):
+    _, instance = _instance(request, ref, "instance.view")
+    if instance.status == "running" and instance.provisioned_at is not None:
+        scheduling.schedules_sync_quietly(instance=instance)
+    return selectors.schedule_triggers(instance=instance, now=timezone.now())

@@ -52,3 +52,20 @@ class WorkflowState(BaseModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["instance", "workflow_id"], name="workflow_state_unique")]
+class ScheduleTrigger(BaseModel):
+    """A time trigger of an active workflow, read from the app while it runs, so that Tenantry can
+    wake the instance ahead of the next run while it hibernates (the app cannot be asked then)."""
+
+    instance = models.ForeignKey("instances.Instance", on_delete=models.CASCADE, related_name="schedule_triggers")
+    workflow_id = models.CharField(max_length=64)
+    workflow_name = models.CharField(max_length=200, blank=True)
+    node = models.CharField(max_length=200)
+    expressions = models.JSONField(default=list)  # cron expressions, see automations/schedules.py
+    time_zone = models.CharField(max_length=64, default="UTC")
+    next_fire_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    error = models.CharField(max_length=300, blank=True)  # why no next run could be computed
+
+    class Meta:
+        ordering = ["next_fire_at"]
+        constraints = [models.UniqueConstraint(fields=["instance", "workflow_id", "node"],
+                                               name="schedule_trigger_unique")]

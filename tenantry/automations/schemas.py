@@ -48,3 +48,14 @@ class AdminLoginOut(Schema):
 
 class LoginLinkOut(Schema):
     url: str = Field(description="Open within a minute, once: signs you in to the app on its own address")
+
+
+class ScheduleOut(Schema):
+    workflow_id: str
+    workflow_name: str
+    node: str
+    expressions: list[str] = Field(description="Cron expressions (5 fields, or 6 with seconds first)")
+    time_zone: str
+    next_fire_at: datetime | None = Field(description="When the app runs it next (Tenantry wakes a hibernated "
+                                                      "instance ahead of it)")
+    error: str

@@ -18,7 +18,7 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_-]*)*$")
 # users reach it — its first verified custom domain if it has one (settings holding the app's
 # public URL use these: they are updated in place when the domain is verified or removed).
 INSTANCE_FIELDS = ("id", "slug", "host", "url", "public_host", "public_url", "scheme", "secure", "app",
-                   "admin_email")
+                   "admin_email", "time_zone")
 
 
 class TemplateError(ValueError):

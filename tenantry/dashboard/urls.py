@@ -30,6 +30,7 @@ urlpatterns = [
     path("teams/<slug:team_slug>/switch/", account.switch_team, name="switch_team"),
     path("operator/", account.operator, name="operator"),
     path("operator/billing/", billing.operator_billing, name="operator_billing"),
+    path("operator/usage/", usage.operator_usage, name="operator_usage"),
     path("operator/billing/invoices/<uuid:invoice_id>/mark-paid/", billing.operator_mark_paid,
          name="operator_mark_paid"),
     # Updates (issue 11 item 6): the operator's rollouts.
@@ -65,7 +66,9 @@ urlpatterns = [
          name="instance_retry"),
     path("t/<slug:team_slug>/instances/<str:ref>/<str:name>/", instances.action, name="instance_action"),
     path("t/<slug:team_slug>/usage/", usage.usage, name="usage"),
+    path("t/<slug:team_slug>/usage.csv", usage.usage_export, name="usage_export"),
     path("t/<slug:team_slug>/team/", team.team, name="team"),
+    path("t/<slug:team_slug>/team/time-zone/", team.team_time_zone, name="team_time_zone"),
     path("t/<slug:team_slug>/team/members/<uuid:membership_id>/role/", team.member_role, name="member_role"),
     path("t/<slug:team_slug>/team/members/<uuid:membership_id>/remove/", team.member_remove, name="member_remove"),
     path("t/<slug:team_slug>/team/invitations/<uuid:invitation_id>/cancel/", team.invitation_cancel,

@@ -123,7 +123,9 @@ def template_context(instance: Instance, spec: AppSpec, *, secrets: dict[str, st
         "instance": {"id": str(instance.id), "slug": instance.slug, "host": instance.host,
                      "url": instance.url, "public_host": public_host(instance), "public_url": public_url(instance),
                      "scheme": scheme, "secure": "true" if scheme == "https" else "false",
-                     "app": instance.app, "admin_email": admin_email(instance)},
+                     "app": instance.app, "admin_email": admin_email(instance),
+                     # The team's zone: what the app's schedules run in (applied when it next starts).
+                     "time_zone": instance.team.time_zone},
         "secrets": instance_secret_values(instance) if secrets is None else secrets,
         "services": {name: {"host": name} for name in spec.services},
     }

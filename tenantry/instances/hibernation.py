@@ -75,6 +75,19 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
+def _held_by_schedules(instance: Instance, now: datetime, idle: timedelta) -> bool:
+    """Scheduled workflows: read the app's triggers afresh (the last chance while it runs), then
+    keep it up if a run is due soon or has just happened."""
+    from tenantry.automations.scheduling import schedule_holds_awake, schedules_sync_quietly
+    from tenantry.catalog.registry import get_catalog
+
+    spec = get_catalog().get(instance.app)
+    if spec is None or spec.automation is None:
+        return False
+    schedules_sync_quietly(instance=instance)
+    return schedule_holds_awake(instance=instance, now=now, idle=idle)
+
+
 def idle_timeout(instance: Instance) -> int:
     if instance.hibernate_after_seconds is not None:
         return instance.hibernate_after_seconds
@@ -92,6 +105,8 @@ def hibernate_idle_instances(now: datetime | None = None) -> list[str]:
             continue
         last_seen = max(filter(None, [instance.last_request_at, instance.running_since]), default=None)
         if last_seen is None or now - last_seen < timedelta(seconds=timeout):
+            continue
+        if _held_by_schedules(instance, now, timedelta(seconds=timeout)):
             continue
         try:
             instance_hibernate(instance=instance, actor="hibernation")

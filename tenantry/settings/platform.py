@@ -68,6 +68,9 @@ TENANTRY = {
     "SUBNET_POOL": os.environ.get("TENANTRY_SUBNET_POOL", "172.30.0.0/16"),
     "SUBNET_PREFIX": env_int("TENANTRY_SUBNET_PREFIX", 27),
     "HIBERNATE_AFTER_SECONDS": env_int("TENANTRY_HIBERNATE_AFTER_SECONDS", 0),
+    # Scheduled workflows (automations/scheduling.py): wake a hibernated instance this long
+    # before its next scheduled run (n8n needs ~30-60 s to start here).
+    "SCHEDULE_WAKE_LEAD_SECONDS": env_int("TENANTRY_SCHEDULE_WAKE_LEAD_SECONDS", 180),
     "OPERATION_LEASE_SECONDS": env_int("TENANTRY_OPERATION_LEASE_SECONDS", 60),
     "STEP_MAX_ATTEMPTS": env_int("TENANTRY_STEP_MAX_ATTEMPTS", 4),
     "STEP_RETRY_BASE_SECONDS": float(os.environ.get("TENANTRY_STEP_RETRY_BASE_SECONDS", "0.5")),

@@ -119,3 +119,23 @@ def membership_remove(*, membership: Membership, access: Access) -> None:
     audit_log(actor=actor, action="membership.remove", target=locked.team,
               data={"user": locked.user.email, "role": locked.role})
     locked.delete()
+
+
+@transaction.atomic
+def team_set_time_zone(*, access: Access, time_zone: str) -> Team:
+    """The zone the team's apps run their schedules in (n8n's GENERIC_TIMEZONE): an IANA name.
+    Running apps pick it up when they are next started or restarted."""
+    from zoneinfo import available_timezones
+
+    access.require("team.settings")
+    name = (time_zone or "").strip()
+    if name not in available_timezones():
+        raise ValidationError(f"Unknown time zone {name!r} (use an IANA name such as Europe/Paris).",
+                              code="invalid_time_zone", details={"field": "time_zone"})
+    team = access.team
+    if team.time_zone != name:
+        previous = team.time_zone
+        team.time_zone = name
+        team.save(update_fields=["time_zone", "updated_at"])
+        audit_log(actor=access.actor, action="team.time_zone", target=team, data={"from": previous, "to": name})
+    return team

@@ -51,6 +51,19 @@ class Execution:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A time trigger of an active workflow: cron expressions (5 or 6 fields, see
+    automations/schedules.py) fired in `time_zone`. For rules a cron cannot say exactly ("every
+    2 weeks"), the expressions fire at least as often as the app does, never less."""
+
+    workflow_id: str
+    workflow_name: str
+    node: str
+    expressions: tuple[str, ...]
+    time_zone: str
+
+
+@dataclass(frozen=True)
 class RunResult:
     execution_id: str | None
     how: str  # what was done to start it, for the person who clicked
@@ -81,6 +94,9 @@ class AutomationBackend(ABC):
         the credentials its nodes use and whether it is active. Returns the definition it had
         (to put it back) and the workflow as it is now. Used by template updates."""
         raise BackendError("this app cannot replace a workflow", code="not_supported")
+    def schedules(self) -> list[Schedule]:
+        """The time triggers of the active workflows (empty when the app has none)."""
+        raise BackendError("this app does not tell its schedules", code="not_supported")
 
     def login_cookies(self) -> dict[str, str]:
         """Sign in as the app's admin and return the session cookies the app set (name → value),

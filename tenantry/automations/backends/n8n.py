@@ -8,7 +8,15 @@ from typing import Any
 
 import requests
 
-from tenantry.automations.backends.base import AutomationBackend, AutomationTarget, Execution, RunResult, Workflow
+from tenantry.automations.backends.base import (
+    AutomationBackend,
+    AutomationTarget,
+    Execution,
+    RunResult,
+    Schedule,
+    Workflow,
+)
+from tenantry.automations.backends.n8n_schedules import node_expressions, workflow_zone
 from tenantry.instances.tenant_http import TenantSession, app_message, redactor, tenant_session
 from tenantry.runtime.backends.base import BackendError, TransientBackendError
 
@@ -123,6 +131,22 @@ class N8nBackend(AutomationBackend):
         if was_active:
             updated = self._request("POST", f"/api/v1/workflows/{workflow_id}/activate")
         return previous, _workflow(updated)
+    def schedules(self) -> list[Schedule]:
+        # The zone n8n runs in (GENERIC_TIMEZONE), as it tells its signed-in editor (the settings
+        # it shows before sign-in leave it out).
+        answer = self._request("GET", "/rest/settings", session=self._login())
+        instance_zone = (answer.get("data") or {}).get("timezone") or "UTC"
+        found = []
+        for item in self._paged("/api/v1/workflows", limit=250, pages=4):
+            if not item.get("active"):
+                continue
+            for node in item.get("nodes", []):
+                expressions = node_expressions(node)
+                if expressions:
+                    found.append(Schedule(workflow_id=str(item["id"]), workflow_name=item.get("name", ""),
+                                          node=node.get("name", ""), expressions=expressions,
+                                          time_zone=workflow_zone(item, instance_zone)))
+        return found
 
     def executions(self, *, limit: int = 100, pages: int = 5) -> list[Execution]:
         return [_execution(item) for item in self._paged("/api/v1/executions", limit=limit, pages=pages)]

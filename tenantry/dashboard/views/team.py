@@ -19,7 +19,7 @@ from tenantry.accounts.services.invitations import (
     invitation_for_token,
     invitation_revoke,
 )
-from tenantry.accounts.services.teams import membership_remove, membership_set_role
+from tenantry.accounts.services.teams import membership_remove, membership_set_role, team_set_time_zone
 from tenantry.core.errors import ApplicationError
 from tenantry.dashboard.context import signed_in_user, with_team
 from tenantry.dashboard.forms import ApiKeyForm, InvitationForm, RoleForm
@@ -52,8 +52,20 @@ def team(request: HttpRequest, access: Access) -> HttpResponse:
         "access": access, "form": form, "members": team_members(team=access.team),
         "invitations": open_invitations(team=access.team) if access.allows("team.manage_members") else [],
         "can_manage": access.allows("team.manage_members"), "role_form": RoleForm(can_manage_owners=owners),
-        "can_manage_owners": owners,
+        "can_manage_owners": owners, "can_edit_settings": access.allows("team.settings"),
     })
+
+
+@require_POST
+@with_team("team.settings")
+def team_time_zone(request: HttpRequest, access: Access) -> HttpResponse:
+    try:
+        team_set_time_zone(access=access, time_zone=request.POST.get("time_zone", ""))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Time zone saved. Running apps use it from their next restart."))
+    return redirect("dashboard:team", team_slug=access.team.slug)
 
 
 @require_POST

@@ -1,8 +1,9 @@
 """Usage events in: API batches (validated item by item, all or nothing) and collectors.
 
-Idempotency is the database's: (team, transaction_id) is unique, and a batch first drops the ids
-already stored, so a client that retries after a timeout, or a collector restarted mid-pass,
-never counts anything twice. The team row is locked while a batch is checked and written, so
+Idempotency is the database's: (team, transaction_id) is unique; on PostgreSQL a batch is one
+INSERT ... ON CONFLICT DO NOTHING (elsewhere the ids already stored are dropped first), so a
+client that retries after a timeout, or a collector restarted mid-pass, never counts anything
+twice. The team row is locked while a batch is checked and written, so
 two concurrent batches cannot both pass the ordering check with interleaved timestamps.
 """
 
@@ -68,7 +69,20 @@ def _parse_value(index: int, raw: Any, meter: Meter) -> Decimal:
     return value
 
 
-def _parse_timestamp(index: int, raw: Any, now: datetime) -> datetime:
+class _Window(NamedTuple):
+    """The accepted timestamps, computed once per batch."""
+
+    latest: datetime
+    earliest: datetime
+    max_age_days: int
+
+
+def _window(now: datetime) -> _Window:
+    days = _metering("MAX_EVENT_AGE_DAYS")
+    return _Window(now + timedelta(seconds=_metering("MAX_CLOCK_SKEW_SECONDS")), now - timedelta(days=days), days)
+
+
+def _parse_timestamp(index: int, raw: Any, window: _Window) -> datetime:
     parsed = None
     if isinstance(raw, str):
         try:  # the C parser first (~1 µs); Django's regex one for the forms it alone accepts
@@ -77,12 +91,12 @@ def _parse_timestamp(index: int, raw: Any, now: datetime) -> datetime:
             parsed = parse_datetime(raw)
     if parsed is None:
         raise _refuse(index, "the timestamp must be an ISO 8601 date and time.", "timestamp")
-    if timezone.is_naive(parsed):
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise _refuse(index, "the timestamp needs a time zone (e.g. Z or +01:00).", "timestamp")
-    if parsed > now + timedelta(seconds=_metering("MAX_CLOCK_SKEW_SECONDS")):
+    if parsed > window.latest:
         raise _refuse(index, "the timestamp is in the future.", "timestamp")
-    if parsed < now - timedelta(days=_metering("MAX_EVENT_AGE_DAYS")):
-        raise _refuse(index, f"the timestamp is older than {_metering('MAX_EVENT_AGE_DAYS')} days.", "timestamp")
+    if parsed < window.earliest:
+        raise _refuse(index, f"the timestamp is older than {window.max_age_days} days.", "timestamp")
     return parsed
 
 
@@ -114,7 +128,7 @@ def usage_events_ingest(*, team: Team, events: Sequence[Any]) -> IngestResult:
         raise InvalidUsageEvent(f"At most {MAX_BATCH} events per batch ({len(events)} sent).",
                                 code="batch_too_large", details={"field": "events", "max": MAX_BATCH})
     Team.objects.select_for_update().filter(pk=team.pk).first()
-    now = timezone.now()
+    window = _window(timezone.now())
     meters = {m.code: m for m in Meter.objects.all()}
     for index, item in enumerate(events):
         if not isinstance(item, Mapping):
@@ -135,7 +149,7 @@ def usage_events_ingest(*, team: Team, events: Sequence[Any]) -> IngestResult:
         meter = meters.get(item.get("meter")) if isinstance(item.get("meter"), str) else None
         if meter is None or meter.internal:
             raise _refuse(index, f"unknown meter {item.get('meter')!r}.", "meter")
-        timestamp = _parse_timestamp(index, item.get("timestamp"), now)
+        timestamp = _parse_timestamp(index, item.get("timestamp"), window)
         value = _parse_value(index, item.get("value"), meter)
         key = item.get("key") or ""
         if not isinstance(key, str) or len(key) > 200:
@@ -152,19 +166,23 @@ def usage_events_ingest(*, team: Team, events: Sequence[Any]) -> IngestResult:
         seen.add(txn)
         rows.append(_Row(index, meter.pk, instance.pk if instance else None, txn, timestamp, value, key))
 
-    stored = _stored_ids(team, [r.transaction_id for r in rows])
-    fresh = [row for row in rows if row.transaction_id not in stored]
-    _check_order(team, fresh)
-    _insert(team, fresh)
+    if connection.vendor == "postgresql":
+        # One statement stores what is new and skips what is stored (the unique index is probed
+        # once, by the insert); the order check then runs on what was new, against the heads
+        # read before, and a refusal rolls the whole batch back.
+        heads = _stream_heads(team, {(r.meter_id, r.instance_id) for r in rows})
+        inserted = _insert_new(team, rows)
+        fresh = [row for row in rows if row.transaction_id in inserted]
+        _check_order(fresh, heads)
+    else:
+        stored = _stored_ids(team, [r.transaction_id for r in rows])
+        fresh = [row for row in rows if row.transaction_id not in stored]
+        _check_order(fresh, _stream_heads(team, {(r.meter_id, r.instance_id) for r in fresh}))
+        _insert(team, fresh)
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
 
 
 def _stored_ids(team: Team, ids: list[str]) -> set[str]:
-    if connection.vendor == "postgresql":  # one array parameter instead of 1,000
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT transaction_id FROM {UsageEvent._meta.db_table} "  # noqa: S608 - table name
-                           "WHERE team_id = %s AND transaction_id = ANY(%s)", [team.pk, ids])
-            return {row[0] for row in cursor.fetchall()}
     return set(UsageEvent.objects.filter(team=team, transaction_id__in=ids).values_list("transaction_id", flat=True))
 
 
@@ -178,42 +196,51 @@ class _Row(NamedTuple):
     key: str
 
 
-def _insert(team: Team, rows: list[_Row]) -> None:
-    """PostgreSQL: COPY (what makes a batch of 1,000 cost about what the database needs, not what
-    the ORM needs to build 1,000 objects); other databases: bulk_create. Both inside the batch's
-    transaction, so a failure stores nothing."""
+def _array(items: list[str | None]) -> str:
+    """A PostgreSQL array literal of text. Built here as one string: Django binds parameters on
+    the client, and psycopg quotes a Python list element by element (most of a batch's cost)."""
+    return "{" + ",".join("NULL" if item is None else '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                          for item in items) + "}"
+
+
+def _insert_new(team: Team, rows: list[_Row]) -> set[str]:
+    """PostgreSQL: the batch as one INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING
+    (six array parameters, not 8,000 scalars; ids already stored are skipped by the unique index);
+    returns the transaction ids actually inserted."""
     if not rows:
-        return
-    now = timezone.now()
-    if connection.vendor == "postgresql":
-        columns = "team_id, instance_id, meter_id, transaction_id, timestamp, value, key, received_at"
-        # COPY's text format written directly (psycopg's write_row adapts value by value, ~3x
-        # slower); transaction ids are validated to a safe alphabet, keys are escaped.
-        received = now.isoformat()
-        text = "".join(f"{team.pk}\t{row.instance_id or _NULL}\t{row.meter_id}\t{row.transaction_id}\t"
-                       f"{row.timestamp.isoformat()}\t{row.value}\t{_copy_escape(row.key)}\t{received}\n"
-                       for row in rows)
-        with connection.cursor() as cursor, cursor.copy(
-                f"COPY {UsageEvent._meta.db_table} ({columns}) FROM STDIN") as copy:
-            copy.write(text)
+        return set()
+    ids: dict[Any, str | None] = {None: None}
+    for row in rows:
+        for ref in (row.instance_id, row.meter_id):
+            if ref not in ids:
+                ids[ref] = str(ref)
+    columns: list[list[str | None]] = [
+        [ids[r.instance_id] for r in rows], [ids[r.meter_id] for r in rows], [r.transaction_id for r in rows],
+        [r.timestamp.isoformat() for r in rows], [str(r.value) for r in rows], [r.key for r in rows]]
+    table = UsageEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (team_id, instance_id, meter_id, transaction_id, timestamp, value, key, "  # noqa: S608
+            "received_at) SELECT %s, u.i::uuid, u.m::uuid, u.t, u.ts::timestamptz, u.v::numeric, u.k, %s "
+            "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+            "AS u(i, m, t, ts, v, k) ON CONFLICT (team_id, transaction_id) DO NOTHING RETURNING transaction_id",
+            [team.pk, timezone.now(), *(_array(c) for c in columns)])
+        return {found for (found,) in cursor.fetchall()}
+
+
+def _insert(team: Team, rows: list[_Row]) -> None:
+    """Other databases: bulk_create, inside the batch's transaction (a failure stores nothing)."""
+    if not rows:
         return
     UsageEvent.objects.bulk_create([
         UsageEvent(team=team, instance_id=row.instance_id, meter_id=row.meter_id, transaction_id=row.transaction_id,
                    timestamp=row.timestamp, value=row.value, key=row.key) for row in rows], batch_size=500)
 
 
-_NULL = "\\N"
-
-
-def _copy_escape(text: str) -> str:
-    return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-            .replace("\r", "\\r"))
-
-
-def _check_order(team: Team, rows: list[_Row]) -> None:
+def _check_order(rows: list[_Row], latest: dict[tuple[Any, Any], datetime | None]) -> None:
     """Per stream (meter + instance): not earlier than the previous event of the batch, nor than
-    the latest one already stored (rollups of closed hours and alerts already sent rely on it)."""
-    latest: dict[tuple[Any, Any], datetime | None] = _stream_heads(team, {(r.meter_id, r.instance_id) for r in rows})
+    the latest one already stored (rollups of closed hours and alerts already sent rely on it).
+    `latest`: the stored heads (_stream_heads), read before the batch was written."""
     for row in rows:
         stream = (row.meter_id, row.instance_id)
         previous = latest[stream]
