@@ -63,6 +63,9 @@ class Instance(BaseModel):
     options = models.JSONField(default=dict, blank=True)
     # The app's own admin login is shown to the customer once; afterwards only that it was shown.
     admin_revealed_at = models.DateTimeField(null=True, blank=True)
+    # Settings the app renders changed while it was not running (a custom domain verified, the
+    # team's time zone): its containers are recreated when it next wakes (START always re-ensures).
+    settings_stale = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["slug"]

@@ -36,6 +36,7 @@ STEP_TITLES: dict[str, str] = {
     "pre_update_backup": "Back up the instance before the update",
     "switch_version": "Switch to the new version's images",
     "finish_update": "Record the new version",
+    "refresh_stale_containers": "Apply settings changed while the app slept",
 }
 
 _ENSURE = ["check_images", "create_network", "create_volumes", "create_containers"]
@@ -48,7 +49,7 @@ PLANS: dict[str, list[str]] = {
     OperationKind.STOP: ["route_to_edge", "stop_containers"],
     OperationKind.RESTART: ["route_to_edge", "stop_containers", *_BOOT, "publish_route"],
     OperationKind.HIBERNATE: ["route_to_edge", "stop_containers"],
-    OperationKind.WAKE: [*_BOOT, "publish_route"],
+    OperationKind.WAKE: ["refresh_stale_containers", *_BOOT, "publish_route"],
     OperationKind.DELETE: ["unpublish_route", "remove_containers", "remove_volumes", "remove_network"],
     # While the app keeps serving: no downtime for a change of the customer's credentials.
     OperationKind.RECONFIGURE: ["apply_inputs"],

@@ -143,6 +143,18 @@ def create_volumes(ctx: StepContext) -> None:
 def create_containers(ctx: StepContext) -> None:
     changed = ctx.runtime.ensure_containers(ctx.deployment)
     ctx.log(f"created: {', '.join(changed)}" if changed else "containers already in place")
+    if ctx.instance.settings_stale:
+        Instance.objects.filter(pk=ctx.instance.pk).update(settings_stale=False)
+        ctx.instance.settings_stale = False
+
+
+def refresh_stale_containers(ctx: StepContext) -> None:
+    """WAKE: recreate the containers whose settings changed while the app slept (a custom domain
+    verified, the team's time zone); nothing to do — and no call to the engine — otherwise."""
+    if ctx.instance.settings_stale:
+        create_containers(ctx)
+    else:
+        ctx.log("settings unchanged since the app last ran")
 
 
 def start_containers(ctx: StepContext) -> None:
@@ -308,6 +320,7 @@ STEPS: dict[str, Callable[[StepContext], None]] = {
     "create_network": create_network,
     "create_volumes": create_volumes,
     "create_containers": create_containers,
+    "refresh_stale_containers": refresh_stale_containers,
     "start_containers": start_containers,
     "wait_healthy": wait_healthy,
     "post_provision": post_provision,

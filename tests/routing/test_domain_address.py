@@ -12,7 +12,8 @@ from django.test import Client
 from tenantry.accounts.services.api_keys import api_key_create
 from tenantry.catalog.registry import get_app
 from tenantry.instances.deployment import build_deployment
-from tenantry.instances.models import Instance, Status
+from tenantry.instances.models import Instance, Operation, Status
+from tenantry.instances.services import instance_hibernate, instance_wake
 from tenantry.instances.secrets import create_instance_secrets
 from tenantry.routing.models import CustomDomain, DomainStatus
 from tenantry.routing.services import ownership_token
@@ -86,6 +87,46 @@ def test_verified_domain_updates_the_apps_address_in_place(platform, resolver): 
         for domain in ("shop.example.org", "second.example.org"):
             resolver.post("/clear-cname", host=domain)
             resolver.post("/clear-txt", host=f"_tenantry.{domain}.")
+
+
+@pytest.mark.docker
+@pytest.mark.traefik
+def test_a_sleeping_app_takes_its_new_address_when_it_wakes(platform, resolver):  # noqa: F811
+    team = make_team("addrz")
+    subscribe(team, max_custom_domains=5)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {api_key_create(team=team, name='k').plaintext}")
+    instance, _ = create("addrz-app", team=team)
+    created_at = _cat(instance, "/data/created_at")
+    hibernated = instance_hibernate(instance=fresh(instance), actor="test")
+    assert Operation.objects.get(pk=hibernated.pk).status == "succeeded"
+    assert fresh(instance).status == Status.HIBERNATED
+
+    assert client.post("/api/v1/instances/addrz-app/domains", data={"domain": "sleepy.example.org"},
+                       content_type="application/json").status_code == 201
+    resolver.post("/set-cname", host="sleepy.example.org", target=instance.host)
+    resolver.post("/set-txt", host="_tenantry.sleepy.example.org.", value=ownership_token(team, "sleepy.example.org"))
+    try:
+        assert client.post("/api/v1/instances/addrz-app/domains/sleepy.example.org/verify").status_code == 200
+        # No redeployment of a sleeping app (that would wake it): it is marked, and still asleep.
+        assert last_operation(instance).pk == hibernated.pk
+        assert fresh(instance).settings_stale is True and fresh(instance).status == Status.HIBERNATED
+
+        woken = instance_wake(instance=fresh(instance), actor="test")
+        woken = Operation.objects.get(pk=woken.pk)
+        assert woken.status == "succeeded", woken.error_message
+        assert _env(instance)["HELLO_URL"] == instance.url.replace(instance.host, "sleepy.example.org")
+        assert _cat(instance, "/data/created_at") == created_at  # the same volume
+        assert fresh(instance).settings_stale is False
+        platform.wait_for_body("sleepy.example.org", "Hello from addrz-app")
+
+        # An ordinary wake afterwards leaves the containers alone (no engine work for nothing).
+        instance_hibernate(instance=fresh(instance), actor="test")
+        again = Operation.objects.get(pk=instance_wake(instance=fresh(instance), actor="test").pk)
+        refresh = again.steps.get(name="refresh_stale_containers")
+        assert "unchanged" in refresh.log
+    finally:
+        resolver.post("/clear-cname", host="sleepy.example.org")
+        resolver.post("/clear-txt", host="_tenantry.sleepy.example.org.")
 
 
 @pytest.mark.django_db

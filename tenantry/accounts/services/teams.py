@@ -124,7 +124,7 @@ def membership_remove(*, membership: Membership, access: Access) -> None:
 @transaction.atomic
 def team_set_time_zone(*, access: Access, time_zone: str) -> Team:
     """The zone the team's apps run their schedules in (n8n's GENERIC_TIMEZONE): an IANA name.
-    Running apps pick it up when they are next started or restarted."""
+    Running apps pick it up when they are next started or restarted; sleeping ones when they wake."""
     from zoneinfo import available_timezones
 
     access.require("team.settings")
@@ -138,4 +138,9 @@ def team_set_time_zone(*, access: Access, time_zone: str) -> Team:
         team.time_zone = name
         team.save(update_fields=["time_zone", "updated_at"])
         audit_log(actor=access.actor, action="team.time_zone", target=team, data={"from": previous, "to": name})
+        # Instances not running now take it when they next wake (a START re-renders anyway).
+        from tenantry.instances.models import Instance, Status
+
+        Instance.objects.filter(team=team).exclude(status__in=[Status.RUNNING, Status.DELETED]) \
+            .update(settings_stale=True)
     return team
