@@ -24,7 +24,7 @@ def _call(*args: str) -> str:
 
 
 def test_seed_is_idempotent_and_keeps_operator_edits() -> None:
-    assert _call("seed") == "4 plans created, 6 addons created, 5 tax_rates created\n"
+    assert _call("seed") == "11 plans created, 6 addons created, 5 tax_rates created\n"  # 4 generic + the seeds' 7
     Plan.objects.filter(code="starter").update(price_month_minor=3100)
     assert _call("seed") == "0 plans created, 0 addons created, 0 tax_rates created\n"
     assert Plan.objects.get(code="starter").price_month_minor == 3100
