@@ -27,7 +27,8 @@ from tenantry.instances.steps import (
     start_containers,
     wait_healthy,
 )
-from tenantry.runtime.backends.base import BackendError
+from tenantry.instances.steps import _wait_ready as wait_ready
+from tenantry.runtime.backends.base import BackendError, ExecResult
 
 log = get_logger(__name__)
 
@@ -48,6 +49,7 @@ def run_backup_dumps(ctx: StepContext) -> None:
     state = ctx.runtime.state(ctx.deployment)
     running = {c.service for c in state.containers if c.running}
     context = template_context(ctx.instance, ctx.spec)
+    made: list[str] = []
     for dump in dumps:
         if dump.service not in running:
             ctx.log(f"{dump.name}: {dump.service} is not running, its files are at rest")
@@ -57,7 +59,10 @@ def run_backup_dumps(ctx: StepContext) -> None:
         if result.exit_code != 0:
             raise BackendError(f"the dump {dump.name!r} failed (exit code {result.exit_code}): "
                                f"{ctx.redact(result.output[-500:])}", code="dump_failed")
+        made.append(dump.name)
         ctx.log(f"{dump.name}: done")
+    # The backup's manifest lists them: a restore applies only the dumps this backup made.
+    ctx.save_state(dumps_made=made)
 
 
 def save_backup(ctx: StepContext) -> None:
@@ -68,8 +73,9 @@ def save_backup(ctx: StepContext) -> None:
 def _write(ctx: StepContext, backup: Backup) -> None:
     Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.RUNNING, updated_at=timezone.now())
     ctx.log(f"target: {backup.target}")
+    dumps = ctx.operation.state.get("dumps_made", []) if backup.kind != BackupKind.SAFETY else []
     manifest = archive.write_backup(backup, runtime=ctx.runtime, deployment=ctx.deployment, volumes=_volumes(ctx),
-                                    log=ctx.log)
+                                    log=ctx.log, dumps=dumps)
     now = timezone.now()
     with transaction.atomic():
         Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.SUCCEEDED, manifest=manifest,
@@ -108,6 +114,41 @@ def restore_volumes(ctx: StepContext) -> None:
     ctx.save_state(data_replaced=True)  # from here on, a failure puts the safety backup back
     archive.restore_volumes(backup, runtime=ctx.runtime, deployment=ctx.deployment, volumes=_volumes(ctx),
                             log=ctx.log)
+
+
+def restore_dumps(ctx: StepContext) -> None:
+    apply_dumps(ctx, _backup(ctx, "source_backup_id"))
+
+
+def apply_dumps(ctx: StepContext, backup: Backup) -> None:
+    """Put the backup's consistent copies in place of the raw files, before the app starts:
+    the spec's volume commands, then its restore commands in their service, started alone."""
+    made = set(backup.manifest.get("dumps", []))
+    dumps = [dump for dump in ctx.spec.backup.dumps if dump.name in made and (dump.restore_volumes or dump.restore)]
+    if not dumps:
+        ctx.log("the backup holds no dump: its volumes are used as they are")
+        return
+    volumes = archive.volume_names(ctx.instance, ctx.deployment, [])
+    context = template_context(ctx.instance, ctx.spec)
+    for dump in dumps:
+        for step in dump.restore_volumes:
+            result = ctx.runtime.run_in_volume(ctx.deployment, volumes[step.volume],
+                                               [render(a, context) for a in step.command], timeout=dump.timeout_seconds)
+            _check(ctx, dump.name, result)
+            ctx.log(f"{dump.name}: volume {step.volume} prepared")
+        if dump.restore:
+            ctx.runtime.start(ctx.deployment, service=dump.service)
+            wait_ready(ctx, ctx.deployment.container(dump.service))
+            result = ctx.runtime.exec(ctx.deployment, dump.service, [render(a, context) for a in dump.restore],
+                                      timeout=dump.timeout_seconds)
+            _check(ctx, dump.name, result)
+        ctx.log(f"{dump.name}: restored from the dump")
+
+
+def _check(ctx: StepContext, name: str, result: ExecResult) -> None:
+    if result.exit_code != 0:
+        raise BackendError(f"restoring the dump {name!r} failed (exit code {result.exit_code}): "
+                           f"{ctx.redact(result.output[-500:])}", code="dump_restore_failed")
 
 
 def restore_values(ctx: StepContext) -> None:
@@ -150,6 +191,7 @@ def restore_failed(ctx: StepContext, error: BackendError) -> bool:
             ctx.runtime.stop(ctx.deployment.instance_id)
             archive.restore_volumes(safety, runtime=ctx.runtime, deployment=ctx.deployment, volumes=_volumes(ctx),
                                     log=ctx.log)
+            apply_dumps(ctx, safety)
         start_containers(ctx)
         wait_healthy(ctx)
         publish_route(ctx)
@@ -198,6 +240,7 @@ def register() -> None:
         "safety_backup": safety_backup,
         "restore_volumes": restore_volumes,
         "restore_values": restore_values,
+        "restore_dumps": restore_dumps,
     })
     FAILURE_HANDLERS[OperationKind.BACKUP] = backup_failed
     FAILURE_HANDLERS[OperationKind.RESTORE] = restore_failed

@@ -31,6 +31,7 @@ STEP_TITLES: dict[str, str] = {
     "safety_backup": "Take a safety backup of the current data",
     "restore_values": "Restore the instance's credentials from the backup",
     "restore_volumes": "Replace the volumes' data with the backup's",
+    "restore_dumps": "Load the app's consistent copies (database dumps) from the backup",
 }
 
 _ENSURE = ["check_images", "create_network", "create_volumes", "create_containers"]
@@ -59,10 +60,11 @@ PLANS: dict[str, list[str]] = {
     # Nothing is stopped until the backup proved intact; a failure after the data was replaced
     # puts the safety backup back (tenantry.backups.steps.restore_failed).
     OperationKind.RESTORE: ["verify_backup", "route_to_edge", "stop_containers", "safety_backup",
-                            "restore_volumes", *_BOOT, "publish_route"],
+                            "restore_volumes", "restore_dumps", *_BOOT, "publish_route"],
     # A provisioning whose volumes are filled from a backup before the app first starts.
     OperationKind.CLONE: ["verify_backup", "restore_values", "route_to_edge", "check_images", "create_network",
-                          "create_volumes", "restore_volumes", "create_containers", *_BOOT, "publish_route"],
+                          "create_volumes", "restore_volumes", "create_containers", "restore_dumps", *_BOOT,
+                          "publish_route"],
 }
 
 # Changes made while the app keeps serving: they neither move the instance's status nor, when
