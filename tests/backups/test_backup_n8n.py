@@ -43,3 +43,38 @@ def test_n8n_backup_restored_to_a_new_instance_has_the_same_workflows_and_execut
         e["workflow_name"] for e in executions]
     again = platform.request("POST", clone.host, "/webhook/echo", json={"message": "after the restore"})
     assert again.status_code == 200 and again.json() == {"echo": "after the restore"}
+
+
+@pytest.mark.parametrize(("app", "slug"), [("n8n", "livesql"), ("n8n-postgres", "livepg")])
+def test_a_running_n8n_is_backed_up_by_its_dump_and_restored_with_the_same_workflows_and_executions(
+        platform, app, slug):
+    """Backed up while it runs: SQLite's online backup (n8n) or pg_dump (n8n-postgres), not a raw
+    copy of live files; the restore loads the dump before n8n starts."""
+    source = provisioned(slug, app_name=app)
+    client = api_client()
+    for message in ("first", "second"):
+        answer = platform.request("POST", source.host, "/webhook/echo", json={"message": message})
+        assert answer.status_code == 200
+    executions = wait_for(lambda: (lambda found: found if len(found) == 2 else None)(
+        [e for e in client.get(f"{API}/{slug}/executions").json()["items"] if e["status"] == "success"]),
+        timeout=30, what="both executions")
+    workflows = sorted((w["name"], w["active"]) for w in client.get(f"{API}/{slug}/workflows").json())
+    assert workflows
+
+    backup, operation = services.backup_create(instance=fresh(source), actor="test")
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    backup.refresh_from_db()
+    assert backup.manifest["dumps"] == ["database"]  # it ran: the instance was running
+    instance_services.instance_delete(instance=fresh(source), actor="test")
+
+    clone, operation = services.backup_clone(team=source.team, backup=backup, slug=f"{slug}2", actor="test")
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    assert "database: restored from the dump" in operation.steps.get(name="restore_dumps").log
+    assert sorted((w["name"], w["active"]) for w in client.get(f"{API}/{slug}2/workflows").json()) == workflows
+    copied = client.get(f"{API}/{slug}2/executions").json()["items"]
+    assert sorted((e["id"], e["workflow_name"], e["started_at"]) for e in copied if e["status"] == "success") == sorted(
+        (e["id"], e["workflow_name"], e["started_at"]) for e in executions)
+    again = platform.request("POST", clone.host, "/webhook/echo", json={"message": "after the restore"})
+    assert again.status_code == 200 and again.json() == {"echo": "after the restore"}
