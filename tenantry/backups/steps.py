@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from tenantry.backups import archive
 from tenantry.backups.models import Backup, BackupKind, BackupStatus
+from tenantry.backups.policy import target_for
 from tenantry.catalog.templating import render
 from tenantry.core.audit import audit_log
 from tenantry.core.logging import get_logger
@@ -160,6 +161,53 @@ def restore_values(ctx: StepContext) -> None:
     ctx.log("credentials restored from the backup")
 
 
+# --- automatic backups in other operations (delete, archive, update) ----------------------------
+# Operations after which a final backup no longer describes the instance's data.
+_DATA_CHANGING = (OperationKind.PROVISION, OperationKind.START, OperationKind.RESUME, OperationKind.WAKE,
+                  OperationKind.RESTART, OperationKind.RESTORE, OperationKind.CLONE)
+
+
+def final_backup(ctx: StepContext) -> None:
+    """The backup an instance leaves when it is archived (dunning) or deleted; kept by the
+    retention (tenantry.backups.schedule). Deleting an archived instance keeps the one taken
+    when it was archived."""
+    if ctx.operation.state.get("final_backup_id") is None:
+        last = (Backup.objects.filter(instance=ctx.instance, kind=BackupKind.FINAL, status=BackupStatus.SUCCEEDED)
+                .order_by("-created_at").first())
+        if last is not None and not ctx.instance.operations.filter(
+                kind__in=_DATA_CHANGING, created_at__gt=last.created_at).exists():
+            ctx.log(f"the final backup {last.pk} of {last.created_at:%Y-%m-%d %H:%M} UTC still holds its data")
+            return
+    _automatic_backup(ctx, BackupKind.FINAL, "final_backup_id")
+
+
+def pre_update_backup(ctx: StepContext) -> None:
+    """A backup before an update changes the app's image (and maybe migrates its data)."""
+    _automatic_backup(ctx, BackupKind.PRE_UPDATE, "pre_update_backup_id")
+
+
+def _automatic_backup(ctx: StepContext, kind: str, key: str) -> None:
+    if ctx.instance.provisioned_at is None:
+        ctx.log("the instance was never provisioned: no data to back up")
+        return
+    if ctx.operation.state.get(key) is None:
+        backup = Backup.objects.create(
+            team=ctx.instance.team, instance=ctx.instance, instance_slug=ctx.instance.slug, app=ctx.instance.app,
+            app_version=ctx.instance.app_version, kind=kind, target=target_for(ctx.instance.team),
+            operation=ctx.operation, created_by=ctx.operation.actor)
+        backup.prefix = f"{backup.team_id}/{backup.instance_id}/{backup.pk}"
+        backup.save(update_fields=["prefix"])
+        ctx.save_state(**{key: str(backup.pk)})
+    backup = _backup(ctx, key)
+    try:
+        run_backup_dumps(ctx)
+        _write(ctx, backup)
+    except BackendError as exc:
+        _mark_failed(ctx, str(backup.pk), exc)
+        ctx.save_state(**{key: None})  # a retry starts a new backup
+        raise
+
+
 # --- failures --------------------------------------------------------------------------------
 def backup_failed(ctx: StepContext, error: BackendError) -> bool:
     backup_id = ctx.operation.state.get("backup_id")
@@ -241,6 +289,11 @@ def register() -> None:
         "restore_volumes": restore_volumes,
         "restore_values": restore_values,
         "restore_dumps": restore_dumps,
+        "final_backup": final_backup,
+        "pre_update_backup": pre_update_backup,
+        # The name archives used before the final backup was a backup (an operation resumed
+        # across the upgrade finds its step).
+        "archive_volumes": final_backup,
     })
     FAILURE_HANDLERS[OperationKind.BACKUP] = backup_failed
     FAILURE_HANDLERS[OperationKind.RESTORE] = restore_failed

@@ -23,7 +23,8 @@ STEP_TITLES: dict[str, str] = {
     "remove_containers": "Remove the containers",
     "remove_volumes": "Remove the volumes",
     "remove_network": "Remove the private network",
-    "archive_volumes": "Save a final backup of the volumes",
+    "final_backup": "Save a final backup (kept for the retention period)",
+    "pre_update_backup": "Back up the instance before the update",
     # Backups (steps in tenantry/backups/steps.py, registered when that app loads).
     "run_backup_dumps": "Make the app's consistent copies (database dumps)",
     "save_backup": "Save the volumes, compressed and encrypted, to the backup target",
@@ -45,7 +46,9 @@ PLANS: dict[str, list[str]] = {
     OperationKind.RESTART: ["route_to_edge", "stop_containers", *_BOOT, "publish_route"],
     OperationKind.HIBERNATE: ["route_to_edge", "stop_containers"],
     OperationKind.WAKE: [*_BOOT, "publish_route"],
-    OperationKind.DELETE: ["unpublish_route", "remove_containers", "remove_volumes", "remove_network"],
+    # The final backup is read from the stopped volumes (at rest: consistent without dumps).
+    OperationKind.DELETE: ["unpublish_route", "stop_containers", "final_backup", "remove_containers",
+                           "remove_volumes", "remove_network"],
     # While the app keeps serving: no downtime for a change of the customer's credentials.
     OperationKind.RECONFIGURE: ["apply_inputs"],
     OperationKind.ROTATE: ["rotate_credentials"],
@@ -54,7 +57,7 @@ PLANS: dict[str, list[str]] = {
     OperationKind.SUSPEND: ["route_to_edge", "stop_containers"],
     OperationKind.RESUME: [*_ENSURE, *_BOOT, "publish_route"],
     # Volumes stay (retention period); the final backup is taken from the stopped containers.
-    OperationKind.ARCHIVE: ["route_to_edge", "stop_containers", "archive_volumes", "remove_containers",
+    OperationKind.ARCHIVE: ["route_to_edge", "stop_containers", "final_backup", "remove_containers",
                             "remove_network"],
     OperationKind.BACKUP: ["run_backup_dumps", "save_backup"],
     # Nothing is stopped until the backup proved intact; a failure after the data was replaced
