@@ -36,6 +36,7 @@ def due_instances(now: datetime) -> list[Instance]:
     from tenantry.backups.services import BACKUP_FROM
 
     instances = list(Instance.objects.filter(status__in=BACKUP_FROM, provisioned_at__isnull=False)
+                     .exclude(created_by__startswith="drill:")  # restore drills' scratch copies
                      .select_related("team").order_by("created_at"))
     last: dict[str, datetime] = {}
     for instance_id, created in (Backup.objects.filter(instance__in=instances, kind__in=COUNTED_KINDS)

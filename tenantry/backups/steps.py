@@ -8,12 +8,15 @@ takes of the data it is about to replace).
 
 from __future__ import annotations
 
+import hashlib
+
 from django.db import transaction
 from django.utils import timezone
 
 from tenantry.backups import archive
 from tenantry.backups.models import Backup, BackupKind, BackupStatus
 from tenantry.backups.policy import target_for
+from tenantry.catalog.backup_spec import BackupDump, VerifyCheck
 from tenantry.catalog.templating import render
 from tenantry.core.audit import audit_log
 from tenantry.core.logging import get_logger
@@ -44,11 +47,31 @@ def _volumes(ctx: StepContext) -> dict[str, str]:
 
 def run_backup_dumps(ctx: StepContext) -> None:
     dumps = ctx.spec.backup.dumps
-    if not dumps:
-        ctx.log("the app declares no dump: its volumes are archived as they are")
-        return
     state = ctx.runtime.state(ctx.deployment)
     running = {c.service for c in state.containers if c.running}
+    if not dumps:
+        ctx.log("the app declares no dump: its volumes are archived as they are")
+    _make_dumps(ctx, dumps, running)
+    # What a restore drill will compare the restored copy with (tenantry.backups.drills).
+    expected = {}
+    for check in ctx.spec.backup.verify:
+        if check.service in running:
+            expected[check.name] = verify_output(ctx, check)
+    ctx.save_state(verify_expected=expected)
+
+
+def verify_output(ctx: StepContext, check: VerifyCheck) -> str:
+    """The sha256 of a spec's verification command's output in this instance."""
+    context = template_context(ctx.instance, ctx.spec)
+    result = ctx.runtime.exec(ctx.deployment, check.service, [render(a, context) for a in check.command],
+                              timeout=check.timeout_seconds)
+    if result.exit_code != 0:
+        raise BackendError(f"the verification {check.name!r} failed (exit code {result.exit_code}): "
+                           f"{ctx.redact(result.output[-500:])}", code="verify_failed")
+    return hashlib.sha256(result.output.encode()).hexdigest()
+
+
+def _make_dumps(ctx: StepContext, dumps: list[BackupDump], running: set[str]) -> None:
     context = template_context(ctx.instance, ctx.spec)
     made: list[str] = []
     for dump in dumps:
@@ -74,9 +97,11 @@ def save_backup(ctx: StepContext) -> None:
 def _write(ctx: StepContext, backup: Backup) -> None:
     Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.RUNNING, updated_at=timezone.now())
     ctx.log(f"target: {backup.target}")
-    dumps = ctx.operation.state.get("dumps_made", []) if backup.kind != BackupKind.SAFETY else []
+    made = backup.kind != BackupKind.SAFETY  # a safety backup is read from stopped containers
     manifest = archive.write_backup(backup, runtime=ctx.runtime, deployment=ctx.deployment, volumes=_volumes(ctx),
-                                    log=ctx.log, dumps=dumps)
+                                    log=ctx.log, dumps=ctx.operation.state.get("dumps_made", []) if made else [])
+    if made:
+        manifest["verify"] = ctx.operation.state.get("verify_expected", {})
     now = timezone.now()
     with transaction.atomic():
         Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.SUCCEEDED, manifest=manifest,
@@ -171,6 +196,9 @@ def final_backup(ctx: StepContext) -> None:
     """The backup an instance leaves when it is archived (dunning) or deleted; kept by the
     retention (tenantry.backups.schedule). Deleting an archived instance keeps the one taken
     when it was archived."""
+    if ctx.instance.created_by.startswith("drill:"):
+        ctx.log("a restore drill's scratch copy: nothing of its own to keep")
+        return
     if ctx.operation.state.get("final_backup_id") is None:
         last = (Backup.objects.filter(instance=ctx.instance, kind=BackupKind.FINAL, status=BackupStatus.SUCCEEDED)
                 .order_by("-created_at").first())

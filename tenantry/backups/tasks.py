@@ -18,3 +18,25 @@ def backups_schedule_task() -> None:
 
     backups_schedule()
     backups_prune()
+
+
+@db_task()
+def drill_task(drill_id: str) -> None:
+    from tenantry.backups.drills import drill_run
+
+    drill_run(drill_id)
+
+
+@db_task(retries=3, retry_delay=30)
+def drill_alert_task(drill_id: str) -> None:
+    from tenantry.backups.notify import notify_drill_failure
+
+    notify_drill_failure(drill_id)
+
+
+@db_periodic_task(crontab(hour="3", minute="30"))
+def drills_schedule_task() -> None:
+    """Restore drills that are due (per plan): each runs as its own task."""
+    from tenantry.backups.drills import drills_schedule
+
+    drills_schedule()

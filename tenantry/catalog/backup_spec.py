@@ -36,12 +36,25 @@ class BackupDump(Strict):
     restore: list[str] = Field(default_factory=list)
 
 
+class VerifyCheck(Strict):
+    """An app-specific proof that a restore holds the backed-up data (restore drills): a command
+    run in `service` whose output is recorded when the backup is made (after the dumps) and must
+    be the same in the scratch instance the drill restores it into, e.g. the workflows' ids and
+    names, the tables and their row counts, the files' checksums."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    service: str
+    command: list[str] = Field(min_length=1)
+    timeout_seconds: float = Field(default=120, gt=0, le=3600)
+
+
 class BackupSpec(Strict):
     """What a backup of an instance of this app holds (tenantry.backups)."""
 
     # Volume names (of `services.*.volumes`); empty: every volume.
     volumes: list[str] = Field(default_factory=list)
     dumps: list[BackupDump] = Field(default_factory=list)
+    verify: list[VerifyCheck] = Field(default_factory=list)
 
     def check(self, *, services: set[str], volumes: set[str], check_template: Callable[[str, str], None]) -> None:
         """Raise ValueError when the section names a service or volume the app lacks, or uses
@@ -65,3 +78,8 @@ class BackupSpec(Strict):
                                 *((f"restore_volumes.{s.volume}", s.command) for s in dump.restore_volumes)):
                 for index, arg in enumerate(args):
                     check_template(f"{where}.{field}.{index}", arg)
+        for check in self.verify:
+            if check.service not in services:
+                raise ValueError(f"backup.verify.{check.name}.service: unknown service {check.service!r}")
+            for index, arg in enumerate(check.command):
+                check_template(f"backup.verify.{check.name}.command.{index}", arg)
