@@ -81,3 +81,27 @@ def test_a_restore_whose_data_differs_from_what_the_backup_recorded_fails_the_dr
     drill.refresh_from_db()
     assert drill.status == DrillStatus.FAILED and drill.error_code == "drill_check_failed"
     assert {"name": "files", "ok": False, "detail": "differs from what the backup recorded"} in drill.checks
+
+
+def test_the_dashboard_shows_the_last_verified_restore_and_tests_one_on_demand(platform):
+    from tenantry.accounts.models import Team
+    from tenantry.accounts.services.teams import operator_team
+    from tests.dashboard.helpers import make_user, signed_in
+
+    team = operator_team()
+    owner = signed_in(make_user("owner@example.test", team=team))
+    _backed_up("shown")
+    base = f"/t/{team.slug}/instances/shown/backups"
+    panel = owner.get(f"{base}/").content.decode()
+    assert 'data-drill="none"' in panel and "Last verified restore:" in panel and "never" in panel
+
+    other = Team.objects.create(name="Elsewhere", slug="elsewhere")
+    stranger = signed_in(make_user("stranger@example.test", team=other))
+    assert stranger.post("/t/elsewhere/instances/shown/backups/drill/").status_code == 404
+    assert not RestoreDrill.objects.exists()
+
+    assert owner.post(f"{base}/drill/").status_code == 302
+    drill = RestoreDrill.objects.get()
+    assert drill.status == DrillStatus.PASSED, drill.error_message
+    panel = owner.get(f"{base}/").content.decode()
+    assert 'data-drill="passed"' in panel and "never" not in panel
