@@ -26,6 +26,10 @@ def drill_summary(*, team: Team, instance: Instance) -> dict[str, RestoreDrill |
             "latest": drills.order_by("-created_at").first()}
 
 
+def drill_list(*, team: Team, instance: Instance) -> QuerySet[RestoreDrill]:
+    return RestoreDrill.objects.filter(team=team, instance=instance).order_by("-created_at")
+
+
 def backup_get(*, team: Team, backup_id: str) -> Backup:
     return _get(Backup.objects.filter(team=team), backup_id)
 

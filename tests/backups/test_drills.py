@@ -105,3 +105,25 @@ def test_the_dashboard_shows_the_last_verified_restore_and_tests_one_on_demand(p
     assert drill.status == DrillStatus.PASSED, drill.error_message
     panel = owner.get(f"{base}/").content.decode()
     assert 'data-drill="passed"' in panel and "never" not in panel
+
+
+def test_drills_through_the_api_are_scoped_to_the_team(platform):
+    from tenantry.accounts.models import Team
+    from tenantry.accounts.services.teams import operator_team
+    from tests.backups.test_backups_api import _client
+
+    instance, _ = create("apidrill")
+    client = _client(operator_team())
+    refused = client.post("/api/v1/instances/apidrill/backups/drills")
+    assert refused.status_code == 409 and refused.json()["code"] == "no_backup_to_drill"
+    services.backup_create(instance=instance, actor="test")
+
+    stranger = _client(Team.objects.create(name="Elsewhere", slug="elsewhere"))
+    assert stranger.post("/api/v1/instances/apidrill/backups/drills").status_code == 404
+    assert stranger.get("/api/v1/instances/apidrill/backups/drills").status_code == 404
+
+    started = client.post("/api/v1/instances/apidrill/backups/drills")
+    assert started.status_code == 202, started.content
+    [listed] = client.get("/api/v1/instances/apidrill/backups/drills").json()["items"]
+    assert listed["id"] == started.json()["id"] and listed["status"] == "passed"
+    assert [c["name"] for c in listed["checks"]] == ["restore", "health", "files", "cleanup"]

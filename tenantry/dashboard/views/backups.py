@@ -12,8 +12,8 @@ from django.views.decorators.http import require_POST
 from tenantry.accounts.access import Access
 from tenantry.backups import selectors as backup_selectors
 from tenantry.backups import services as backups
-from tenantry.backups.drills import drill_start
 from tenantry.backups.download import download_name, download_size, download_stream
+from tenantry.backups.drills import drill_start
 from tenantry.core.errors import ApplicationError
 from tenantry.dashboard.context import with_team
 from tenantry.instances import selectors
