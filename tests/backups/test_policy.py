@@ -125,3 +125,13 @@ def test_the_scheduler_backs_up_what_is_due_with_the_plan_s_interval(platform):
     # A failed backup does not count: the next run tries again.
     Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.FAILED)
     assert [i.slug for i in due_instances(now + timedelta(hours=1))] == ["sched"]
+
+
+@pytest.mark.django_db
+def test_the_seeded_catalogue_backs_up_the_higher_plans_every_6_hours():
+    from tenantry.billing.seed import seed_billing_catalog
+
+    seed_billing_catalog()
+    seed_billing_catalog()  # idempotent
+    intervals = dict(BackupPolicy.objects.values_list("plan__code", "interval_hours"))
+    assert intervals == {"pro": 6, "business": 6}  # starter: the default, daily
