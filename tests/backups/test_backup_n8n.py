@@ -47,9 +47,12 @@ def test_n8n_backup_restored_to_a_new_instance_has_the_same_workflows_and_execut
 
 @pytest.mark.parametrize(("app", "slug"), [("n8n", "livesql"), ("n8n-postgres", "livepg")])
 def test_a_running_n8n_is_backed_up_by_its_dump_and_restored_with_the_same_workflows_and_executions(
-        platform, app, slug):
+        platform, settings, app, slug):
     """Backed up while it runs: SQLite's online backup (n8n) or pg_dump (n8n-postgres), not a raw
     copy of live files; the restore loads the dump before n8n starts."""
+    # n8n boots three times here (source, clone, and PostgreSQL's restore first): on a shared,
+    # busy machine its first start can take minutes.
+    settings.TENANTRY = {**settings.TENANTRY, "HEALTH_TIMEOUT_SECONDS": 300}
     source = provisioned(slug, app_name=app)
     client = api_client()
     for message in ("first", "second"):
