@@ -45,6 +45,7 @@ def test_n8n_backup_restored_to_a_new_instance_has_the_same_workflows_and_execut
     assert again.status_code == 200 and again.json() == {"echo": "after the restore"}
 
 
+@pytest.mark.timeout(1500)  # three n8n boots on a shared machine
 @pytest.mark.parametrize(("app", "slug"), [("n8n", "livesql"), ("n8n-postgres", "livepg")])
 def test_a_running_n8n_is_backed_up_by_its_dump_and_restored_with_the_same_workflows_and_executions(
         platform, settings, app, slug):
