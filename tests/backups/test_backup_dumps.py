@@ -55,3 +55,20 @@ def test_a_stopped_instance_s_backup_holds_no_dump_and_restores_its_files_as_the
     assert sh(source, "cat /data/note.txt").strip() == "at-rest"
     assert "holds no dump" in operation.steps.get(name="restore_dumps").log
     assert "restored-in-service" not in sh(source, "ls -a /data")
+
+
+def test_run_in_volume_runs_a_command_on_the_volume_and_leaves_no_helper(platform, docker_client):
+    from tenantry.instances.deployment import build_deployment
+    from tenantry.runtime.registry import runtime_for
+    from tests.conftest import installation_resources
+
+    instance, _ = create("volcmd")
+    sh(instance, "echo inside > /data/probe")
+    runtime, deployment = runtime_for(instance.server), build_deployment(instance)
+    [volume] = deployment.volumes
+    result = runtime.run_in_volume(deployment, volume, ["/bin/sh", "-c", "cat /volume/probe; echo new > /volume/made"])
+    assert result.exit_code == 0 and result.output.strip() == "inside"
+    assert sh(instance, "cat /data/made").strip() == "new"
+    failed = runtime.run_in_volume(deployment, volume, ["/bin/sh", "-c", "echo oops >&2; exit 3"])
+    assert failed.exit_code == 3 and "oops" in failed.output
+    assert not [r for r in installation_resources(docker_client, str(instance.pk)) if "backup-helper" in r]
