@@ -82,3 +82,24 @@ def test_a_running_n8n_is_backed_up_by_its_dump_and_restored_with_the_same_workf
         (e["id"], e["workflow_name"], e["started_at"]) for e in executions)
     again = platform.request("POST", clone.host, "/webhook/echo", json={"message": "after the restore"})
     assert again.status_code == 200 and again.json() == {"echo": "after the restore"}
+
+
+@pytest.mark.timeout(1500)
+def test_a_restore_drill_of_a_running_n8n_passes_with_the_same_workflows(platform, settings):
+    from tenantry.backups.drills import drill_start
+    from tenantry.backups.models import DrillStatus
+
+    settings.TENANTRY = {**settings.TENANTRY, "HEALTH_TIMEOUT_SECONDS": 300}
+    source = provisioned("drillflows")
+    answer = platform.request("POST", source.host, "/webhook/echo", json={"message": "drilled"})
+    assert answer.status_code == 200
+    backup, operation = services.backup_create(instance=fresh(source), actor="test")
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    backup.refresh_from_db()
+    assert set(backup.manifest["verify"]) == {"workflows"}
+
+    drill = drill_start(team=source.team, instance=fresh(source), actor="test")
+    drill.refresh_from_db()
+    assert drill.status == DrillStatus.PASSED, (drill.error_message, drill.checks)
+    assert {"name": "workflows", "ok": True, "detail": "the same as when the backup was made"} in drill.checks
