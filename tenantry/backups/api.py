@@ -11,8 +11,9 @@ from tenantry.api.auth import access_of
 from tenantry.api.pagination import BoundedPagination
 from tenantry.backups import selectors, services
 from tenantry.backups.download import download_name, download_size, download_stream
-from tenantry.backups.models import Backup
-from tenantry.backups.schemas import BackupCreatedOut, BackupOut, ClonedOut, CloneIn
+from tenantry.backups.drills import drill_start
+from tenantry.backups.models import Backup, RestoreDrill
+from tenantry.backups.schemas import BackupCreatedOut, BackupOut, ClonedOut, CloneIn, DrillOut
 from tenantry.backups.services import BackupNotRestorable
 from tenantry.instances import selectors as instance_selectors
 from tenantry.instances.api import ERRORS
@@ -85,3 +86,23 @@ def clone_backup(request: HttpRequest, backup_id: str, payload: CloneIn) -> Stat
     return Status(202, {"instance": instance_selectors.instance_get(team=access.team, ref=str(instance.pk)),
                         "operation": instance_selectors.operation_get(team=access.team,
                                                                       operation_id=str(operation.pk))})
+
+
+@router.post("/instances/{ref}/backups/drills", response={202: DrillOut, **ERRORS},
+             summary="Test a restore of the latest backup in a scratch instance (a restore drill)")
+def start_drill(request: HttpRequest, ref: str) -> Status:
+    access = access_of(request)
+    access.require("backup.create")
+    instance = instance_selectors.instance_get(team=access.team, ref=ref)
+    drill = drill_start(team=access.team, instance=instance, actor=access.actor)
+    return Status(202, RestoreDrill.objects.get(pk=drill.pk))
+
+
+@router.get("/instances/{ref}/backups/drills", response=list[DrillOut],
+            summary="An instance's restore drills, newest first")
+@paginate(BoundedPagination)
+def list_drills(request: HttpRequest, ref: str) -> QuerySet[RestoreDrill]:
+    access = access_of(request)
+    access.require("instance.view")
+    instance = instance_selectors.instance_get(team=access.team, ref=ref)
+    return selectors.drill_list(team=access.team, instance=instance)

@@ -64,7 +64,7 @@ def object_key(backup: Backup, name: str) -> str:
 
 
 def write_backup(backup: Backup, *, runtime: RuntimeBackend, deployment: Deployment, volumes: dict[str, str],
-                 log: Log) -> dict:
+                 log: Log, dumps: list[str] | None = None) -> dict:
     """Store every volume and the instance's values; returns the manifest. Each object is
     confirmed at the target (size and checksum) before the next one starts."""
     store = target(backup.target)
@@ -84,7 +84,7 @@ def write_backup(backup: Backup, *, runtime: RuntimeBackend, deployment: Deploym
     values = json.dumps(_instance_values(backup.instance)).encode() if backup.instance else b"{}"
     stored = store.put(object_key(backup, "values.enc"), seal([values], key, plain=values_plain))
     manifest = {"format": FORMAT, "instance": backup.instance_slug, "app": backup.app,
-                "app_version": backup.app_version, "volumes": entries,
+                "app_version": backup.app_version, "volumes": entries, "dumps": list(dumps or []),
                 "values": {**_entry(stored), "tar_size": values_plain.size, "tar_sha256": values_plain.sha256}}
     store.put(object_key(backup, "manifest.json"), [json.dumps(manifest, indent=2).encode()])
     return manifest

@@ -21,7 +21,14 @@ class BackupKey(models.Model):
 class BackupKind(models.TextChoices):
     MANUAL = "manual", _("On demand")
     SAFETY = "safety", _("Before a restore")
+    SCHEDULED = "scheduled", _("Scheduled")
     PRE_UPDATE = "pre_update", _("Before an update")
+    FINAL = "final", _("Final (before deletion or archiving)")
+
+
+# Pruned by the plan's grandfather-father-son retention; on-demand backups stay until deleted,
+# final ones for BACKUP_FINAL_KEEP_DAYS once their instance is gone.
+ROTATED_KINDS = (BackupKind.SCHEDULED, BackupKind.SAFETY, BackupKind.PRE_UPDATE)
 
 
 class BackupStatus(models.TextChoices):
@@ -65,3 +72,53 @@ class Backup(BaseModel):
     @property
     def is_restorable(self) -> bool:
         return self.status == BackupStatus.SUCCEEDED
+
+
+class BackupPolicy(BaseModel):
+    """How often a plan's instances are backed up and which backups are kept (grandfather-father-
+    son: the newest `keep_last`, plus the newest of each of the last `keep_daily` days,
+    `keep_weekly` ISO weeks and `keep_monthly` months). A plan without one gets DEFAULT_POLICY;
+    off-site storage follows `Plan.offsite_backups`."""
+
+    plan = models.OneToOneField("billing.Plan", on_delete=models.CASCADE, related_name="backup_policy")
+    interval_hours = models.PositiveSmallIntegerField(
+        default=24, help_text="Hours between scheduled backups; 0: none scheduled")
+    keep_last = models.PositiveSmallIntegerField(default=1)
+    keep_daily = models.PositiveSmallIntegerField(default=7)
+    keep_weekly = models.PositiveSmallIntegerField(default=4)
+    keep_monthly = models.PositiveSmallIntegerField(default=12)
+    drill_interval_days = models.PositiveSmallIntegerField(
+        default=7, help_text="Days between restore drills of each instance; 0: on demand only")
+
+    class Meta:
+        verbose_name_plural = "backup policies"
+
+    def __str__(self) -> str:
+        return f"backup policy of {self.plan_id}"
+
+
+class DrillStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    PASSED = "passed", _("Passed")
+    FAILED = "failed", _("Failed")
+
+
+class RestoreDrill(BaseModel):
+    """One proof that a backup restores: restored into a scratch instance on its own network,
+    health-checked and verified as the app's spec says, then removed."""
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="restore_drills")
+    instance = models.ForeignKey("instances.Instance", on_delete=models.CASCADE, related_name="restore_drills")
+    backup = models.ForeignKey(Backup, on_delete=models.SET_NULL, null=True, blank=True, related_name="drills")
+    status = models.CharField(max_length=20, choices=DrillStatus.choices, default=DrillStatus.RUNNING, db_index=True)
+    checks = models.JSONField(default=list, blank=True, help_text="[{name, ok, detail}]")
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    actor = models.CharField(max_length=200, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"drill {self.instance_id} {self.created_at:%Y-%m-%d %H:%M} ({self.status})"

@@ -60,3 +60,21 @@ class CloneIn(Schema):
 class ClonedOut(Schema):
     instance: InstanceOut
     operation: OperationOut
+
+
+class DrillCheckOut(Schema):
+    name: str
+    ok: bool
+    detail: str
+
+
+class DrillOut(Schema):
+    id: UUID
+    instance_id: UUID
+    backup_id: UUID | None
+    status: str = Field(description="running, passed or failed")
+    checks: list[DrillCheckOut]
+    error_code: str
+    error_message: str
+    created_at: datetime
+    completed_at: datetime | None

@@ -7,7 +7,7 @@ import uuid
 from django.db.models import QuerySet
 
 from tenantry.accounts.models import Team
-from tenantry.backups.models import Backup
+from tenantry.backups.models import Backup, DrillStatus, RestoreDrill
 from tenantry.core.errors import NotFound
 from tenantry.instances.models import Instance
 
@@ -17,6 +17,17 @@ def backup_list(*, team: Team, instance: Instance | None = None) -> QuerySet[Bac
     if instance is not None:
         qs = qs.filter(instance=instance)
     return qs.order_by("-created_at")
+
+
+def drill_summary(*, team: Team, instance: Instance) -> dict[str, RestoreDrill | None]:
+    """The instance's last verified restore (passed drill) and its latest drill of any result."""
+    drills = RestoreDrill.objects.filter(team=team, instance=instance).select_related("backup")
+    return {"last_verified": drills.filter(status=DrillStatus.PASSED).order_by("-completed_at").first(),
+            "latest": drills.order_by("-created_at").first()}
+
+
+def drill_list(*, team: Team, instance: Instance) -> QuerySet[RestoreDrill]:
+    return RestoreDrill.objects.filter(team=team, instance=instance).order_by("-created_at")
 
 
 def backup_get(*, team: Team, backup_id: str) -> Backup:

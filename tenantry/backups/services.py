@@ -3,11 +3,11 @@ audit row, and leaves the work to an Operation (steps in tenantry/backups/steps.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from tenantry.accounts.models import Team
 from tenantry.backups.models import Backup, BackupKind, BackupStatus
+from tenantry.backups.policy import target_for
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import Conflict, ValidationError
 from tenantry.instances.models import DesiredState, Instance, Operation, OperationKind, Status
@@ -41,13 +41,14 @@ def _operation(instance: Instance, kind: str, actor: str, state: dict) -> Operat
         raise OperationInProgress(f"Instance {instance.slug!r} already has an operation running.") from exc
 
 
-def backup_create(*, instance: Instance, actor: str) -> tuple[Backup, Operation]:
-    """Queue a backup of the instance to the installation's backup target."""
+def backup_create(*, instance: Instance, actor: str, kind: str = BackupKind.MANUAL) -> tuple[Backup, Operation]:
+    """Queue a backup of the instance to the team's backup target (off-site only when the
+    team's plan includes it: tenantry.backups.policy)."""
     with transaction.atomic():
         instance = _locked(instance, BACKUP_FROM, "back up")
         backup = Backup.objects.create(team=instance.team, instance=instance, instance_slug=instance.slug,
-                                       app=instance.app, app_version=instance.app_version, kind=BackupKind.MANUAL,
-                                       target=settings.TENANTRY["BACKUP_TARGET"], created_by=actor)
+                                       app=instance.app, app_version=instance.app_version, kind=kind,
+                                       target=target_for(instance.team), created_by=actor)
         backup.prefix = f"{backup.team_id}/{instance.pk}/{backup.pk}"
         operation = _operation(instance, OperationKind.BACKUP, actor, {"backup_id": str(backup.pk)})
         backup.operation = operation

@@ -8,11 +8,15 @@ takes of the data it is about to replace).
 
 from __future__ import annotations
 
+import hashlib
+
 from django.db import transaction
 from django.utils import timezone
 
 from tenantry.backups import archive
 from tenantry.backups.models import Backup, BackupKind, BackupStatus
+from tenantry.backups.policy import target_for
+from tenantry.catalog.backup_spec import BackupDump, VerifyCheck
 from tenantry.catalog.templating import render
 from tenantry.core.audit import audit_log
 from tenantry.core.logging import get_logger
@@ -27,7 +31,8 @@ from tenantry.instances.steps import (
     start_containers,
     wait_healthy,
 )
-from tenantry.runtime.backends.base import BackendError
+from tenantry.instances.steps import _wait_ready as wait_ready
+from tenantry.runtime.backends.base import BackendError, ExecResult
 
 log = get_logger(__name__)
 
@@ -42,12 +47,33 @@ def _volumes(ctx: StepContext) -> dict[str, str]:
 
 def run_backup_dumps(ctx: StepContext) -> None:
     dumps = ctx.spec.backup.dumps
-    if not dumps:
-        ctx.log("the app declares no dump: its volumes are archived as they are")
-        return
     state = ctx.runtime.state(ctx.deployment)
     running = {c.service for c in state.containers if c.running}
+    if not dumps:
+        ctx.log("the app declares no dump: its volumes are archived as they are")
+    _make_dumps(ctx, dumps, running)
+    # What a restore drill will compare the restored copy with (tenantry.backups.drills).
+    expected = {}
+    for check in ctx.spec.backup.verify:
+        if check.service in running:
+            expected[check.name] = verify_output(ctx, check)
+    ctx.save_state(verify_expected=expected)
+
+
+def verify_output(ctx: StepContext, check: VerifyCheck) -> str:
+    """The sha256 of a spec's verification command's output in this instance."""
     context = template_context(ctx.instance, ctx.spec)
+    result = ctx.runtime.exec(ctx.deployment, check.service, [render(a, context) for a in check.command],
+                              timeout=check.timeout_seconds)
+    if result.exit_code != 0:
+        raise BackendError(f"the verification {check.name!r} failed (exit code {result.exit_code}): "
+                           f"{ctx.redact(result.output[-500:])}", code="verify_failed")
+    return hashlib.sha256(result.output.encode()).hexdigest()
+
+
+def _make_dumps(ctx: StepContext, dumps: list[BackupDump], running: set[str]) -> None:
+    context = template_context(ctx.instance, ctx.spec)
+    made: list[str] = []
     for dump in dumps:
         if dump.service not in running:
             ctx.log(f"{dump.name}: {dump.service} is not running, its files are at rest")
@@ -57,7 +83,10 @@ def run_backup_dumps(ctx: StepContext) -> None:
         if result.exit_code != 0:
             raise BackendError(f"the dump {dump.name!r} failed (exit code {result.exit_code}): "
                                f"{ctx.redact(result.output[-500:])}", code="dump_failed")
+        made.append(dump.name)
         ctx.log(f"{dump.name}: done")
+    # The backup's manifest lists them: a restore applies only the dumps this backup made.
+    ctx.save_state(dumps_made=made)
 
 
 def save_backup(ctx: StepContext) -> None:
@@ -69,8 +98,11 @@ def write_to_target(ctx: StepContext, backup: Backup) -> None:
     """Write the instance's volumes as `backup` (used by other operations' steps too: updates)."""
     Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.RUNNING, updated_at=timezone.now())
     ctx.log(f"target: {backup.target}")
+    made = backup.kind != BackupKind.SAFETY  # a safety backup is read from stopped containers
     manifest = archive.write_backup(backup, runtime=ctx.runtime, deployment=ctx.deployment, volumes=_volumes(ctx),
-                                    log=ctx.log)
+                                    log=ctx.log, dumps=ctx.operation.state.get("dumps_made", []) if made else [])
+    if made:
+        manifest["verify"] = ctx.operation.state.get("verify_expected", {})
     now = timezone.now()
     with transaction.atomic():
         Backup.objects.filter(pk=backup.pk).update(status=BackupStatus.SUCCEEDED, manifest=manifest,
@@ -111,6 +143,41 @@ def restore_volumes(ctx: StepContext) -> None:
                             log=ctx.log)
 
 
+def restore_dumps(ctx: StepContext) -> None:
+    apply_dumps(ctx, _backup(ctx, "source_backup_id"))
+
+
+def apply_dumps(ctx: StepContext, backup: Backup) -> None:
+    """Put the backup's consistent copies in place of the raw files, before the app starts:
+    the spec's volume commands, then its restore commands in their service, started alone."""
+    made = set(backup.manifest.get("dumps", []))
+    dumps = [dump for dump in ctx.spec.backup.dumps if dump.name in made and (dump.restore_volumes or dump.restore)]
+    if not dumps:
+        ctx.log("the backup holds no dump: its volumes are used as they are")
+        return
+    volumes = archive.volume_names(ctx.instance, ctx.deployment, [])
+    context = template_context(ctx.instance, ctx.spec)
+    for dump in dumps:
+        for step in dump.restore_volumes:
+            result = ctx.runtime.run_in_volume(ctx.deployment, volumes[step.volume],
+                                               [render(a, context) for a in step.command], timeout=dump.timeout_seconds)
+            _check(ctx, dump.name, result)
+            ctx.log(f"{dump.name}: volume {step.volume} prepared")
+        if dump.restore:
+            ctx.runtime.start(ctx.deployment, service=dump.service)
+            wait_ready(ctx, ctx.deployment.container(dump.service))
+            result = ctx.runtime.exec(ctx.deployment, dump.service, [render(a, context) for a in dump.restore],
+                                      timeout=dump.timeout_seconds)
+            _check(ctx, dump.name, result)
+        ctx.log(f"{dump.name}: restored from the dump")
+
+
+def _check(ctx: StepContext, name: str, result: ExecResult) -> None:
+    if result.exit_code != 0:
+        raise BackendError(f"restoring the dump {name!r} failed (exit code {result.exit_code}): "
+                           f"{ctx.redact(result.output[-500:])}", code="dump_restore_failed")
+
+
 def restore_values(ctx: StepContext) -> None:
     backup = _backup(ctx, "source_backup_id")
     archive.replace_values(ctx.instance, archive.read_values(backup))
@@ -118,6 +185,61 @@ def restore_values(ctx: StepContext) -> None:
     ctx.__dict__.pop("deployment", None)
     ctx.secrets_changed()
     ctx.log("credentials restored from the backup")
+
+
+# --- automatic backups in other operations (delete, archive, update) ----------------------------
+# Operations after which a final backup no longer describes the instance's data.
+_DATA_CHANGING = (OperationKind.PROVISION, OperationKind.START, OperationKind.RESUME, OperationKind.WAKE,
+                  OperationKind.RESTART, OperationKind.RESTORE, OperationKind.CLONE)
+
+
+def final_backup(ctx: StepContext) -> None:
+    """The backup an instance leaves when it is archived (dunning) or deleted; kept by the
+    retention (tenantry.backups.schedule). Deleting an archived instance keeps the one taken
+    when it was archived."""
+    if ctx.instance.created_by.startswith("drill:"):
+        ctx.log("a restore drill's scratch copy: nothing of its own to keep")
+        return
+    if ctx.operation.state.get("final_backup_id") is None:
+        last = (Backup.objects.filter(instance=ctx.instance, kind=BackupKind.FINAL, status=BackupStatus.SUCCEEDED)
+                .order_by("-created_at").first())
+        if last is not None and not ctx.instance.operations.filter(
+                kind__in=_DATA_CHANGING, created_at__gt=last.created_at).exists():
+            ctx.log(f"the final backup {last.pk} of {last.created_at:%Y-%m-%d %H:%M} UTC still holds its data")
+            return
+    _automatic_backup(ctx, BackupKind.FINAL, "final_backup_id")
+
+
+def pre_update_backup(ctx: StepContext) -> None:
+    """A backup before an update changes the app's image (and maybe migrates its data). Its id
+    stays in the operation's state as `backup_id`: the update's rollback restores from it
+    (tenantry.updates.steps.update_failed)."""
+    _automatic_backup(ctx, BackupKind.PRE_UPDATE, "backup_id")
+
+
+def _automatic_backup(ctx: StepContext, kind: str, key: str) -> None:
+    if ctx.instance.provisioned_at is None:
+        ctx.log("the instance was never provisioned: no data to back up")
+        return
+    if ctx.operation.state.get(key) is None:
+        backup = Backup.objects.create(
+            team=ctx.instance.team, instance=ctx.instance, instance_slug=ctx.instance.slug, app=ctx.instance.app,
+            app_version=ctx.instance.app_version, kind=kind, target=target_for(ctx.instance.team),
+            operation=ctx.operation, created_by=ctx.operation.actor)
+        backup.prefix = f"{backup.team_id}/{backup.instance_id}/{backup.pk}"
+        backup.save(update_fields=["prefix"])
+        ctx.save_state(**{key: str(backup.pk)})
+    backup = _backup(ctx, key)
+    if backup.status == BackupStatus.SUCCEEDED:  # a resumed operation: already made
+        ctx.log(f"backup {backup.pk} already made")
+        return
+    try:
+        run_backup_dumps(ctx)
+        write_to_target(ctx, backup)
+    except BackendError as exc:
+        _mark_failed(ctx, str(backup.pk), exc)
+        ctx.save_state(**{key: None})  # a retry starts a new backup
+        raise
 
 
 # --- failures --------------------------------------------------------------------------------
@@ -151,6 +273,7 @@ def restore_failed(ctx: StepContext, error: BackendError) -> bool:
             ctx.runtime.stop(ctx.deployment.instance_id)
             archive.restore_volumes(safety, runtime=ctx.runtime, deployment=ctx.deployment, volumes=_volumes(ctx),
                                     log=ctx.log)
+            apply_dumps(ctx, safety)
         start_containers(ctx)
         wait_healthy(ctx)
         publish_route(ctx)
@@ -199,6 +322,12 @@ def register() -> None:
         "safety_backup": safety_backup,
         "restore_volumes": restore_volumes,
         "restore_values": restore_values,
+        "restore_dumps": restore_dumps,
+        "final_backup": final_backup,
+        "pre_update_backup": pre_update_backup,
+        # The name archives used before the final backup was a backup (an operation resumed
+        # across the upgrade finds its step).
+        "archive_volumes": final_backup,
     })
     FAILURE_HANDLERS[OperationKind.BACKUP] = backup_failed
     FAILURE_HANDLERS[OperationKind.RESTORE] = restore_failed

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
 
@@ -37,3 +38,34 @@ def control_plane_backup_task() -> str | None:
         raise
     log.info("control_backup.done", key=backup.key, size=backup.size)
     return backup.key
+
+
+@db_periodic_task(crontab(minute="*/15"))
+def backups_schedule_task() -> None:
+    """Scheduled backups that are due (per plan), then pruning by the plans' retention."""
+    from tenantry.backups.schedule import backups_prune, backups_schedule
+
+    backups_schedule()
+    backups_prune()
+
+
+@db_task()
+def drill_task(drill_id: str) -> None:
+    from tenantry.backups.drills import drill_run
+
+    drill_run(drill_id)
+
+
+@db_task(retries=3, retry_delay=30)
+def drill_alert_task(drill_id: str) -> None:
+    from tenantry.backups.notify import notify_drill_failure
+
+    notify_drill_failure(drill_id)
+
+
+@db_periodic_task(crontab(hour="3", minute="30"))
+def drills_schedule_task() -> None:
+    """Restore drills that are due (per plan): each runs as its own task."""
+    from tenantry.backups.drills import drills_schedule
+
+    drills_schedule()

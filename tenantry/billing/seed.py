@@ -121,4 +121,20 @@ def seed_billing_catalog() -> dict[str, int]:
     for data in TAX_RATES:
         _, new = TaxRate.objects.get_or_create(country=data["country"], defaults=data)
         created["tax_rates"] += new
+    # --- backup policies (tenantry/backups/policy.py): the higher plans every 6 hours ---
+    from tenantry.backups.models import BackupPolicy
+
+    for code, policy in BACKUP_POLICIES.items():
+        plan = Plan.objects.filter(code=code).first()
+        if plan is not None:
+            BackupPolicy.objects.get_or_create(plan=plan, defaults=policy)
+    # --- end backup policies ---
     return created
+
+
+# Plans not named here get tenantry.backups.policy.DEFAULT_POLICY (daily, 7 daily / 4 weekly / 12 monthly).
+BACKUP_POLICIES: dict[str, dict[str, int]] = {
+    "pro": {"interval_hours": 6, "keep_last": 4, "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 12},
+    "business": {"interval_hours": 6, "keep_last": 4, "keep_daily": 14, "keep_weekly": 8, "keep_monthly": 12,
+                 "drill_interval_days": 1},
+}

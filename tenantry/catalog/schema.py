@@ -256,13 +256,6 @@ class AppSpec(Strict):
             for hook in hooks:
                 if hook.service and hook.service not in names:
                     raise ValueError(f"hooks.{phase}.{hook.name}.service: unknown service {hook.service!r}")
-        volume_names = {m.name for service in self.services.values() for m in service.volumes}
-        for name in self.backup.volumes:
-            if name not in volume_names:
-                raise ValueError(f"backup.volumes: unknown volume {name!r}")
-        for dump in self.backup.dumps:
-            if dump.service not in names:
-                raise ValueError(f"backup.dumps.{dump.name}.service: unknown service {dump.service!r}")
         check_versions(self.versions, names)
         secret_names = [s.name for s in self.secrets]
         if len(set(secret_names)) != len(secret_names):
@@ -280,9 +273,8 @@ class AppSpec(Strict):
             if service.healthcheck and service.healthcheck.command:
                 for index, arg in enumerate(service.healthcheck.command):
                     _check_template(f"services.{name}.healthcheck.command.{index}", arg, allowed)
-        for dump in self.backup.dumps:
-            for index, arg in enumerate(dump.command):
-                _check_template(f"backup.dumps.{dump.name}.command.{index}", arg, allowed)
+        self.backup.check(services=names, volumes={m.name for s in self.services.values() for m in s.volumes},
+                          check_template=lambda where, text: _check_template(where, text, allowed))
         _check_hooks("post_provision", self.hooks.post_provision, allowed, set(input_names), {})
         produced = allowed | _output_names(self.hooks.post_provision)
         if self.admin is not None:

@@ -58,6 +58,7 @@ urlpatterns = [
     path("t/<slug:team_slug>/instances/<str:ref>/logs/follow/", app_logs.follow, name="instance_logs_follow"),
     path("t/<slug:team_slug>/instances/<str:ref>/backups/", backups.panel, name="instance_backups"),
     path("t/<slug:team_slug>/instances/<str:ref>/backups/create/", backups.create, name="backup_create"),
+    path("t/<slug:team_slug>/instances/<str:ref>/backups/drill/", backups.drill, name="backup_drill"),
     path("t/<slug:team_slug>/instances/<str:ref>/backups/<uuid:backup_id>/restore/", backups.restore,
          name="backup_restore"),
     path("t/<slug:team_slug>/backups/<uuid:backup_id>/download/", backups.download, name="backup_download"),

@@ -23,7 +23,8 @@ STEP_TITLES: dict[str, str] = {
     "remove_containers": "Remove the containers",
     "remove_volumes": "Remove the volumes",
     "remove_network": "Remove the private network",
-    "archive_volumes": "Save a final backup of the volumes",
+    "final_backup": "Save a final backup (kept for the retention period)",
+    "pre_update_backup": "Back up the instance before the update",
     # Backups (steps in tenantry/backups/steps.py, registered when that app loads).
     "run_backup_dumps": "Make the app's consistent copies (database dumps)",
     "save_backup": "Save the volumes, compressed and encrypted, to the backup target",
@@ -33,10 +34,10 @@ STEP_TITLES: dict[str, str] = {
     "restore_volumes": "Replace the volumes' data with the backup's",
     # Updates (steps in tenantry/updates/steps.py, registered when that app loads).
     "check_update_images": "Check the new version's images",
-    "pre_update_backup": "Back up the instance before the update",
     "switch_version": "Switch to the new version's images",
     "finish_update": "Record the new version",
     "refresh_stale_containers": "Apply settings changed while the app slept",
+    "restore_dumps": "Load the app's consistent copies (database dumps) from the backup",
 }
 
 _ENSURE = ["check_images", "create_network", "create_volumes", "create_containers"]
@@ -50,7 +51,9 @@ PLANS: dict[str, list[str]] = {
     OperationKind.RESTART: ["route_to_edge", "stop_containers", *_BOOT, "publish_route"],
     OperationKind.HIBERNATE: ["route_to_edge", "stop_containers"],
     OperationKind.WAKE: ["refresh_stale_containers", *_BOOT, "publish_route"],
-    OperationKind.DELETE: ["unpublish_route", "remove_containers", "remove_volumes", "remove_network"],
+    # The final backup is read from the stopped volumes (at rest: consistent without dumps).
+    OperationKind.DELETE: ["unpublish_route", "stop_containers", "final_backup", "remove_containers",
+                           "remove_volumes", "remove_network"],
     # While the app keeps serving: no downtime for a change of the customer's credentials.
     OperationKind.RECONFIGURE: ["apply_inputs"],
     OperationKind.ROTATE: ["rotate_credentials"],
@@ -62,16 +65,17 @@ PLANS: dict[str, list[str]] = {
     OperationKind.SUSPEND: ["route_to_edge", "stop_containers"],
     OperationKind.RESUME: [*_ENSURE, *_BOOT, "publish_route"],
     # Volumes stay (retention period); the final backup is taken from the stopped containers.
-    OperationKind.ARCHIVE: ["route_to_edge", "stop_containers", "archive_volumes", "remove_containers",
+    OperationKind.ARCHIVE: ["route_to_edge", "stop_containers", "final_backup", "remove_containers",
                             "remove_network"],
     OperationKind.BACKUP: ["run_backup_dumps", "save_backup"],
     # Nothing is stopped until the backup proved intact; a failure after the data was replaced
     # puts the safety backup back (tenantry.backups.steps.restore_failed).
     OperationKind.RESTORE: ["verify_backup", "route_to_edge", "stop_containers", "safety_backup",
-                            "restore_volumes", *_BOOT, "publish_route"],
+                            "restore_volumes", "restore_dumps", *_BOOT, "publish_route"],
     # A provisioning whose volumes are filled from a backup before the app first starts.
     OperationKind.CLONE: ["verify_backup", "restore_values", "route_to_edge", "check_images", "create_network",
-                          "create_volumes", "restore_volumes", "create_containers", *_BOOT, "publish_route"],
+                          "create_volumes", "restore_volumes", "create_containers", "restore_dumps", *_BOOT,
+                          "publish_route"],
     # A failure after the switch rolls back by itself: the old images, and the pre-update backup
     # put back when the new version may have migrated the data (tenantry.updates.steps.update_failed).
     OperationKind.UPDATE: ["check_update_images", "route_to_edge", "pre_update_backup", "switch_version", *_BOOT,

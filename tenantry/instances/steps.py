@@ -285,14 +285,6 @@ def remove_network(ctx: StepContext) -> None:
     ctx.log(f"removed: {', '.join(removed) or 'nothing left'}")
 
 
-def archive_volumes(ctx: StepContext) -> None:
-    from tenantry.instances.archive import archive_instance_volumes
-
-    path = archive_instance_volumes(ctx.runtime, ctx.deployment)
-    ctx.save_state(archive_path=str(path))
-    ctx.log(f"final backup: {path.name}")
-
-
 def cleanup_failed_provision(ctx: StepContext) -> None:
     """Undo a failed create: no container, network or volume may stay behind."""
     instance_id = str(ctx.instance.id)
@@ -332,5 +324,4 @@ STEPS: dict[str, Callable[[StepContext], None]] = {
     "remove_containers": remove_containers,
     "remove_volumes": remove_volumes,
     "remove_network": remove_network,
-    "archive_volumes": archive_volumes,
 }

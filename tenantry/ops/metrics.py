@@ -28,6 +28,10 @@ class TenantryCollector(Collector):
         yield from self._queue()
         yield from self._webhooks()
         yield from self._payments()
+        # --- backups and restore drills (tenantry/backups/metrics.py) ---
+        from tenantry.backups.metrics import collect as backup_series
+
+        yield from backup_series()
 
     # --- instances ------------------------------------------------------------------------------
     def _instances(self) -> Iterator[Any]:

@@ -88,6 +88,12 @@ TENANTRY = {
     # Where new backups go: an alias of BACKUP_TARGETS.
     "BACKUP_TARGET": os.environ.get("TENANTRY_BACKUP_TARGET", "s3" if os.environ.get("TENANTRY_BACKUP_S3_BUCKET")
                                     else "local"),
+    # --- backup policies (tenantry/backups/policy.py) ---
+    # Where a team's backups go when BACKUP_TARGET is off-site and its plan does not include that.
+    "BACKUP_LOCAL_TARGET": os.environ.get("TENANTRY_BACKUP_LOCAL_TARGET", "local"),
+    # How long the final backup of a deleted instance is kept (archived ones: until deleted).
+    "BACKUP_FINAL_KEEP_DAYS": int(os.environ.get("TENANTRY_BACKUP_FINAL_KEEP_DAYS", "30")),
+    # --- end backup policies ---
     # Image names the specs use -> images to run instead, e.g. a locally built n8n:
     # TENANTRY_IMAGE_OVERRIDES='{"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4"}'
     "IMAGE_OVERRIDES": json.loads(os.environ.get("TENANTRY_IMAGE_OVERRIDES") or "{}"),

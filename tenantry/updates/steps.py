@@ -8,11 +8,9 @@ then on a failure goes back to the old ones), `rolled_back` (the rollback brough
 
 from __future__ import annotations
 
-from django.conf import settings
-
 from tenantry.backups import archive
-from tenantry.backups.models import Backup, BackupKind, BackupStatus
-from tenantry.backups.steps import backup_failed, run_backup_dumps, write_to_target
+from tenantry.backups.models import Backup, BackupStatus
+from tenantry.backups.steps import backup_failed
 from tenantry.catalog.versions import version_images, version_migrates_data
 from tenantry.core.logging import get_logger
 from tenantry.instances.deployment import resolve_image
@@ -46,24 +44,6 @@ def check_update_images(ctx: StepContext) -> None:
         raise BackendError(f"Version {version} needs image(s) {', '.join(missing)}, which are not on this Docker "
                            "host: build or load them first.", code="image_missing")
     ctx.log(f"version {version}: images present: {', '.join(images)}")
-
-
-def pre_update_backup(ctx: StepContext) -> None:
-    if "backup_id" not in ctx.operation.state:
-        instance = ctx.instance
-        backup = Backup.objects.create(
-            team=instance.team, instance=instance, instance_slug=instance.slug, app=instance.app,
-            app_version=instance.app_version, kind=BackupKind.PRE_UPDATE,
-            target=settings.TENANTRY["BACKUP_TARGET"], operation=ctx.operation, created_by=ctx.operation.actor)
-        backup.prefix = f"{backup.team_id}/{instance.pk}/{backup.pk}"
-        backup.save(update_fields=["prefix"])
-        ctx.save_state(backup_id=str(backup.pk))
-    backup = Backup.objects.select_related("team", "instance").get(pk=ctx.operation.state["backup_id"])
-    if backup.status == BackupStatus.SUCCEEDED:
-        ctx.log(f"backup {backup.pk} already made")
-        return
-    run_backup_dumps(ctx)
-    write_to_target(ctx, backup)
 
 
 def switch_version(ctx: StepContext) -> None:
@@ -130,7 +110,7 @@ def update_finished(operation_id: str) -> None:
 def register() -> None:
     STEPS.update({
         "check_update_images": check_update_images,
-        "pre_update_backup": pre_update_backup,
+        # pre_update_backup: the backups app's (tenantry.backups.steps), policy target and dumps.
         "switch_version": switch_version,
         "finish_update": finish_update,
     })

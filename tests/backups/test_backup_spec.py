@@ -34,3 +34,37 @@ def test_bad_backup_sections_are_refused_with_the_field(backup, problem):
 def test_shipped_hello_declares_its_dump():
     [dump] = get_app("hello").backup.dumps
     assert dump.service == "web" and dump.timeout_seconds == 600
+
+
+@pytest.mark.parametrize(("dump", "problem"), [
+    ({"restore_volumes": [{"volume": "ghost", "command": ["true"]}]}, "restore_volumes: unknown volume 'ghost'"),
+    ({"restore": ["echo", "{{ secrets.missing }}"]}, "backup.dumps.db.restore.1"),
+    ({"restore_volumes": [{"volume": "data", "command": []}]}, "command"),
+])
+def test_bad_dump_restores_are_refused_with_the_field(dump, problem):
+    backup = {"dumps": [{"name": "db", "service": "web", "command": ["true"], **dump}]}
+    with pytest.raises(ValidationError) as refused:
+        AppSpec.model_validate({**BASE, "backup": backup})
+    assert problem in str(refused.value)
+
+
+def test_two_dumps_with_one_name_are_refused():
+    dump = {"name": "db", "service": "web", "command": ["true"]}
+    with pytest.raises(ValidationError, match="names must be unique"):
+        AppSpec.model_validate({**BASE, "backup": {"dumps": [dump, dump]}})
+
+
+@pytest.mark.parametrize(("app", "tool", "service", "reset_volume"), [
+    ("n8n", "db.backup(", "main", None),
+    ("n8n-postgres", "pg_dump", "db", "db"),
+    ("wordpress", "mariadb-dump --single-transaction", "db", "db"),
+])
+def test_shipped_database_apps_declare_a_consistent_dump_and_its_restore(app, tool, service, reset_volume):
+    [dump] = get_app(app).backup.dumps
+    assert dump.service == service and tool in " ".join(dump.command)
+    assert dump.restore_volumes  # the raw copy is replaced (SQLite) or emptied (servers) first
+    if reset_volume:
+        assert dump.restore_volumes[0].volume == reset_volume and dump.restore
+        assert ("pg_restore" if app == "n8n-postgres" else "mariadb ") in " ".join(dump.restore)
+    else:
+        assert "tenantry-dump.sqlite database.sqlite" in " ".join(dump.restore_volumes[0].command)

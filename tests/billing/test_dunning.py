@@ -3,14 +3,17 @@ container really stops, the page says suspended) -> pay -> resume; terminate -> 
 
 from __future__ import annotations
 
+import io
 import tarfile
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
 from django.utils import timezone
 
+from tenantry.backups.archive import read_object
+from tenantry.backups.models import Backup, BackupKind, BackupStatus
+from tenantry.backups.schedule import backups_prune
 from tenantry.billing.models import AccountState, BillingAccount, Invoice, InvoiceStatus, SubscriptionStatus
 from tenantry.billing.services import (
     billing_run,
@@ -110,13 +113,14 @@ def test_terminate_archives_with_a_final_backup_and_keeps_the_volume(platform, d
     left = installation_resources(docker_client, str(instance.pk))
     assert not [r for r in left if r.startswith(("container:", "network:"))]
     assert [r for r in left if r.startswith("volume:")]  # data kept for the retention period
-    archive = Path(instance.operations.get(kind="archive").state["archive_path"])
-    with tarfile.open(archive) as bundle:
-        inner = bundle.extractfile(bundle.getmembers()[0])
-        assert inner is not None
-        with tarfile.open(fileobj=inner) as volume:
-            note = volume.extractfile("data/note.txt")
-            assert note is not None and note.read().strip() == b"keep-me-7"
+    # The final backup is a backup (tenantry.backups): sealed at the target, restorable.
+    final = Backup.objects.get(instance=instance, kind=BackupKind.FINAL)
+    assert final.status == BackupStatus.SUCCEEDED
+    assert final.operation_id == instance.operations.get(kind="archive").pk
+    [entry] = final.manifest["volumes"]
+    with tarfile.open(fileobj=io.BytesIO(b"".join(read_object(final, entry)))) as volume:
+        note = volume.extractfile("volume/note.txt")  # the helper mounts it at /volume
+        assert note is not None and note.read().strip() == b"keep-me-7"
     page = platform.wait_until(instance.host, lambda r: r.status_code >= 400)
     assert "Hello from archive1" not in page.text
 
@@ -128,7 +132,12 @@ def test_terminate_archives_with_a_final_backup_and_keeps_the_volume(platform, d
     instance.refresh_from_db()
     assert instance.status == Status.DELETED
     assert installation_resources(docker_client, str(instance.pk)) == []
-    assert not archive.exists()
+    # Deleting the archived instance kept the final backup it had (none taken of empty volumes);
+    # the retention removes it once the instance is gone and BACKUP_FINAL_KEEP_DAYS have passed.
+    assert list(Backup.objects.filter(instance=instance).values_list("pk", flat=True)) == [final.pk]
+    assert backups_prune(now=timezone.now() + timedelta(days=29))["pruned"] == 0
+    assert backups_prune(now=timezone.now() + timedelta(days=31))["pruned"] == 1
+    assert not Backup.objects.filter(pk=final.pk).exists()
 
 
 def test_reconciler_keeps_a_suspended_instance_suspended(platform, docker_client):

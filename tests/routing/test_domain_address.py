@@ -13,8 +13,8 @@ from tenantry.accounts.services.api_keys import api_key_create
 from tenantry.catalog.registry import get_app
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.models import Instance, Operation, Status
-from tenantry.instances.services import instance_hibernate, instance_wake
 from tenantry.instances.secrets import create_instance_secrets
+from tenantry.instances.services import instance_hibernate, instance_wake
 from tenantry.routing.models import CustomDomain, DomainStatus
 from tenantry.routing.services import ownership_token
 from tenantry.runtime.placement import default_server

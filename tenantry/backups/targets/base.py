@@ -26,6 +26,10 @@ class StoredObject:
 
 
 class BackupTarget(abc.ABC):
+    # Off-site targets (another provider's object storage) are for plans that include them
+    # (Plan.offsite_backups); the others get the installation's local target.
+    offsite = False
+
     def __init__(self, *, alias: str = "default", **options: object):
         self.alias = alias
 

@@ -24,6 +24,7 @@ MIN_PART_BYTES = 5 * 1024 * 1024  # S3's minimum for every part but the last
 
 
 class S3Target(BackupTarget):
+    offsite = True
     def __init__(self, *, alias: str = "s3", bucket: str = "", prefix: str = "", endpoint_url: str | None = None,
                  region: str | None = None, access_key: str | None = None, secret_key: str | None = None,
                  part_size_mb: int = 16, max_attempts: int = 4, connect_timeout: float = 5,

@@ -13,6 +13,7 @@ from tenantry.accounts.access import Access
 from tenantry.backups import selectors as backup_selectors
 from tenantry.backups import services as backups
 from tenantry.backups.download import download_name, download_size, download_stream
+from tenantry.backups.drills import drill_start
 from tenantry.core.errors import ApplicationError
 from tenantry.dashboard.context import with_team
 from tenantry.instances import selectors
@@ -32,7 +33,21 @@ def panel(request: HttpRequest, access: Access, ref: str) -> HttpResponse:
         "backups": backup_selectors.backup_list(team=access.team, instance=instance)[:LISTED],
         "can_create": access.allows("backup.create"), "can_restore": access.allows("backup.restore"),
         "can_download": access.allows("backup.download"),
+        **backup_selectors.drill_summary(team=access.team, instance=instance),
     })
+
+
+@require_POST
+@with_team("backup.create")
+def drill(request: HttpRequest, access: Access, ref: str) -> HttpResponse:
+    instance = selectors.instance_get(team=access.team, ref=ref)
+    try:
+        drill_start(team=access.team, instance=instance, actor=access.actor)
+        messages.success(request, _("Testing a restore of %(name)s's latest backup in a scratch copy.")
+                         % {"name": instance.slug})
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return _back(access, instance.slug)
 
 
 @require_POST

@@ -275,6 +275,13 @@ class RuntimeBackend(abc.ABC):
         archive made by `export_volume`, streamed from `archive`. The app's containers should be stopped."""
 
     @abc.abstractmethod
+    def run_in_volume(self, deployment: Deployment, volume: str, command: list[str], *,
+                      timeout: float = 600) -> ExecResult:
+        """Run `command` (with /bin/sh and coreutils-like tools at hand) in a helper container
+        that mounts one of the deployment's volumes at /volume, e.g. to put a restored dump in
+        place before the app starts. The helper is removed afterwards."""
+
+    @abc.abstractmethod
     def inspect_limits(self, deployment: Deployment, service: str) -> ResourceLimits:
         """The limits the engine really applies to a service's container."""
 

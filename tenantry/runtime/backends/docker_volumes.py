@@ -14,8 +14,9 @@ from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 import docker.errors
+import requests
 
-from tenantry.runtime.backends.base import BackendError, Deployment
+from tenantry.runtime.backends.base import BackendError, Deployment, ExecResult
 from tenantry.runtime.backends.docker_errors import missing_image_message, translate_errors
 from tenantry.runtime.backends.docker_observe import LABEL_INSTALLATION, LABEL_INSTANCE
 
@@ -92,6 +93,22 @@ class DockerVolumeArchive:
                     raise BackendError(f"the engine refused the archive for volume {volume}")
         finally:
             self._remove(helper)
+
+    def run_in_volume(self, deployment: Deployment, volume: str, command: list[str], *,
+                      timeout: float = 600) -> ExecResult:
+        helper = self._helper(deployment, volume, command=command)
+        try:
+            with translate_errors(f"run a command on volume {volume}"):
+                helper.start()
+                try:
+                    outcome = helper.wait(timeout=timeout)
+                except requests.exceptions.ConnectionError as exc:  # the SDK's read timeout
+                    raise BackendError(f"the command on volume {volume} did not finish within {timeout:g} s",
+                                       code="timeout") from exc
+                output = helper.logs(stdout=True, stderr=True).decode(errors="replace")
+        finally:
+            self._remove(helper)
+        return ExecResult(exit_code=int(outcome.get("StatusCode", -1)), output=output)
 
 
 def _chunks(archive: Iterable[bytes]) -> Iterator[bytes]:
