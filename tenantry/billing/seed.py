@@ -125,9 +125,9 @@ def seed_billing_catalog() -> dict[str, int]:
     from tenantry.backups.models import BackupPolicy
 
     for code, policy in BACKUP_POLICIES.items():
-        plan = Plan.objects.filter(code=code).first()
-        if plan is not None:
-            BackupPolicy.objects.get_or_create(plan=plan, defaults=policy)
+        found = Plan.objects.filter(code=code).first()
+        if found is not None:
+            BackupPolicy.objects.get_or_create(plan=found, defaults=policy)
     # --- end backup policies ---
     return created
 
@@ -138,3 +138,7 @@ BACKUP_POLICIES: dict[str, dict[str, int]] = {
     "business": {"interval_hours": 6, "keep_last": 4, "keep_daily": 14, "keep_weekly": 8, "keep_monthly": 12,
                  "drill_interval_days": 1},
 }
+# The seeds' platform plans: the higher tiers like the generic ones.
+BACKUP_POLICIES["n8n-pro"] = BACKUP_POLICIES["erpnext-business"] = BACKUP_POLICIES["pro"]
+BACKUP_POLICIES["n8n-business"] = BACKUP_POLICIES["n8n-enterprise"] = BACKUP_POLICIES["business"]
+BACKUP_POLICIES["erpnext-enterprise"] = BACKUP_POLICIES["business"]

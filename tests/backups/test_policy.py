@@ -134,4 +134,6 @@ def test_the_seeded_catalogue_backs_up_the_higher_plans_every_6_hours():
     seed_billing_catalog()
     seed_billing_catalog()  # idempotent
     intervals = dict(BackupPolicy.objects.values_list("plan__code", "interval_hours"))
-    assert intervals == {"pro": 6, "business": 6}  # starter: the default, daily
+    # the starters: the default, daily
+    assert intervals == {code: 6 for code in ("pro", "business", "n8n-pro", "n8n-business", "n8n-enterprise",
+                                              "erpnext-business", "erpnext-enterprise")}
