@@ -1,0 +1,24 @@
+"""White label (tenantry/branding): the brand's defaults, which the operator console overrides."""
+
+from __future__ import annotations
+
+import os
+
+from tenantry.settings.env import env_int
+
+TENANTRY_BRAND = {
+    "NAME": os.environ.get("TENANTRY_BRAND_NAME", "Tenantry"),
+    "PRIMARY_COLOR": os.environ.get("TENANTRY_BRAND_PRIMARY_COLOR", "#4f46e5").lower(),
+    "ACCENT_COLOR": os.environ.get("TENANTRY_BRAND_ACCENT_COLOR", "#4338ca").lower(),
+    "SUPPORT_EMAIL": os.environ.get("TENANTRY_BRAND_SUPPORT_EMAIL", ""),
+    "LEGAL_FOOTER": os.environ.get("TENANTRY_BRAND_LEGAL_FOOTER", "").replace("\\n", "\n"),
+    "LOGO_URL": os.environ.get("TENANTRY_BRAND_LOGO_URL", ""),
+    "LOGO_MAX_BYTES": env_int("TENANTRY_BRAND_LOGO_MAX_BYTES", 512 * 1024),
+    "CACHE_SECONDS": env_int("TENANTRY_BRAND_CACHE_SECONDS", 30),
+}
+
+for _key in ("PRIMARY_COLOR", "ACCENT_COLOR"):
+    # Written into every page's CSS: refuse anything but a hex colour at start-up.
+    _value = TENANTRY_BRAND[_key]
+    if not (len(_value) in (4, 7) and _value[0] == "#" and all(c in "0123456789abcdef" for c in _value[1:])):
+        raise ValueError(f"TENANTRY_BRAND_{_key} must be a hex colour such as #1a2b3c, not {_value!r}")
