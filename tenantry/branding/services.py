@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from tenantry.branding.models import SINGLETON, Brand
 from tenantry.branding.selectors import brand_conf, forget_brand, logo_path, logo_root
-from tenantry.core.audit import diff, audit_log, snapshot
+from tenantry.core.audit import audit_log, diff, snapshot
 from tenantry.core.errors import ValidationError
 
 _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
@@ -73,7 +73,7 @@ def check_logo(content: bytes) -> tuple[str, str]:
         raise ValidationError(_("The logo must be a PNG, JPEG, GIF or WebP image (SVG is refused)."),
                               code="invalid_logo", details={"format": kind})
     if width * height > MAX_LOGO_PIXELS:
-        raise ValidationError(_("The logo is too large (at most 4096 × 4096 pixels)."),
+        raise ValidationError(_("The logo is too large (at most 4096 by 4096 pixels)."),
                               code="logo_too_large", details={"width": width, "height": height})
     return LOGO_FORMATS[kind]
 
@@ -118,7 +118,8 @@ def _store_logo(content: bytes, extension: str) -> str:
 
 
 def brand_update(*, actor: str, data: BrandInput) -> Brand:
-    """Save the operator's brand. An uploaded logo replaces the URL (files are content-addressed: a new logo gets a new address)."""
+    """Save the operator's brand. An uploaded logo replaces the URL (files are content-addressed:
+    a new logo gets a new address, so browsers never keep showing the old one)."""
     values = _clean(data)
     logo: tuple[str, str] | None = check_logo(data.logo) if data.logo is not None else None
     with transaction.atomic():

@@ -63,7 +63,7 @@ def operator_brand(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def logo(request: HttpRequest, name: str) -> HttpResponse:
+def logo(request: HttpRequest, name: str) -> FileResponse:
     """The uploaded logo, under its content address: only the current one, with the type checked
     at upload, never sniffed, never run (sandbox), cached for good by browsers."""
     brand = current_brand()

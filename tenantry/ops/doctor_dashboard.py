@@ -50,7 +50,7 @@ def dashboard_findings(finding: FindingMaker, resolve: Callable[[str], list[str]
         yield finding(name, warning, f"the dashboard at {url} is plain HTTP: passwords travel in clear",
                       "set TENANTRY_DASHBOARD_URL=https://… and TENANTRY_ACME_CA/TENANTRY_ACME_EMAIL")
     if _is_ip(host) or host == "localhost" or host.endswith(".localhost"):
-        yield finding(name, ok, f"the dashboard is served at {url} (local address, no DNS or proxy route)")
+        yield finding(name, ok, f"the dashboard is served at {url} (local address, no DNS or proxy route)", "")
         return
     try:
         addresses = resolve(host)
@@ -72,4 +72,4 @@ def dashboard_findings(finding: FindingMaker, resolve: Callable[[str], list[str]
             yield finding(name, failure, f"the proxy has no route for {host} yet ({base_file})",
                           "restart Tenantry (tenantry up, or systemctl restart tenantry-web) to write it")
             return
-    yield finding(name, ok, f"the dashboard is served at {url} ({host} resolves to {', '.join(addresses)})")
+    yield finding(name, ok, f"the dashboard is served at {url} ({host} resolves to {', '.join(addresses)})", "")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from typing import Any
 from urllib.parse import urlsplit
 
 from tenantry.settings.base import DASHBOARD_URL
 from tenantry.settings.env import env_bool, env_int
 
-TENANTRY_BRAND = {
+TENANTRY_BRAND: dict[str, Any] = {
     "NAME": os.environ.get("TENANTRY_BRAND_NAME", "Tenantry"),
     "PRIMARY_COLOR": os.environ.get("TENANTRY_BRAND_PRIMARY_COLOR", "#4f46e5").lower(),
     "ACCENT_COLOR": os.environ.get("TENANTRY_BRAND_ACCENT_COLOR", "#4338ca").lower(),
@@ -22,7 +23,7 @@ TENANTRY_BRAND = {
 
 for _key in ("PRIMARY_COLOR", "ACCENT_COLOR"):
     # Written into every page's CSS: refuse anything but a hex colour at start-up.
-    _value = TENANTRY_BRAND[_key]
+    _value = str(TENANTRY_BRAND[_key])
     if not (len(_value) in (4, 7) and _value[0] == "#" and all(c in "0123456789abcdef" for c in _value[1:])):
         raise ValueError(f"TENANTRY_BRAND_{_key} must be a hex colour such as #1a2b3c, not {_value!r}")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django import template
 
-from tenantry.branding.selectors import BrandView, current_brand as _current_brand
+from tenantry.branding.selectors import BrandView
+from tenantry.branding.selectors import current_brand as _current_brand
 
 register = template.Library()
 
