@@ -3,7 +3,9 @@ over the environment's defaults, cached so that rendering a page costs no query.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,12 +83,32 @@ def _build() -> BrandView:
                      logo_src=logo_src, logo_content_type=content_type, logo_file=logo_file)
 
 
+def _build_off_loop() -> BrandView:
+    """The edge renders its pages inside its event loop, where the ORM may not run: read the row
+    in a short-lived thread then (once per cache period)."""
+    from django.db import connection
+
+    try:
+        return _build()
+    finally:
+        connection.close()
+
+
+def _build_anywhere() -> BrandView:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _build()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="brand") as pool:
+        return pool.submit(_build_off_loop).result(timeout=10)
+
+
 def current_brand() -> BrandView:
     """The brand to show now. Cached for TENANTRY_BRAND_CACHE_SECONDS; the process that saves a
     change forgets it at once (other processes within that time, or at once with a shared cache)."""
     brand = cache.get(CACHE_KEY)
     if brand is None:
-        brand = _build()
+        brand = _build_anywhere()
         cache.set(CACHE_KEY, brand, brand_conf()["CACHE_SECONDS"])
     return brand
 
