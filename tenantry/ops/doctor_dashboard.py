@@ -70,6 +70,6 @@ def dashboard_findings(finding: FindingMaker, resolve: Callable[[str], list[str]
         rule = document.get("http", {}).get("routers", {}).get("tenantry-dashboard", {}).get("rule", "")
         if f"Host(`{host}`)" not in rule:
             yield finding(name, failure, f"the proxy has no route for {host} yet ({base_file})",
-                          "restart Tenantry (tenantry up, or systemctl restart tenantry-web) to write it")
+                          "run `tenantry proxy_config` (systemd: restart tenantry-migrate) or restart `tenantry up`")
             return
     yield finding(name, ok, f"the dashboard is served at {url} ({host} resolves to {', '.join(addresses)})", "")
