@@ -52,8 +52,8 @@ def test_dashboard_answers_on_the_operators_own_domain(edge, live_server, settin
         document = yaml.safe_load((edge.directory / "dynamic" / "_tenantry.yml").read_text())
         assert document["http"]["routers"]["tenantry-dashboard"]["rule"] == f"Host(`{HOST}`)"
         browser_host = f"{HOST}:{edge.port}"  # what a browser sends as Host
-        login = edge.wait_until(browser_host, lambda r: r.status_code == 200 and NAME in r.text, path="/accounts/login/",
-                                what="the dashboard through the proxy")
+        login = edge.wait_until(browser_host, lambda r: r.status_code == 200 and NAME in r.text,
+                                path="/accounts/login/", what="the dashboard through the proxy")
         assert f"· {NAME}</title>" in login.text
         # Signing in through the proxy: CSRF accepts the custom origin, the session cookie is the host's.
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
