@@ -49,3 +49,6 @@ TENANTRY_DASHBOARD = {
     "UPSTREAM": os.environ.get("TENANTRY_DASHBOARD_UPSTREAM")
     or f"http://{os.environ.get('TENANTRY_WEB_HOST', '127.0.0.1')}:{env_int('TENANTRY_WEB_PORT', 8000)}",
 }
+
+# The authenticator app names the brand (tenantry/branding/mfa.py).
+MFA_ADAPTER = "tenantry.branding.mfa.BrandedMFAAdapter"

@@ -210,3 +210,12 @@ def test_logo_url_is_used_when_no_file():
     assert brand.logo_src == brand.logo_absolute_url == "https://cdn.acme-cloud.test/logo.png"
     assert brand.logo_data_uri() == ""  # never fetched for a PDF
     assert 'src="https://cdn.acme-cloud.test/logo.png"' in Client().get("/accounts/login/").content.decode()
+
+
+def test_authenticator_apps_name_the_brand():
+    from allauth.mfa.adapter import get_adapter
+
+    branded()
+    user = make_user("mfa@example.com")
+    url = get_adapter().build_totp_url(user, "JBSWY3DPEHPK3PXP")
+    assert url.endswith("&issuer=Acme%20Cloud")
