@@ -12,6 +12,8 @@ urlpatterns = [
     # Support tickets: customer pages, the operators' queue, the inbound-mail webhook.
     path("", include("tenantry.support.urls")),
     path("webhooks/", include("tenantry.billing.webhook_urls")),
+    # White label: the operator's brand page and the logo (tenantry/branding).
+    path("", include("tenantry.branding.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("", include("tenantry.dashboard.urls")),

@@ -38,6 +38,17 @@ class AccountAdapter(DefaultAccountAdapter):
     def get_email_confirmation_url(self, request: HttpRequest, emailconfirmation: Any) -> str:
         return on_dashboard(super().get_email_confirmation_url(request, emailconfirmation))
 
+    # White label: allauth's mails carry the brand's name as sender and subject prefix.
+    def get_from_email(self) -> str:
+        from tenantry.notifications.email import branded_from
+
+        return branded_from()
+
+    def format_email_subject(self, subject: str) -> str:
+        from tenantry.branding.selectors import current_brand
+
+        return f"[{current_brand().name}] {subject}"
+
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         context = {key: on_dashboard(value) if key.endswith("_url") and isinstance(value, str)
                    and value.startswith(("http://", "https://")) else value for key, value in context.items()}

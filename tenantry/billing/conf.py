@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 
 DEFAULTS: dict[str, Any] = {
-    "SELLER": {"name": "Tenantry", "address": "", "vat_id": "", "email": ""},
+    "SELLER": {"name": "", "address": "", "vat_id": "", "email": ""},
     "INVOICE_SERIES": "INV",
     "CREDIT_NOTE_SERIES": "CN",
     "PAYMENT_TERMS_DAYS": 0,

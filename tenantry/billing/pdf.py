@@ -20,11 +20,26 @@ from tenantry.core.logging import get_logger
 log = get_logger(__name__)
 
 
+def seller_identity() -> tuple[dict[str, str], Any]:
+    """The seller block and the brand: TENANTRY_SELLER_* where set, else the operator's brand."""
+    from tenantry.branding.selectors import current_brand
+
+    brand = current_brand()
+    seller = dict(billing_setting("SELLER"))
+    seller["name"] = seller.get("name") or brand.name
+    seller["email"] = seller.get("email") or brand.support_email
+    return seller, brand
+
+
 def invoice_context(invoice: Invoice) -> dict[str, Any]:
     money = lambda amount: format_money(amount, invoice.currency)  # noqa: E731
+    seller, brand = seller_identity()
     return {
         "invoice": invoice,
-        "seller": billing_setting("SELLER"),
+        "seller": seller,
+        "brand": brand,
+        # Inline: rendering a PDF fetches nothing (an external logo URL is not drawn on invoices).
+        "logo": brand.logo_data_uri(),
         "buyer": invoice.buyer,
         "lines": [{"line": line, "unit": money(line.unit_amount_minor), "amount": money(line.amount_minor)}
                   for line in invoice.lines.all()],

@@ -59,7 +59,9 @@ def notify_collector_gap(gap_id: str) -> None:
     if recipients:
         from django.core.mail import send_mail
 
-        send_mail(subject, body, None, recipients)
+        from tenantry.notifications.email import branded_from
+
+        send_mail(subject, body, branded_from(), recipients)
     else:
         mail_admins(subject, body)
 

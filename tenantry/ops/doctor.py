@@ -165,6 +165,12 @@ def check_wildcard_dns() -> Iterator[Finding]:
         yield Finding("dns", OK, f"*.{domain} resolves to {', '.join(addresses)}")
 
 
+def check_dashboard() -> Iterator[Finding]:
+    from tenantry.ops.doctor_dashboard import dashboard_findings
+
+    yield from dashboard_findings(Finding, _resolve, OK, WARNING, FAILURE)  # type: ignore[misc]
+
+
 def check_acme() -> Iterator[Finding]:
     tls = getattr(settings, "TLS", None) or {}
     ca = (tls.get("ca") if isinstance(tls, dict) else "") or os.environ.get("TENANTRY_ACME_CA", "")
@@ -315,7 +321,7 @@ def check_versions() -> Iterator[Finding]:
 
 CHECKS: list[Callable[[], Iterator[Finding]]] = [
     check_secrets, check_debug, check_key_location, check_database, check_queue, check_docker, check_proxy,
-    check_wildcard_dns, check_acme, check_smtp, check_s3, check_bind_addresses, check_versions,
+    check_wildcard_dns, check_dashboard, check_acme, check_smtp, check_s3, check_bind_addresses, check_versions,
 ]
 
 

@@ -6,4 +6,5 @@ a local Traefik bound to 127.0.0.1. `base` holds Django's own settings, `platfor
 """
 
 from tenantry.settings.base import *  # noqa: F403
+from tenantry.settings.brand import *  # noqa: F403  (white label: TENANTRY_BRAND)
 from tenantry.settings.platform import *  # noqa: F403

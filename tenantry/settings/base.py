@@ -66,6 +66,8 @@ INSTALLED_APPS = [
     "tenantry.ops",
     # Updates you can undo: rollouts of app versions, maintenance windows (issue 11 item 6).
     "tenantry.updates",
+    # White label: the operator's brand on every surface (issue 14 item 7).
+    "tenantry.branding",
     "allauth",
     "allauth.account",
     "allauth.mfa",

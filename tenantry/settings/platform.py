@@ -188,7 +188,7 @@ LOGGING = {
 # Billing (tenantry/billing/conf.py has every key and its default). Dunning timeline in days.
 TENANTRY_BILLING = {
     "SELLER": {
-        "name": os.environ.get("TENANTRY_SELLER_NAME", "Tenantry"),
+        "name": os.environ.get("TENANTRY_SELLER_NAME", ""),  # empty: the brand's name
         "address": os.environ.get("TENANTRY_SELLER_ADDRESS", ""),
         "vat_id": os.environ.get("TENANTRY_SELLER_VAT_ID", ""),
         "email": os.environ.get("TENANTRY_SELLER_EMAIL", ""),

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from tenantry.accounts.access import Access
 from tenantry.automations import selectors as automation_selectors
 from tenantry.automations import services as automations
+from tenantry.branding.selectors import current_brand
 from tenantry.catalog.registry import get_app
 from tenantry.core.errors import ApplicationError
 from tenantry.dashboard.context import with_team
@@ -121,5 +122,6 @@ def rotate(request: HttpRequest, access: Access, ref: str) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _("Replacing Tenantry's key for %(name)s.") % {"name": instance.slug})
+        messages.success(request, _("Replacing %(product)s's key for %(name)s.")
+                         % {"name": instance.slug, "product": current_brand().name})
     return _back(access, instance)

@@ -20,6 +20,7 @@ import requests
 import yaml
 
 from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER, RateLimit, Route, RoutingBackend
+from tenantry.routing.backends.traefik_dashboard import dashboard_http, dashboard_settings
 from tenantry.routing.backends.traefik_static import (
     DNS_RESOLVER,
     HTTP_RESOLVER,
@@ -125,6 +126,13 @@ class TraefikRouting(RoutingBackend):
             # Browsers keep to https for the instance's host once they have seen it. Not
             # includeSubDomains: a customer's own domain decides for its other hosts.
             document["http"]["middlewares"][HSTS_MIDDLEWARE] = {"headers": {"stsSeconds": tls.hsts_seconds}}
+        # The dashboard on the operator's own domain (TENANTRY_DASHBOARD_URL), when the proxy serves it.
+        dashboard = dashboard_settings()
+        if dashboard:
+            extra = dashboard_http(host=dashboard["host"], upstream=dashboard["upstream"],
+                                   entrypoint=self.entrypoint, tls=tls, hsts_middleware=HSTS_MIDDLEWARE)
+            document["http"]["routers"] = extra["routers"]
+            document["http"]["services"].update(extra["services"])
         path = self.directory / BASE_FILE
         if not path.exists() or yaml.safe_load(path.read_text()) != document:
             self._write(BASE_FILE, document, mode=0o600)  # holds the edge credential
