@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from tenantry.accounts.models import ApiKeyBilling, Team, User
 from tenantry.accounts.services.api_keys import api_key_create
@@ -105,11 +106,21 @@ def test_write_endpoints_record_who_where_what_and_the_changed_fields(django_cap
     _check(_last("addon.cancel"), team=team, actor="user:owner@walkco.test",
            target=AddOnPurchase.objects.get(pk=bought["id"]), changes={"auto_renew": [True, False]})
 
-    # A ticket the customer resolves.
+    # A ticket staff take (operator console), then the customer resolves (API).
     ticket = ticket_open(team=team, user=owner, actor="user:owner@walkco.test", subject="Slow", body="Help")
+    staff = User.objects.create_user(email="agent@tenantry.test", password="s" * 16, is_staff=True)
+    console = Client(HTTP_USER_AGENT=AGENT, REMOTE_ADDR=IP)
+    console.force_login(staff)
+    taken = console.post(reverse("support:operator_ticket_action", args=[ticket.pk, "assign"]),
+                         {"assignee": staff.email})
+    assert taken.status_code == 302, taken.content
+    row = _last("ticket.assign")
+    assert row.changes["assignee_id"] == [None, staff.pk] and row.changes["status"] == ["open", "in_progress"]
+    _check(row, team=team, actor="user:agent@tenantry.test", target=ticket, changes=row.changes)
     call(api, "post", f"/tickets/{ticket.pk}/status", {"status": "resolved"})
     row = _last("ticket.status")
-    assert row.changes["status"] == ["open", "resolved"] and "resolved_at" in row.changes
+    assert row.changes["status"] == ["in_progress", "resolved"] and "resolved_at" in row.changes
+    assert "assignee_id" not in row.changes  # each row starts from the previous one
     _check(row, team=team, actor="api-key:", target=ticket, changes=row.changes)
 
 
@@ -136,6 +147,8 @@ def test_the_helper_diffs_loaded_values_masks_secrets_and_restarts_after_each_ro
     assert AuditEvent.objects.get(action="plan.edit").changes == {"name": ["Tracked", "Renamed"],
                                                                     "memory_mb": [256, 999]}
     assert changed_fields(plan) == {}  # the next row diffs from the last one
+    plan.allowed_apps.append("n8n")  # a JSON field changed in place still shows
+    assert changed_fields(plan) == {"allowed_apps": [[], ["n8n"]]}
     user = User.objects.get(pk=User.objects.create_user(email="t@example.com", password="a" * 16).pk)
     user.set_password("b" * 16)
     assert changed_fields(user) == {"password": [MASK, MASK]}
