@@ -83,7 +83,7 @@ def _jsonable(value: Any) -> Any:
 
 
 # Field names whose values never enter the trail: the row says they changed, not to what.
-_SECRET = re.compile(r"hash|secret|password|token|ciphertext|private|credential|otp", re.I)
+_SECRET = re.compile(r"hash|secret|password|token|ciphertext|private_key|credential", re.I)
 MASK = "***"
 _IGNORED_CHANGES = {"created_at", "updated_at"}
 # High-volume or internal models whose instances are not tracked (loading them stays cheap).
