@@ -5,16 +5,23 @@ client's IP address and user agent come from the request context that `AuditCont
 binds, so services stay unaware of HTTP. Writes no service audits itself (a view that saves a
 model directly, a third-party form such as allauth's) are still recorded by the middleware as a
 `request.<method>` row with the submitted field names: every write leaves a trace.
+
+Changed fields are found, not written by hand: every tracked model instance remembers the values
+it was loaded with (`post_init`), and `audit_log` on it records {field: [old, new]} for what
+differs now (secrets masked), then takes the current values as the new baseline. A service
+therefore only loads, sets, saves and calls `audit_log`. Creations keep `data` as their fields.
 """
 
 from __future__ import annotations
 
 import contextvars
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
+from django.db.models.signals import post_init, post_save
 from django.http import HttpRequest, HttpResponse
 
 from tenantry.core.models import AuditEvent
@@ -75,25 +82,101 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+# Field names whose values never enter the trail: the row says they changed, not to what.
+_SECRET = re.compile(r"hash|secret|password|token|ciphertext|private_key|credential", re.I)
+MASK = "***"
+_IGNORED_CHANGES = {"created_at", "updated_at"}
+# High-volume or internal models whose instances are not tracked (loading them stays cheap).
+_UNTRACKED = {"core.auditevent", "core.keyvalue", "core.idempotencyrecord", "core.ratelimitwindow",
+              "metering.usageevent", "metering.usagerollup", "events.event", "webhooks.webhookdelivery",
+              "webhooks.webhookattempt", "instances.step", "automations.executionrecord"}
+_BASELINE = "_audit_baseline"
+_CREATED = "_audit_created"
+_MISSING = object()
+
+
+def _value(name: str, value: Any) -> Any:
+    return MASK if _SECRET.search(name) else _jsonable(value)
+
+
 def snapshot(obj: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
-    """The audited values of a model's fields (secrets excluded by name), to diff after a change."""
+    """The audited values of a model's fields (secrets masked), to diff after a change."""
     names = list(fields) if fields is not None else [f.attname for f in obj._meta.concrete_fields]
-    return {name: _jsonable(getattr(obj, name)) for name in names
-            if not any(word in name for word in ("hash", "secret", "password", "token"))}
+    return {name: _value(name, getattr(obj, name)) for name in names}
 
 
 def diff(before: dict[str, Any], obj: models.Model) -> dict[str, list[Any]]:
     after = snapshot(obj, before.keys())
     return {name: [before[name], after[name]] for name in before
-            if name != "updated_at" and before[name] != after[name]}
+            if name not in _IGNORED_CHANGES and before[name] != after[name]}
+
+
+_ATTNAMES: dict[type[models.Model], tuple[str, ...]] = {}
+
+
+def _loaded_values(obj: models.Model) -> dict[str, Any]:
+    """The concrete fields present on the instance (deferred ones are not fetched); containers
+    copied, so that changing a JSON field in place still shows."""
+    names = _ATTNAMES.get(type(obj))
+    if names is None:
+        names = _ATTNAMES[type(obj)] = tuple(f.attname for f in obj._meta.concrete_fields
+                                             if f.attname not in _IGNORED_CHANGES)
+    state = obj.__dict__
+    return {name: _copy(value) if isinstance(value, dict | list) else value
+            for name in names if (value := state.get(name, _MISSING)) is not _MISSING}
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of JSON-like data (much cheaper than copy.deepcopy, paid on every load)."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
+
+
+def _remember(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    instance.__dict__[_BASELINE] = _loaded_values(instance)
+
+
+def _remember_created(sender: type[models.Model], instance: models.Model, created: bool, **kwargs: Any) -> None:
+    if created:  # a creation's fields are what its service says it set (`data`)
+        _remember(sender, instance)
+        instance.__dict__[_CREATED] = True
+
+
+def changed_fields(obj: models.Model) -> dict[str, list[Any]]:
+    """{field: [old, new]} between the values the instance was loaded with (or last audited
+    with) and its current ones; secrets masked. Empty for untracked models."""
+    baseline = obj.__dict__.get(_BASELINE)
+    if baseline is None:
+        return {}
+    changes = {}
+    for name, old in baseline.items():
+        new = obj.__dict__.get(name, _MISSING)
+        if new is not _MISSING and new != old:
+            changes[name] = [_value(name, old), _value(name, new)]
+    return changes
+
+
+def track_models() -> None:
+    """Connect change tracking to every Tenantry model but the high-volume ones (app ready)."""
+    from django.apps import apps
+
+    for model in apps.get_models():
+        label = model._meta.label_lower
+        if model.__module__.startswith("tenantry.") and label not in _UNTRACKED:
+            post_init.connect(_remember, sender=model, weak=False, dispatch_uid=f"audit-init-{label}")
+            post_save.connect(_remember_created, sender=model, weak=False, dispatch_uid=f"audit-save-{label}")
 
 
 def audit_log(*, actor: str, action: str, target: models.Model, data: dict[str, Any] | None = None,
               changes: dict[str, Any] | None = None, team: models.Model | None = None) -> AuditEvent:
     """Record an action in the audit trail (inside the caller's transaction).
 
-    `changes` names the changed fields ({"field": [before, after]}, see `snapshot`/`diff`);
-    without it the row keeps `data`'s keys as the fields the action set."""
+    `changes` names the changed fields ({"field": [before, after]}); without it they are found
+    on the target (`changed_fields`), and for a creation (or a target left unchanged) the row
+    keeps `data` as the fields the action set."""
     ctx = _context.get()
     request = ctx.request if ctx is not None else None
     team_id = team.pk if team is not None else _team_id(target)
@@ -108,8 +191,11 @@ def audit_log(*, actor: str, action: str, target: models.Model, data: dict[str, 
         ip = client_ip(request)
         agent = request.META.get("HTTP_USER_AGENT", "")[:300]
         ctx.written += 1  # type: ignore[union-attr]
+    created = target.__dict__.pop(_CREATED, False)
     if changes is None:
-        changes = {k: _jsonable(v) for k, v in (data or {}).items()}
+        changes = (None if created else changed_fields(target)) or {k: _value(k, v) for k, v in (data or {}).items()}
+    if _BASELINE in target.__dict__:
+        _remember(type(target), target)  # the next row on this instance diffs from here
     return AuditEvent.objects.create(
         actor=actor or "system",
         action=action,

@@ -85,16 +85,16 @@ def endpoint_update(*, endpoint: WebhookEndpoint, actor: str, url: str | None = 
             endpoint.disabled_reason, endpoint.disabled_at = "Disabled by the team.", timezone.now()
     endpoint.save()
     if changed:
-        audit_log(actor=actor, action="webhook_endpoint.update", target=endpoint,
-                  data={k: v for k, v in changed.items()})
+        audit_log(actor=actor, action="webhook_endpoint.update", target=endpoint, data=changed)
     return endpoint
 
 
 @transaction.atomic
 def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, actor: str) -> str:
     secret = generate_secret()
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(secret_ciphertext=encrypt(secret),
-                                                          updated_at=timezone.now())
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    endpoint.secret_ciphertext = encrypt(secret)
+    endpoint.save(update_fields=["secret_ciphertext", "updated_at"])
     audit_log(actor=actor, action="webhook_endpoint.rotate_secret", target=endpoint)
     return secret
 

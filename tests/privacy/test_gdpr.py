@@ -187,3 +187,33 @@ def test_a_member_cannot_delete_the_team(people):
     response = signed_in(admin).post(reverse("dashboard:team_delete", args=[ana_team.slug]),
                                      {"confirm": ana_team.slug})
     assert response.status_code == 404 and not TeamDeletion.objects.exists()
+
+
+def _ip_and_text_columns() -> list[tuple[type[models.Model], str]]:
+    kinds = models.CharField | models.TextField | models.JSONField | models.GenericIPAddressField
+    return [(model, field.attname) for model in apps.get_models() if model._meta.managed
+            for field in model._meta.concrete_fields if isinstance(field, kinds)]
+
+
+def test_after_erase_no_table_holds_the_persons_email_ip_or_user_agent(people):
+    ana, ana_team, _, _, _, _ = people
+    ip, agent = "203.0.113.9", "Firefox/ana"  # the fixture's invitation came from there
+    client = signed_in(ana)
+    assert client.post(reverse("dashboard:account"), {"first_name": "Ana", "last_name": "Zebulon",
+                                                             "language": "fr"},
+                       HTTP_USER_AGENT=agent, REMOTE_ADDR=ip).status_code == 302
+    response = client.post(reverse("dashboard:account_erase"), {"confirm": ANA}, HTTP_USER_AGENT=agent,
+                           REMOTE_ADDR=ip)
+    assert response.status_code == 302
+    row = AuditEvent.objects.get(action="user.erase")
+    assert (row.ip, row.user_agent, row.actor_user_id) == (None, "", None)
+    assert row.actor.startswith("user:erased-")
+    # Every text, JSON and IP column of every table (Django's, allauth's and Tenantry's).
+    columns = _ip_and_text_columns()
+    assert any(column == "ip" for _, column in columns)
+    leaks = [f"{model._meta.label}.{column}" for model, column in columns
+             for value in model._default_manager.values_list(column, flat=True)
+             if value is not None and any(needle in json.dumps(value, default=str).lower()
+                                          for needle in (ANA, ip, agent.lower()))]
+    assert leaks == []
+    assert AuditEvent.objects.filter(team_id=ana_team.pk, action="team.delete").exists()

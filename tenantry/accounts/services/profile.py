@@ -19,7 +19,7 @@ def profile_update(*, user: User, **values: str) -> User:
     language = values.get("language")
     if language and language not in dict(settings.LANGUAGES):
         raise ValidationError(f"Unknown language {language!r}.", details={"field": "language"})
-    before = snapshot(user, _FIELDS)
+    before = snapshot(user, _FIELDS)  # the user may come from elsewhere than a query (a session)
     for name, value in values.items():
         setattr(user, name, (value or "").strip()[:150])
     user.save(update_fields=list(_FIELDS))

@@ -42,10 +42,9 @@ def team_rename(*, access: Access, name: str) -> Team:
     if not name or len(name) > 100:
         raise ValidationError("A team name has 1 to 100 characters.", details={"field": "name"})
     team = Team.objects.select_for_update().get(pk=access.team.pk)
-    before = team.name
     team.name = name
     team.save(update_fields=["name", "updated_at"])
-    audit_log(actor=access.actor, action="team.rename", target=team, changes={"name": [before, name]})
+    audit_log(actor=access.actor, action="team.rename", target=team)
     return team
 
 

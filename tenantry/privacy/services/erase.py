@@ -103,9 +103,11 @@ def user_erase(*, user: User, actor: str) -> ErasureResult:
     for team in alone:
         team_delete(team=team, actor=actor)
         deleted.append(team.slug)
-    audit_forget_user(user_id=user.pk, email=email, replacement=f"user:{pseudonym}")
     audit_log(actor=actor if not actor.endswith(email) else f"user:{pseudonym}", action="user.erase",
               target=user, data={"user": pseudonym, "teams_deleted": len(deleted)})
+    # After the erase's own rows: they too lose the person's IP address and user agent (the row
+    # says an account was erased, not from where; a staff member erasing someone keeps theirs).
+    audit_forget_user(user_id=user.pk, email=email, replacement=f"user:{pseudonym}")
     user.delete()  # cascades to sessions, email addresses, MFA devices, memberships, notifications
     rows = _rewrite_mentions(email, pseudonym, skip={"accounts.user"})
     return ErasureResult(pseudonym=pseudonym, rows_rewritten=rows, teams_deleted=deleted)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -18,16 +19,37 @@ from tenantry.core.logging import get_logger
 from tenantry.privacy.models import TeamDeletion
 
 log = get_logger(__name__)
+# Per-plan backup policies (retention tiers), looked up by name: an installation may have none.
+_POLICY_MODEL: str = "backups.BackupPolicy"
 
 
-def _grace() -> timedelta:
-    return timedelta(days=settings.TENANTRY["TEAM_DELETION_GRACE_DAYS"])
+def backup_retention_days(team: Team) -> int:
+    """How long the team's backups are kept: the horizon of its plan's backup policy (the
+    longest grandfather-father-son tier) where the plan has one, else TEAM_DELETION_GRACE_DAYS."""
+    from tenantry.billing.models import Subscription
+
+    fallback = int(settings.TENANTRY["TEAM_DELETION_GRACE_DAYS"])
+    try:
+        policies = apps.get_model(_POLICY_MODEL)
+    except LookupError:  # an installation without per-plan backup policies
+        return fallback
+    subscription = Subscription.objects.filter(team=team).order_by("-created_at").first()
+    policy = policies.objects.filter(plan_id=subscription.plan_id).first() if subscription else None
+    if policy is None:
+        return fallback
+    horizon = max(getattr(policy, "keep_daily", 0), 7 * getattr(policy, "keep_weekly", 0),
+                  31 * getattr(policy, "keep_monthly", 0))
+    return horizon or fallback
 
 
 @transaction.atomic
 def team_delete(*, team: Team, actor: str, now: datetime | None = None) -> TeamDeletion:
-    """Start deleting a team: instances deleted, keys revoked, endpoints disabled, members out
-    of it at once; the rest purged by `team_deletions_purge` after the grace period."""
+    """Start deleting a team: instances deleted, subscription ended, keys revoked, endpoints
+    disabled, members out of it at once; the rest (backups and the team's backup key) purged by
+    `team_deletions_purge` after the backup retention (`backup_retention_days`)."""
+    from tenantry.billing.models import Subscription
+    from tenantry.billing.models.subscriptions import LIVE_SUBSCRIPTION_STATUSES
+    from tenantry.billing.services import subscription_cancel
     from tenantry.instances.models import Instance, Status
     from tenantry.instances.services import instance_delete
 
@@ -37,13 +59,17 @@ def team_delete(*, team: Team, actor: str, now: datetime | None = None) -> TeamD
         raise Conflict("This team is already being deleted.", code="team_deleting")
     if team.slug == "operators":
         raise Conflict("The operators' team cannot be deleted.", code="operator_team")
+    grace = timedelta(days=backup_retention_days(team))
     for instance in Instance.objects.filter(team=team).exclude(status__in=[Status.DELETED, Status.DELETING]):
         instance_delete(instance=instance, actor=actor)
+    # Nothing is invoiced any more: the plan ends now (its instances are already going).
+    for subscription in Subscription.objects.filter(team=team, status__in=LIVE_SUBSCRIPTION_STATUSES):
+        subscription_cancel(subscription=subscription, actor=actor, at_period_end=False)
     team.api_keys.filter(revoked_at__isnull=True).update(revoked_at=now)
     team.webhook_endpoints.update(enabled=False, disabled_reason="team deleted", disabled_at=now)
     team.invitations.filter(accepted_at__isnull=True, revoked_at__isnull=True).update(revoked_at=now)
     team.memberships.all().delete()
-    deletion = TeamDeletion.objects.create(team=team, requested_by=actor, purge_after=now + _grace())
+    deletion = TeamDeletion.objects.create(team=team, requested_by=actor, purge_after=now + grace)
     audit_log(actor=actor, action="team.delete", target=team, data={"purge_after": deletion.purge_after.isoformat()})
     return deletion
 
