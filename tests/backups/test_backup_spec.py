@@ -58,6 +58,7 @@ def test_two_dumps_with_one_name_are_refused():
     ("n8n", "db.backup(", "main", None),
     ("n8n-postgres", "pg_dump", "db", "db"),
     ("wordpress", "mariadb-dump --single-transaction", "db", "db"),
+    ("erpnext", "mariadb-dump --single-transaction", "db", "db"),
 ])
 def test_shipped_database_apps_declare_a_consistent_dump_and_its_restore(app, tool, service, reset_volume):
     [dump] = get_app(app).backup.dumps
