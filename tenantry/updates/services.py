@@ -222,6 +222,9 @@ def window_open(team: Team, at: datetime) -> bool:
 def maintenance_window_set(*, team: Team, actor: str, start_time: time, duration_minutes: int,
                            weekdays: list[int] | None = None, tz: str = "UTC") -> MaintenanceWindow:
     weekdays = sorted(set(weekdays or []))
+    if start_time.tzinfo is not None:  # the window is wall-clock time in `tz`; an offset means nothing
+        raise ValidationError("start_time is a local time in the window's time zone, without an offset "
+                              "(e.g. 02:00).", details={"field": "start_time"})
     if any(not 0 <= day <= 6 for day in weekdays):
         raise ValidationError("weekdays are 0 (Monday) to 6 (Sunday).", details={"field": "weekdays"})
     if not 30 <= duration_minutes <= 24 * 60:

@@ -13,21 +13,21 @@ router = Router(tags=["team"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
-class TeamOut(Schema):
+class TeamSettingsOut(Schema):
     name: str
     slug: str
     time_zone: str = Field(description="IANA zone the team's apps run their schedules in (n8n's GENERIC_TIMEZONE)")
 
 
-class TeamIn(Schema):
+class TeamSettingsIn(Schema):
     time_zone: str = Field(description="An IANA name such as Europe/Paris; running apps apply it when restarted")
 
 
-@router.get("/team", response={200: TeamOut, **ERRORS}, summary="The API key's team")
+@router.get("/team", response={200: TeamSettingsOut, **ERRORS}, summary="The API key's team")
 def team_get(request: HttpRequest):
     return access_of(request).team
 
 
-@router.patch("/team", response={200: TeamOut, **ERRORS}, summary="Change the team's time zone")
-def team_update(request: HttpRequest, payload: TeamIn):
+@router.patch("/team", response={200: TeamSettingsOut, **ERRORS}, summary="Change the team's time zone")
+def team_update(request: HttpRequest, payload: TeamSettingsIn):
     return team_set_time_zone(access=access_of(request), time_zone=payload.time_zone)
