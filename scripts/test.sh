@@ -11,7 +11,12 @@ for db in $databases; do
   if [ "$db" = postgres ]; then
     DATABASE_URL=$pg_url "$BIN/pytest" "$@" || status=$?
   else
-    env -u DATABASE_URL "$BIN/pytest" "$@" || status=$?
+    # Real-n8n scenarios exercise the app, not the control plane's database: they run once, in the
+    # PostgreSQL pass (production's database), unless the caller chose markers itself.
+    sqlite_markers=(-m "not n8n")
+    [[ " $* " == *" -m "* ]] && sqlite_markers=()
+    [[ " $databases " == *" postgres "* ]] || sqlite_markers=()
+    env -u DATABASE_URL "$BIN/pytest" "${sqlite_markers[@]}" "$@" || status=$?
   fi
   [ $status -eq 0 ] || break
 done
