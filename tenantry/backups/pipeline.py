@@ -16,7 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -32,7 +32,7 @@ class _Failed:
         self.error = error
 
 
-def prefetch(source: Iterable[T], *, depth: int = 4, name: str = "prefetch") -> Iterator[T]:
+def prefetch(source: Iterable[T], *, depth: int = 4, name: str = "prefetch") -> Generator[T, None, None]:
     items: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

@@ -130,8 +130,9 @@ def _unseal_v2(stream: Iterator[bytes], key: bytes, *, stored_digest: Digest | N
                plain: Digest | None) -> Iterator[bytes]:
     frames = _frames(stream, stored_digest)
     salt = next(frames)
+    assert isinstance(salt, bytes)
     aead = AESGCM(derive_key(key, salt))
-    for data in ordered_map(partial(_open_frame, aead), frames):  # type: ignore[arg-type]
+    for data in ordered_map(partial(_open_frame, aead), frames):
         if data:
             if plain is not None:
                 plain.update(data)
