@@ -4,9 +4,9 @@ Per volume: helper container tar stream → zstd + AES-GCM frames (the team's ke
 → target, all streamed, nothing spooled on the control plane's disk; the stages run in their own
 threads with bounded queues between them (pipeline.py), so reading, sealing and sending overlap.
 The instance's generated secrets and hook outputs travel with it (sealed the same way), so a
-restore to a new instance gets the credentials its data was made with (n8n's encryption key…). The manifest (sizes and sha256 of
-every stored object and of the tar inside it) goes to the database and, in clear, next to the
-objects.
+restore to a new instance gets the credentials its data was made with (n8n's encryption key…).
+The manifest (sizes and sha256 of every stored object and of the tar inside it) goes to the
+database and, in clear, next to the objects.
 """
 
 from __future__ import annotations
