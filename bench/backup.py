@@ -50,7 +50,7 @@ def main() -> None:
     from cryptography.fernet import Fernet
     from django.conf import settings
 
-    from tenantry.backups.archive import PREFETCH_CHUNKS
+    from tenantry.backups.archive import PREFETCH_CHUNKS, RESTORE_PREFETCH_CHUNKS
     from tenantry.backups.pipeline import prefetch
     from tenantry.backups.sealing import Digest, seal, unseal
     from tenantry.backups.targets.s3 import S3Target
@@ -125,6 +125,7 @@ def main() -> None:
         ours_up = time.monotonic() - started
         started = time.monotonic()
         restored = Digest()
+        depth = RESTORE_PREFETCH_CHUNKS
         download = prefetch(target.get("tenantry.enc"), depth=depth, name="download")
         runtime.import_volume(deployment, volume, prefetch(unseal(download, key, plain=restored), depth=depth,
                                                            name="unseal"))

@@ -31,6 +31,7 @@ from tenantry.runtime.backends.base import BackendError, Deployment, RuntimeBack
 
 FORMAT = 2  # the manifest's; the archives' own format is in their header (sealing.py)
 PREFETCH_CHUNKS = 8  # per stage, ~1 MiB each
+RESTORE_PREFETCH_CHUNKS = 32  # more on the way back: the download runs ahead while the helper starts
 PROGRESS_EVERY_BYTES = 64 * 1024 * 1024
 Log = Callable[[str], None]
 
@@ -119,8 +120,9 @@ def read_object(backup: Backup, entry: dict) -> Iterator[bytes]:
     stored, plain = Digest(), Digest()
     key = team_key(backup.team)
     pending: bytes | None = None
-    download = prefetch(target(backup.target).get(entry["key"]), depth=PREFETCH_CHUNKS, name="download")
-    opened = prefetch(unseal(download, key, stored_digest=stored, plain=plain), depth=PREFETCH_CHUNKS, name="unseal")
+    download = prefetch(target(backup.target).get(entry["key"]), depth=RESTORE_PREFETCH_CHUNKS, name="download")
+    opened = prefetch(unseal(download, key, stored_digest=stored, plain=plain), depth=RESTORE_PREFETCH_CHUNKS,
+                      name="unseal")
     try:
         for chunk in opened:
             if pending is not None:

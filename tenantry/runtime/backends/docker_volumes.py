@@ -13,6 +13,7 @@ volume, so a retried step replaces it rather than piling them up.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import socket
 from collections.abc import Generator, Iterable
 from typing import Any
@@ -88,14 +89,23 @@ class DockerVolumeArchive:
             self._remove(helper)
 
     def import_volume(self, deployment: Deployment, volume: str, archive: Iterable[bytes]) -> None:
-        helper = self._helper(deployment, volume, command=_EXTRACT, stdin=True)
+        # The first chunk before the helper: the archive's producers (download, unseal) start and
+        # run ahead while the helper is made and started; a backup damaged from its start is
+        # refused before the volume is emptied.
+        chunks = iter(archive)
+        first = next(chunks, b"")
+        try:
+            helper = self._helper(deployment, volume, command=_EXTRACT, stdin=True)
+        except BaseException:
+            getattr(chunks, "close", lambda: None)()  # stop the producers now, not when collected
+            raise
         try:
             with translate_errors(f"write volume {volume}"):
                 attached = self.client.api.attach_socket(helper.id, params={"stdin": 1, "stream": 1})
                 stream: Any = getattr(attached, "_sock", attached)
                 try:
                     helper.start()
-                    refused = _send(stream, archive)  # an error of the archive itself propagates
+                    refused = _send(stream, itertools.chain([first], chunks))  # the archive's errors propagate
                     if not refused:
                         stream.shutdown(socket.SHUT_WR)  # end of the tar: the helper finishes
                 finally:
