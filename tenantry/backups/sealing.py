@@ -50,6 +50,7 @@ _AAD = struct.Struct(">QB")  # index, flags
 _NONCE = struct.Struct(">4xQ")  # 96 bits: the index (the key is the archive's own)
 LAST = 0x01
 ZSTD = 0x02
+_PROBE_BYTES = 64 * 1024  # a frame whose first 64 KiB do not shrink is not compressed
 _INFO = b"tenantry backup archive v2: aes-256-gcm frames"
 _local = threading.local()
 
@@ -97,8 +98,12 @@ def _seal_frame(aead: AESGCM, level: int, block: tuple[int, bool, bytes]) -> byt
     if compressor is None or _local.level != level:
         compressor = _local.compressor = zstandard.ZstdCompressor(level=level)
         _local.level = level
-    packed = compressor.compress(data) if data else b""
-    if data and len(packed) < len(data):
+    packed = b""
+    if len(data) > 2 * _PROBE_BYTES and len(compressor.compress(data[:_PROBE_BYTES])) > _PROBE_BYTES * 0.95:
+        pass  # its start does not compress: random or already compressed data, kept raw at no cost
+    elif data:
+        packed = compressor.compress(data)
+    if data and packed and len(packed) < len(data):
         flags |= ZSTD
         data = packed
     sealed = aead.encrypt(_NONCE.pack(index), data, _AAD.pack(index, flags))
