@@ -1,11 +1,12 @@
 """Writing, verifying and reading back one backup: the work the backup steps do.
 
-Per volume: helper container tar stream → gzip → Fernet frames (the team's key) → target, all
-streamed, nothing spooled on the control plane's disk. The instance's generated secrets and
-hook outputs travel with it (sealed the same way), so a restore to a new instance gets the
-credentials its data was made with (n8n's encryption key…). The manifest (sizes and sha256 of
-every stored object and of the tar inside it) goes to the database and, in clear, next to the
-objects.
+Per volume: helper container tar stream → zstd + AES-GCM frames (the team's key, see sealing.py)
+→ target, all streamed, nothing spooled on the control plane's disk; the stages run in their own
+threads with bounded queues between them (pipeline.py), so reading, sealing and sending overlap.
+The instance's generated secrets and hook outputs travel with it (sealed the same way), so a
+restore to a new instance gets the credentials its data was made with (n8n's encryption key…).
+The manifest (sizes and sha256 of every stored object and of the tar inside it) goes to the
+database and, in clear, next to the objects.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.db import transaction
 
 from tenantry.accounts.models import Team
 from tenantry.backups.models import Backup, BackupKey
+from tenantry.backups.pipeline import prefetch
 from tenantry.backups.sealing import ArchiveCorrupt, Digest, seal, unseal
 from tenantry.backups.targets.base import BackupTarget, StoredObject
 from tenantry.core.backends import load_backend
@@ -27,7 +29,9 @@ from tenantry.instances.models import Instance, InstanceSecret
 from tenantry.instances.naming import resource_prefix
 from tenantry.runtime.backends.base import BackendError, Deployment, RuntimeBackend
 
-FORMAT = 1
+FORMAT = 2  # the manifest's; the archives' own format is in their header (sealing.py)
+PREFETCH_CHUNKS = 8  # per stage, ~1 MiB each
+RESTORE_PREFETCH_CHUNKS = 32  # more on the way back: the download runs ahead while the helper starts
 PROGRESS_EVERY_BYTES = 64 * 1024 * 1024
 Log = Callable[[str], None]
 
@@ -75,9 +79,13 @@ def write_backup(backup: Backup, *, runtime: RuntimeBackend, deployment: Deploym
         plain = Digest()
         # Closed explicitly when the upload fails: a traceback keeps a half-read generator alive,
         # and with it the helper container and the engine's open archive stream.
-        with contextlib.closing(runtime.export_volume(deployment, engine_volume)) as exported:
+        # (prefetch closes what it reads in its own thread when the upload stops early.)
+        with contextlib.closing(prefetch(runtime.export_volume(deployment, engine_volume), depth=PREFETCH_CHUNKS,
+                                         name="export")) as exported:
             stream = _progress(exported, log, f"volume {name}")
-            stored = store.put(object_key(backup, f"{name}.tar.gz.enc"), seal(stream, key, plain=plain))
+            sealed = prefetch(seal(stream, key, plain=plain), depth=PREFETCH_CHUNKS, name="seal")
+            with contextlib.closing(sealed):
+                stored = store.put(object_key(backup, f"{name}.tar.gz.enc"), sealed)
         entries.append({"name": name, **_entry(stored), "tar_size": plain.size, "tar_sha256": plain.sha256})
         log(f"volume {name}: {_mb(plain.size)} of data, {_mb(stored.size)} stored and confirmed at the target")
     values_plain = Digest()
@@ -112,13 +120,18 @@ def read_object(backup: Backup, entry: dict) -> Iterator[bytes]:
     stored, plain = Digest(), Digest()
     key = team_key(backup.team)
     pending: bytes | None = None
+    download = prefetch(target(backup.target).get(entry["key"]), depth=RESTORE_PREFETCH_CHUNKS, name="download")
+    opened = prefetch(unseal(download, key, stored_digest=stored, plain=plain), depth=RESTORE_PREFETCH_CHUNKS,
+                      name="unseal")
     try:
-        for chunk in unseal(target(backup.target).get(entry["key"]), key, stored_digest=stored, plain=plain):
+        for chunk in opened:
             if pending is not None:
                 yield pending
             pending = chunk
     except ArchiveCorrupt as exc:
         raise BackupCorrupt(f"{entry['key']} is damaged: {exc}") from exc
+    finally:
+        opened.close()
     if (stored.size, stored.sha256) != (entry["size"], entry["sha256"]):
         raise BackupCorrupt(f"{entry['key']}: {stored.size} bytes with sha256 {stored.sha256[:12]}…, the manifest "
                             f"says {entry['size']} bytes with {entry['sha256'][:12]}…")
