@@ -72,7 +72,13 @@ def team():
 def test_sdk_waits_out_429s_and_succeeds(control_plane, team):
     key = api_key_create(team=team, name="sdk").plaintext
     raw = httpx.Client(base_url=control_plane, headers={"Authorization": f"Bearer {key}"})
-    answers = [raw.get("/api/v1/teams") for _ in range(LIMIT + 1)]
+    for _attempt in range(3):
+        answers = [raw.get("/api/v1/teams") for _ in range(LIMIT + 1)]
+        if [a.status_code for a in answers] == [200] * LIMIT + [429]:
+            break
+        # Fixed windows: on a slow machine a window's end can fall inside the burst (then the
+        # fifth answer is a 200 of the next window). Wait that window out and burst again.
+        threading.Event().wait(WINDOW + 0.5)
     assert [a.status_code for a in answers] == [200] * LIMIT + [429]
     limited = answers[-1]
     assert limited.json()["code"] == "rate_limited" and 1 <= int(limited.headers["Retry-After"]) <= WINDOW
