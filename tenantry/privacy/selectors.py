@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Q, QuerySet
 
@@ -21,6 +21,10 @@ class AuditFilter:
     until: datetime | None = None
 
 
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _filtered(rows: QuerySet[AuditEvent], flt: AuditFilter) -> QuerySet[AuditEvent]:
     if flt.action:
         rows = rows.filter(action__startswith=flt.action) if flt.action.endswith(".") else rows.filter(
@@ -31,10 +35,11 @@ def _filtered(rows: QuerySet[AuditEvent], flt: AuditFilter) -> QuerySet[AuditEve
         rows = rows.filter(target_type=flt.target_type)
     if flt.target_id:
         rows = rows.filter(target_id=flt.target_id)
+    # In UTC: Python accepts offsets up to ±23:59, PostgreSQL only to ±15:59 (a 500 otherwise).
     if flt.since:
-        rows = rows.filter(created_at__gte=flt.since)
+        rows = rows.filter(created_at__gte=_utc(flt.since))
     if flt.until:
-        rows = rows.filter(created_at__lt=flt.until)
+        rows = rows.filter(created_at__lt=_utc(flt.until))
     return rows
 
 

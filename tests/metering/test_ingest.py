@@ -134,3 +134,12 @@ def test_keys_are_stored_exactly_whatever_characters_they_hold(setup):
     stored = UsageEvent.objects.get(team=team)
     assert stored.key == key and stored.value == Decimal(1)
     assert stored.instance.slug == "mine"
+
+
+def test_any_offset_python_accepts_is_stored_in_utc(setup):
+    # PostgreSQL refuses offsets beyond ±15:59 (it was a 500 there); the instant is what counts.
+    team, _, _, _ = setup
+    moment = (timezone.now() - timedelta(minutes=3)).astimezone(timezone.get_fixed_timezone(16 * 60))
+    response = post_events(api_client(team), [_event(0, at=moment)])
+    assert response.status_code == 200, response.content
+    assert UsageEvent.objects.get(team=team).timestamp == moment

@@ -15,7 +15,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
@@ -97,7 +97,8 @@ def _parse_timestamp(index: int, raw: Any, window: _Window) -> datetime:
         raise _refuse(index, "the timestamp is in the future.", "timestamp")
     if parsed < window.earliest:
         raise _refuse(index, f"the timestamp is older than {window.max_age_days} days.", "timestamp")
-    return parsed
+    # Stored in UTC: Python takes offsets up to ±23:59, PostgreSQL only to ±15:59.
+    return parsed.astimezone(UTC)
 
 
 def _resolve_instances(team: Team, refs: set[str]) -> dict[str, Instance]:
