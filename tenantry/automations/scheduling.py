@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from tenantry.automations.models import ScheduleTrigger
 from tenantry.automations.schedules import CronError, next_fire, previous_fire
-from tenantry.automations.services import _app_call, automation_for
+from tenantry.automations.services import app_call, automation_for
 from tenantry.catalog.registry import get_catalog
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import ApplicationError
@@ -37,7 +37,7 @@ def _next(trigger: ScheduleTrigger, after: datetime) -> datetime | None:
 def schedules_sync(*, instance: Instance, now: datetime | None = None) -> list[ScheduleTrigger]:
     """Read the app's time triggers and replace the stored copy (the instance must be running)."""
     backend = automation_for(instance)
-    schedules = _app_call(backend.schedules)
+    schedules = app_call(backend.schedules)
     now = now or timezone.now()
     kept = []
     with transaction.atomic():

@@ -56,7 +56,9 @@ def automation_for(instance: Instance) -> AutomationBackend:
     return backend_class(target)
 
 
-def _app_call(call):
+def app_call(call):
+    """Run one call to the app's automation backend, its failures said as API errors (the app
+    unreachable: 503; a workflow it does not have: 404). Shared by schedules and template pushes."""
     try:
         return call()
     except TransientBackendError as exc:
@@ -69,7 +71,7 @@ def _app_call(call):
 
 def workflows_list(*, instance: Instance) -> list[Workflow]:
     backend = automation_for(instance)
-    return _app_call(backend.workflows)
+    return app_call(backend.workflows)
 
 
 def workflow_set_active(*, instance: Instance, workflow_id: str, active: bool, actor: str) -> Workflow:
@@ -80,7 +82,7 @@ def workflow_set_active(*, instance: Instance, workflow_id: str, active: bool, a
         require_within_quota(team=instance.team, instance=instance, quotas=("executions",),
                              action="activating workflows")
         _require_active_room(instance, backend, workflow_id)
-    workflow = _app_call(lambda: backend.set_active(workflow_id, active))
+    workflow = app_call(lambda: backend.set_active(workflow_id, active))
     audit_log(actor=actor, action="workflow.activate" if active else "workflow.deactivate", target=instance,
               data={"workflow": workflow_id, "name": workflow.name})
     return workflow
@@ -94,7 +96,7 @@ def _require_active_room(instance: Instance, backend: AutomationBackend, workflo
     limit = team_app_limit(instance.team, instance.app, "active_workflows")
     if limit is None:
         return
-    active = [w.id for w in _app_call(backend.workflows) if w.active]
+    active = [w.id for w in app_call(backend.workflows) if w.active]
     if workflow_id not in active and len(active) >= limit:
         raise PlanLimitReached(f"The plan allows {limit} active workflow(s) and {instance.slug} has {len(active)}: "
                                "deactivate one or change plan.",
@@ -103,7 +105,7 @@ def _require_active_room(instance: Instance, backend: AutomationBackend, workflo
 
 def workflow_run_now(*, instance: Instance, workflow_id: str, actor: str) -> RunResult:
     backend = automation_for(instance)
-    result = _app_call(lambda: backend.run_now(workflow_id))
+    result = app_call(lambda: backend.run_now(workflow_id))
     audit_log(actor=actor, action="workflow.run", target=instance,
               data={"workflow": workflow_id, "execution": result.execution_id})
     return result
@@ -113,10 +115,10 @@ def executions_sync(*, instance: Instance, workflows: list[Workflow] | None = No
     """Copy the app's recent executions; returns how many were new or changed. Idempotent.
     `workflows`: the list the caller has just read (for their names), to spare a second call."""
     backend = automation_for(instance)
-    executions = _app_call(backend.executions)
+    executions = app_call(backend.executions)
     if not executions:
         return 0
-    names = {w.id: w.name for w in (workflows if workflows is not None else _app_call(backend.workflows))}
+    names = {w.id: w.name for w in (workflows if workflows is not None else app_call(backend.workflows))}
     known = {r.external_id: r for r in ExecutionRecord.objects.filter(
         instance=instance, external_id__in=[e.id for e in executions])}
     changed = 0
@@ -188,7 +190,7 @@ def admin_login_redeem(*, instance: Instance, secret: str) -> dict[str, str]:
     if not used:
         raise Conflict("This sign-in link has expired or was already used.", code="ticket_invalid")
     backend = automation_for(instance)
-    return _app_call(backend.login_cookies)
+    return app_call(backend.login_cookies)
 
 
 def admin_credentials_reveal(*, instance: Instance, actor: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from tenantry.automations.services import _app_call, automation_for
+from tenantry.automations.services import app_call, automation_for
 from tenantry.catalog.registry import app_templates, get_app, get_catalog
 from tenantry.catalog.templating import render_json
 from tenantry.core.audit import audit_log
@@ -101,7 +101,7 @@ def _push_one(instance: Instance, name: str, template: dict, version: str, actor
         return PushResult(instance=instance.slug, ok=True, version=version, message="already on this version")
     backend = automation_for(instance)
     body = render_json(template, hook_context(instance, get_app(instance.app)), lenient=True)
-    previous, _ = _app_call(lambda: backend.replace_workflow(workflow_id, body))
+    previous, _ = app_call(lambda: backend.replace_workflow(workflow_id, body))
     with transaction.atomic():
         InstanceTemplate.objects.update_or_create(
             instance=instance, name=name,
@@ -120,7 +120,7 @@ def template_rollback(*, instance: Instance, name: str, actor: str) -> InstanceT
         raise NoPreviousVersion(f"{instance.slug}: no earlier version of {name!r} to go back to.")
     backend = automation_for(instance)
     previous = record.previous_definition
-    replaced, _ = _app_call(lambda: backend.replace_workflow(record.workflow_id, previous))
+    replaced, _ = app_call(lambda: backend.replace_workflow(record.workflow_id, previous))
     with transaction.atomic():
         record.previous_definition, record.previous_version, record.version = (
             replaced, record.version, record.previous_version)
