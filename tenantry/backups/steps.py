@@ -147,6 +147,15 @@ def restore_dumps(ctx: StepContext) -> None:
     apply_dumps(ctx, _backup(ctx, "source_backup_id"))
 
 
+def put_back(ctx: StepContext, backup: Backup) -> None:
+    """Replace the instance's data with a backup's, as a restore does: its volumes, then its
+    dumps (the app's containers must exist and be stopped). Used by the rollbacks of a failed
+    restore and of a failed update."""
+    archive.restore_volumes(backup, runtime=ctx.runtime, deployment=ctx.deployment, volumes=_volumes(ctx),
+                            log=ctx.log)
+    apply_dumps(ctx, backup)
+
+
 def apply_dumps(ctx: StepContext, backup: Backup) -> None:
     """Put the backup's consistent copies in place of the raw files, before the app starts:
     the spec's volume commands, then its restore commands in their service, started alone."""
@@ -271,9 +280,7 @@ def restore_failed(ctx: StepContext, error: BackendError) -> bool:
             safety = Backup.objects.select_related("team").get(pk=safety_id)
             ctx.log(f"putting the safety backup {safety.pk} back")
             ctx.runtime.stop(ctx.deployment.instance_id)
-            archive.restore_volumes(safety, runtime=ctx.runtime, deployment=ctx.deployment, volumes=_volumes(ctx),
-                                    log=ctx.log)
-            apply_dumps(ctx, safety)
+            put_back(ctx, safety)
         start_containers(ctx)
         wait_healthy(ctx)
         publish_route(ctx)

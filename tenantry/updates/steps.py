@@ -8,9 +8,8 @@ then on a failure goes back to the old ones), `rolled_back` (the rollback brough
 
 from __future__ import annotations
 
-from tenantry.backups import archive
 from tenantry.backups.models import Backup, BackupStatus
-from tenantry.backups.steps import backup_failed
+from tenantry.backups.steps import backup_failed, put_back
 from tenantry.catalog.versions import version_images, version_migrates_data
 from tenantry.core.logging import get_logger
 from tenantry.instances.deployment import resolve_image
@@ -76,14 +75,12 @@ def update_failed(ctx: StepContext, error: BackendError) -> bool:
             ctx.log(f"rolling back to version {state['from_version']}")
             ctx.runtime.stop(ctx.deployment.instance_id)
             _use_version(ctx, state["from_version"])
+            ctx.runtime.ensure_containers(ctx.deployment)  # the old images; the dumps are loaded in them
             if version_migrates_data(ctx.spec, state["to_version"]):
                 if backup is None or backup.status != BackupStatus.SUCCEEDED:
                     raise BackendError("no pre-update backup to put back", code="no_pre_update_backup")
                 ctx.log(f"putting the pre-update backup {backup.pk} back (the new version may have changed the data)")
-                archive.restore_volumes(backup, runtime=ctx.runtime, deployment=ctx.deployment,
-                                        volumes=archive.volume_names(ctx.instance, ctx.deployment,
-                                                                     ctx.spec.backup.volumes), log=ctx.log)
-            ctx.runtime.ensure_containers(ctx.deployment)
+                put_back(ctx, backup)  # volumes and dumps, as a restore does
             start_containers(ctx)
             wait_healthy(ctx)
         publish_route(ctx)

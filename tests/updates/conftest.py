@@ -46,6 +46,9 @@ def versioned(settings, tmp_path, update_images, monkeypatch):
     from tenantry.catalog.registry import reload_catalog
 
     (tmp_path / "hellov.yaml").write_text(VERSIONED_SPEC)
+    # The same versions on an app whose backups carry a dump that a restore applies.
+    (tmp_path / "hellovd.yaml").write_text(VERSIONED_SPEC.replace("name: hellov\nextends: hello\n",
+                                                                  "name: hellovd\nextends: dumphello\n"))
     dirs = [*django_settings.TENANTRY["CATALOG_DIRS"], str(tmp_path)]
     monkeypatch.setenv("TENANTRY_CATALOG_DIRS", os.pathsep.join(dirs))
     settings.TENANTRY = {**settings.TENANTRY, "HEALTH_TIMEOUT_SECONDS": 5, "CATALOG_DIRS": dirs}

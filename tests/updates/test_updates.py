@@ -72,6 +72,23 @@ def test_an_update_to_a_broken_image_rolls_back_by_itself_and_keeps_the_data(pla
         operation_retry(operation=operation, actor="test")
 
 
+def test_a_rolled_back_update_puts_the_pre_update_dumps_back_too(platform, versioned):
+    # dumphello's dump is a "consistent copy" that differs from the raw file: a rollback that
+    # only wrote the volumes back would leave the raw note (what a restore must never do).
+    instance, _ = create("canary-dump", app="hellovd")
+    sh(instance, "echo raw-live-file > /data/note.txt")
+
+    services.rollout_create(app="hellovd", to_version="3", actor="test", instances=[instance])
+
+    instance = fresh(instance)
+    operation = last_operation(instance)
+    assert operation.kind == OperationKind.UPDATE and operation.state["rolled_back"], operation.error_message
+    assert instance.status == Status.RUNNING and instance.app_version == "1"
+    assert sh(instance, "cat /data/note.txt").strip() == "consistent-copy"
+    assert "restored-in-service" in sh(instance, "ls /data")
+    assert "schema" not in sh(instance, "ls /data")
+
+
 def test_a_good_update_sticks_and_the_version_shown_changes(platform, versioned, docker_client):
     instance, _ = create("steady", app="hellov")
     sh(instance, "echo kept > /data/note.txt")
