@@ -3,6 +3,8 @@ from __future__ import annotations
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
+from tenantry.core.schedule import local_crontab
+
 
 @db_task(retries=3, retry_delay=30)
 def backup_failure_task(operation_id: str, reason: str, rolled_back: bool | None) -> None:
@@ -63,7 +65,7 @@ def drill_alert_task(drill_id: str) -> None:
     notify_drill_failure(drill_id)
 
 
-@db_periodic_task(crontab(hour="3", minute="30"))
+@db_periodic_task(local_crontab("DRILLS_AT"))
 def drills_schedule_task() -> None:
     """Restore drills that are due (per plan): each runs as its own task."""
     from tenantry.backups.drills import drills_schedule

@@ -296,6 +296,10 @@ TENANTRY_NIGHTLY = {
     "STORAGE_AT": os.environ.get("TENANTRY_NIGHTLY_STORAGE_AT", "04:00"),
     "ADDONS_AT": os.environ.get("TENANTRY_NIGHTLY_ADDONS_AT", "05:00"),
     "LIMITS_AT": os.environ.get("TENANTRY_NIGHTLY_LIMITS_AT", "06:00"),
+    # Housekeeping of other apps, on the same clock (they ran at fixed UTC times before).
+    "AUDIT_ANONYMISE_AT": os.environ.get("TENANTRY_NIGHTLY_AUDIT_ANONYMISE_AT", "03:20"),
+    "DRILLS_AT": os.environ.get("TENANTRY_NIGHTLY_DRILLS_AT", "03:30"),
+    "TEAM_PURGE_AT": os.environ.get("TENANTRY_NIGHTLY_TEAM_PURGE_AT", "03:40"),
     # 02:00: running instances without a request for this many days are hibernated (0: never).
     "HIBERNATE_IDLE_DAYS": env_int("TENANTRY_NIGHTLY_HIBERNATE_IDLE_DAYS", 5),
     # 03:00: what the clean-up keeps (days).

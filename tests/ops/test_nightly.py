@@ -14,9 +14,11 @@ import time_machine
 from django.utils import timezone
 from huey.contrib.djhuey import HUEY
 
+import tenantry.backups.tasks
 import tenantry.billing.tasks
 import tenantry.metering.tasks
 import tenantry.ops.tasks
+import tenantry.privacy.tasks
 from tenantry.accounts.models import User
 from tenantry.accounts.services.teams import team_create
 from tenantry.automations.models import LoginTicket
@@ -31,9 +33,12 @@ from tests.instances.helpers import create, fresh
 from tests.metering.helpers import instance_row
 
 # Huey registers periodic tasks when their module is imported (the consumer imports every app's).
-TASK_MODULES = (tenantry.billing.tasks, tenantry.metering.tasks, tenantry.ops.tasks)
+TASK_MODULES = (tenantry.backups.tasks, tenantry.billing.tasks, tenantry.metering.tasks, tenantry.ops.tasks,
+                tenantry.privacy.tasks)
 NIGHTLY = {"nightly_hibernate_task": "02:00", "nightly_cleanup_task": "03:00", "collect_storage_task": "04:00",
-           "addons_expire_task": "05:00", "nightly_limits_task": "06:00"}
+           "addons_expire_task": "05:00", "nightly_limits_task": "06:00",
+           # Housekeeping of other apps, on the same clock.
+           "anonymise_old_audit_rows": "03:20", "drills_schedule_task": "03:30", "purge_deleted_teams": "03:40"}
 
 
 def _due(utc: datetime) -> set[str]:
@@ -60,10 +65,10 @@ def test_each_job_runs_at_its_local_time_in_the_operators_time_zone(paris, setti
     assert _due(datetime(2026, 7, 15, 1, 0, tzinfo=UTC)) == {"nightly_cleanup_task"}
     assert _due(datetime(2026, 7, 15, 4, 0, tzinfo=UTC)) == {"nightly_limits_task"}
     # Another operator, another clock; and a moved job.
-    settings.TENANTRY_NIGHTLY = {**settings.TENANTRY_NIGHTLY, "TIME_ZONE": "Africa/Dakar", "CLEANUP_AT": "03:30"}
+    settings.TENANTRY_NIGHTLY = {**settings.TENANTRY_NIGHTLY, "TIME_ZONE": "Africa/Dakar", "CLEANUP_AT": "03:50"}
     assert _due(datetime(2026, 1, 15, 2, 0, tzinfo=UTC)) == {"nightly_hibernate_task"}
     assert _due(datetime(2026, 1, 15, 3, 0, tzinfo=UTC)) == set()
-    assert _due(datetime(2026, 1, 15, 3, 30, tzinfo=UTC)) == {"nightly_cleanup_task"}
+    assert _due(datetime(2026, 1, 15, 3, 50, tzinfo=UTC)) == {"nightly_cleanup_task"}
 
 
 @pytest.mark.docker
