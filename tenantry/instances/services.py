@@ -217,10 +217,10 @@ def refuse_if_busy(instance: Instance) -> None:
             details={"operation_id": str(current.id), "kind": current.kind})
 
 
-def _create_operation(instance: Instance, kind: str, actor: str) -> Operation:
+def _create_operation(instance: Instance, kind: str, actor: str, state: dict | None = None) -> Operation:
     try:
         with transaction.atomic():
-            return create_operation(instance=instance, kind=kind, actor=actor)
+            return create_operation(instance=instance, kind=kind, actor=actor, state=state)
     except IntegrityError as exc:  # the database constraint: one active operation per instance
         raise OperationInProgress(f"Instance {instance.slug!r} already has an operation running.") from exc
 
@@ -331,8 +331,16 @@ def operation_retry(*, operation: Operation, actor: str) -> Operation:
         instance = Instance.objects.select_for_update().get(pk=operation.instance_id)
         operation = Operation.objects.get(pk=operation.pk)  # as it is now, under the instance's lock
         _check_retryable(operation, instance)
+        carried = {key: operation.state[key] for key in _RETRY_CARRIES.get(operation.kind, ())
+                   if key in operation.state}
         if operation.kind == OperationKind.PROVISION:
             new = queue_operation(instance, operation.kind, actor)
+        elif carried:
+            # Told again what its first run was given (the backup to restore from), not replayed blind.
+            refuse_if_busy(instance)
+            new = _create_operation(instance, operation.kind, actor, state=carried)
+            instance.desired_state = _DESIRED_AFTER.get(operation.kind, DesiredState.RUNNING)
+            instance.save(update_fields=["desired_state", "updated_at"])
         else:
             # The failure left the instance FAILED, which the normal transition table does not
             # allow for every kind (hibernate, wake…); a change made in place left it running.
@@ -341,9 +349,20 @@ def operation_retry(*, operation: Operation, actor: str) -> Operation:
         return new
 
 
+# The parameters an operation's first run was given that a retry must be given again.
+_RETRY_CARRIES: dict[str, tuple[str, ...]] = {OperationKind.RESTORE: ("source_backup_id", "previous_status"),
+                  OperationKind.CLONE: ("source_backup_id",)}
+
+
 def _check_retryable(operation: Operation, instance: Instance) -> None:
     if operation.status != OperationStatus.FAILED:
         raise NotRetryable("Only a failed operation can be retried.", details={"status": operation.status})
+    if operation.kind == OperationKind.BACKUP:
+        # Its backup is marked failed and its partial upload removed: a retry is a new backup.
+        raise NotRetryable("A failed backup is not retried: take a new backup.", details={"kind": operation.kind})
+    if operation.kind in _RETRY_CARRIES and "source_backup_id" not in operation.state:
+        raise NotRetryable("This operation does not say which backup it restored: restore again from the backup.",
+                           details={"kind": operation.kind})
     if operation.kind == OperationKind.UPDATE:
         # An update is one instance's part of a rollout: it is tried again by a new rollout (and
         # an instance its rollback left failed is started, or restored from the pre-update backup).

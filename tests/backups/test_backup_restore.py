@@ -7,6 +7,7 @@ import pytest
 
 from tenantry.backups import selectors, services
 from tenantry.backups.models import Backup, BackupKind, BackupStatus
+from tenantry.core.errors import ApplicationError
 from tenantry.core.models import AuditEvent
 from tenantry.events.models import Event
 from tenantry.instances import services as instance_services
@@ -208,3 +209,33 @@ def test_s3_down_mid_upload_is_retried_then_fails_loudly(platform, s3_target, se
     assert Event.objects.filter(type="backup.failed", data__backup_id=str(backup.pk)).exists()
     message = mail_about(mailbox, owner.email, "the backup of unlucky failed")
     assert "unreachable" in mailbox.text(message)
+    # Retrying it would run a backup without its Backup row: refused, with what to do instead.
+    with pytest.raises(ApplicationError) as refused:
+        instance_services.operation_retry(operation=operation, actor="test")
+    assert refused.value.code == "not_retryable" and "take a new backup" in refused.value.message
+    assert fresh(instance).operations.filter(kind=OperationKind.BACKUP).count() == 1
+
+
+def test_a_failed_clone_retried_restores_from_the_same_backup(platform, queued, settings):
+    from tenantry.instances.engine import run_operation
+
+    instance, first = create("origin")
+    assert run_operation(str(first.id)) == OperationStatus.SUCCEEDED
+    sh(instance, "echo cloned-data > /data/note.txt")
+    backup, taken = services.backup_create(instance=instance, actor="test")
+    assert run_operation(str(taken.id)) == OperationStatus.SUCCEEDED
+    backup.refresh_from_db()
+    clone, failed = services.backup_clone(team=instance.team, backup=backup, slug="origin-copy", actor="test")
+    # The image goes missing between the request and the worker's run: the clone fails.
+    settings.TENANTRY = {**settings.TENANTRY, "IMAGE_OVERRIDES": {"tenantry/hello:1": "tenantry/gone:1"}}
+    assert run_operation(str(failed.id)) == OperationStatus.FAILED
+    assert fresh(clone).status == Status.FAILED
+    settings.TENANTRY = {**settings.TENANTRY, "IMAGE_OVERRIDES": {}}
+
+    retried = instance_services.operation_retry(operation=failed, actor="test")
+
+    # Told again which backup to restore (on the old code it ran without one and failed to verify).
+    assert retried.kind == OperationKind.CLONE and retried.state["source_backup_id"] == str(backup.pk)
+    assert run_operation(str(retried.id)) == OperationStatus.SUCCEEDED, fresh(clone).operations.first()
+    assert fresh(clone).status == Status.RUNNING
+    assert platform.get(fresh(clone).host, "/data/note.txt").text.strip() == "cloned-data"
