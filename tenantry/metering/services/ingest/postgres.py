@@ -42,7 +42,8 @@ SELECT 'instance', id::text, slug, NULL, NULL FROM {Instance._meta.db_table}
 """  # noqa: S608
 # `locked` comes first in the UNION: the lock is taken before the other parts run. Each stream's
 # head is one backward step of the (team, meter, instance, timestamp) index; the CASE keeps an
-# index condition for both `instance_id = …` and `IS NULL`.
+# index condition for both `instance_id = …` and `IS NULL`. The heads come first too: read
+# before the insert runs, the index scan does not step over the batch's own new entries.
 _STORE_SQL = f"""
 WITH new AS (
   SELECT * FROM unnest(%(instances)s::text[], %(meters)s::text[], %(txns)s::text[], %(stamps)s::text[],
@@ -52,13 +53,13 @@ WITH new AS (
   SELECT %(team)s, i::uuid, m::uuid, t, ts::timestamptz, v::numeric, k, %(now)s FROM new
   ON CONFLICT (team_id, transaction_id) DO NOTHING RETURNING transaction_id
 )
-SELECT 'stored', t, NULL, NULL FROM new WHERE t NOT IN (SELECT transaction_id FROM inserted)
-UNION ALL
 SELECT 'head', s.m, s.i, CASE WHEN s.i IS NULL
   THEN (SELECT max(timestamp) FROM {_EVENTS} WHERE team_id = %(team)s AND meter_id = s.m::uuid AND instance_id IS NULL)
   ELSE (SELECT max(timestamp) FROM {_EVENTS} WHERE team_id = %(team)s AND meter_id = s.m::uuid
         AND instance_id = s.i::uuid) END
 FROM unnest(%(stream_meters)s::text[], %(stream_instances)s::text[]) AS s(m, i)
+UNION ALL
+SELECT 'stored', t, NULL, NULL FROM new WHERE t NOT IN (SELECT transaction_id FROM inserted)
 """  # noqa: S608
 
 
