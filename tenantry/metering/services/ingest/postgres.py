@@ -70,9 +70,12 @@ def _quoted(items: Iterable[str]) -> str:
 
 
 def _escaped(items: Iterable[str]) -> str:
-    """An array literal of any strings (keys): backslashes and double quotes escaped."""
-    return _quoted(item.replace("\\", "\\\\").replace('"', '\\"') if ("\\" in item or '"' in item) else item
-                   for item in items)
+    """An array literal of any strings (keys, codes, slugs): backslashes and double quotes
+    escaped — looked for once in the whole column, as they are rare."""
+    items = list(items)
+    if "\\" not in (whole := "".join(items)) and '"' not in whole:
+        return _quoted(items)
+    return _quoted(item.replace("\\", "\\\\").replace('"', '\\"') for item in items)
 
 
 def _optional(items: Iterable[str | None]) -> str:
