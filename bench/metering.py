@@ -5,7 +5,7 @@ acknowledges as stored, so each is committed on its own on both sides), in one r
 cost of one collection pass of the CPU/memory and traffic collectors over the installation's running instances.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tenantry_metering_bench \\
-        .venv/bin/python bench/metering.py [--events 100000] [--instances 0]
+        .venv/bin/python bench/metering.py [--events 100000] [--instances 0] [--profile]
 
 Goal: ingestion >= 20,000 events/s and a ratio (ingestion / COPY) >= 0.5. `--instances N`
 starts N `hello` instances (real containers, ~2 MB each, and a Traefik of its own) to time the
