@@ -5,7 +5,7 @@ acknowledges as stored, so each is committed on its own on both sides), in one r
 cost of one collection pass of the CPU/memory and traffic collectors over the installation's running instances.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tenantry_metering_bench \\
-        .venv/bin/python bench/metering.py [--events 100000] [--instances 0]
+        .venv/bin/python bench/metering.py [--events 100000] [--instances 0] [--profile]
 
 Goal: ingestion >= 20,000 events/s and a ratio (ingestion / COPY) >= 0.5. `--instances N`
 starts N `hello` instances (real containers, ~2 MB each, and a Traefik of its own) to time the
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--instances", type=int, default=0, help="start N hello instances to time the collectors")
     parser.add_argument("--rounds", type=int, default=10, help="alternating service / COPY rounds")
+    parser.add_argument("--profile", action="store_true", help="then time each statement of 20 more batches")
     args = parser.parse_args()
     url = os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
     if not url.startswith("postgres"):
@@ -65,52 +66,87 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    ingestion(args.events, args.rounds)
+    bench = ingestion(args.events, args.rounds)
+    if args.profile:
+        profile(bench, args.events)
     if args.instances:
         collectors(args.instances)
 
 
-def ingestion(count: int, args_rounds: int = 10) -> None:
-    from django.db import connection, transaction
-    from django.utils import timezone
+class IngestionBench:
+    """Three teams with ten instances each: one for the service, one for COPY per batch, one for
+    COPY per round; the same rows (ids, instances, timestamps, values) for all three."""
 
-    from tenantry.accounts.models import Team
-    from tenantry.instances.models import Instance
-    from tenantry.metering.models import Meter, UsageEvent
+    def __init__(self, count: int) -> None:
+        from django.utils import timezone
+
+        from tenantry.accounts.models import Team
+        from tenantry.instances.models import Instance
+        from tenantry.metering.models import Meter, UsageEvent
+        from tenantry.runtime.placement import default_server
+
+        server = default_server()
+        self.meter = Meter.objects.create(code="api_calls", name="API calls", aggregation="sum", unit="calls")
+        self.teams = [Team.objects.create(name=f"Bench {name}", slug=f"bench-{name}")
+                      for name in ("api", "copy", "copyall")]
+        self.instances = {t.pk: [Instance.objects.create(team=t, slug=f"{t.slug}-{i}", app="hello", server=server,
+                                                         memory_mb=64, cpus=1, pids=64, status="running")
+                                 for i in range(10)] for t in self.teams}
+        self.start = timezone.now() - timedelta(days=1)
+        self.step = timedelta(days=1) / count
+        self.count = count
+        self.table = UsageEvent._meta.db_table
+        self.now = datetime.now(UTC).isoformat()
+
+    def stamp(self, i: int) -> str:
+        """Event i's time: the run's spread over the last day; past `count` (the profile's
+        extra batches), a microsecond apart after the last one, so never in the future."""
+        extra = max(0, i - self.count)
+        return (self.start + self.step * (i - extra) + timedelta(microseconds=extra)).isoformat()
+
+    def events(self, first: int, last: int) -> list[dict]:
+        team_instances = self.instances[self.teams[0].pk]
+        return [{"transaction_id": f"bench-{i}", "meter": "api_calls", "value": i % 17,
+                 "timestamp": self.stamp(i), "instance": team_instances[i % 10].slug}
+                for i in range(first, last)]
+
+    def copy_rows(self, first: int, last: int, team_number: int = 1) -> str:
+        team = self.teams[team_number]
+        team_instances = self.instances[team.pk]
+        return "".join(f"{team.pk}\t{team_instances[i % 10].pk}\t{self.meter.pk}\tbench-{i}\t"
+                       f"{self.stamp(i)}\t{i % 17}\t\t{self.now}\n"
+                       for i in range(first, last))
+
+    def copy(self, rows: str) -> float:
+        """COPY `rows` in a transaction of their own; the seconds before the commit."""
+        from django.db import connection, transaction
+
+        with transaction.atomic():
+            started = time.perf_counter()
+            with connection.cursor() as cursor, cursor.copy(
+                    f"COPY {self.table} (team_id, instance_id, meter_id, transaction_id, timestamp, value, key, "
+                    "received_at) FROM STDIN") as stream:
+                stream.write(rows)
+            return time.perf_counter() - started
+
+
+def _backend_cpu() -> float:
+    """CPU seconds the PostgreSQL backend serving this process has used (same machine)."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    return _proc_cpu(connection.connection.info.backend_pid)
+
+
+def ingestion(count: int, args_rounds: int = 10) -> IngestionBench:
+    from django.db import connection
+
+    from tenantry.metering.models import UsageEvent
     from tenantry.metering.services.ingest import MAX_BATCH, usage_events_ingest
-    from tenantry.runtime.placement import default_server
 
-    server = default_server()
-    meter = Meter.objects.create(code="api_calls", name="API calls", aggregation="sum", unit="calls")
-    teams = [Team.objects.create(name=f"Bench {name}", slug=f"bench-{name}") for name in ("api", "copy", "copyall")]
-    instances = {t.pk: [Instance.objects.create(team=t, slug=f"{t.slug}-{i}", app="hello", server=server,
-                                                memory_mb=64, cpus=1, pids=64, status="running")
-                        for i in range(10)] for t in teams}
-    start = timezone.now() - timedelta(days=1)
-    step = timedelta(days=1) / count
-
-    def event(i: int, instance: Instance) -> dict:
-        return {"transaction_id": f"bench-{i}", "meter": "api_calls", "timestamp": (start + step * i).isoformat(),
-                "value": i % 17, "instance": instance.slug}
-
-    api_team, copy_team, copyall_team = teams
-    batches = [[event(i, instances[api_team.pk][i % 10]) for i in range(first, min(first + MAX_BATCH, count))]
-               for first in range(0, count, MAX_BATCH)]
-    copy_instances = instances[copy_team.pk]
-    copyall_instances = instances[copyall_team.pk]
-    table = UsageEvent._meta.db_table
-    now = datetime.now(UTC).isoformat()
-
-    def copy_rows(first: int, last: int, team=None, team_instances=None) -> str:
-        team, team_instances = team or copy_team, team_instances or copy_instances
-        return "".join(f"{team.pk}\t{team_instances[i % 10].pk}\t{meter.pk}\tbench-{i}\t"
-                       f"{(start + step * i).isoformat()}\t{i % 17}\t\t{now}\n" for i in range(first, last))
-
-    def copy(rows: str) -> None:
-        with transaction.atomic(), connection.cursor() as cursor, cursor.copy(
-                f"COPY {table} (team_id, instance_id, meter_id, transaction_id, timestamp, value, key, received_at) "
-                "FROM STDIN") as stream:
-            stream.write(rows)
+    bench = IngestionBench(count)
+    api_team, copy_team, copyall_team = bench.teams
+    batches = [bench.events(first, min(first + MAX_BATCH, count)) for first in range(0, count, MAX_BATCH)]
 
     # Alternating rounds (service, then COPY of the same rows, then the next round): on a shared
     # machine the load changes by the second, and both sides see the same weather. The ratio is
@@ -121,24 +157,33 @@ def ingestion(count: int, args_rounds: int = 10) -> None:
     # transaction (what the API acknowledges is on disk). COPY of a whole round in one transaction
     # (10x fewer commits) is printed too, for reference.
     ingest_times, copy_times, copyall_times = [], [], []
+    # CPU (this process, and its PostgreSQL backend) does not depend on the other sessions' load
+    # the way elapsed time does: per 1,000 events, for the service and for COPY per batch.
+    ingest_cpu, copy_cpu = [0.0, 0.0], [0.0, 0.0]
     connection.close()
     for r in range(rounds):
         chunk = batches[r * per_round:(r + 1) * per_round]
         if not chunk:
             break
+        own, backend = cpu_seconds(), _backend_cpu()
         started = time.perf_counter()
         for batch in chunk:
             usage_events_ingest(team=api_team, events=batch)
         ingest_times.append((sum(len(b) for b in chunk), time.perf_counter() - started))
+        ingest_cpu[0] += cpu_seconds() - own
+        ingest_cpu[1] += _backend_cpu() - backend
         first, last = r * per_round * MAX_BATCH, min((r + 1) * per_round * MAX_BATCH, count)
-        per_batch = [copy_rows(b, min(b + MAX_BATCH, last)) for b in range(first, last, MAX_BATCH)]
+        per_batch = [bench.copy_rows(b, min(b + MAX_BATCH, last)) for b in range(first, last, MAX_BATCH)]
+        own, backend = cpu_seconds(), _backend_cpu()
         started = time.perf_counter()
         for rows in per_batch:
-            copy(rows)
+            bench.copy(rows)
         copy_times.append((last - first, time.perf_counter() - started))
-        rows = copy_rows(first, last, copyall_team, copyall_instances)
+        copy_cpu[0] += cpu_seconds() - own
+        copy_cpu[1] += _backend_cpu() - backend
+        rows = bench.copy_rows(first, last, 2)
         started = time.perf_counter()
-        copy(rows)
+        bench.copy(rows)
         copyall_times.append((last - first, time.perf_counter() - started))
     assert UsageEvent.objects.filter(team=api_team).count() == count
     assert UsageEvent.objects.filter(team=copy_team).count() == count
@@ -160,7 +205,55 @@ def ingestion(count: int, args_rounds: int = 10) -> None:
           f"{ingest_rate * copyall_seconds / count:.2f})")
     print(f"ratio ingestion / COPY: {ingest_rate / copy_rate:.2f} (best rounds {best_ingest / best_copy:.2f}; "
           f"goal >= 0.5), {rounds} alternating rounds")
+    per_k = 1000 / count * 1000
+    print(f"CPU per 1,000 events: ingestion {ingest_cpu[0] * per_k:.1f} ms bench process + "
+          f"{ingest_cpu[1] * per_k:.1f} ms PostgreSQL backend; "
+          f"COPY {copy_cpu[0] * per_k:.1f} ms + {copy_cpu[1] * per_k:.1f} ms "
+          f"(CPU ratio COPY / ingestion {sum(copy_cpu) / sum(ingest_cpu):.2f})")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    return bench
+
+
+def profile(bench: IngestionBench, count: int, batches: int = 20) -> None:
+    """Where a batch's time goes: each statement the service sends (as Django logs them: count
+    and mean time per batch), the rest (Python), and COPY of the same rows split into the COPY
+    statement and its commit. Fresh ids and timestamps after the measured run's."""
+    from collections import defaultdict
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tenantry.metering.services.ingest import MAX_BATCH, usage_events_ingest
+
+    statements: dict[str, list[float]] = defaultdict(list)
+    total = own = 0.0
+    for b in range(batches):
+        first = count + b * MAX_BATCH
+        events = bench.events(first, first + MAX_BATCH)
+        cpu = cpu_seconds()
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            usage_events_ingest(team=bench.teams[0], events=events)
+            total += time.perf_counter() - started
+        own += cpu_seconds() - cpu
+        for query in captured.captured_queries:
+            statements[" ".join(query["sql"].split())[:48]].append(float(query["time"]))
+    copy_statement = commit = 0.0
+    for b in range(batches):
+        first = count + b * MAX_BATCH
+        rows = bench.copy_rows(first, first + MAX_BATCH)
+        started = time.perf_counter()
+        statement = bench.copy(rows)
+        copy_statement += statement
+        commit += time.perf_counter() - started - statement
+    sql = sum(sum(times) for times in statements.values())
+    print(f"profile, {batches} batches of {MAX_BATCH} (ms per batch; load {os.getloadavg()[0]:.1f}):")
+    for text, times in statements.items():
+        print(f"  {len(times) / batches:4.1f} x {sum(times) / len(times) * 1000:7.2f}  {text}")
+    print(f"  Python (checks, arrays, driver): {(total - sql) / batches * 1000:.2f} ms wall, "
+          f"{own / batches * 1000:.2f} ms CPU of this process (with the driver's)")
+    print(f"  service total {total / batches * 1000:.2f}; COPY {copy_statement / batches * 1000:.2f} + commit "
+          f"{commit / batches * 1000:.2f} = {(copy_statement + commit) / batches * 1000:.2f}")
 
 
 def _proc_cpu(pid: int | None) -> float:
