@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.backup_volume import fill_volume, load, start_moto  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -59,29 +61,19 @@ def main() -> None:
 
     image = settings.TENANTRY["BACKUP_HELPER_IMAGE"]
     client = docker.from_env(timeout=600)
-    port = _free_port()
-    moto = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     volume = f"bench-backup-{os.getpid()}"
     labels = {"tenantry.installation": "bench-backup", "tenantry.instance": "bench"}
+    moto, endpoint = start_moto()
     try:
-        time.sleep(2)
-        endpoint = f"http://127.0.0.1:{port}"
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
                           aws_secret_access_key="bench")
         s3.create_bucket(Bucket="bench")
         client.volumes.create(volume, labels=labels)
-        random_mb = int(args.size_mb * args.random_share)
-        text_mb = args.size_mb - random_mb
-        fill = (f"/bin/busybox dd if=/dev/urandom of=/v/random bs=1M count={random_mb} 2>/dev/null; "
-                f"i=0; while [ $i -lt {text_mb} ]; do /bin/busybox seq 1 150000 | /bin/busybox head -c 1048576 "
-                f"> /v/text-$i; i=$((i+1)); done; true")
-        client.containers.run(image, ["/bin/sh", "-c", fill], entrypoint=[], volumes={volume: {"bind": "/v"}},
-                              remove=True, user="0:0")
+        fill_volume(client, image, volume, args.size_mb, args.random_share)
         size = args.size_mb * 1_000_000 * 1.048576  # MiB in MB
         print(f"volume: {args.size_mb} MiB ({args.random_share:.0%} random), moto S3 at {endpoint}")
 
-        print(f"load average before: {_load()}")
+        print(f"load average before: {load()}")
         target = S3Target(bucket="bench", endpoint_url=endpoint, access_key="bench", secret_key="bench")
         mountpoint = client.api.inspect_volume(volume)["Mountpoint"]
 
@@ -134,7 +126,7 @@ def main() -> None:
             raise SystemExit("the restored tar differs from the backed-up one")
 
         mb = size / 1e6
-        print(f"load average after:  {_load()}")
+        print(f"load average after:  {load()}")
         print(f"stored: {stored.size / 1e6:.0f} MB for a {plain.size / 1e6:.0f} MB tar")
         print(f"backup   bare {mb / bare_up:7.1f} MB/s ({bare_up:.1f} s)   tenantry {mb / ours_up:7.1f} MB/s "
               f"({ours_up:.1f} s)   ratio {ours_up / bare_up:.2f}")
@@ -146,18 +138,6 @@ def main() -> None:
             container.remove(force=True)
         with contextlib.suppress(docker.errors.NotFound):
             client.volumes.get(volume).remove(force=True)
-
-
-def _load() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":
