@@ -47,7 +47,6 @@ def main() -> None:
     import django
 
     django.setup()
-    import boto3
     import docker
     from cryptography.fernet import Fernet
     from django.conf import settings
@@ -65,8 +64,11 @@ def main() -> None:
     labels = {"tenantry.installation": "bench-backup", "tenantry.instance": "bench"}
     moto, endpoint = start_moto()
     try:
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                          aws_secret_access_key="bench")
+        # One client for both sides (same configuration and connection pool); a long read timeout:
+        # completing a 1 GiB multipart upload takes moto a while on a loaded machine.
+        target = S3Target(bucket="bench", endpoint_url=endpoint, access_key="bench", secret_key="bench",
+                          read_timeout=600)
+        s3 = target.client
         s3.create_bucket(Bucket="bench")
         client.volumes.create(volume, labels=labels)
         fill_volume(client, image, volume, args.size_mb, args.random_share)
@@ -74,7 +76,6 @@ def main() -> None:
         print(f"volume: {args.size_mb} MiB ({args.random_share:.0%} random), moto S3 at {endpoint}")
 
         print(f"load average before: {load()}")
-        target = S3Target(bucket="bench", endpoint_url=endpoint, access_key="bench", secret_key="bench")
         mountpoint = client.api.inspect_volume(volume)["Mountpoint"]
 
         # --- bare: tar on the host | S3 multipart upload; S3 download | tar x on the host ---------

@@ -1,7 +1,7 @@
 """Restore profile: each stage of a volume restore timed alone, on the same 1 GiB volume as
 bench/backup.py, then the whole pipeline, so the slowest stage is named by a measurement.
 
-    .venv/bin/python bench/restore_stages.py [--size-mb 1024] [--random-share 0.5] [--repeat 1]
+    .venv/bin/python bench/restore_stages.py [--size-mb 1024] [--random-share 0.5] [--repeat 1] [--only …]
 
 Stages (each reads its input from memory and throws its output away, unless it writes a volume):
   S3 GET          target.get() of the sealed object from moto on 127.0.0.1, chunks discarded
@@ -11,10 +11,14 @@ Stages (each reads its input from memory and throws its output away, unless it w
   unseal          sealing.unseal() as a restore runs it (frames opened 2 at a time in threads)
   tar x (host)    GNU tar on the host into the volume's mountpoint (the bare baseline's writer)
   import <path>   runtime.import_volume() with each transfer path the Docker runtime has
+  bare restore    what bench/backup.py's bare side does: S3 GET of a plain tar piped to `tar x` on
+                  the host (the mountpoint emptied first)
   full <path>     get → unseal → import_volume, threaded exactly as archive.read_object does,
                   with the stored and plain digests checked
 Run as root on the Docker host (the host tar writes the volume's mountpoint). Prints MB/s of the
-tar's size for each stage and the load average around each run.
+tar's size for each stage, the CPU seconds it cost this process (and its children: the host
+tar) and the moto server (the helper container's tar is not counted), and the load average.
+`--only NAME` (repeatable) runs the stages whose name contains NAME.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--random-share", type=float, default=0.5)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--only", action="append", help="run the stages whose name contains this (repeatable)")
     args = parser.parse_args()
 
     os.environ.setdefault("TENANTRY_DATA_DIR", tempfile.mkdtemp(prefix="tenantry-bench-restore-"))
@@ -48,7 +53,6 @@ def main() -> None:
     import django
 
     django.setup()
-    import boto3
     import docker
     from cryptography.fernet import Fernet
     from django.conf import settings
@@ -66,12 +70,12 @@ def main() -> None:
     labels = {"tenantry.installation": "bench-restore", "tenantry.instance": "bench"}
     moto, endpoint = start_moto()
     try:
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                     aws_secret_access_key="bench").create_bucket(Bucket="bench")
+        target = S3Target(bucket="bench", endpoint_url=endpoint, access_key="bench", secret_key="bench",
+                          read_timeout=600)
+        target.client.create_bucket(Bucket="bench")
         client.volumes.create(volume, labels=labels)
         fill_volume(client, image, volume, args.size_mb, args.random_share)
         mountpoint = client.api.inspect_volume(volume)["Mountpoint"]
-        target = S3Target(bucket="bench", endpoint_url=endpoint, access_key="bench", secret_key="bench")
         deployment = Deployment(instance_id="bench", slug="bench", network="none", subnet="", gateway="",
                                 volumes=(volume,), containers=(), entrypoint_service="", entrypoint_port=0)
         runtimes = {transfer: DockerRuntime(installation_id="bench-restore", firewall="off",
@@ -83,6 +87,9 @@ def main() -> None:
         plain = Digest()
         sealed = list(seal(tar, key, plain=plain))
         stored = target.put("bench.enc", sealed)
+        bare_tar = subprocess.run(["tar", "c", "-C", mountpoint, "."], check=True, capture_output=True).stdout
+        target.put("bare.tar", [bare_tar])
+        del bare_tar
         size = plain.size
         frames = _frames(sealed, key)
         print(f"volume: {args.size_mb} MiB ({args.random_share:.0%} random); tar {size / 1e6:.0f} MB, "
@@ -123,6 +130,16 @@ def main() -> None:
             if untar.wait() != 0:
                 raise SystemExit("host tar x failed")
 
+        def bare() -> None:
+            subprocess.run(["find", mountpoint, "-mindepth", "1", "-delete"], check=True)
+            untar = subprocess.Popen(["tar", "x", "-C", mountpoint], stdin=subprocess.PIPE)
+            assert untar.stdin is not None
+            for chunk in target.get("bare.tar"):
+                untar.stdin.write(chunk)
+            untar.stdin.close()
+            if untar.wait() != 0:
+                raise SystemExit("bare restore: tar x failed")
+
         def full(transfer: str) -> Callable[[], None]:
             def run() -> None:
                 stored_digest, restored = Digest(), Digest()
@@ -143,26 +160,40 @@ def main() -> None:
             ("tar x on the host (GNU tar)", host_tar),
             ("import_volume attach", lambda: runtimes["attach"].import_volume(deployment, volume, tar)),
             ("import_volume pipe", lambda: runtimes["pipe"].import_volume(deployment, volume, tar)),
+            ("bare restore: GET | host tar x", bare),
             ("full restore, attach", full("attach")),
             ("full restore, pipe", full("pipe")),
         ]
-        results: dict[str, list[float]] = {name: [] for name, _ in stages}
+        stages = [(name, stage) for name, stage in stages if not args.only or any(o in name for o in args.only)]
+        results: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _ in stages}
+        print("stage: MB/s of the tar (wall s; CPU s of this process and its children; CPU s of moto)")
         for _ in range(args.repeat):
             for name, stage in stages:
-                started = time.monotonic()
+                times, moto_cpu, started = os.times(), _cpu_seconds(moto.pid), time.monotonic()
                 stage()
-                results[name].append(time.monotonic() - started)
-                print(f"  {name:32s} {size / 1e6 / results[name][-1]:8.1f} MB/s  ({results[name][-1]:.2f} s)  "
-                      f"load {load()}", flush=True)
-        print("\nbest of", args.repeat)
-        for name, times in results.items():
-            print(f"| {name:32s} | {size / 1e6 / min(times):8.1f} MB/s | {min(times):6.2f} s |")
+                wall = time.monotonic() - started
+                after = os.times()
+                ours = sum(after[:4]) - sum(times[:4])
+                results[name].append((wall, ours, _cpu_seconds(moto.pid) - moto_cpu))
+                print(f"  {name:32s} {size / 1e6 / wall:8.1f} MB/s  ({wall:.2f} s; cpu {ours:.2f} s, "
+                      f"moto {results[name][-1][2]:.2f} s)  load {load()}", flush=True)
+        print(f"\nbest of {args.repeat} (wall), with its CPU seconds")
+        print("| stage | MB/s | wall s | CPU s (ours) | CPU s (moto) |\n|---|---:|---:|---:|---:|")
+        for name, runs in results.items():
+            wall, ours, moto_cpu = min(runs)
+            print(f"| {name} | {size / 1e6 / wall:.1f} | {wall:.2f} | {ours:.2f} | {moto_cpu:.2f} |")
     finally:
         moto.kill()
         for container in client.containers.list(all=True, filters={"label": "tenantry.installation=bench-restore"}):
             container.remove(force=True)
         with contextlib.suppress(docker.errors.NotFound):
             client.volumes.get(volume).remove(force=True)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _frames(sealed: list[bytes], key: bytes) -> list[tuple]:

@@ -43,7 +43,7 @@ _POLL_SECONDS = 0.005
 _STATUS_EVERY_SECONDS = 0.25
 
 
-class PipeUnavailable(Exception):  # noqa: N818 - a condition the caller handles, not a failure
+class PipeUnavailable(Exception):
     """The engine cannot see the pipe directory (remote engine, or not shared with it)."""
 
 
