@@ -29,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -170,13 +171,17 @@ def main() -> None:
         for _ in range(args.repeat):
             for name, stage in stages:
                 times, moto_cpu, started = os.times(), _cpu_seconds(moto.pid), time.monotonic()
-                stage()
+                with _ThreadCpu() as threads:
+                    stage()
                 wall = time.monotonic() - started
                 after = os.times()
                 ours = sum(after[:4]) - sum(times[:4])
                 results[name].append((wall, ours, _cpu_seconds(moto.pid) - moto_cpu))
                 print(f"  {name:32s} {size / 1e6 / wall:8.1f} MB/s  ({wall:.2f} s; cpu {ours:.2f} s, "
                       f"moto {results[name][-1][2]:.2f} s)  load {load()}", flush=True)
+                if name.startswith("full"):
+                    print("    CPU s by thread: " + ", ".join(f"{thread} {seconds:.2f}" for thread, seconds
+                                                            in sorted(threads.by_name().items())), flush=True)
         print(f"\nbest of {args.repeat} (wall), with its CPU seconds")
         print("| stage | MB/s | wall s | CPU s (ours) | CPU s (moto) |\n|---|---:|---:|---:|---:|")
         for name, runs in results.items():
@@ -190,9 +195,46 @@ def main() -> None:
             client.volumes.get(volume).remove(force=True)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+class _ThreadCpu:
+    """CPU seconds of each of this process's threads while it runs, by thread name (sampled:
+    a stage's thread ends with the stage), so the full pipeline's cost is split by stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[int, tuple[str, float, float]] = {}  # name, first and last sample
+        self.stop = threading.Event()
+        self.sampler = threading.Thread(target=self._sample, name="sampler", daemon=True)
+
+    def __enter__(self) -> _ThreadCpu:
+        self.sampler.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self.sampler.join()
+
+    def _sample(self) -> None:
+        while True:
+            for thread in threading.enumerate():
+                with contextlib.suppress(OSError, TypeError):
+                    now = _cpu_seconds(os.getpid(), thread.native_id)
+                    first = self.seconds.get(thread.native_id, (thread.name, now, now))[1]
+                    self.seconds[thread.native_id] = (thread.name, first, now)
+            if self.stop.wait(0.05):
+                return
+
+    def by_name(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for name, first, last in self.seconds.values():
+            seconds = last - first if name in ("MainThread", "sampler") else last  # the others start here
+            name = name.split("_")[0] if name.startswith("tenantry-seal") else name
+            totals[name] = totals.get(name, 0.0) + seconds
+        return totals
+
+
+def _cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU time of a process, or of one of its threads (from /proc)."""
+    path = Path(f"/proc/{pid}/task/{tid}/stat") if tid is not None else Path(f"/proc/{pid}/stat")
+    fields = path.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
