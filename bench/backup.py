@@ -1,7 +1,7 @@
 """Backup benchmark: one volume backed up to and restored from a real S3 API server (moto in
 server mode on 127.0.0.1), through Tenantry's pipeline vs the bare work, in one run.
 
-    .venv/bin/python bench/backup.py [--size-mb 1024] [--random-share 0.5]
+    .venv/bin/python bench/backup.py [--size-mb 1024] [--random-share 0.5] [--rounds 1]
 
 Bare work (run as root, on the Docker host): `tar c` of the volume's data directly on the host
 (its Mountpoint from `docker volume inspect`) piped to a multipart S3 upload (boto3, the same
@@ -12,7 +12,9 @@ Tenantry: the runtime's export_volume (helper container, Docker's archive API) �
 frames (sealing.py) → S3Target.put (multipart, then size + ETag confirmed at the target), the
 three stages overlapped in threads exactly as tenantry.backups.archive does it; restore: the
 verify pass (every byte read and checked) is NOT included — it is what `restore` adds on purpose
-— only get → unseal (checksums) → import_volume (which empties the volume first).
+— only get → unseal (both checksums, as archive.read_object keeps them) → import_volume (which
+empties the volume first; through a FIFO with this local engine, see docker_volumes.py).
+`--rounds N` repeats the restore pair N times, in turn bare or Tenantry first, and prints each.
 Prints MB/s of each and the ratio each way (goal ≤ 1.3), and the load average before/after.
 
 The volume holds `--random-share` of incompressible random bytes and the rest text-like data.
@@ -32,11 +34,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.backup_volume import fill_volume, load, start_moto  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--random-share", type=float, default=0.5)
+    parser.add_argument("--rounds", type=int, default=1, help="restore rounds (bare and Tenantry each); the median "
+                                                              "round's figures are printed")
     args = parser.parse_args()
 
     os.environ.setdefault("TENANTRY_DATA_DIR", tempfile.mkdtemp(prefix="tenantry-bench-backup-"))
@@ -45,7 +51,6 @@ def main() -> None:
     import django
 
     django.setup()
-    import boto3
     import docker
     from cryptography.fernet import Fernet
     from django.conf import settings
@@ -59,30 +64,22 @@ def main() -> None:
 
     image = settings.TENANTRY["BACKUP_HELPER_IMAGE"]
     client = docker.from_env(timeout=600)
-    port = _free_port()
-    moto = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     volume = f"bench-backup-{os.getpid()}"
     labels = {"tenantry.installation": "bench-backup", "tenantry.instance": "bench"}
+    moto, endpoint = start_moto()
     try:
-        time.sleep(2)
-        endpoint = f"http://127.0.0.1:{port}"
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                          aws_secret_access_key="bench")
+        # One client for both sides (same configuration and connection pool); a long read timeout:
+        # completing a 1 GiB multipart upload takes moto a while on a loaded machine.
+        target = S3Target(bucket="bench", endpoint_url=endpoint, access_key="bench", secret_key="bench",
+                          read_timeout=600)
+        s3 = target.client
         s3.create_bucket(Bucket="bench")
         client.volumes.create(volume, labels=labels)
-        random_mb = int(args.size_mb * args.random_share)
-        text_mb = args.size_mb - random_mb
-        fill = (f"/bin/busybox dd if=/dev/urandom of=/v/random bs=1M count={random_mb} 2>/dev/null; "
-                f"i=0; while [ $i -lt {text_mb} ]; do /bin/busybox seq 1 150000 | /bin/busybox head -c 1048576 "
-                f"> /v/text-$i; i=$((i+1)); done; true")
-        client.containers.run(image, ["/bin/sh", "-c", fill], entrypoint=[], volumes={volume: {"bind": "/v"}},
-                              remove=True, user="0:0")
+        fill_volume(client, image, volume, args.size_mb, args.random_share)
         size = args.size_mb * 1_000_000 * 1.048576  # MiB in MB
         print(f"volume: {args.size_mb} MiB ({args.random_share:.0%} random), moto S3 at {endpoint}")
 
-        print(f"load average before: {_load()}")
-        target = S3Target(bucket="bench", endpoint_url=endpoint, access_key="bench", secret_key="bench")
+        print(f"load average before: {load()}")
         mountpoint = client.api.inspect_volume(volume)["Mountpoint"]
 
         # --- bare: tar on the host | S3 multipart upload; S3 download | tar x on the host ---------
@@ -100,17 +97,18 @@ def main() -> None:
         if tar.wait() != 0:
             raise SystemExit("bare backup: tar c failed")
         bare_up = time.monotonic() - started
-        started = time.monotonic()
-        subprocess.run(["find", mountpoint, "-mindepth", "1", "-delete"], check=True)
-        untar = subprocess.Popen(["tar", "x", "-C", mountpoint], stdin=subprocess.PIPE)
-        body = s3.get_object(Bucket="bench", Key="bare.tar")["Body"]
-        for chunk in body.iter_chunks(1024 * 1024):
-            untar.stdin.write(chunk)
-        untar.stdin.close()
-        if untar.wait() != 0:
-            raise SystemExit("bare restore: tar x failed")
-        bare_down = time.monotonic() - started
-        s3.delete_object(Bucket="bench", Key="bare.tar")
+
+        def bare_restore() -> float:
+            started = time.monotonic()
+            subprocess.run(["find", mountpoint, "-mindepth", "1", "-delete"], check=True)
+            untar = subprocess.Popen(["tar", "x", "-C", mountpoint], stdin=subprocess.PIPE)
+            body = s3.get_object(Bucket="bench", Key="bare.tar")["Body"]
+            for chunk in body.iter_chunks(1024 * 1024):
+                untar.stdin.write(chunk)
+            untar.stdin.close()
+            if untar.wait() != 0:
+                raise SystemExit("bare restore: tar x failed")
+            return time.monotonic() - started
 
         # --- through Tenantry --------------------------------------------------------------------
         runtime = DockerRuntime(installation_id="bench-backup", firewall="off")
@@ -123,41 +121,46 @@ def main() -> None:
         exported = prefetch(runtime.export_volume(deployment, volume), depth=depth, name="export")
         stored = target.put("tenantry.enc", prefetch(seal(exported, key, plain=plain), depth=depth, name="seal"))
         ours_up = time.monotonic() - started
-        started = time.monotonic()
-        restored = Digest()
-        depth = RESTORE_PREFETCH_CHUNKS
-        download = prefetch(target.get("tenantry.enc"), depth=depth, name="download")
-        runtime.import_volume(deployment, volume, prefetch(unseal(download, key, plain=restored), depth=depth,
-                                                           name="unseal"))
-        ours_down = time.monotonic() - started
-        if (restored.size, restored.sha256) != (plain.size, plain.sha256):
-            raise SystemExit("the restored tar differs from the backed-up one")
+
+        def ours_restore() -> float:
+            # The digests archive.read_object keeps and checks: the stored bytes' and the tar's.
+            started = time.monotonic()
+            stored_digest, restored = Digest(), Digest()
+            depth = RESTORE_PREFETCH_CHUNKS
+            download = prefetch(target.get("tenantry.enc"), depth=depth, name="download")
+            runtime.import_volume(deployment, volume, prefetch(
+                unseal(download, key, stored_digest=stored_digest, plain=restored), depth=depth, name="unseal"))
+            seconds = time.monotonic() - started
+            if (restored.size, restored.sha256, stored_digest.sha256) != (plain.size, plain.sha256, stored.sha256):
+                raise SystemExit("the restored tar differs from the backed-up one")
+            return seconds
+
+        # Each round runs both restores, in turn first (the machine's load drifts).
+        rounds = []
+        for round_number in range(args.rounds):
+            first, second = (bare_restore, ours_restore) if round_number % 2 == 0 else (ours_restore, bare_restore)
+            seconds = {first: first(), second: second()}
+            rounds.append((seconds[bare_restore], seconds[ours_restore]))
+            if args.rounds > 1:
+                print(f"  restore round {round_number + 1}: bare {seconds[bare_restore]:.1f} s, tenantry "
+                      f"{seconds[ours_restore]:.1f} s, ratio {seconds[ours_restore] / seconds[bare_restore]:.2f} "
+                      f"(load {load()})", flush=True)
+        bare_down, ours_down = sorted(rounds, key=lambda pair: pair[1] / pair[0])[len(rounds) // 2]
 
         mb = size / 1e6
-        print(f"load average after:  {_load()}")
+        print(f"load average after:  {load()}")
         print(f"stored: {stored.size / 1e6:.0f} MB for a {plain.size / 1e6:.0f} MB tar")
         print(f"backup   bare {mb / bare_up:7.1f} MB/s ({bare_up:.1f} s)   tenantry {mb / ours_up:7.1f} MB/s "
               f"({ours_up:.1f} s)   ratio {ours_up / bare_up:.2f}")
+        median = " (the median round)" if args.rounds > 1 else ""
         print(f"restore  bare {mb / bare_down:7.1f} MB/s ({bare_down:.1f} s)   tenantry {mb / ours_down:7.1f} MB/s "
-              f"({ours_down:.1f} s)   ratio {ours_down / bare_down:.2f}")
+              f"({ours_down:.1f} s)   ratio {ours_down / bare_down:.2f}{median}")
     finally:
         moto.kill()
         for container in client.containers.list(all=True, filters={"label": "tenantry.installation=bench-backup"}):
             container.remove(force=True)
         with contextlib.suppress(docker.errors.NotFound):
             client.volumes.get(volume).remove(force=True)
-
-
-def _load() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -154,7 +154,14 @@ RUNTIME_BACKENDS = {
         "BACKEND": "tenantry.runtime.backends.docker.DockerRuntime",
         "OPTIONS": {"base_url": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
                     # Host rules confining tenant networks (iptables; "off" for a remote engine).
-                    "firewall": os.environ.get("TENANTRY_TENANT_FIREWALL", "iptables")},
+                    "firewall": os.environ.get("TENANTRY_TENANT_FIREWALL", "iptables"),
+                    # How a restore writes a volume: a FIFO shared with a local engine (pipe), the
+                    # engine's attach socket (attach), or the pipe when it works (auto). The pipe's
+                    # directory defaults to <data>/volume-pipes; _ON_ENGINE: its path as the engine
+                    # sees it, when the control plane runs in a container.
+                    "volume_transfer": os.environ.get("TENANTRY_VOLUME_TRANSFER", "auto"),
+                    "pipe_dir": os.environ.get("TENANTRY_VOLUME_PIPE_DIR") or None,
+                    "pipe_dir_on_engine": os.environ.get("TENANTRY_VOLUME_PIPE_DIR_ON_ENGINE") or None},
     }
 }
 

@@ -54,7 +54,8 @@ log = get_logger(__name__)
 class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, DockerImageUsers, RuntimeBackend):
     def __init__(self, *, alias: str = "default", base_url: str = "unix:///var/run/docker.sock",
                  installation_id: str | None = None, timeout: int = 60, firewall: str = "iptables",
-                 helper_image: str | None = None, **options: object):
+                 helper_image: str | None = None, volume_transfer: str = "auto", pipe_dir: str | None = None,
+                 pipe_dir_on_engine: str | None = None, **options: object):
         super().__init__(alias=alias)
         self.base_url = base_url
         self.timeout = timeout
@@ -69,6 +70,9 @@ class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, DockerI
             helper_image = settings.TENANTRY["BACKUP_HELPER_IMAGE"]
         # Any image with /bin/sh and rm: it mounts a volume to stream it out or in (docker_volumes).
         self.helper_image = helper_image
+        # How a restore's tar reaches the helper: a FIFO shared with a local engine, or the
+        # engine's attach socket (docker_volumes).
+        self._configure_volume_transfer(volume_transfer, pipe_dir, pipe_dir_on_engine)
         self._client: docker.DockerClient | None = None
         self._client_lock = threading.Lock()
         # Host rules can only be written on the host: for a remote engine the operator installs

@@ -1,9 +1,18 @@
 """Volume backup and restore for the Docker runtime, through a short-lived helper container
 that mounts the volume, so the control plane never needs the host's paths: the engine's archive
 API streams a tar out of it (`get_archive`); a restore empties the volume and extracts the tar
-with the helper's own `tar`, fed on its standard input through the engine's attach socket (about
-1.5x as fast as the archive API's `put_archive` here, which was the slowest stage of a restore).
-The helper image needs `/bin/sh`, `rm` and a `tar` that knows `--numeric-owner` (busybox, GNU).
+with the helper's own `tar`, fed one of two ways (`volume_transfer`):
+
+- `pipe`: a FIFO in a directory the control plane shares with a local engine, bind-mounted into
+  the helper (docker_volume_pipe): the bytes go through one kernel pipe;
+- `attach`: the helper's standard input, through the engine's attach socket; works with any
+  engine (remote over tcp+TLS or ssh), but every byte is copied by the engine (measured here:
+  the slowest stage of a restore, see docs/backups.md).
+
+`auto` (the default) uses the pipe when the engine is reached through a unix socket and falls
+back to the attach socket when the engine turns out not to see the pipe's directory (said once
+in the log, with how to enable it). The helper image needs `/bin/sh`, `rm` and a `tar` that
+knows `--numeric-owner` (busybox, GNU).
 
 The helper carries the instance's labels, so that a helper left by a worker that died is removed
 with the instance (or by the reconciler once the instance is gone); its name is fixed per
@@ -14,16 +23,28 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import socket
-from collections.abc import Generator, Iterable
+import time
+from collections.abc import Generator, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import docker.errors
 import requests
+from docker.types import Mount
 
+from tenantry.core.logging import get_logger
 from tenantry.runtime.backends.base import BackendError, Deployment, ExecResult
 from tenantry.runtime.backends.docker_errors import missing_image_message, translate_errors
 from tenantry.runtime.backends.docker_observe import LABEL_INSTALLATION, LABEL_INSTANCE
+from tenantry.runtime.backends.docker_volume_pipe import (
+    PipeUnavailable,
+    VolumePipe,
+    helper_command,
+    is_missing_bind_source,
+    write_all,
+)
 
 MOUNT_POINT = "/volume"
 # Deletes everything in the mount point, dot-files included, but not the mount point itself.
@@ -31,19 +52,38 @@ _WIPE = f"rm -rf {MOUNT_POINT}/* {MOUNT_POINT}/.[!.]* {MOUNT_POINT}/..?*"
 # The archive's members are under `volume/` (as `export_volume` reads them): extracted at the
 # root, they land in the mount. Numeric owners: the helper's /etc/passwd is not the app's.
 _EXTRACT = ["/bin/sh", "-c", f"{_WIPE}; exec tar x --numeric-owner -f - -C /"]
+_EXTRACT_FROM_PIPE = helper_command(_WIPE)
+VOLUME_TRANSFERS = ("auto", "pipe", "attach")
+log = get_logger(__name__)
 
 
 class DockerVolumeArchive:
-    """Mixed into DockerRuntime (which gives `client`, `installation_id`)."""
+    """Mixed into DockerRuntime (which gives `client`, `installation_id`, `base_url`)."""
 
     installation_id: str
     helper_image: str
+    base_url: str
 
     @property
     def client(self) -> docker.DockerClient:  # provided by DockerRuntime
         raise NotImplementedError
 
-    def _helper(self, deployment: Deployment, volume: str, *, command: list[str] | None, stdin: bool = False) -> Any:
+    def _configure_volume_transfer(self, transfer: str, pipe_dir: str | None, pipe_dir_on_engine: str | None) -> None:
+        if transfer not in VOLUME_TRANSFERS:
+            raise BackendError(f"unknown volume_transfer {transfer!r} ({', '.join(VOLUME_TRANSFERS)})",
+                               code="bad_config")
+        if pipe_dir is None:
+            from django.conf import settings
+
+            pipe_dir = str(settings.DATA_DIR / "volume-pipes")
+        self.volume_transfer = transfer
+        self.pipe_dir = Path(pipe_dir).absolute()
+        self.pipe_dir_on_engine = Path(pipe_dir_on_engine).absolute() if pipe_dir_on_engine else self.pipe_dir
+        # Why `auto` stopped trying the pipe (once proven unavailable, for the process's life).
+        self.pipe_unavailable: str | None = None
+
+    def _helper(self, deployment: Deployment, volume: str, *, command: list[str] | None, stdin: bool = False,
+                mounts: list[Mount] | None = None) -> Any:
         if volume not in deployment.volumes:
             raise BackendError(f"{volume!r} is not a volume of instance {deployment.slug}", code="not_found")
         name = f"{volume}-backup-helper"
@@ -59,10 +99,14 @@ class DockerVolumeArchive:
                     self.helper_image, command=command or ["true"], entrypoint=[], name=name,
                     labels={LABEL_INSTALLATION: self.installation_id, LABEL_INSTANCE: deployment.instance_id,
                             "tenantry.helper": "volume-archive"},
-                    volumes={volume: {"bind": MOUNT_POINT, "mode": "rw"}}, network_disabled=True, user="0:0",
-                    stdin_open=stdin)
+                    volumes={volume: {"bind": MOUNT_POINT, "mode": "rw"}}, mounts=mounts or [],
+                    network_disabled=True, user="0:0", stdin_open=stdin)
             except docker.errors.ImageNotFound as exc:
                 raise BackendError(missing_image_message(self.helper_image), code="image_missing") from exc
+            except docker.errors.APIError as exc:
+                if mounts and is_missing_bind_source(exc):
+                    raise PipeUnavailable(f"the engine has no directory {mounts[0]['Source']}") from exc
+                raise
 
     @staticmethod
     def _remove(helper: Any) -> None:
@@ -93,30 +137,80 @@ class DockerVolumeArchive:
         # run ahead while the helper is made and started; a backup damaged from its start is
         # refused before the volume is emptied.
         chunks = iter(archive)
-        first = next(chunks, b"")
+        started = time.monotonic()
         try:
-            helper = self._helper(deployment, volume, command=_EXTRACT, stdin=True)
+            first = next(chunks, b"")
+            sent = _Counted(itertools.chain([first], chunks))
+            transfer = self._import_transfer()
+            if transfer == "pipe":
+                try:
+                    self._import_through_pipe(deployment, volume, sent)
+                except PipeUnavailable as exc:
+                    # Nothing read from the archive but its first chunk, nothing written: the
+                    # attach socket can do the whole work, unless the operator asked for the pipe.
+                    if self.volume_transfer == "pipe":
+                        raise BackendError(f"volume_transfer is pipe, but {exc}; share {self.pipe_dir} with the "
+                                           "engine or use auto", code="bad_config") from exc
+                    self.pipe_unavailable = str(exc)
+                    log.warning("volume.pipe_unavailable", reason=str(exc), pipe_dir=str(self.pipe_dir),
+                                hint="volumes are written through the engine's attach socket (slower); give the "
+                                     "engine the pipe directory at the same path, or set pipe_dir_on_engine")
+                    transfer = "attach"
+            if transfer == "attach":
+                self._import_through_attach(deployment, volume, sent)
         except BaseException:
             getattr(chunks, "close", lambda: None)()  # stop the producers now, not when collected
             raise
+        seconds = time.monotonic() - started
+        log.info("volume.imported", volume=volume, transfer=transfer, bytes=sent.size, seconds=round(seconds, 3))
+
+    def _import_transfer(self) -> str:
+        if self.volume_transfer == "auto":
+            local = self.base_url.startswith("unix://")
+            return "pipe" if local and self.pipe_unavailable is None else "attach"
+        return self.volume_transfer
+
+    def _import_through_pipe(self, deployment: Deployment, volume: str, archive: Iterable[bytes]) -> None:
+        with VolumePipe(local_dir=self.pipe_dir, engine_dir=self.pipe_dir_on_engine, volume=volume) as pipe:
+            helper = self._helper(deployment, volume, command=_EXTRACT_FROM_PIPE, mounts=[pipe.mount()])
+            try:
+                with translate_errors(f"write volume {volume}"):
+                    helper.start()
+                    fd = pipe.open_for_writing(helper)
+                    refused = fd < 0
+                    if not refused:
+                        try:
+                            refused = write_all(fd, archive)
+                        finally:
+                            os.close(fd)  # end of the tar: the helper finishes
+                    self._finish_import(helper, volume, refused=refused)
+            finally:
+                self._remove(helper)
+
+    def _import_through_attach(self, deployment: Deployment, volume: str, archive: Iterable[bytes]) -> None:
+        helper = self._helper(deployment, volume, command=_EXTRACT, stdin=True)
         try:
             with translate_errors(f"write volume {volume}"):
                 attached = self.client.api.attach_socket(helper.id, params={"stdin": 1, "stream": 1})
                 stream: Any = getattr(attached, "_sock", attached)
                 try:
                     helper.start()
-                    refused = _send(stream, itertools.chain([first], chunks))  # the archive's errors propagate
+                    refused = _send(stream, archive)  # the archive's errors propagate
                     if not refused:
                         stream.shutdown(socket.SHUT_WR)  # end of the tar: the helper finishes
                 finally:
                     attached.close()
-                outcome = helper.wait(timeout=600)
-            if refused or outcome.get("StatusCode") != 0:
-                output = helper.logs(stdout=True, stderr=True).decode(errors="replace").strip()
-                raise BackendError(f"writing volume {volume} failed (exit {outcome.get('StatusCode')}): "
-                                   f"{output[-300:] or 'the helper stopped reading'}")
+                self._finish_import(helper, volume, refused=refused)
         finally:
             self._remove(helper)
+
+    @staticmethod
+    def _finish_import(helper: Any, volume: str, *, refused: bool) -> None:
+        outcome = helper.wait(timeout=600)
+        if refused or outcome.get("StatusCode") != 0:
+            output = helper.logs(stdout=True, stderr=True).decode(errors="replace").strip()
+            raise BackendError(f"writing volume {volume} failed (exit {outcome.get('StatusCode')}): "
+                               f"{output[-300:] or 'the helper stopped reading'}")
 
     def run_in_volume(self, deployment: Deployment, volume: str, command: list[str], *,
                       timeout: float = 600) -> ExecResult:
@@ -146,3 +240,16 @@ def _send(stream: Any, archive: Iterable[bytes]) -> bool:
         except OSError:
             return True
     return False
+
+
+class _Counted:
+    """An archive's chunks, counting the bytes that went by (for the log)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self.chunks = chunks
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            self.size += len(chunk)
+            yield chunk
