@@ -8,7 +8,7 @@ control plane's resident memory (web + worker) with --managed instances under ma
 With --profile, also where Tenantry's time goes (median per phase: the API's answer, the queue
 hop to the worker, each step and the bookkeeping between steps, the proxy until the app answers).
 
-TENANTRY_BENCH_SUBNET (a /16, default 172.29.0.0/16) keeps runs on a shared machine apart: the
+TENANTRY_BENCH_SUBNET (default 172.29.0.0/16) keeps runs on a shared machine apart: the
 managed instances take its first half, the bare baseline its second.
 """
 
@@ -116,7 +116,11 @@ class Stack:
                     "TENANTRY_INSTALLATION_ID": self.installation,
                     "TENANTRY_RESOURCE_PREFIX": f"bn{run}", "TENANTRY_SUBNET_POOL": str(MANAGED_POOL),
                     "TENANTRY_WEB_PORT": str(self.web_port), "TENANTRY_PROXY_PORT": str(self.proxy_port),
-                    "TENANTRY_PROXY_INTERNAL_PORT": str(self.internal_port), "TENANTRY_HIBERNATE_AFTER_SECONDS": "0"}
+                    "TENANTRY_PROXY_INTERNAL_PORT": str(self.internal_port), "TENANTRY_HIBERNATE_AFTER_SECONDS": "0",
+                    # Every listener on its own port: another `tenantry up` on the machine (a
+                    # helper's run, another bench) must not answer for this one.
+                    "TENANTRY_EDGE_PORT": str(free_port()), "TENANTRY_SUPPORT_SMTP_PORT": str(free_port()),
+                    "TENANTRY_GATEWAY_URL": f"http://127.0.0.1:{free_port()}"}
         self.env.pop("DATABASE_URL", None)
         self.env.pop("REDIS_URL", None)
         self.process: subprocess.Popen | None = None
@@ -124,15 +128,20 @@ class Stack:
         self.http.trust_env = False
 
     def start(self) -> None:
-        self.process = subprocess.Popen([str(BIN / "tenantry"), "up"], env=self.env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        log = (self.data_dir / "up.log").open("ab")  # kept for a look when a run goes wrong
+        self.process = subprocess.Popen([str(BIN / "tenantry"), "up"], env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 180  # a loaded machine takes its time to import everything
+        while True:
             try:
-                if self.http.get(f"http://127.0.0.1:{self.web_port}/api/v1/openapi.json", timeout=1).ok:
+                if self.http.get(f"http://127.0.0.1:{self.web_port}/api/v1/openapi.json", timeout=5).ok:
                     break
             except requests.RequestException:
-                time.sleep(0.2)
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"tenantry up did not answer; see {self.data_dir / 'up.log'}")
+            time.sleep(0.2)
         token = subprocess.run([str(BIN / "tenantry"), "tokens", "create", "bench", "--quiet"], env=self.env,
                                capture_output=True, text=True, check=True).stdout.strip()
         self.http.headers["Authorization"] = f"Bearer {token}"
