@@ -33,9 +33,10 @@ WAKING = frozenset({Status.HIBERNATED, Status.WAKING, Status.STARTING, Status.RU
 # Operations that bring an app already set up back (no first-start task after its health check):
 # once their wait_healthy step succeeded, a held request may go to the app.
 HANDED_OVER_WHEN_HEALTHY = (OperationKind.WAKE, OperationKind.START, OperationKind.RESTART)
-# Status reads of a waking instance: every 10 ms at first, growing to every 100 ms.
+# Status reads of a waking instance: every 10 ms at first, growing slowly (a wake takes tenths of
+# a second) to every 100 ms.
 POLL_FIRST_SECONDS = 0.01
-POLL_GROWTH = 1.2
+POLL_GROWTH = 1.1
 POLL_MAX_SECONDS = 0.1
 # How long a caller refused for lack of room should wait before sending again.
 FULL_RETRY_AFTER_SECONDS = 5
