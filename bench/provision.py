@@ -72,8 +72,13 @@ class Profile:
 
     def record(self, stack: Stack, slug: str, kind: str, asked: float, answered: float, *,
                api_answered: float | None = None) -> None:
-        operations = stack.api("GET", f"/instances/{slug}/operations").json()
-        operation = next(o for o in operations if o["kind"] == kind)
+        deadline = time.monotonic() + 60
+        while True:  # the app may answer before the operation has written its end
+            operations = stack.api("GET", f"/instances/{slug}/operations").json()
+            operation = next(o for o in operations if o["kind"] == kind)
+            if operation["finished_at"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         created, started = _when(operation["created_at"]), _when(operation["started_at"])
         finished = _when(operation["finished_at"])
         assert created and started and finished, operation
@@ -90,7 +95,7 @@ class Profile:
             self.add(f"  step {step['name']}", ended - begun)
             previous = ended
         self.add("  finish (status, events)", finished - previous)
-        self.add("operation done → answers via proxy", answered - finished)
+        self.add("operation done → answers via proxy (< 0: before)", answered - finished)
         self.add("total", answered - asked)
 
     def print(self, title: str) -> None:
@@ -132,7 +137,7 @@ class Stack:
         self.process = subprocess.Popen([str(BIN / "tenantry"), "up"], env=self.env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        deadline = time.monotonic() + 180  # a loaded machine takes its time to import everything
+        deadline = time.monotonic() + 300  # a loaded machine takes its time to import everything
         while True:
             try:
                 if self.http.get(f"http://127.0.0.1:{self.web_port}/api/v1/openapi.json", timeout=5).ok:
