@@ -1,15 +1,21 @@
 """Provisioning and wake benchmark: Tenantry (API → worker → Docker → Traefik) against the bare
 Docker SDK doing the same physical work, measured in one run on this machine.
 
-    .venv/bin/python bench/provision.py [--count 20] [--managed 100]
+    .venv/bin/python bench/provision.py [--count 20] [--managed 100] [--profile]
 
 Prints p50/p95 of both and their ratio, for provisioning and for wake-from-hibernation, and the
 control plane's resident memory (web + worker) with --managed instances under management.
+With --profile, also where Tenantry's time goes (median per phase: the API's answer, the queue
+hop to the worker, each step and the bookkeeping between steps, the proxy until the app answers).
+
+TENANTRY_BENCH_SUBNET (default 172.29.0.0/16) keeps runs on a shared machine apart: the
+managed instances take its first half, the bare baseline its second.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import secrets
 import signal
@@ -18,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import docker
@@ -26,6 +33,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 IMAGE = "tenantry/hello:1"
+SUBNET = ipaddress.ip_network(os.environ.get("TENANTRY_BENCH_SUBNET", "172.29.0.0/16"))
+MANAGED_POOL, BARE_POOL = SUBNET.subnets(prefixlen_diff=1)
 
 
 def free_port() -> int:
@@ -46,6 +55,60 @@ def summary(name: str, ours: list[float], base: list[float]) -> None:
           f" | ratio p50 {p50o / p50b:5.2f}  p95 {p95o / p95b:5.2f}")
 
 
+def _when(value: str | None) -> float | None:
+    return datetime.fromisoformat(value).timestamp() if value else None
+
+
+class Profile:
+    """Per-phase durations of Tenantry's runs, from the operations' own timestamps (the API's)
+    and the bench's wall clock (same machine, same clock)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, list[float]] = {}
+
+    def add(self, name: str, seconds: float | None) -> None:
+        if seconds is not None:
+            self.phases.setdefault(name, []).append(seconds)
+
+    def record(self, stack: Stack, slug: str, kind: str, asked: float, answered: float, *,
+               api_answered: float | None = None) -> None:
+        deadline = time.monotonic() + 60
+        while True:  # the app may answer before the operation has written its end
+            operations = stack.api("GET", f"/instances/{slug}/operations").json()
+            operation = next(o for o in operations if o["kind"] == kind)
+            if operation["finished_at"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        created, started = _when(operation["created_at"]), _when(operation["started_at"])
+        finished = _when(operation["finished_at"])
+        assert created and started and finished, operation
+        self.add("request → operation row", created - asked)
+        if api_answered is not None:
+            self.add("request → API answer", api_answered - asked)
+        self.add("queue hop (row → claimed)", started - created)
+        previous = started
+        for step in operation["steps"]:
+            begun, ended = _when(step["started_at"]), _when(step["finished_at"])
+            if begun is None or ended is None:
+                continue
+            self.add("  bookkeeping between steps", begun - previous)
+            self.add(f"  step {step['name']}", ended - begun)
+            previous = ended
+        self.add("  finish (status, events)", finished - previous)
+        self.add("operation done → answers via proxy (< 0: before)", answered - finished)
+        self.add("total", answered - asked)
+
+    def print(self, title: str) -> None:
+        print(f"  {title}: median (p95) per phase, ms; 'bookkeeping' sums every gap of a run")
+        for name, values in self.phases.items():
+            if name == "  bookkeeping between steps":
+                continue
+            print(f"    {name:<40} {pct(values, 0.5) * 1000:7.1f} ({pct(values, 0.95) * 1000:7.1f})")
+        gaps = self.phases.get("  bookkeeping between steps", [])
+        if gaps:
+            print(f"    {'  bookkeeping, each gap':<40} {pct(gaps, 0.5) * 1000:7.1f} ({pct(gaps, 0.95) * 1000:7.1f})")
+
+
 class Stack:
     """`tenantry up` in its own data directory, installation id, subnet pool and ports."""
 
@@ -56,9 +119,13 @@ class Stack:
         self.web_port, self.proxy_port, self.internal_port = free_port(), free_port(), free_port()
         self.env = {**os.environ, "TENANTRY_DATA_DIR": str(self.data_dir),
                     "TENANTRY_INSTALLATION_ID": self.installation,
-                    "TENANTRY_RESOURCE_PREFIX": f"bn{run}", "TENANTRY_SUBNET_POOL": "172.29.0.0/16",
+                    "TENANTRY_RESOURCE_PREFIX": f"bn{run}", "TENANTRY_SUBNET_POOL": str(MANAGED_POOL),
                     "TENANTRY_WEB_PORT": str(self.web_port), "TENANTRY_PROXY_PORT": str(self.proxy_port),
-                    "TENANTRY_PROXY_INTERNAL_PORT": str(self.internal_port), "TENANTRY_HIBERNATE_AFTER_SECONDS": "0"}
+                    "TENANTRY_PROXY_INTERNAL_PORT": str(self.internal_port), "TENANTRY_HIBERNATE_AFTER_SECONDS": "0",
+                    # Every listener on its own port: another `tenantry up` on the machine (a
+                    # helper's run, another bench) must not answer for this one.
+                    "TENANTRY_EDGE_PORT": str(free_port()), "TENANTRY_SUPPORT_SMTP_PORT": str(free_port()),
+                    "TENANTRY_GATEWAY_URL": f"http://127.0.0.1:{free_port()}"}
         self.env.pop("DATABASE_URL", None)
         self.env.pop("REDIS_URL", None)
         self.process: subprocess.Popen | None = None
@@ -66,15 +133,20 @@ class Stack:
         self.http.trust_env = False
 
     def start(self) -> None:
-        self.process = subprocess.Popen([str(BIN / "tenantry"), "up"], env=self.env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        log = (self.data_dir / "up.log").open("ab")  # kept for a look when a run goes wrong
+        self.process = subprocess.Popen([str(BIN / "tenantry"), "up"], env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 300  # a loaded machine takes its time to import everything
+        while True:
             try:
-                if self.http.get(f"http://127.0.0.1:{self.web_port}/api/v1/openapi.json", timeout=1).ok:
+                if self.http.get(f"http://127.0.0.1:{self.web_port}/api/v1/openapi.json", timeout=5).ok:
                     break
             except requests.RequestException:
-                time.sleep(0.2)
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"tenantry up did not answer; see {self.data_dir / 'up.log'}")
+            time.sleep(0.2)
         token = subprocess.run([str(BIN / "tenantry"), "tokens", "create", "bench", "--quiet"], env=self.env,
                                capture_output=True, text=True, check=True).stdout.strip()
         self.http.headers["Authorization"] = f"Bearer {token}"
@@ -143,6 +215,10 @@ class Stack:
 
 def remove_labelled(installation: str) -> None:
     """Remove every resource labelled with this installation id (the product's own clean-up)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenantry.settings")
+    import django
+
+    django.setup()
     from tenantry.runtime.backends.docker import DockerRuntime
 
     runtime = DockerRuntime(installation_id=installation)
@@ -156,12 +232,12 @@ def bare_provision(client: docker.DockerClient, index: int, labels: dict[str, st
     http = requests.Session()
     http.trust_env = False
     started = time.perf_counter()
-    subnet = f"172.28.{index}.0/27"
+    subnet = bare_subnet(index)
     net = client.networks.create(f"bare-{index}", driver="bridge", labels=labels,
                                  ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
-                                     subnet=subnet, gateway=f"172.28.{index}.1")]))
+                                     subnet=str(subnet), gateway=str(subnet[1]))]))
     client.volumes.create(f"bare-{index}-data", labels=labels)
-    ip = f"172.28.{index}.2"
+    ip = str(subnet[2])
     container = client.containers.create(
         IMAGE, name=f"bare-{index}", environment={"HELLO_INSTANCE": f"bare-{index}"}, init=True,
         labels=labels, mem_limit="64m", nano_cpus=250_000_000, pids_limit=64,
@@ -170,6 +246,10 @@ def bare_provision(client: docker.DockerClient, index: int, labels: dict[str, st
     container.start()
     wait_http(http, f"http://{ip}:8080/")
     return time.perf_counter() - started, container
+
+
+def bare_subnet(index: int) -> ipaddress.IPv4Network:
+    return list(BARE_POOL.subnets(new_prefix=27))[index]  # type: ignore[return-value]
 
 
 def wait_http(http: requests.Session, url: str, timeout: float = 30) -> None:
@@ -188,6 +268,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=20, help="instances timed, each way")
     parser.add_argument("--managed", type=int, default=100, help="instances under management for the memory figure")
+    parser.add_argument("--profile", action="store_true", help="print where Tenantry's time goes, per phase")
     args = parser.parse_args()
     subprocess.run([str(ROOT / "scripts/build-hello-image.sh")], check=True, capture_output=True)
     client = docker.from_env()
@@ -199,37 +280,48 @@ def main() -> None:
         # --- provisioning --------------------------------------------------------------------
         ours, base = [], []
         bare_containers = []
+        profile = Profile()
         for index in range(args.count):
             slug = f"bench-{index}"
-            started = time.perf_counter()
+            asked, started = time.time(), time.perf_counter()
             response = stack.api("POST", "/instances", json={"slug": slug, "app": "hello"})
+            api_answered = time.time()
             assert response.status_code == 202, response.text
             stack.wait_answer(slug, f"Hello from {slug}")
             ours.append(time.perf_counter() - started)
+            if args.profile:
+                profile.record(stack, slug, "provision", asked, time.time(), api_answered=api_answered)
             took, container = bare_provision(client, index, bare_labels)
             base.append(took)
             bare_containers.append(container)
         print(f"provision x {args.count}, hello app, one at a time")
         summary("provision → answers", ours, base)
+        if args.profile:
+            profile.print("provision")
 
         # --- wake from hibernation -----------------------------------------------------------
         ours, base = [], []
         http = requests.Session()
         http.trust_env = False
+        profile = Profile()
         for index in range(args.count):
             slug = f"bench-{index}"
             stack.api("POST", f"/instances/{slug}/hibernate")
             stack.wait_status(slug, "hibernated")
-            started = time.perf_counter()
+            asked, started = time.time(), time.perf_counter()
             stack.wait_answer(slug, f"Hello from {slug}")  # first request wakes it, then polls like the page
             ours.append(time.perf_counter() - started)
+            if args.profile:
+                profile.record(stack, slug, "wake", asked, time.time())
             container = bare_containers[index]
             container.stop()
             started = time.perf_counter()
             container.start()
-            wait_http(http, f"http://172.28.{index}.2:8080/")
+            wait_http(http, f"http://{bare_subnet(index)[2]}:8080/")
             base.append(time.perf_counter() - started)
         summary("wake → answers", ours, base)
+        if args.profile:
+            profile.print("wake")
 
         # --- memory with many instances under management ------------------------------------
         for index in range(args.count, args.managed):

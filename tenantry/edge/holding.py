@@ -20,15 +20,24 @@ import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
+from django.db.models import Exists, OuterRef
 
 from tenantry.edge.guard import cookie_reaches_dashboard, without_control_plane_cookies
 from tenantry.edge.wire import EdgeRequest, EdgeResponse, file_chunks
-from tenantry.instances.models import Status
+from tenantry.instances.models import Instance, OperationKind, OperationStatus, Status, Step, StepStatus
 from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER
 
 T = TypeVar("T")
 
 WAKING = frozenset({Status.HIBERNATED, Status.WAKING, Status.STARTING, Status.RUNNING})
+# Operations that bring an app already set up back (no first-start task after its health check):
+# once their wait_healthy step succeeded, a held request may go to the app.
+HANDED_OVER_WHEN_HEALTHY = (OperationKind.WAKE, OperationKind.START, OperationKind.RESTART)
+# Status reads of a waking instance: every 10 ms at first, growing slowly (a wake takes tenths of
+# a second) to every 100 ms.
+POLL_FIRST_SECONDS = 0.01
+POLL_GROWTH = 1.1
+POLL_MAX_SECONDS = 0.1
 # How long a caller refused for lack of room should wait before sending again.
 FULL_RETRY_AFTER_SECONDS = 5
 
@@ -120,23 +129,37 @@ class WakeWatch:
 
     @staticmethod
     async def _poll(instance_id: str, *, seconds: float) -> bool | None:
-        """True once running, False once it stopped waking (failed, stopped…), None after `seconds`."""
-        from tenantry.instances.models import Instance
-
+        """True once the app answers, False once it stopped waking (failed, stopped…), None after
+        `seconds`. Looks often at first (a small app is up a few tenths of a second after the
+        request), then less: one cheap read per instance, however many requests wait for it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
-        delay = 0.05
+        delay = POLL_FIRST_SECONDS
         while True:
-            status = await in_db_thread(
-                lambda: Instance.objects.filter(pk=instance_id).values_list("status", flat=True).first())
-            if status == Status.RUNNING:
-                return True
-            if status not in WAKING:
-                return False
+            answers = await in_db_thread(app_answers, instance_id)
+            if answers is not None:
+                return answers
             if loop.time() > deadline:
                 return None
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+            delay = min(delay * POLL_GROWTH, POLL_MAX_SECONDS)
+
+
+def app_answers(instance_id: str) -> bool | None:
+    """True when the instance's app answers requests: it runs, or the operation starting it has
+    seen it healthy (the held request then goes to the app while the proxy still switches the
+    route, which the app's first answer need not wait for). False once it stopped waking, None
+    while it wakes."""
+    healthy = Step.objects.filter(operation__instance=OuterRef("pk"), operation__status=OperationStatus.RUNNING,
+                                  operation__kind__in=HANDED_OVER_WHEN_HEALTHY, name="wait_healthy",
+                                  status=StepStatus.SUCCEEDED)
+    row = Instance.objects.filter(pk=instance_id).annotate(healthy=Exists(healthy)).values_list(
+        "status", "healthy").first()
+    if row is None or row[0] not in WAKING:
+        return False
+    if row[0] == Status.RUNNING or row[1]:
+        return True
+    return None
 
 
 def relay_headers(request: EdgeRequest, *, body_size: int) -> list[tuple[str, str]]:

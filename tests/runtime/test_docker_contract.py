@@ -163,3 +163,49 @@ def _get(url: str) -> str | None:
     except requests.RequestException:
         return None
     return response.text if response.status_code == 200 else None
+
+
+def test_a_new_network_is_confined_with_one_firewall_run(runtime, monkeypatch):
+    """Issue 15: five iptables runs (each reading whole chains that grow with every instance)
+    delayed each provisioning; a network Docker has just created gets its rules in one."""
+    deployment = _deployment()
+    firewall = runtime.firewall
+    runs: list[str] = []  # "_run -S", "_run -I", …, "_run_restore"
+    for name in ("_run", "_run_restore"):
+        original = getattr(firewall, name)
+        monkeypatch.setattr(firewall, name, lambda arg, *a, _name=name, _original=original, **k: (
+            runs.append(f"{_name} {arg[0]}" if _name == "_run" else _name), _original(arg, *a, **k))[1])
+    runtime.ping()  # the backend's first use syncs every network's rules: not what is counted
+    runs.clear()
+    runtime.ensure_network(deployment)
+    assert runs == ["_run_restore"]
+    # Exactly the rules ensure() wants for this bridge: ensuring again finds them and adds nothing.
+    network = runtime.client.networks.get(deployment.network)
+    bridge = f"br-{network.id[:12]}"
+    wanted = firewall.rules(network=deployment.network, bridge=bridge)
+    assert len(wanted) == 3 and len(firewall._tagged(deployment.network)) == 3
+    assert all(firewall._exists(chain, rule) for chain, rule in wanted)
+    runs.clear()
+    runtime.ensure_network(deployment)
+    assert runs and all(run in ("_run -S", "_run -C") for run in runs)  # looked, wrote nothing
+    assert len(firewall._tagged(deployment.network)) == 3
+    runtime.remove_network(deployment.instance_id)
+    assert firewall._tagged(deployment.network) == []
+
+
+def test_an_image_removed_after_the_check_still_fails_creation_clearly(runtime, docker_client):
+    """missing_images() remembers an image it found for a minute (no engine call per
+    provisioning); one removed meanwhile makes container creation fail with the same message."""
+    tag = f"tenantry/seen-{uuid.uuid4().hex[:8]}:1"
+    docker_client.images.get("tenantry/hello:1").tag(tag)
+    assert runtime.missing_images([tag]) == []
+    docker_client.images.remove(tag)
+    assert runtime.missing_images([tag]) == []  # remembered
+    deployment = _deployment()
+    broken = Deployment(**{**deployment.__dict__, "containers": (
+        ContainerSpec(**{**deployment.containers[0].__dict__, "image": tag}),)})
+    runtime.ensure_network(broken)
+    with pytest.raises(BackendError) as caught:
+        runtime.ensure_containers(broken)
+    assert caught.value.code == "image_missing" and "no registry" in caught.value.message
+    assert DockerRuntime(installation_id="seen-check").missing_images([tag]) == [tag]  # a fresh look

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from tenantry.runtime.backends.base import (
     Deployment,
     ManagedResource,
     RuntimeBackend,
+    TransientBackendError,
 )
 from tenantry.runtime.backends.docker_confinement import (
     IptablesFirewall,
@@ -49,6 +51,8 @@ LABEL_CLOUD_METADATA = "tenantry.cloud_metadata"
 
 T = TypeVar("T")
 log = get_logger(__name__)
+# How long an image found on the host is taken as present without asking the engine again.
+IMAGE_SEEN_SECONDS = 60.0
 
 
 class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, DockerImageUsers, RuntimeBackend):
@@ -85,6 +89,7 @@ class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, DockerI
         self.firewall = IptablesFirewall(installation_id=installation_id) if firewall == "iptables" else None
         self._firewall_synced = False
         self._user_ids_cache: dict[tuple[str, str], tuple[int, int] | None] = {}
+        self._images_seen: dict[str, float] = {}
         from django.conf import settings as django_settings
 
         self.cgroup_root = Path(django_settings.TENANTRY.get("METERING_CGROUP_ROOT", "/sys/fs/cgroup"))
@@ -160,10 +165,17 @@ class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, DockerI
     # --- images ---------------------------------------------------------------------------------
     def missing_images(self, images: list[str]) -> list[str]:
         missing = []
+        now = time.monotonic()
         for image in images:
+            # An image seen lately is not asked for again (a call per provisioning). Removed since,
+            # creating the container fails with the same clear message (_create_container).
+            seen = self._images_seen.get(image)
+            if seen is not None and now - seen < IMAGE_SEEN_SECONDS:
+                continue
             try:
                 with translate_errors(f"inspect image {image}"):
                     self.client.images.get(image)
+                self._images_seen[image] = now
             except BackendError as exc:
                 if exc.code in ("not_found", "image_missing"):
                     missing.append(image)
@@ -179,53 +191,82 @@ class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, DockerI
 
     # --- deploy ---------------------------------------------------------------------------------
     def ensure_network(self, deployment: Deployment) -> None:
-        with translate_errors(f"create network {deployment.network}"):
-            for network in self.client.networks.list(names=[deployment.network]):
-                if network.name != deployment.network:
-                    continue
-                if self._check_owner("network", network.name, network.attrs.get("Labels"), deployment.instance_id):
-                    configs = network.attrs.get("IPAM", {}).get("Config") or [{}]
-                    if configs[0].get("Subnet") == deployment.subnet:
-                        self._confine_network(network.attrs, deployment)
-                        return
-                self._remove_network_object(network)
-            ipam = docker.types.IPAMConfig(
-                pool_configs=[docker.types.IPAMPool(subnet=deployment.subnet, gateway=deployment.gateway)]
-            )
-            created = self.client.networks.create(
-                deployment.network,
-                driver="bridge",
-                ipam=ipam,
-                labels=self._labels(deployment, **{
-                    LABEL_HOST_PORTS: ",".join(str(p) for p in deployment.host_ports),
-                    LABEL_CLOUD_METADATA: "true" if deployment.cloud_metadata else "false"}),
-                check_duplicate=True,
-            )
-            created.reload()
+        # A provisioning creates a new network: try that first (one engine call, its answer names
+        # the bridge); the name is looked up only when it is taken (a resumed operation, a START
+        # that heals, a leftover of an older instance).
+        network_id = self._create_network(deployment)
+        if network_id is None:
+            with translate_errors(f"create network {deployment.network}"):
+                for network in self.client.networks.list(names=[deployment.network]):
+                    if network.name != deployment.network:
+                        continue
+                    if self._check_owner("network", network.name, network.attrs.get("Labels"),
+                                         deployment.instance_id):
+                        configs = network.attrs.get("IPAM", {}).get("Config") or [{}]
+                        if configs[0].get("Subnet") == deployment.subnet:
+                            self._confine_network(network.attrs, deployment)
+                            return
+                    self._remove_network_object(network)
+            network_id = self._create_network(deployment)
+            if network_id is None:
+                raise TransientBackendError(f"Could not create network {deployment.network}: the name is taken")
         try:
-            self._confine_network(created.attrs, deployment)
+            if self.firewall is not None:
+                self.firewall.install_new(network=deployment.network, bridge=bridge_interface({"Id": network_id}),
+                                          host_ports=deployment.host_ports, cloud_metadata=deployment.cloud_metadata)
         except BackendError:
             # No container may ever sit on an unconfined network.
-            self._remove_network_object(created)
+            self._remove_network_object(self.client.networks.prepare_model(
+                {"Id": network_id, "Name": deployment.network}))
             raise
+
+    def _create_network(self, deployment: Deployment) -> str | None:
+        """The new network's id, or None when a network of that name exists."""
+        ipam = docker.types.IPAMConfig(
+            pool_configs=[docker.types.IPAMPool(subnet=deployment.subnet, gateway=deployment.gateway)]
+        )
+        with translate_errors(f"create network {deployment.network}"):
+            try:
+                created = self.client.api.create_network(
+                    deployment.network,
+                    driver="bridge",
+                    ipam=ipam,
+                    labels=self._labels(deployment, **{
+                        LABEL_HOST_PORTS: ",".join(str(p) for p in deployment.host_ports),
+                        LABEL_CLOUD_METADATA: "true" if deployment.cloud_metadata else "false"}),
+                    check_duplicate=True,
+                )
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409:
+                    return None
+                raise
+        return created["Id"]
 
     def ensure_volumes(self, deployment: Deployment) -> None:
         for name in deployment.volumes:
             with translate_errors(f"create volume {name}"):
-                try:
-                    volume = self.client.volumes.get(name)
-                    if not self._check_owner("volume", name, volume.attrs.get("Labels"), deployment.instance_id):
-                        raise BackendError(
-                            f"Docker volume {name!r} is left from an earlier instance; "
-                            "the reconciler removes it, retry afterwards.", code="name_conflict")
-                except docker.errors.NotFound:
-                    self.client.volumes.create(name=name, labels=self._labels(deployment))
+                # Idempotent for the engine: a volume of that name comes back as it is, with its
+                # own labels (one call, where a look-up first took two for every new volume).
+                volume = self.client.api.create_volume(name=name, labels=self._labels(deployment))
+            if not self._check_owner("volume", name, volume.get("Labels"), deployment.instance_id):
+                raise BackendError(
+                    f"Docker volume {name!r} is left from an earlier instance; "
+                    "the reconciler removes it, retry afterwards.", code="name_conflict")
 
     def ensure_containers(self, deployment: Deployment) -> list[str]:
         changed = []
         for spec in deployment.containers:
             digest = _config_digest(spec, deployment)
             with translate_errors(f"create container {spec.name}"):
+                # Most often the container is new: create it straight away; the name being taken
+                # (409) sends us to the comparison with what is there.
+                try:
+                    self._create_container(spec, deployment, digest)
+                    changed.append(spec.name)
+                    continue
+                except docker.errors.APIError as exc:
+                    if exc.status_code != 409:
+                        raise
                 try:
                     existing = self.client.containers.get(spec.name)
                     mine = self._check_owner("container", spec.name, existing.labels, deployment.instance_id)

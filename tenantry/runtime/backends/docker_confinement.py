@@ -26,6 +26,7 @@ Installing is idempotent: rules already in place are left alone.
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import threading
@@ -42,6 +43,8 @@ METADATA_DESTINATIONS = ("169.254.0.0/16", "100.100.100.200/32")
 TAG_PREFIX = "tenantry:"
 # Answer at once rather than drop: the tenant's connection fails fast and visibly.
 REJECT = ["-j", "REJECT", "--reject-with", "icmp-admin-prohibited"]
+# Words iptables-restore reads as they are (no quoting needed): every rule Tenantry writes.
+_RESTORE_SAFE = re.compile(r"[A-Za-z0-9_.:/+-]+")
 
 
 def container_options(spec: ContainerSpec, *, tmpfs_owner: tuple[int, int] | None = None) -> dict[str, Any]:
@@ -132,6 +135,24 @@ class IptablesFirewall:
                 self._run(["-I", chain, "1", *rule])
         log.info("firewall.installed", network=network, bridge=bridge, rules=len(wanted))
 
+    def install_new(self, *, network: str, bridge: str, host_ports: tuple[int, ...] = (),
+                    cloud_metadata: bool = False) -> None:
+        """Install the rules of a network Docker has just created: its bridge is new, so no rule
+        can be in place for it yet, and one `iptables-restore` applies them all at once (a
+        provisioning waited for five iptables runs, each reading every chain, before).
+        A leftover rule of an older network of the same name (a crash between removing the
+        network and its rules) is cleared by the next `ensure` or `prune`."""
+        wanted = self.rules(network=network, bridge=bridge, host_ports=host_ports, cloud_metadata=cloud_metadata)
+        if not all(_RESTORE_SAFE.fullmatch(word) for _, rule in wanted for word in rule):
+            self.ensure(network=network, bridge=bridge, host_ports=host_ports, cloud_metadata=cloud_metadata)
+            return
+        # Inserted at the top of each chain, last rule first, as ensure() does; --noflush keeps
+        # every other rule of the table (Docker's, other installations').
+        script = ["*filter", *(" ".join(["-I", chain, "1", *rule]) for chain, rule in reversed(wanted)), "COMMIT", ""]
+        with self._lock:
+            self._run_restore("\n".join(script))
+        log.info("firewall.installed", network=network, bridge=bridge, rules=len(wanted))
+
     def remove(self, network: str) -> int:
         with self._lock:
             present = self._tagged(network)
@@ -169,6 +190,17 @@ class IptablesFirewall:
     def _delete(self, rules: list[tuple[str, list[str]]]) -> None:
         for chain, rule in rules:
             self._run(["-D", chain, *rule], check=False)  # already gone: fine
+
+    def _run_restore(self, script: str) -> None:
+        command = [f"{self.binary}-restore", "--noflush", "-w", "10"]
+        try:
+            done = subprocess.run(command, input=script, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BackendError(f"cannot run {command[0]} to confine tenant networks: {exc}",
+                               code="firewall_unavailable") from exc
+        if done.returncode != 0:
+            raise BackendError(f"{shlex.join(command)} failed: {done.stderr.strip() or done.returncode}",
+                               code="firewall_unavailable")
 
     def _run(self, args: list[str], *, check: bool = True) -> str | None:
         command = [self.binary, "-w", "10", *args]  # -w: wait for the xtables lock others hold
