@@ -34,15 +34,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import docker
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provision import BIN, ROOT, Stack, pct  # noqa: E402
+from provision import BIN, ROOT, Stack, pct
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenantry.settings")
 
@@ -98,6 +99,8 @@ class ScaleRun:
 
     # --- creation ------------------------------------------------------------------------------
     def _create_one(self, index: int) -> None:
+        if self.stop_event.is_set():
+            return
         slug = f"sc{index:05d}"
         response = self.api("POST", "/instances", json={"slug": slug, "app": "hello"})
         assert response.status_code == 202, response.text[:300]
@@ -114,9 +117,27 @@ class ScaleRun:
             self.slugs.append(slug)
 
     def create(self, start: int, stop: int) -> None:
-        with ThreadPoolExecutor(self.args.concurrency) as pool:
-            for future in [pool.submit(self._create_one, i) for i in range(start, stop)]:
+        self.run_all(self._create_one, range(start, stop))
+
+    def run_all(self, call: Callable[[Any], None], items: Iterable[Any]) -> None:
+        """`call` on every item, `--concurrency` at a time; re-raises the first failure."""
+        pool = ThreadPoolExecutor(self.args.concurrency)
+        try:
+            for future in [pool.submit(call, item) for item in items]:
                 future.result()
+        except BaseException:
+            # Interrupted or failed: drop the calls not started (the `with` form waits for them all).
+            self.stop_event.set()
+            raise
+        finally:
+            pool.shutdown(wait=not self.stop_event.is_set(), cancel_futures=True)
+
+    def api_latencies(self, managed: int, chooser: random.Random) -> list[str]:
+        shows = iter(chooser.choices(self.slugs, k=self.args.api_rounds))
+        rounds = self.args.api_rounds
+        return [latency(f"list (page of 100) at {managed}", lambda: self.api("GET", "/instances"), rounds),
+                latency(f"show at {managed}", lambda: self.api("GET", f"/instances/{next(shows)}"),
+                        rounds)]
 
     # --- the baseline: Docker's own network creation ----------------------------------------------
     def bare_network_seconds(self, rounds: int = 10) -> float:
@@ -155,8 +176,7 @@ class ScaleRun:
             response = self.api("DELETE", f"/instances/{slug}")
             assert response.status_code == 202, response.text[:300]
 
-        with ThreadPoolExecutor(self.args.concurrency) as pool:
-            list(pool.map(delete, self.slugs))
+        self.run_all(delete, list(self.slugs))
         deadline = time.monotonic() + self.args.delete_timeout
         while time.monotonic() < deadline:
             if self.api("GET", "/instances", params={"limit": 1}).json()["count"] == 0:
@@ -215,7 +235,12 @@ def main() -> None:
                         help="a /16 gives 2,048 /27 subnets: room for the instances and the baseline's networks")
     parser.add_argument("--api-rounds", type=int, default=200)
     parser.add_argument("--delete-timeout", type=float, default=1800)
+    parser.add_argument("--sweep", nargs=2, metavar=("INSTALLATION", "PREFIX"),
+                        help="only remove what an earlier run left (its installation id and prefix, as printed)")
     args = parser.parse_args()
+    if args.sweep:
+        sweep(docker.from_env(timeout=120), *args.sweep)
+        return
     if args.count < 10 or args.count % 10:
         parser.error("--count must be a multiple of 10, at least 10")
     subprocess.run([str(ROOT / "scripts/build-hello-image.sh")], check=True, capture_output=True)
@@ -242,13 +267,7 @@ def main() -> None:
             print(f"  instances {decile * tenth + 1:>5}-{(decile + 1) * tenth:<5} {rates[-1]:5.2f} created/s"
                   f"   (load {uptime_load()})", flush=True)
             if decile in (0, 9):
-                managed = (decile + 1) * tenth
-                show = random.Random(decile).choices(run.slugs, k=args.api_rounds)
-                shows = iter(show)
-                api_lines.append(latency(f"list (page of 100) at {managed}",
-                                         lambda: run.api("GET", "/instances"), args.api_rounds))
-                api_lines.append(latency(f"show at {managed}",
-                                         lambda: run.api("GET", f"/instances/{next(shows)}"), args.api_rounds))
+                api_lines += run.api_latencies((decile + 1) * tenth, random.Random(decile))
         total = time.perf_counter() - started
         print(f"creation: {args.count} in {total:.0f} s ({args.count / total:.2f}/s); last tenth at "
               f"{rates[-1] / rates[0] * 100:.0f} % of the first's rate (goal >= 90 %: "
