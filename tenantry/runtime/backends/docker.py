@@ -36,11 +36,15 @@ from tenantry.runtime.backends.docker_confinement import (
 )
 from tenantry.runtime.backends.docker_errors import ignore_not_found, missing_image_message, translate_errors
 from tenantry.runtime.backends.docker_image_users import DockerImageUsers
-from tenantry.runtime.backends.docker_observe import LABEL_INSTALLATION, LABEL_INSTANCE, DockerObservation
+from tenantry.runtime.backends.docker_observe import (
+    LABEL_INSTALLATION,
+    LABEL_INSTANCE,
+    LABEL_SERVICE,
+    DockerObservation,
+)
 from tenantry.runtime.backends.docker_usage import DockerUsage
 from tenantry.runtime.backends.docker_volumes import DockerVolumeArchive
 
-LABEL_SERVICE = "tenantry.service"
 LABEL_CONFIG = "tenantry.config"
 # A network's firewall exceptions, so they can be re-installed when the backend starts (after a
 # host reboot the rules are gone, the networks are not).
