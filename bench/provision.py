@@ -66,12 +66,16 @@ class Stack:
         self.http.trust_env = False
 
     def start(self) -> None:
-        self.process = subprocess.Popen([str(BIN / "tenantry"), "up"], env=self.env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        # Kept in the data directory: a failed run says why.
+        with (self.data_dir / "stack.log").open("ab") as log:
+            self.process = subprocess.Popen([str(BIN / "tenantry"), "up"], env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if self.http.get(f"http://127.0.0.1:{self.web_port}/api/v1/openapi.json", timeout=1).ok:
+                # /healthz, not the OpenAPI document: each poll of that built the whole schema
+                # (~40 s on a loaded machine), and polls timed out kept the web workers busy.
+                if self.http.get(f"http://127.0.0.1:{self.web_port}/healthz", timeout=1).ok:
                     break
             except requests.RequestException:
                 time.sleep(0.2)

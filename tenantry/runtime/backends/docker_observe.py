@@ -162,19 +162,21 @@ class DockerObservation:
         return networks[deployment.network]["IPAddress"]
 
 
-_EXITED = re.compile(r"^Exited \((-?\d+)\)")
+_EXITED = re.compile(r"^(?:Exited|Restarting) \((-?\d+)\)")
 _HEALTH = {"(healthy)": "healthy", "(unhealthy)": "unhealthy", "(health: starting)": "starting"}
 
 
 def listed_container_state(name: str, service: str, attrs: dict[str, Any]) -> ContainerState:
     """A container's state from the engine's list answer (`State` is a word there, the exit code
-    and health are in the `Status` sentence); the restart count is not in it."""
+    and health are in the `Status` sentence; the engine says 0 for a container that never
+    exited, as its inspection does); the health shows only while it runs, the restart count not
+    at all."""
     status = attrs.get("Status") or ""
     exited = _EXITED.match(status)
     return ContainerState(
         service=service, name=name, exists=True, running=attrs.get("State") == "running",
         health=next((value for marker, value in _HEALTH.items() if status.endswith(marker)), None),
-        exit_code=int(exited.group(1)) if exited else None)
+        exit_code=int(exited.group(1)) if exited else 0)
 
 
 def parse_timestamp_ns(stamp: str) -> int | None:
