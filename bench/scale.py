@@ -288,7 +288,15 @@ def main() -> None:
         assert victim in output, output
         print(f"reconciler pass at {args.count}: {idle:.2f} s with nothing changed, {healing:.2f} s healing one "
               f"(goal < 2 s: {'met' if max(idle, healing) < 2 else 'MISSED'})")
-        stack.wait_status(victim, "running", timeout=120)
+        # Healed: running, and its START operation over (a DELETE meanwhile would be refused as busy).
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            shown = run.api("GET", f"/instances/{victim}").json()
+            if shown["status"] == "running" and shown["active_operation"] is None:
+                break
+            time.sleep(1)
+        else:
+            raise RuntimeError(f"{victim} was not healed")
         time.sleep(2)
         plane, proxy = stack.control_plane_rss_mb()
         print(f"memory at {args.count}: control plane (web + worker + edge) {plane:.0f} MB RSS, "

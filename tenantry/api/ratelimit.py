@@ -91,10 +91,10 @@ def _upsert(key: str, start: int) -> int:
     and on SQLite each write transaction takes the database's one write lock; the portable form
     took three statements in a transaction."""
     quote = connection.ops.quote_name
-    meta = RateLimitWindow._meta
-    table, key_col, window_col, count_col = (quote(meta.db_table), quote(meta.get_field("key").column),
-                                             quote(meta.get_field("window").column),
-                                             quote(meta.get_field("count").column))
+    table = quote(RateLimitWindow._meta.db_table)
+    key_col, window_col, count_col = (quote(str(field.column)) for field in (RateLimitWindow.key.field,
+                                                                        RateLimitWindow.window.field,
+                                                                        RateLimitWindow.count.field))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({key_col}, {window_col}, {count_col}) VALUES (%s, %s, 1) "  # noqa: S608 (names quoted)

@@ -112,13 +112,15 @@ class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, DockerI
         try:
             with translate_errors("list networks"):
                 networks = self.client.networks.list(filters=flt)
+            installed = self.firewall.installed()
             for network in networks:
-                self._confine_network(network.attrs)
+                self._confine_network(network.attrs, present=installed.get(network.name or "", []))
             self.firewall.prune({n.name or "" for n in networks})
         except BackendError as exc:
             log.warning("firewall.sync_failed", error=exc.message)
 
-    def _confine_network(self, attrs: dict[str, Any], deployment: Deployment | None = None) -> None:
+    def _confine_network(self, attrs: dict[str, Any], deployment: Deployment | None = None, *,
+                         present: list[tuple[str, list[str]]] | None = None) -> None:
         if self.firewall is None:
             return
         labels = attrs.get("Labels") or {}
@@ -128,7 +130,7 @@ class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, DockerI
             host_ports = tuple(int(p) for p in labels.get(LABEL_HOST_PORTS, "").split(",") if p)
             cloud_metadata = labels.get(LABEL_CLOUD_METADATA) == "true"
         self.firewall.ensure(network=attrs["Name"], bridge=bridge_interface(attrs), host_ports=host_ports,
-                             cloud_metadata=cloud_metadata)
+                             cloud_metadata=cloud_metadata, present=present)
 
     def close(self) -> None:
         if self._client is not None:
