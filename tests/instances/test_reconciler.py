@@ -107,3 +107,18 @@ def test_a_pass_reads_the_engine_once_and_rewrites_nothing_that_did_not_change(p
     docker_client.containers.get(f"{settings.TENANTRY['RESOURCE_PREFIX']}-counted-two-web").stop()
     assert reconcile().healed == ["counted-two"]  # drift is still found from the one listing
     assert fresh(instances[1]).status == Status.RUNNING
+
+
+def test_the_reconcile_command_runs_a_pass_and_says_how_long_it_took(platform):
+    import io
+    import re
+
+    from django.core.management import call_command
+
+    instance, _ = create("timed")
+    out = io.StringIO()
+    call_command("reconcile", stdout=out)
+    printed = out.getvalue()
+    assert printed.startswith("resumed: 0, healed: [], stopped: [], orphans removed: 0; in "), printed
+    assert re.search(r"; in \d+\.\d\d s \(engines connected in \d+\.\d\d s before\)", printed), printed
+    assert fresh(instance).status == Status.RUNNING
