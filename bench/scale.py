@@ -288,7 +288,11 @@ def main() -> None:
         for container in run.client.containers.list(filters={"name": f"{run.prefix}-{victim}-"}):
             container.remove(force=True)
         healing, output = run.reconcile_pass()
-        assert victim in output, output
+        if victim not in output:
+            # The worker's own pass (every minute) may have found it first: then it is busy with
+            # that START and this pass leaves it alone.
+            latest = run.api("GET", f"/instances/{victim}/operations").json()[0]
+            assert (latest["kind"], latest["actor"]) == ("start", "reconciler"), (output, latest)
         print(f"reconciler pass at {args.count}: {idle:.2f} s with nothing changed, {healing:.2f} s healing one "
               f"(goal < 2 s: {'met' if max(idle, healing) < 2 else 'MISSED'}); a new process's first connection to "
               f"the engine (firewall rules of every network checked): {connect.group(1) if connect else '?'} s")
