@@ -8,7 +8,7 @@ export TENANTRY_DATA_DIR ?= $(CURDIR)/var
 # No registry here: apps run on images built locally and mapped over the public names.
 export TENANTRY_IMAGE_OVERRIDES ?= {"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4", "postgres:15": "tenantry/postgres:15"}
 
-.PHONY: up test test-quick lint bench bench-n8n bench-billing install docker images n8n-image clean
+.PHONY: up test test-quick lint bench bench-scale bench-n8n bench-billing install docker images n8n-image clean
 
 $(BIN)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ lint: install
 
 bench: install images
 	$(BIN)/python bench/provision.py
+
+bench-scale: install images
+	$(BIN)/python bench/scale.py --count 1000
 
 bench-n8n: install images n8n-image
 	$(BIN)/python bench/n8n_provision.py

@@ -133,19 +133,21 @@ class Stack:
         self.http.trust_env = False
 
     def start(self) -> None:
-        log = (self.data_dir / "up.log").open("ab")  # kept for a look when a run goes wrong
-        self.process = subprocess.Popen([str(BIN / "tenantry"), "up"], env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
+        # Kept in the data directory: a failed run says why.
+        with (self.data_dir / "stack.log").open("ab") as log:
+            self.process = subprocess.Popen([str(BIN / "tenantry"), "up"], env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 300  # a loaded machine takes its time to import everything
         while True:
             try:
-                if self.http.get(f"http://127.0.0.1:{self.web_port}/api/v1/openapi.json", timeout=5).ok:
+                # /healthz, not the OpenAPI document: each poll of that built the whole schema
+                # (~40 s on a loaded machine), and polls timed out kept the web workers busy.
+                if self.http.get(f"http://127.0.0.1:{self.web_port}/healthz", timeout=1).ok:
                     break
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"tenantry up did not answer; see {self.data_dir / 'up.log'}")
+                raise RuntimeError(f"tenantry up did not answer; see {self.data_dir / 'stack.log'}")
             time.sleep(0.2)
         token = subprocess.run([str(BIN / "tenantry"), "tokens", "create", "bench", "--quiet"], env=self.env,
                                capture_output=True, text=True, check=True).stdout.strip()

@@ -90,3 +90,14 @@ def gfs_keep(times: list[tuple[str, datetime]], policy: Policy, now: datetime) -
 def _week_index(year: int, week: int) -> int:
     # ISO years have 52 or 53 weeks: count weeks from a fixed Monday instead.
     return (date.fromisocalendar(year, week, 1).toordinal() - 1) // 7
+
+
+def final_backup_on_delete(team: Team) -> bool:
+    """Whether deleting one of the team's instances first saves its final backup: its plan's
+    `final_backup_on_delete` (live subscription, else the latest one), else the installation's
+    TENANTRY_BACKUP_FINAL_ON_DELETE."""
+    from tenantry.billing.selectors import team_subscription
+
+    subscription = team_subscription(team)
+    chosen = subscription.plan.final_backup_on_delete if subscription is not None else None
+    return bool(settings.TENANTRY["BACKUP_FINAL_ON_DELETE"]) if chosen is None else chosen

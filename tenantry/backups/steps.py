@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from tenantry.backups import archive
 from tenantry.backups.models import Backup, BackupKind, BackupStatus
-from tenantry.backups.policy import target_for
+from tenantry.backups.policy import final_backup_on_delete, target_for
 from tenantry.catalog.backup_spec import BackupDump, VerifyCheck
 from tenantry.catalog.templating import render
 from tenantry.core.audit import audit_log
@@ -208,6 +208,9 @@ def final_backup(ctx: StepContext) -> None:
     when it was archived."""
     if ctx.instance.created_by.startswith("drill:"):
         ctx.log("a restore drill's scratch copy: nothing of its own to keep")
+        return
+    if ctx.operation.kind == OperationKind.DELETE and not final_backup_on_delete(ctx.instance.team):
+        ctx.log("no final backup: the plan (or the installation) deletes the data at once")
         return
     if ctx.operation.state.get("final_backup_id") is None:
         last = (Backup.objects.filter(instance=ctx.instance, kind=BackupKind.FINAL, status=BackupStatus.SUCCEEDED)

@@ -113,6 +113,26 @@ def build_deployment(instance: Instance, spec: AppSpec | None = None) -> Deploym
     )
 
 
+def container_names(instance: Instance, spec: AppSpec | None = None) -> dict[str, str]:
+    """{service: container name} as build_deployment names them, without rendering the app's
+    settings (which reads the instance's secrets and domains): for passes over every instance."""
+    spec = spec or get_app(instance.app)
+    prefix = resource_prefix(instance.slug)
+    return {name: f"{prefix}-{name}" for name in spec.start_order()}
+
+
+def upstream_url(instance: Instance, spec: AppSpec | None = None) -> str:
+    """The entrypoint's address as build_deployment gives it (`Deployment.upstream_url`),
+    computed from the subnet alone: for passes over every instance."""
+    spec = spec or get_app(instance.app)
+    if not instance.subnet:
+        raise ValueError(f"instance {instance.slug} has no subnet allocated")
+    # Container n of the start order has the subnet's host address n + 1 (the first is the gateway).
+    index = spec.start_order().index(spec.entrypoint.service) + 1
+    address = ipaddress.ip_network(instance.subnet).network_address + 1 + index
+    return f"http://{address}:{spec.entrypoint.port}"
+
+
 def template_context(instance: Instance, spec: AppSpec, *, secrets: dict[str, str] | None = None) -> dict:
     """What `{{ … }}` in a spec may name (see catalog.templating.template_variables). `secrets`:
     the instance's generated secrets when the caller has read them already."""

@@ -11,18 +11,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from tenantry.core.audit import audit_log
 from tenantry.core.errors import ApplicationError
 from tenantry.core.logging import get_logger
-from tenantry.instances.deployment import build_deployment
+from tenantry.instances.deployment import container_names, upstream_url
 from tenantry.instances.engine import resume_stale_operations
 from tenantry.instances.models import ACTIVE_OPERATION_STATUSES, DesiredState, Instance, OperationKind, Status
 from tenantry.instances.services import instance_heal
 from tenantry.routing.backends.base import Route
 from tenantry.routing.registry import routing
 from tenantry.routing.selectors import route_hosts, verified_hosts_by_instance
-from tenantry.runtime.backends.base import BackendError
+from tenantry.runtime.backends.base import BackendError, Observation
 from tenantry.runtime.models import Server
 from tenantry.runtime.registry import runtime_for
 
@@ -41,18 +42,22 @@ class ReconcileReport:
 
 
 def reconcile() -> ReconcileReport:
+    """One pass. Each server's engine is read once (Runtime.observe: a few calls, whatever the
+    number of instances) and compared with the database in memory; only what drifted costs
+    more (an operation, an audit row, a route file written)."""
     report = ReconcileReport(resumed=resume_stale_operations())
     live = (Instance.objects.exclude(status=Status.DELETED).select_related("server")
             .exclude(operations__status__in=ACTIVE_OPERATION_STATUSES))
+    observed: dict[Any, Observation | BackendError] = {}
     for instance in live:
         try:
-            _reconcile_instance(instance, report)
+            _reconcile_instance(instance, report, observed)
         except (BackendError, ApplicationError) as exc:
             report.errors.append(f"{instance.slug}: {exc}")
             log.warning("reconcile.instance_failed", instance=instance.slug, error=str(exc))
     for server in Server.objects.filter(is_active=True):
         try:
-            _remove_orphans(server, report)
+            _remove_orphans(server, report, _observation(server, observed))
         except BackendError as exc:
             report.errors.append(f"{server.name}: {exc}")
     sync_routes()
@@ -62,23 +67,40 @@ def reconcile() -> ReconcileReport:
     return report
 
 
-def _reconcile_instance(instance: Instance, report: ReconcileReport) -> None:
+def _observation(server: Server, observed: dict[Any, Observation | BackendError]) -> Observation:
+    """The server's engine as read once in this pass (an engine that failed to answer is not
+    asked again for each of its instances)."""
+    if server.pk not in observed:
+        try:
+            observed[server.pk] = runtime_for(server).observe()
+        except BackendError as exc:
+            observed[server.pk] = exc
+    found = observed[server.pk]
+    if isinstance(found, BackendError):
+        raise found
+    return found
+
+
+def _reconcile_instance(instance: Instance, report: ReconcileReport,
+                        observed: dict[Any, Observation | BackendError]) -> None:
     if not instance.subnet or instance.status in (Status.PENDING, Status.FAILED):
         return  # never provisioned, or waiting for a person to retry
     if _follow_billing_state(instance):
         report.healed.append(instance.slug)
         return
-    state = runtime_for(instance.server).state(build_deployment(instance))
+    containers = _observation(instance.server, observed).containers
+    running = {service: name in containers and containers[name].running
+               for service, name in container_names(instance).items()}
     at_rest = (Status.STOPPED, Status.HIBERNATED, Status.SUSPENDED)
     should_run = instance.desired_state == DesiredState.RUNNING and instance.status == Status.RUNNING
     should_rest = instance.desired_state in (DesiredState.STOPPED, DesiredState.HIBERNATED,
                                              DesiredState.SUSPENDED) and instance.status in at_rest
-    if should_run and not state.all_running:
-        missing = [c.service for c in state.containers if not c.running]
+    if should_run and not (running and all(running.values())):
+        missing = [service for service, up in running.items() if not up]
         audit_log(actor=_ACTOR, action="instance.drift", target=instance, data={"not_running": missing})
         instance_heal(instance=instance, actor=_ACTOR)
         report.healed.append(instance.slug)
-    elif should_rest and state.any_running:
+    elif should_rest and any(running.values()):
         # Heal with the kind that leads back to the desired state (a suspended instance stays suspended).
         heal_with: dict[str, str] = {DesiredState.HIBERNATED: OperationKind.HIBERNATE,
                                      DesiredState.SUSPENDED: OperationKind.SUSPEND}
@@ -103,10 +125,10 @@ def _follow_billing_state(instance: Instance) -> bool:
     return False
 
 
-def _remove_orphans(server: Server, report: ReconcileReport) -> None:
+def _remove_orphans(server: Server, report: ReconcileReport, observation: Observation) -> None:
     runtime = runtime_for(server)
     known = {str(pk) for pk in Instance.objects.exclude(status=Status.DELETED).values_list("pk", flat=True)}
-    orphans = [r for r in runtime.list_managed() if r.instance_id not in known]
+    orphans = [r for r in observation.resources if r.instance_id not in known]
     for resource in runtime.remove_resources(orphans):
         report.orphans_removed.append(f"{resource.kind}:{resource.name}")
         log.info("reconcile.orphan_removed", kind=resource.kind, name=resource.name)
@@ -118,11 +140,10 @@ def expected_routes() -> list[Route]:
     routes = []
     verified = verified_hosts_by_instance()
     throttled = throttled_routes()
+    # Only what a route is made of: no settings rendered, no secret read (one query for all).
     for instance in Instance.objects.exclude(status=Status.DELETED).exclude(subnet__isnull=True) \
-            .select_related("server"):
-        upstream = None
-        if instance.status == Status.RUNNING:
-            upstream = build_deployment(instance).upstream_url
+            .only("id", "slug", "app", "status", "subnet"):
+        upstream = upstream_url(instance) if instance.status == Status.RUNNING else None
         routes.append(Route(key=str(instance.id), hosts=route_hosts(instance, verified), upstream=upstream,
                             rate_limit=throttled.get(str(instance.id)) if upstream else None))
     return routes
@@ -135,9 +156,10 @@ def sync_routes() -> None:
     backend = routing()
     current = backend.published()
     wanted = {r.key: r for r in expected_routes()}
+    busy_keys = {str(pk) for pk in busy}
     # Leave the routes of instances in the middle of an operation to that operation.
     for key in set(current) - set(wanted):
         backend.unpublish(key)
     for key, route in wanted.items():
-        if current.get(key) != route and key not in {str(b) for b in busy}:
+        if current.get(key) != route and key not in busy_keys:
             backend.publish(route)

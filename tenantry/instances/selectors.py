@@ -12,10 +12,14 @@ from tenantry.core.errors import NotFound
 from tenantry.instances.models import ACTIVE_OPERATION_STATUSES, Instance, Operation, Status
 
 
-def _instances(team: Team | None, *, include_deleted: bool) -> QuerySet[Instance]:
-    qs = Instance.objects.select_related("server", "team").prefetch_related(
+def _instances(team: Team | None, *, include_deleted: bool, related: bool = True) -> QuerySet[Instance]:
+    """`related`: join the server and team (callers of one instance use them; a page of the API's
+    list does not, and each joined row costs two more model objects to build and track)."""
+    qs = Instance.objects.prefetch_related(
         Prefetch("operations", queryset=Operation.objects.filter(status__in=ACTIVE_OPERATION_STATUSES),
                  to_attr="active_operations"))
+    if related:  # (never select_related() without names: that joins every foreign key)
+        qs = qs.select_related("server", "team")
     if team is not None:
         qs = qs.filter(team=team)
     return qs if include_deleted else qs.exclude(status=Status.DELETED)
@@ -33,7 +37,7 @@ def _get(qs: QuerySet[Instance], ref: str) -> Instance:
 
 
 def instance_list(*, team: Team) -> QuerySet[Instance]:
-    return _instances(team, include_deleted=False)
+    return _instances(team, include_deleted=False, related=False)
 
 
 def instance_get(*, team: Team, ref: str) -> Instance:

@@ -61,3 +61,31 @@ def test_a_final_backup_that_cannot_be_written_stops_the_deletion_with_the_data_
     exported = b"".join(runtime_for(instance.server).export_volume(build_deployment(instance),
                                                                      next(iter(build_deployment(instance).volumes))))
     assert b"still-here" in exported
+
+
+def test_a_plan_may_delete_without_a_final_backup(platform, settings):
+    """TENANTRY_BACKUP_FINAL_ON_DELETE and a plan's `final_backup_on_delete` (which wins) decide
+    whether a deletion first saves the data; archiving is not theirs to skip."""
+    from tenantry.accounts.services.teams import team_create
+    from tenantry.backups.policy import final_backup_on_delete
+    from tests.billing.entitlement_helpers import subscribe
+
+    customer = team_create(name="Quick leavers", owner=None, actor="test")
+    subscribe(customer, final_backup_on_delete=False)
+    unset = team_create(name="Installation default", owner=None, actor="test")
+    subscribe(unset)
+    assert final_backup_on_delete(customer) is False and final_backup_on_delete(unset) is True
+    settings.TENANTRY = {**settings.TENANTRY, "BACKUP_FINAL_ON_DELETE": False}
+    assert final_backup_on_delete(unset) is False
+    keeper = team_create(name="Careful", owner=None, actor="test")
+    subscribe(keeper, final_backup_on_delete=True)
+    assert final_backup_on_delete(keeper) is True  # the plan wins over the installation
+
+    instance, _ = create("hasty", team=customer)
+    operation = instance_services.instance_delete(instance=instance, actor="test")
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    assert fresh(instance).status == Status.DELETED
+    assert not Backup.objects.filter(instance=instance).exists()
+    step = operation.steps.get(name="final_backup")
+    assert step.status == "succeeded" and "no final backup" in step.log

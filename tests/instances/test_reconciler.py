@@ -78,3 +78,47 @@ def test_missing_route_file_is_published_again(platform):
     reconcile()
     assert route_file.exists()
     platform.wait_for_body(instance.host, "Hello from routed")
+
+
+def test_a_pass_reads_the_engine_once_and_rewrites_nothing_that_did_not_change(platform, docker_client,
+                                                                             monkeypatch):
+    from tenantry.runtime.backends.docker import DockerRuntime
+
+    instances = [create(slug)[0] for slug in ("counted-one", "counted-two", "counted-three")]
+    reconcile()  # converged: every route written as the database says
+    calls = {"observe": 0, "state": 0}
+    for method in calls:
+        original = getattr(DockerRuntime, method)
+
+        def counting(self, *args, _name=method, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DockerRuntime, method, counting)
+    routes = sorted((platform.directory / "dynamic").glob("route-*.yml"))
+    written = {path.name: path.stat().st_ino for path in routes}
+
+    assert reconcile().healed == []
+
+    # One listing of the engine for the three instances (it was three inspections each), and
+    # no route file replaced when no route changed.
+    assert calls == {"observe": 1, "state": 0}
+    assert {path.name: path.stat().st_ino for path in routes} == written
+    docker_client.containers.get(f"{settings.TENANTRY['RESOURCE_PREFIX']}-counted-two-web").stop()
+    assert reconcile().healed == ["counted-two"]  # drift is still found from the one listing
+    assert fresh(instances[1]).status == Status.RUNNING
+
+
+def test_the_reconcile_command_runs_a_pass_and_says_how_long_it_took(platform):
+    import io
+    import re
+
+    from django.core.management import call_command
+
+    instance, _ = create("timed")
+    out = io.StringIO()
+    call_command("reconcile", stdout=out)
+    printed = out.getvalue()
+    assert printed.startswith("resumed: 0, healed: [], stopped: [], orphans removed: 0; in "), printed
+    assert re.search(r"; in \d+\.\d\d s \(engines connected in \d+\.\d\d s before\)", printed), printed
+    assert fresh(instance).status == Status.RUNNING

@@ -70,6 +70,13 @@ def test_deploy_is_idempotent_and_observable(runtime, docker_client):
     wait_for(lambda: runtime.state(deployment).containers[0].health == "healthy", timeout=15, what="healthy")
     state = runtime.state(deployment)
     assert state.network_exists and state.all_running and state.volumes == deployment.volumes
+    # The whole installation at once (the reconciler's pass): the same answer from the engine's list.
+    observed = runtime.observe()
+    name = deployment.containers[0].name
+    assert observed.containers[name] == state.containers[0]
+    assert sorted((r.kind, r.name) for r in observed.resources if r.instance_id == deployment.instance_id) == [
+        ("container", name), ("network", deployment.network), ("volume", deployment.volumes[0])]
+    assert set(runtime.list_managed()) == set(observed.resources)
 
     assert runtime.inspect_limits(deployment, "web") == ResourceLimits(memory_mb=64, cpus=0.25, pids=64)
     result = runtime.exec(deployment, "web", ["sh", "-c", "cat /data/created_at; exit 7"])
@@ -84,6 +91,10 @@ def test_deploy_is_idempotent_and_observable(runtime, docker_client):
     runtime.stop(deployment.instance_id)
     assert time.monotonic() - started < 5  # init=True: no 10 s wait for a signal-deaf PID 1
     assert not runtime.state(deployment).any_running
+    stopped = runtime.observe().containers[deployment.containers[0].name]
+    inspected = runtime.state(deployment).containers[0]
+    # (The health of a stopped container is the last one seen: only inspection still shows it.)
+    assert (stopped.exists, stopped.running, stopped.exit_code) == (True, False, inspected.exit_code)
 
 
 def test_changed_configuration_replaces_the_container(runtime):

@@ -47,3 +47,28 @@ def test_exhausted_pool_and_full_servers_are_clear_errors(settings):
         place_instance()
     roomy = Server.objects.create(name="second", capacity=10)
     assert place_instance() == roomy
+
+
+@pytest.mark.django_db
+def test_the_engines_networks_are_skipped_whatever_their_size_and_order(settings):
+    """free_subnet sorts the engine's networks once instead of checking each against each pool
+    subnet: it must still skip exactly the subnets a brute-force overlap check skips."""
+    import random
+
+    settings.TENANTRY = {**settings.TENANTRY, "SUBNET_POOL": "10.77.0.0/20", "SUBNET_PREFIX": 27}
+    server = default_server()
+    pool = subnet_pool()
+    chooser = random.Random(15)
+    for _round in range(20):
+        taken = [str(chooser.choice(pool)) for _ in range(chooser.randrange(0, 60))]
+        # Wider and narrower ones, nested, unsorted, outside the pool and IPv6 (ignored).
+        taken += [f"10.77.{chooser.randrange(16)}.0/{chooser.choice([22, 24, 28, 30])}" for _ in range(5)]
+        taken += ["172.17.0.0/16", "10.76.255.0/24", "fd00::/64", "10.0.0.0/8"][:chooser.randrange(1, 4)]
+        chooser.shuffle(taken)
+        foreign = [ipaddress.ip_network(s, strict=False) for s in taken if ":" not in s]
+        expected = next((str(s) for s in pool if not any(s.overlaps(o) for o in foreign)), None)
+        if expected is None:
+            with pytest.raises(ApplicationError):
+                free_subnet(server, taken_on_host=taken)
+        else:
+            assert free_subnet(server, taken_on_host=taken) == expected, taken

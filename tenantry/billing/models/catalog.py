@@ -41,6 +41,9 @@ class Plan(BaseModel):
     addons_allowed = models.BooleanField(default=False)
     # REST API requests a minute per API key; empty: the installation's default (API_RATE_LIMIT_PER_MINUTE).
     api_requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    # Whether deleting an instance first saves its final backup; empty: the installation's
+    # default (TENANTRY_BACKUP_FINAL_ON_DELETE).
+    final_backup_on_delete = models.BooleanField(null=True, blank=True)
     is_public = models.BooleanField(default=True)
     is_active = models.BooleanField(default=True)
     sort_order = models.PositiveSmallIntegerField(default=0)

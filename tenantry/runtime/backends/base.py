@@ -183,6 +183,15 @@ class ManagedResource:
     instance_id: str
 
 
+@dataclass(frozen=True)
+class Observation:
+    """What an engine holds of this installation, read at once: the reconciler's view of a whole
+    server in a few calls instead of a few per instance."""
+
+    containers: Mapping[str, ContainerState]  # by container name
+    resources: tuple[ManagedResource, ...]  # every labelled container, network and volume
+
+
 class RuntimeBackend(abc.ABC):
     """What Tenantry needs from a container runtime (Docker today; Swarm/Kubernetes later)."""
 
@@ -234,6 +243,11 @@ class RuntimeBackend(abc.ABC):
     @abc.abstractmethod
     def list_managed(self) -> list[ManagedResource]:
         """Every resource that carries this installation's labels."""
+
+    @abc.abstractmethod
+    def observe(self) -> Observation:
+        """Every container's state and every managed resource of this installation, in a number
+        of engine calls that does not grow with the number of instances."""
 
     @abc.abstractmethod
     def remove_resource(self, resource: ManagedResource) -> None: ...

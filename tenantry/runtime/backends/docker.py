@@ -38,11 +38,15 @@ from tenantry.runtime.backends.docker_confinement import (
 )
 from tenantry.runtime.backends.docker_errors import ignore_not_found, missing_image_message, translate_errors
 from tenantry.runtime.backends.docker_image_users import DockerImageUsers
-from tenantry.runtime.backends.docker_observe import LABEL_INSTALLATION, LABEL_INSTANCE, DockerObservation
+from tenantry.runtime.backends.docker_observe import (
+    LABEL_INSTALLATION,
+    LABEL_INSTANCE,
+    LABEL_SERVICE,
+    DockerObservation,
+)
 from tenantry.runtime.backends.docker_usage import DockerUsage
 from tenantry.runtime.backends.docker_volumes import DockerVolumeArchive
 
-LABEL_SERVICE = "tenantry.service"
 LABEL_CONFIG = "tenantry.config"
 # A network's firewall exceptions, so they can be re-installed when the backend starts (after a
 # host reboot the rules are gone, the networks are not).
@@ -117,13 +121,15 @@ class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, DockerI
         try:
             with translate_errors("list networks"):
                 networks = self.client.networks.list(filters=flt)
+            installed = self.firewall.installed()
             for network in networks:
-                self._confine_network(network.attrs)
+                self._confine_network(network.attrs, present=installed.get(network.name or "", []))
             self.firewall.prune({n.name or "" for n in networks})
         except BackendError as exc:
             log.warning("firewall.sync_failed", error=exc.message)
 
-    def _confine_network(self, attrs: dict[str, Any], deployment: Deployment | None = None) -> None:
+    def _confine_network(self, attrs: dict[str, Any], deployment: Deployment | None = None, *,
+                         present: list[tuple[str, list[str]]] | None = None) -> None:
         if self.firewall is None:
             return
         labels = attrs.get("Labels") or {}
@@ -133,7 +139,7 @@ class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, DockerI
             host_ports = tuple(int(p) for p in labels.get(LABEL_HOST_PORTS, "").split(",") if p)
             cloud_metadata = labels.get(LABEL_CLOUD_METADATA) == "true"
         self.firewall.ensure(network=attrs["Name"], bridge=bridge_interface(attrs), host_ports=host_ports,
-                             cloud_metadata=cloud_metadata)
+                             cloud_metadata=cloud_metadata, present=present)
 
     def close(self) -> None:
         if self._client is not None:

@@ -121,11 +121,12 @@ class IptablesFirewall:
 
     # --- install / remove ---------------------------------------------------------------------
     def ensure(self, *, network: str, bridge: str, host_ports: tuple[int, ...] = (),
-               cloud_metadata: bool = False) -> None:
-        """Install the network's rules unless exactly they are in place already."""
+               cloud_metadata: bool = False, present: list[tuple[str, list[str]]] | None = None) -> None:
+        """Install the network's rules unless exactly they are in place already. `present`: its
+        rules as read by installed() when many networks are ensured at once."""
         wanted = self.rules(network=network, bridge=bridge, host_ports=host_ports, cloud_metadata=cloud_metadata)
         with self._lock:
-            present = self._tagged(network)
+            present = self._tagged(network) if present is None else present
             if len(present) == len(wanted) and all(self._exists(chain, rule) for chain, rule in wanted):
                 return
             self._delete(present)
@@ -172,13 +173,24 @@ class IptablesFirewall:
     # --- plumbing -----------------------------------------------------------------------------
     def _tagged(self, network: str) -> list[tuple[str, list[str]]]:
         tag = self.tag(network)
-        return [(chain, rule) for chain, rule in self._all_tagged(f"{TAG_PREFIX}{self.installation_id}:")
-                if _tag_of(rule) == tag]
+        return [(chain, rule) for chain, rule in self._all_tagged(tag) if _tag_of(rule) == tag]
+
+    def installed(self) -> dict[str, list[tuple[str, list[str]]]]:
+        """This installation's rules by network, read in one listing of each chain (ensuring
+        each network with its own listings cost two full reads per network: quadratic)."""
+        prefix = f"{TAG_PREFIX}{self.installation_id}:"
+        by_network: dict[str, list[tuple[str, list[str]]]] = {}
+        with self._lock:
+            for chain, rule in self._all_tagged(prefix):
+                by_network.setdefault(_tag_of(rule).removeprefix(prefix), []).append((chain, rule))
+        return by_network
 
     def _all_tagged(self, prefix: str) -> list[tuple[str, list[str]]]:
         found = []
         for chain in (INPUT_CHAIN, FORWARD_CHAIN):
             for line in (self._run(["-S", chain]) or "").splitlines():
+                if prefix not in line:  # most lines are other networks': skip them before parsing
+                    continue
                 words = shlex.split(line)
                 if words[:2] == ["-A", chain] and _tag_of(words).startswith(prefix):
                     found.append((chain, words[2:]))

@@ -1,0 +1,82 @@
+"""What one list or show request of the instances API costs, whatever the number of instances:
+a fixed number of queries (no query per row), the rate limiter's count in one statement per
+limit, and no team or server object built per row of a page (each costs a model init and its
+audit baseline, tenantry.core.audit)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from django.db import connection
+from django.db.models.signals import post_init
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from tenantry.accounts.models import Team
+from tenantry.accounts.services.api_keys import api_key_create
+from tenantry.accounts.services.teams import operator_team
+from tenantry.instances.models import Instance, Operation, OperationKind, Status
+from tenantry.runtime.models import Server
+from tenantry.runtime.placement import default_server
+
+pytestmark = pytest.mark.django_db
+FROZEN = datetime(2026, 5, 4, 10, 30, 20, tzinfo=UTC)  # one rate-limit window for the whole test
+
+
+def _instances(team: Team, first: int, count: int) -> None:
+    server = default_server()
+    created = Instance.objects.bulk_create([
+        Instance(team=team, slug=f"q{index:05d}", app="hello", server=server, subnet=f"10.{index // 256}."
+                 f"{index % 256}.0/27", memory_mb=64, cpus=0.25, pids=64, status=Status.RUNNING)
+        for index in range(first, first + count)])
+    # Some with an operation under way: the page shows it (prefetched, not read row by row).
+    Operation.objects.bulk_create([Operation(instance=i, kind=OperationKind.RESTART, actor="test")
+                                   for i in created[::7]])
+
+
+def _cost(client: Client, path: str) -> tuple[int, list[str], dict[str, int]]:
+    built: dict[str, int] = {}
+
+    def count(sender, **kwargs):
+        built[sender.__name__] = built.get(sender.__name__, 0) + 1
+
+    post_init.connect(count, weak=False, dispatch_uid="count-built-models")
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(path)
+    finally:
+        post_init.disconnect(dispatch_uid="count-built-models")
+    assert response.status_code == 200, response.content
+    return len(queries), [q["sql"] for q in queries], built
+
+
+@time_machine.travel(FROZEN, tick=False)
+def test_list_and_show_cost_the_same_few_queries_at_10_and_at_300_instances(settings):
+    # The limiter on, counted in the database (the default without Redis): its cost is every request's.
+    settings.TENANTRY = {**settings.TENANTRY, "API_RATE_LIMIT_PER_MINUTE": 10_000,
+                         "API_RATE_LIMIT_PER_IP_PER_MINUTE": 10_000, "API_RATE_LIMIT_STORE": "database"}
+    team = operator_team()
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {api_key_create(team=team, name='q').plaintext}")
+    _instances(team, 0, 10)
+    client.get("/api/v1/instances")  # first request: the key's last use is recorded, windows created
+    small_list, _, _ = _cost(client, "/api/v1/instances")
+    small_show, _, _ = _cost(client, "/api/v1/instances/q00003")
+
+    _instances(team, 10, 290)
+    listed, sql, built = _cost(client, "/api/v1/instances")
+    shown, _, _ = _cost(client, "/api/v1/instances/q00250")
+    assert (listed, shown) == (small_list, small_show)
+    # key lookup, the plan's rate (live subscription, else any: two), one upsert per limit
+    # (address, key), then the page: count, rows, their active operations.
+    assert listed == 2 + 2 + 1 + 3, sql
+    assert shown == 2 + 2 + 1 + 2
+    assert sum("ratelimitwindow" in q.lower() for q in sql) == 2
+    # A page of 100 rows builds its 100 instances and their operations, not a team and a server each.
+    assert built.get(Instance.__name__) == 100
+    assert built.get(Team.__name__, 0) <= 1 and built.get(Server.__name__, 0) == 0, built
+    page = client.get("/api/v1/instances", {"limit": 100, "offset": 0}).json()
+    assert page["count"] == 300 and len(page["items"]) == 100
+    busy = {i["slug"]: i["active_operation"] for i in page["items"]}
+    assert busy["q00000"]["kind"] == "restart" and busy["q00001"] is None
