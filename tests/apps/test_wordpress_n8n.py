@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from tenantry.accounts.models import Team
 from tenantry.automations.models import WordPressConnection
@@ -13,6 +15,7 @@ from tenantry.core.models import AuditEvent
 from tenantry.instances.secrets import instance_inputs, instance_outputs
 from tests.apps.test_n8n import api_client, n8n_key, provisioned
 from tests.apps.test_wordpress import app_password, basic_auth, provisioned_wordpress
+from tests.backups.helpers import owner_of_operators
 from tests.billing.entitlement_helpers import subscribe
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik, pytest.mark.n8n, pytest.mark.wordpress, pytest.mark.slow]
@@ -109,3 +112,16 @@ def test_n8n_publishes_to_the_teams_wordpress_and_refuses_what_is_not_its_own(pl
     assert "revoked" in again.json()["message"]
     assert WordPressConnection.objects.get(instance=flows).verified_at == connection.verified_at
     assert AuditEvent.objects.filter(action="automation.wordpress_connected").count() == 1
+
+    # The dashboard page: the chosen site, never its password; a refusal said in the form.
+    browser = Client()
+    browser.force_login(owner_of_operators())
+    page_url = reverse("dashboard:instance_wordpress", args=[flows.team.slug, "seoflows"])
+    page = browser.get(page_url)
+    assert page.status_code == 200
+    assert press.url in page.content.decode() and secret not in page.content.decode()
+    assert page_url in browser.get(reverse("dashboard:instance", args=[flows.team.slug, "seoflows"])).content.decode()
+    private = browser.post(page_url, {"source": "url", "url": "http://10.9.8.7", "username": "editor",
+                                      "app_password": "abcd efgh"}, follow=True)
+    assert "private or reserved address" in private.content.decode()
+    assert WordPressConnection.objects.get(instance=flows).url == press.url
