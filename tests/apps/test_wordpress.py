@@ -87,6 +87,11 @@ def test_wordpress_is_installed_with_an_admin_and_an_application_password(platfo
         for value in (secret, secret.replace(" ", ""), password):
             assert value not in text
 
+    # The customer's own WordPress login is shown to them once, on request (as n8n's is).
+    shown = client.post(f"{API}/myblog/admin-login")
+    assert shown.status_code == 200 and (shown.json()["login"], shown.json()["password"]) == ("admin", password)
+    assert client.post(f"{API}/myblog/admin-login").json()["code"] == "already_revealed"
+
 
 def test_wordpress_survives_a_restart_with_its_content(platform):
     instance = provisioned_wordpress("restarts")
