@@ -11,7 +11,7 @@ from ninja.pagination import paginate
 
 from tenantry.api.auth import access_of
 from tenantry.api.pagination import BoundedPagination
-from tenantry.automations import scheduling, selectors, services
+from tenantry.automations import scheduling, selectors, services, wordpress
 from tenantry.automations.models import ExecutionRecord
 from tenantry.automations.schemas import (
     AdminLoginOut,
@@ -20,8 +20,11 @@ from tenantry.automations.schemas import (
     LoginLinkOut,
     RunOut,
     ScheduleOut,
+    WordPressConnectIn,
+    WordPressConnectionOut,
     WorkflowOut,
 )
+from tenantry.core.errors import NotFound
 from tenantry.instances import selectors as instance_selectors
 from tenantry.instances import services as instance_services
 from tenantry.instances.schemas import ErrorOut, OperationOut
@@ -113,3 +116,21 @@ def list_schedules(request: HttpRequest, ref: str):
     if instance.status == "running" and instance.provisioned_at is not None:
         scheduling.schedules_sync_quietly(instance=instance)
     return selectors.schedule_triggers(instance=instance, now=timezone.now())
+
+
+@router.get("/instances/{ref}/wordpress", response={200: WordPressConnectionOut, **ERRORS},
+            summary="The WordPress site the instance's workflows publish to")
+def get_wordpress(request: HttpRequest, ref: str):
+    _, instance = _instance(request, ref, "instance.view")
+    connection = selectors.wordpress_connection_get(instance=instance)
+    if connection is None:
+        raise NotFound(f"{instance.slug} publishes to no WordPress site yet.", code="wordpress_not_connected")
+    return connection
+
+
+@router.put("/instances/{ref}/wordpress", response={200: WordPressConnectionOut, **ERRORS},
+            summary="Choose the WordPress site the instance's workflows publish to: one of the team's "
+                    "WordPress instances, or a site elsewhere with an application password (checked first)")
+def put_wordpress(request: HttpRequest, ref: str, payload: WordPressConnectIn):
+    access, instance = _instance(request, ref, "instance.credentials")
+    return wordpress.wordpress_choose(instance=instance, actor=access.actor, **payload.dict())

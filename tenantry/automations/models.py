@@ -69,3 +69,21 @@ class ScheduleTrigger(BaseModel):
         ordering = ["next_fire_at"]
         constraints = [models.UniqueConstraint(fields=["instance", "workflow_id", "node"],
                                                name="schedule_trigger_unique")]
+
+
+class WordPressConnection(BaseModel):
+    """The WordPress site an automation instance (n8n) publishes to: one of the team's WordPress
+    instances, or a site elsewhere the customer gave. The application password is kept encrypted
+    with the instance's other inputs (`wordpress_app_password`), never here."""
+
+    instance = models.OneToOneField("instances.Instance", on_delete=models.CASCADE,
+                                    related_name="wordpress_connection")
+    # The team's own WordPress instance, when chosen (its address and password are Tenantry's).
+    wordpress_instance = models.ForeignKey("instances.Instance", on_delete=models.SET_NULL, null=True, blank=True,
+                                           related_name="+")
+    url = models.CharField(max_length=2000)
+    username = models.CharField(max_length=200)
+    # The n8n credential Tenantry fills (type wordpressApi).
+    credential_id = models.CharField(max_length=64)
+    verified_at = models.DateTimeField()
+    actor = models.CharField(max_length=200)

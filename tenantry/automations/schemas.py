@@ -59,3 +59,24 @@ class ScheduleOut(Schema):
     next_fire_at: datetime | None = Field(description="When the app runs it next (Tenantry wakes a hibernated "
                                                       "instance ahead of it)")
     error: str
+
+
+class WordPressConnectIn(Schema):
+    """Either one of the team's WordPress instances, or a site elsewhere with its credential."""
+
+    wordpress_instance: str | None = Field(default=None, description="Slug or id of the team's WordPress instance")
+    url: str | None = Field(default=None, description="Address of a WordPress site elsewhere (https://…)")
+    username: str | None = Field(default=None, description="Its WordPress user name")
+    app_password: str | None = Field(default=None, description="An application password of that user "
+                                     "(WordPress: Users → Profile → Application Passwords); never shown back")
+
+
+class WordPressConnectionOut(Schema):
+    url: str
+    username: str
+    wordpress_instance: str | None = Field(description="Slug of the team's WordPress instance, when it is one")
+    verified_at: datetime
+
+    @staticmethod
+    def resolve_wordpress_instance(obj) -> str | None:
+        return obj.wordpress_instance.slug if obj.wordpress_instance_id else None

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from tenantry.automations.models import ExecutionRecord, ScheduleTrigger
+from tenantry.automations.models import ExecutionRecord, ScheduleTrigger, WordPressConnection
 from tenantry.automations.schedules import CronError, next_fire
 from tenantry.instances.models import Instance
 
@@ -27,3 +27,8 @@ def schedule_triggers(*, instance: Instance, now: datetime) -> list[ScheduleTrig
         except CronError:
             trigger.next_fire_at = None
     return sorted(triggers, key=lambda t: (t.next_fire_at is None, t.next_fire_at or now))
+
+
+def wordpress_connection_get(*, instance: Instance) -> WordPressConnection | None:
+    """The WordPress site an instance publishes to (the instance comes from a team-scoped selector)."""
+    return WordPressConnection.objects.filter(instance=instance).select_related("wordpress_instance").first()

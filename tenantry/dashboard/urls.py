@@ -14,6 +14,7 @@ from tenantry.dashboard.views import (
     team,
     usage,
     webhooks,
+    wordpress,
     workflows,
 )
 from tenantry.updates import views as updates_views
@@ -50,6 +51,7 @@ urlpatterns = [
     path("t/<slug:team_slug>/instances/<str:ref>/admin-login/", workflows.admin_login, name="instance_admin_login"),
     path("t/<slug:team_slug>/instances/<str:ref>/open/", workflows.open_app, name="instance_open"),
     path("t/<slug:team_slug>/instances/<str:ref>/settings/", workflows.settings, name="instance_settings"),
+    path("t/<slug:team_slug>/instances/<str:ref>/wordpress/", wordpress.wordpress_site, name="instance_wordpress"),
     path("t/<slug:team_slug>/instances/<str:ref>/rotate/", workflows.rotate, name="instance_rotate"),
     path("t/<slug:team_slug>/instances/<str:ref>/domains/", domains.domains, name="instance_domains"),
     path("t/<slug:team_slug>/instances/<str:ref>/domains/<str:domain>/<str:name>/", domains.domain_action,

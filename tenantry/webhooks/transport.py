@@ -89,6 +89,13 @@ class SendResult:
 
 
 def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> SendResult:
+    return send("POST", url, body=body, headers={**headers, "Content-Type": "application/json"}, timeout=timeout)
+
+
+def send(method: str, url: str, *, body: bytes | None = None, headers: dict[str, str], timeout: float,
+         user_agent: str = USER_AGENT) -> SendResult:
+    """One request to a URL a customer chose (a webhook endpoint, their WordPress site), to the
+    address that was checked; redirects are never followed and only the start of the answer read."""
     started = time.monotonic()
     result = SendResult()
     try:
@@ -101,12 +108,11 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> S
     address = addresses[0]
     pinned = target.copy_with(host=address)
     host_header = parts.netloc.rsplit("@", 1)[-1]
-    request_headers = {**headers, "Host": host_header, "User-Agent": USER_AGENT,
-                       "Content-Type": "application/json"}
+    request_headers = {**headers, "Host": host_header, "User-Agent": user_agent}
     extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client, \
-                client.stream("POST", pinned, content=body, headers=request_headers,
+                client.stream(method, pinned, content=body, headers=request_headers,
                               extensions=extensions) as response:
             result.status = response.status_code
             result.headers = dict(response.headers)

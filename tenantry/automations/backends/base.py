@@ -94,6 +94,16 @@ class AutomationBackend(ABC):
         the credentials its nodes use and whether it is active. Returns the definition it had
         (to put it back) and the workflow as it is now. Used by template updates."""
         raise BackendError("this app cannot replace a workflow", code="not_supported")
+    def save_credential(self, *, credential_id: str | None, name: str, kind: str, data: dict) -> str:
+        """Create the app's credential of type `kind` (no id) or replace its content; returns its
+        id. The app keeps it encrypted and never shows `data` back."""
+        raise BackendError("this app cannot store credentials", code="not_supported")
+
+    def use_credential(self, *, node_type: str, kind: str, credential_id: str, name: str) -> list[str]:
+        """Point every node of `node_type` in every workflow at that credential; returns the names
+        of the workflows changed."""
+        raise BackendError("this app cannot change the credentials of its workflows", code="not_supported")
+
     def schedules(self) -> list[Schedule]:
         """The time triggers of the active workflows (empty when the app has none)."""
         raise BackendError("this app does not tell its schedules", code="not_supported")

@@ -123,14 +123,38 @@ class N8nBackend(AutomationBackend):
         previous = _definition(current)
         nodes = [dict(node) for node in body.get("nodes", [])]
         _keep_credentials(nodes, current.get("nodes", []))
+        return previous, self._put_workflow(current, {**body, "nodes": nodes})
+
+    def _put_workflow(self, current: dict, body: dict) -> Workflow:
+        workflow_id = current["id"]
         was_active = bool(current.get("active"))
         if was_active:  # its webhooks and triggers are registered again from the new nodes
             self._request("POST", f"/api/v1/workflows/{workflow_id}/deactivate")
-        updated = self._request("PUT", f"/api/v1/workflows/{workflow_id}",
-                                json=_definition({**body, "nodes": nodes}))
+        updated = self._request("PUT", f"/api/v1/workflows/{workflow_id}", json=_definition(body))
         if was_active:
             updated = self._request("POST", f"/api/v1/workflows/{workflow_id}/activate")
-        return previous, _workflow(updated)
+        return _workflow(updated)
+
+    def save_credential(self, *, credential_id: str | None, name: str, kind: str, data: dict) -> str:
+        body = {"name": name, "type": kind, "data": data}
+        if credential_id:
+            self._request("PATCH", f"/api/v1/credentials/{credential_id}", json=body)
+            return credential_id
+        return str(self._request("POST", "/api/v1/credentials", json=body)["id"])
+
+    def use_credential(self, *, node_type: str, kind: str, credential_id: str, name: str) -> list[str]:
+        changed = []
+        for workflow in self._paged("/api/v1/workflows", limit=100, pages=10):
+            nodes = [dict(node) for node in workflow.get("nodes", [])]
+            stale = [node for node in nodes if node.get("type") == node_type
+                     and (node.get("credentials") or {}).get(kind, {}).get("id") != credential_id]
+            if not stale:
+                continue
+            for node in stale:
+                node["credentials"] = {**(node.get("credentials") or {}), kind: {"id": credential_id, "name": name}}
+            self._put_workflow(workflow, {**workflow, "nodes": nodes})
+            changed.append(str(workflow.get("name", workflow["id"])))
+        return changed
     def schedules(self) -> list[Schedule]:
         # The zone n8n runs in (GENERIC_TIMEZONE), as it tells its signed-in editor (the settings
         # it shows before sign-in leave it out).

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tenantry.accounts.access import Access
+from tenantry.automations.wordpress import get_credential_kind
 from tenantry.billing import selectors as billing_selectors
 from tenantry.billing.entitlements import PLAN_CODES
 from tenantry.catalog.registry import app_templates, get_catalog
@@ -83,7 +84,9 @@ def _detail_context(access: Access, ref: str) -> dict:
             "latest": operations[0] if operations else None, "spec": spec,
             "can_operate": access.allows("instance.operate"), "can_delete": access.allows("instance.delete"),
             "can_retry": bool(operations) and access.may_retry(operations[0].kind),
-            "can_manage_credentials": access.allows("instance.credentials")}
+            "can_manage_credentials": access.allows("instance.credentials"),
+            "publishes_to_wordpress": access.allows("instance.credentials") and spec is not None
+            and get_credential_kind(instance) is not None}
 
 
 @with_team("instance.view")
