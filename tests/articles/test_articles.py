@@ -196,7 +196,7 @@ def test_a_new_week_hands_the_workflow_to_a_running_executions_pause(app):
 def test_page_and_api_show_the_teams_articles_only(app):
     team, owner = _team("Shown")
     other, stranger = _team("Other")
-    instance = seo_instance(team, "shown")
+    seo_instance(team, "shown")
     with time_machine.travel(WEDNESDAY, tick=False):
         app.publish(7, title="Seven <b>tips</b>")
         app.publish(0, error="The service refused the connection - perhaps it is offline")

@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError as FormError
 from django.utils import timezone
 
 from tenantry.accounts.models import Team
-
 from tenantry.billing.models import Plan
 from tenantry.billing.seed import seed_billing_catalog
 from tenantry.metering.models import Meter, UsageEvent
