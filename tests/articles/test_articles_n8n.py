@@ -69,7 +69,7 @@ LLM = _webhook_flow("Stand-in: language model", "llm/v1/chat/completions", (
     "index: 0, finish_reason: 'stop', message: {role: 'assistant', content: JSON.stringify({"
     "title: 'Guide: ' + $json.body.messages[0].content.split('keywords: ')[1].split('. Answer')[0], "
     "html: '<p>Everything about ' + $json.body.messages[0].content.split('keywords: ')[1].split('. Answer')[0] "
-    "+ '.</p>'})}}]}) }}"))
+    "+ '.</p>' }) } } ] }) }}"))  # never two closing braces in a row inside: they end the expression
 # WordPress: the created post as its REST API answers (id and link from the stand-in's execution).
 WORDPRESS = _webhook_flow("Stand-in: WordPress", "wp/wp-json/wp/v2/posts", (
     "={{ JSON.stringify({id: Number($execution.id), link: 'http://blog.example/?p=' + $execution.id, "
@@ -148,7 +148,8 @@ def test_articles_recorded_limited_weekly_and_shown_from_a_real_n8n(platform, se
 
     # 1. An article is published and recorded.
     first = run_wf3_and_read(1)
-    assert (first["runs"], first["articles"], first["failures"], first["paused"]) == (1, 1, 0, False)
+    assert (first["runs"], first["articles"], first["failures"], first["paused"]) == (1, 1, 0, False), \
+        api.get("/api/v1/instances/seo/articles").json()["failed_runs"]
     listed = api.get("/api/v1/instances/seo/articles").json()
     assert listed["week"]["published"] == 1 and listed["week"]["limit"] == 2
     assert listed["week"]["paused_until"] is None and listed["week"]["time_zone"] == "Pacific/Auckland"
