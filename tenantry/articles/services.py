@@ -196,6 +196,28 @@ def articles_sync_quietly(*, instance: Instance) -> None:
         log.info("articles.sync_skipped", instance=instance.slug, reason=exc.code)
 
 
+def wake_for_ended_pauses(*, now: datetime | None = None) -> list[str]:
+    """Wake hibernated instances whose articles pause has ended: a paused WF3 has no schedule
+    Tenantry could wake the instance for, so without this its next run (Monday 08:00) would be
+    missed. Once awake, the next sync reactivates WF3 and the schedules are read again."""
+    from tenantry.instances.services import instance_wake
+
+    now = now or timezone.now()
+    woken = []
+    ended = WorkflowState.objects.filter(paused_for=PauseReason.ARTICLES, paused_until__lte=now,
+                                         instance__status=Status.HIBERNATED).select_related("instance")
+    for state in ended:
+        try:
+            instance_wake(instance=state.instance, actor=ACTOR)
+        except ApplicationError as exc:  # busy, or no longer hibernated
+            log.info("articles.wake_skipped", instance=state.instance.slug, reason=exc.code)
+            continue
+        audit_log(actor=ACTOR, action="instance.articles_wake", target=state.instance,
+                  data={"paused_until": state.paused_until.isoformat() if state.paused_until else None})
+        woken.append(state.instance.slug)
+    return woken
+
+
 def sync_all_articles() -> int:
     """Every running instance of an automation app that has the publishing workflow; one app's
     trouble does not stop the others. Returns the articles recorded."""

@@ -10,6 +10,7 @@ from huey.contrib.djhuey import db_periodic_task
 
 @db_periodic_task(crontab(minute="*/2"))
 def sync_articles_task() -> int:
-    from tenantry.articles.services import sync_all_articles
+    from tenantry.articles.services import sync_all_articles, wake_for_ended_pauses
 
+    wake_for_ended_pauses()
     return sync_all_articles()

@@ -22,6 +22,7 @@ from tenantry.core.errors import ApplicationError
 from tenantry.core.schedule import week_bounds
 from tenantry.events.dispatch import dispatch_pending_events
 from tenantry.events.models import Event
+from tenantry.instances.models import Operation, OperationKind, Status
 from tenantry.metering.models import UsageEvent
 from tenantry.notifications.models import Notification
 from tests.articles.helpers import WF3, FakeAutomation, seo_instance
@@ -249,3 +250,21 @@ def test_an_instance_without_the_publishing_template_is_refused_clearly(app):
         services.articles_sync(instance=instance)
     assert refused.value.code == "no_publishing_workflow"
     assert services.sync_all_articles() == 0
+
+
+def test_a_hibernated_instance_is_woken_when_its_articles_pause_ends(app):
+    team, _ = _team("Sleepy")
+    instance = seo_instance(team, "sleepy")
+    with time_machine.travel(WEDNESDAY, tick=False):
+        app.publish(1)
+        app.publish(2)
+        assert services.articles_sync(instance=instance).paused
+    instance.status = Status.HIBERNATED
+    instance.save(update_fields=["status"])
+    # Still paused: left asleep. The week over: woken (then the next pass turns WF3 back on).
+    assert services.wake_for_ended_pauses(now=WEEK_END - timedelta(minutes=1)) == []
+    assert services.wake_for_ended_pauses(now=WEEK_END + timedelta(minutes=1)) == ["sleepy"]
+    operation = Operation.objects.get(instance=instance)
+    assert (operation.kind, operation.actor) == (OperationKind.WAKE, "articles:limit")
+    # A second pass while it wakes does not start another operation.
+    assert services.wake_for_ended_pauses(now=WEEK_END + timedelta(minutes=2)) == []
