@@ -268,3 +268,16 @@ def test_a_hibernated_instance_is_woken_when_its_articles_pause_ends(app):
     assert (operation.kind, operation.actor) == (OperationKind.WAKE, "articles:limit")
     # A second pass while it wakes does not start another operation.
     assert services.wake_for_ended_pauses(now=WEEK_END + timedelta(minutes=2)) == []
+
+
+def test_the_articles_endpoints_are_in_the_openapi_document():
+    schema = Client().get("/api/v1/openapi.json").json()
+    listed = schema["paths"]["/api/v1/instances/{ref}/articles"]["get"]
+    assert listed["responses"]["200"]["content"]["application/json"]["schema"] == \
+        {"$ref": "#/components/schemas/ArticlesOut"}
+    assert {p["name"] for p in listed["parameters"]} == {"ref", "limit", "offset"}
+    assert set(schema["components"]["schemas"]["ArticlesOut"]["properties"]) == \
+        {"week", "total", "articles", "failed_runs"}
+    assert set(schema["components"]["schemas"]["ArticleOut"]["properties"]) == \
+        {"post_id", "title", "url", "status", "published_at", "execution_id"}
+    assert "404" in schema["paths"]["/api/v1/instances/{ref}/articles/refresh"]["post"]["responses"]
