@@ -78,11 +78,11 @@ def workflows_list(*, instance: Instance) -> list[Workflow]:
 def workflow_set_active(*, instance: Instance, workflow_id: str, active: bool, actor: str) -> Workflow:
     backend = automation_for(instance)
     if active:
-        require_not_paused(instance=instance, workflow_id=workflow_id)
         from tenantry.metering.services.quotas import require_within_quota
 
         require_within_quota(team=instance.team, instance=instance, quotas=("executions",),
                              action="activating workflows")
+        require_not_paused(instance=instance, workflow_id=workflow_id)
         _require_active_room(instance, backend, workflow_id)
     workflow = app_call(lambda: backend.set_active(workflow_id, active))
     audit_log(actor=actor, action="workflow.activate" if active else "workflow.deactivate", target=instance,
