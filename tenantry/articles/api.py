@@ -11,6 +11,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from tenantry.api.auth import access_of
+from tenantry.api.pagination import MAX_OFFSET, MAX_PAGE_SIZE
 from tenantry.articles import selectors, services
 from tenantry.articles.schemas import ArticlesOut, ArticlesSyncOut
 from tenantry.instances import selectors as instance_selectors
@@ -22,8 +23,10 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: Error
 
 
 class Page(Schema):
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+    """The API's usual bounds (tenantry/api/pagination.py) for the articles part of the answer."""
+
+    limit: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 @router.get("/instances/{ref}/articles", response={200: ArticlesOut, **ERRORS},

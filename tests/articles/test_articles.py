@@ -281,3 +281,14 @@ def test_the_articles_endpoints_are_in_the_openapi_document():
     assert set(schema["components"]["schemas"]["ArticleOut"]["properties"]) == \
         {"post_id", "title", "url", "status", "published_at", "execution_id"}
     assert "404" in schema["paths"]["/api/v1/instances/{ref}/articles/refresh"]["post"]["responses"]
+
+
+def test_out_of_range_pages_are_refused_with_the_api_error_shape(app):
+    team, _ = _team("Pages")
+    seo_instance(team, "pages")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {api_key_create(team=team, name='k').plaintext}")
+    for query in ("limit=0", "limit=101", "offset=-1", f"offset={2**63}"):
+        answer = api.get(f"/api/v1/instances/pages/articles?{query}")
+        assert answer.status_code == 422, (query, answer.content)
+        assert answer.json()["code"] == "invalid_input"
+    assert api.get("/api/v1/instances/pages/articles?limit=100&offset=1000000000").json()["articles"] == []
