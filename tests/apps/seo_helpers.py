@@ -23,7 +23,9 @@ LLM_KEY = "sk-stub-0123456789abcdef"
 def llm(docker_client, settings, tmp_path) -> Iterator[LlmStub]:
     """The stand-in, and the catalog app `n8n-llm` (n8n allowed to reach it) for this test."""
     stub = LlmStub(api_key=LLM_KEY, address=(docker_host_address(docker_client), 0))
-    settings.TENANTRY = {**settings.TENANTRY, "CATALOG_DIRS": [*settings.TENANTRY["CATALOG_DIRS"], str(tmp_path)]}
+    # n8n may take minutes to start on a loaded test machine.
+    settings.TENANTRY = {**settings.TENANTRY, "CATALOG_DIRS": [*settings.TENANTRY["CATALOG_DIRS"], str(tmp_path)],
+                         "HEALTH_TIMEOUT_SECONDS": 300}
     reload_catalog()
     write_test_spec(tmp_path, stub.port)
     reload_catalog()
