@@ -6,9 +6,9 @@ PYTHON ?= python3
 export TENANTRY_DATA_DIR ?= $(CURDIR)/var
 
 # No registry here: apps run on images built locally and mapped over the public names.
-export TENANTRY_IMAGE_OVERRIDES ?= {"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4", "postgres:15": "tenantry/postgres:15"}
+export TENANTRY_IMAGE_OVERRIDES ?= {"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4", "postgres:15": "tenantry/postgres:15", "mariadb:10.11": "tenantry/mariadb:10.11"}
 
-.PHONY: up test test-quick lint bench bench-n8n bench-billing install docker images n8n-image clean
+.PHONY: up test test-quick lint bench bench-n8n bench-billing install docker images n8n-image app-images clean
 
 $(BIN)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,17 +31,22 @@ n8n-image: docker
 	scripts/build-n8n-image.sh
 	scripts/build-postgres-image.sh
 
+## The WordPress and MariaDB images (~4 min the first time, cached afterwards): for WordPress instances.
+app-images: docker
+	scripts/build-mariadb-image.sh
+	scripts/build-wordpress-image.sh
+
 ## Run the product: control plane (127.0.0.1:8000), worker, Traefik (127.0.0.1:8880).
 up: install images
 	$(BIN)/tenantry up
 
 ## The whole test suite, on SQLite then on PostgreSQL, against real Docker and Traefik.
-test: install images n8n-image
+test: install images n8n-image app-images
 	scripts/test.sh
 
-## Only SQLite and without the real-n8n scenarios, for a quick local loop.
+## Only SQLite and without the real-n8n and real-WordPress scenarios, for a quick local loop.
 test-quick: install images
-	TENANTRY_TEST_DATABASES=sqlite scripts/test.sh -m "not n8n"
+	TENANTRY_TEST_DATABASES=sqlite scripts/test.sh -m "not n8n and not wordpress"
 
 lint: install
 	$(BIN)/ruff check tenantry tests bench scripts

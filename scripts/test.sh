@@ -11,9 +11,9 @@ for db in $databases; do
   if [ "$db" = postgres ]; then
     DATABASE_URL=$pg_url "$BIN/pytest" "$@" || status=$?
   else
-    # Real-n8n scenarios exercise the app, not the control plane's database: they run once, in the
-    # PostgreSQL pass (production's database), unless the caller chose markers itself.
-    sqlite_markers=(-m "not n8n")
+    # Real-n8n and real-WordPress scenarios exercise the app, not the control plane's database: they
+    # run once, in the PostgreSQL pass (production's database), unless the caller chose markers itself.
+    sqlite_markers=(-m "not n8n and not wordpress")
     [[ " $* " == *" -m "* ]] && sqlite_markers=()
     [[ " $databases " == *" postgres "* ]] || sqlite_markers=()
     env -u DATABASE_URL "$BIN/pytest" "${sqlite_markers[@]}" "$@" || status=$?

@@ -34,9 +34,10 @@ os.environ["TENANTRY_QUEUE_NAME"] = f"tenantry-test-{_run}"
 os.environ["TENANTRY_OPERATION_LEASE_SECONDS"] = "3"
 os.environ["TENANTRY_STEP_RETRY_BASE_SECONDS"] = "0.05"
 os.environ["TENANTRY_HEALTH_TIMEOUT_SECONDS"] = "30"
-# No registry here: n8n runs on the images scripts/build-n8n-image.sh and build-postgres-image.sh build.
+# No registry here: n8n and WordPress run on the images scripts/build-*-image.sh build.
 os.environ["TENANTRY_IMAGE_OVERRIDES"] = (
-    '{"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4", "postgres:15": "tenantry/postgres:15"}')
+    '{"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4", "postgres:15": "tenantry/postgres:15", '
+    '"mariadb:10.11": "tenantry/mariadb:10.11"}')
 os.environ["TENANTRY_CATALOG_DIRS"] = os.path.join(os.path.dirname(__file__), "catalog")
 # API rate limits off for the suite (every test calls from 127.0.0.1); tests/api/test_rate_limits.py
 # and the SDK's live-server test turn them on.

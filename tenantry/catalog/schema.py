@@ -155,6 +155,8 @@ class HttpHook(Strict):
     # Strings anywhere in the body are templates; a string that is exactly one `{{ name }}`
     # is replaced by the value itself (a list, an object), not by its text.
     json_body: dict | list | str | None = Field(default=None, alias="json")
+    # A form instead (application/x-www-form-urlencoded): what PHP apps read from their POST data.
+    form: dict[str, str] | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     expect_status: list[int] = Field(default_factory=lambda: [200, 201, 204])
     # What to keep from the JSON answer: output name -> dotted path ("" = the whole body).
@@ -162,6 +164,17 @@ class HttpHook(Strict):
     capture: dict[str, str] = Field(default_factory=dict)
     # Captured values are kept out of logs unless the spec says they are not secret (ids, names).
     sensitive: bool = True
+    # How the answer is read for `capture`: JSON (dotted paths), or plain text (the path "" is
+    # the whole body, stripped) for apps that answer a token as text.
+    answer: Literal["json", "text"] = "json"
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpHook:
+        if self.json_body is not None and self.form is not None:
+            raise ValueError("give at most one of `json` or `form`")
+        if self.answer == "text" and any(path for path in self.capture.values()):
+            raise ValueError("capture: a text answer is captured whole (path \"\")")
+        return self
 
 
 class Hook(Strict):
@@ -368,6 +381,8 @@ def _check_hooks(phase: str, hooks: list[Hook], allowed: set[str], inputs: set[s
             for key, value in hook.http.headers.items():
                 _check_template(f"{where}.http.headers.{key}", value, names, open_prefixes)
             for path, text in _strings(hook.http.json_body, "http.json"):
+                _check_template(f"{where}.{path}", text, names, open_prefixes)
+            for path, text in _strings(hook.http.form, "http.form"):
                 _check_template(f"{where}.{path}", text, names, open_prefixes)
             if hook.http.capture:
                 earlier[hook.name] = hook

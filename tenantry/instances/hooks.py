@@ -120,10 +120,11 @@ class HookRunner:
         assert http is not None
         path = render(http.path, context)
         body = render_json(http.json_body, context) if http.json_body is not None else None
+        form = {key: render(value, context) for key, value in http.form.items()} if http.form is not None else None
         headers = {key: render(value, context) for key, value in http.headers.items()}
         try:
             response = self.session.request(http.method, f"{self.ctx.deployment.upstream_url}{path}", json=body,
-                                            headers=headers, timeout=hook.timeout_seconds)
+                                            data=form, headers=headers, timeout=hook.timeout_seconds)
         except requests.RequestException as exc:
             raise BackendError(f"hook {hook.name}: {exc.__class__.__name__} calling {http.method} {path}",
                                code="hook_failed") from exc
@@ -134,6 +135,8 @@ class HookRunner:
                                f"{app_message(response, redact=self.ctx.redact)}", code="hook_failed")
         if not http.capture:
             return None
+        if http.answer == "text":
+            return {name: response.text.strip() for name in http.capture}
         try:
             document = response.json()
         except ValueError as exc:
