@@ -171,15 +171,15 @@ def docker_host_address(client: Any) -> str:
     return config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
 
 
-def write_test_spec(directory: Any, port: int) -> str:
-    """`n8n-llm`: the catalog's n8n (templates included) that may reach `port` on the host."""
+def write_test_spec(directory: Any, *ports: int) -> str:
+    """`n8n-llm`: the catalog's n8n (templates included) that may reach `ports` on the host."""
     from pathlib import Path
 
     from tenantry.catalog.registry import get_app
 
-    host_ports = sorted({*get_app("n8n").network.host_ports, port})
+    host_ports = sorted({*get_app("n8n").network.host_ports, *ports})
     Path(directory, f"{TEST_APP}.yaml").write_text(
-        f"# Written by tests/llm_stub.py: n8n reaching the language-model stand-in on port {port}.\n"
+        "# Written by tests/llm_stub.py: n8n reaching the language-model stand-in on the host.\n"
         f"name: {TEST_APP}\nextends: n8n\ntitle: n8n (language-model stand-in)\n"
         f"network:\n  host_ports: {json.dumps(host_ports)}\n")
     return TEST_APP
