@@ -12,6 +12,7 @@ checks the bearer key, so a run that reaches it proves n8n sent the stored crede
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import threading
@@ -22,7 +23,8 @@ from typing import Any
 from tests.http_stub import BackgroundServer, QuietHandler
 
 MODEL = "gpt-4o-mini"
-VARIATION_SUFFIXES = ("for beginners", "checklist", "cost", "tools", "best practices", "step by step")
+VARIATION_SUFFIXES = ("for beginners", "checklist", "cost", "tools", "best practices", "step by step",
+                      "vs cloud", "security", "backups", "hardware", "mistakes", "for small business")
 _SEED = re.compile(r'keyword variations of "([^"]+)"')
 _KEYWORDS_LIST = re.compile(r"Keywords: (\[.*\])\s*$", re.S)
 _ARTICLE = re.compile(r"targeting the keywords: (.+?)\. Answer", re.S)
@@ -175,11 +177,58 @@ def write_test_spec(directory: Any, *ports: int) -> str:
     """`n8n-llm`: the catalog's n8n (templates included) that may reach `ports` on the host."""
     from pathlib import Path
 
-    from tenantry.catalog.registry import get_app
+    import yaml
 
-    host_ports = sorted({*get_app("n8n").network.host_ports, *ports})
+    n8n = yaml.safe_load((Path(__file__).resolve().parent.parent / "tenantry/catalog/apps/n8n.yaml").read_text())
+    host_ports = sorted({*(n8n.get("network") or {}).get("host_ports", []), *ports})
     Path(directory, f"{TEST_APP}.yaml").write_text(
         "# Written by tests/llm_stub.py: n8n reaching the language-model stand-in on the host.\n"
         f"name: {TEST_APP}\nextends: n8n\ntitle: n8n (language-model stand-in)\n"
         f"network:\n  host_ports: {json.dumps(host_ports)}\n")
     return TEST_APP
+
+
+class SiteDoor:
+    """How n8n reaches a WordPress instance of the same host here: in production the site's public
+    name resolves to the server, whose proxy serves it; the test run's names (`<slug>.localhost`)
+    resolve nowhere inside a container. So n8n is given this address on the host, which hands each
+    request to the test run's Traefik with the site's host name, untouched otherwise."""
+
+    def __init__(self, address: str, proxy_port: int):
+        self.proxy_port = proxy_port
+        self.site_host = ""
+        self.server = BackgroundServer(self._handler(), (address, 0))
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _handler(self) -> type[QuietHandler]:
+        door = self
+
+        class Handler(QuietHandler):
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                upstream = http.client.HTTPConnection("127.0.0.1", door.proxy_port, timeout=60)
+                upstream.request(self.command, self.path, body=body or None,
+                                 headers={**headers, "Host": door.site_host})
+                answer = upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _relay
+
+        return Handler
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -3,7 +3,6 @@ what n8n did (its data table, its executions) through its public API."""
 
 from __future__ import annotations
 
-import http.client
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,57 +13,10 @@ from tenantry.catalog.registry import reload_catalog
 from tenantry.instances.secrets import instance_outputs
 from tests.apps.test_n8n import n8n_key
 from tests.conftest import Proxy, wait_for
-from tests.http_stub import BackgroundServer, QuietHandler
-from tests.llm_stub import LlmStub, docker_host_address, write_test_spec
+from tests.llm_stub import LlmStub, SiteDoor, docker_host_address, write_test_spec
 
 SEO_TEMPLATES = ["seo-1-expand", "seo-2-cluster", "seo-3-publish"]
 LLM_KEY = "sk-stub-0123456789abcdef"
-
-
-class SiteDoor:
-    """How n8n reaches a WordPress instance of the same host here: in production the site's public
-    name resolves to the server, whose proxy serves it; the test run's names (`<slug>.localhost`)
-    resolve nowhere inside a container. So n8n is given this address on the host, which hands each
-    request to the test run's Traefik with the site's host name, untouched otherwise."""
-
-    def __init__(self, address: str, proxy_port: int):
-        self.proxy_port = proxy_port
-        self.site_host = ""
-        self.server = BackgroundServer(self._handler(), (address, 0))
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def _handler(self) -> type[QuietHandler]:
-        door = self
-
-        class Handler(QuietHandler):
-            def _relay(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                upstream = http.client.HTTPConnection("127.0.0.1", door.proxy_port, timeout=60)
-                upstream.request(self.command, self.path, body=body or None,
-                                 headers={**headers, "Host": door.site_host})
-                answer = upstream.getresponse()
-                data = answer.read()
-                self.send_response(answer.status)
-                for name, value in answer.getheaders():
-                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                upstream.close()
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _relay
-
-        return Handler
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture()

@@ -70,14 +70,14 @@ def test_run_now_on_seo_1_publishes_a_post_and_retries_never_publish_twice(platf
     first = article(EXPECTED_CLUSTERS[0])
     assert html.unescape(post["title"]["rendered"]) == first["title"]
     assert post["status"] == "publish" and post["categories"] == [1]
-    assert first["html"] in post["content"]["rendered"]
+    assert first["html"] in post["content"]["rendered"].replace("\n", "")  # WordPress breaks lines
     assert html.unescape(post["excerpt"]["rendered"]).strip() == f"<p>{first['excerpt']}</p>"
     assert post["link"].startswith(press.url)
     [done] = wait_for_executions(platform, flows, ids["seo-3"], 1)
     assert done["status"] == "success", execution_error(done)
     wait_for(lambda: statuses(platform, flows)[EXPECTED_CLUSTERS[0]] == "published", timeout=30,
              what="the first cluster marked published")
-    assert sorted(v for k, v in statuses(platform, flows).items() if k != EXPECTED_CLUSTERS[0]) == ["pending"]
+    assert {v for k, v in statuses(platform, flows).items() if k != EXPECTED_CLUSTERS[0]} == {"pending"}
 
     # The model answers an error, then garbage: SEO 3 fails with the reason, nothing is published,
     # the cluster stays pending.
@@ -116,7 +116,7 @@ def test_run_now_on_seo_1_publishes_a_post_and_retries_never_publish_twice(platf
     latest = wait_for_executions(platform, flows, ids["seo-3"], count + 1)[0]
     assert latest["status"] == "error"
     node, message = execution_error(latest)
-    assert node == "Publish on WordPress" and "401" in message, (node, message)
+    assert node == "Publish on WordPress" and "Authorization failed" in message, (node, message)
     assert statuses(platform, flows)[EXPECTED_CLUSTERS[3]] == "pending"
     assert len(new_posts()) == 3
 
