@@ -72,6 +72,7 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 
 from tenantry.accounts.api.team_settings import router as team_router  # noqa: E402
+from tenantry.articles.api import router as articles_router  # noqa: E402
 from tenantry.automations.api import router as automations_router  # noqa: E402
 from tenantry.backups.api import router as backups_router  # noqa: E402
 from tenantry.billing.api import router as billing_router  # noqa: E402
@@ -93,6 +94,7 @@ api.add_router("/apps", catalog_router)
 api.add_router("/", instances_router)
 api.add_router("/", instance_logs_router)  # an instance's app logs
 api.add_router("/", automations_router)
+api.add_router("/", articles_router)
 api.add_router("/", team_router)
 api.add_router("/", routing_router)
 api.add_router("/", metering_router)

@@ -7,6 +7,9 @@
 
 The customer is told each time what happened and why (email + audit row). Called from the quota
 checks (every 15 minutes, and the nightly 06:00 run) for running instances of automation apps.
+
+`pause_workflow` / `resume_paused` are shared with the weekly articles limit (tenantry/articles):
+each pause remembers its reason, and only its own check lifts it.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from tenantry.automations.backends.base import AutomationBackend, Workflow
-from tenantry.automations.models import WorkflowState
+from tenantry.automations.models import PauseReason, WorkflowState
 from tenantry.core.audit import audit_log
+from tenantry.core.errors import Conflict
 from tenantry.core.logging import get_logger
 from tenantry.instances.models import Instance
 
@@ -41,28 +45,18 @@ def enforce_workflow_limits(*, instance: Instance, backend: AutomationBackend, a
     now = timezone.now()
     outcome = LimitOutcome()
     workflows = backend.workflows()
-    states = _sync_states(instance, workflows, now)
+    states = sync_states(instance, workflows, now)
     if paused_until is not None:
         for workflow in workflows:
             if workflow.active:
-                backend.set_active(workflow.id, False)
-                WorkflowState.objects.filter(pk=states[workflow.id].pk).update(paused_until=paused_until,
-                                                                               active_since=None)
+                pause_workflow(backend, states[workflow.id], until=paused_until, reason=PauseReason.EXECUTIONS)
                 outcome.paused.append(workflow.name)
     else:
-        paused = [w for w in workflows if states[w.id].paused_until is not None]
-        room = None if active_limit is None else max(active_limit - sum(w.active for w in workflows), 0)
-        for workflow in sorted(paused, key=lambda w: w.name):
-            if room is not None and room <= 0:
-                break  # the rest stays off: the plan's active-workflow limit counts them too
-            if not workflow.active:
-                backend.set_active(workflow.id, True)
-            WorkflowState.objects.filter(pk=states[workflow.id].pk).update(paused_until=None, active_since=now)
-            outcome.resumed.append(workflow.name)
-            room = None if room is None else room - 1
+        outcome.resumed = resume_paused(backend, workflows, states, reason=PauseReason.EXECUTIONS,
+                                        active_limit=active_limit, now=now)
         if outcome.resumed:
             workflows = backend.workflows()
-            states = _sync_states(instance, workflows, now)
+            states = sync_states(instance, workflows, now)
         active = [w for w in workflows if w.active]
         if active_limit is not None and len(active) > active_limit:
             # Oldest activations keep running; ties (seen in the same pass) by the app's own dates.
@@ -76,7 +70,52 @@ def enforce_workflow_limits(*, instance: Instance, backend: AutomationBackend, a
     return outcome
 
 
-def _sync_states(instance: Instance, workflows: list[Workflow], now: datetime) -> dict[str, WorkflowState]:
+def pause_workflow(backend: AutomationBackend, state: WorkflowState, *, until: datetime, reason: str) -> None:
+    """Deactivate an active workflow until `until`, remembering why (for resume_paused)."""
+    backend.set_active(state.workflow_id, False)
+    WorkflowState.objects.filter(pk=state.pk).update(paused_until=until, paused_for=reason, active_since=None)
+
+
+def resume_paused(backend: AutomationBackend, workflows: list[Workflow], states: dict[str, WorkflowState], *,
+                  reason: str, active_limit: int | None, now: datetime) -> list[str]:
+    """Reactivate the workflows a pause for `reason` stopped, within the plan's active-workflow
+    limit (paused ones count against it too: the rest stays off). Returns their names."""
+    paused = [w for w in workflows if states[w.id].paused_until is not None
+              and (states[w.id].paused_for or PauseReason.EXECUTIONS) == reason]
+    room = None if active_limit is None else max(active_limit - sum(w.active for w in workflows), 0)
+    resumed = []
+    for workflow in sorted(paused, key=lambda w: w.name):
+        if room is not None and room <= 0:
+            break
+        if not workflow.active:
+            backend.set_active(workflow.id, True)
+        WorkflowState.objects.filter(pk=states[workflow.id].pk).update(paused_until=None, paused_for="",
+                                                                       active_since=now)
+        resumed.append(workflow.name)
+        room = None if room is None else room - 1
+    return resumed
+
+
+def require_not_paused(*, instance: Instance, workflow_id: str) -> None:
+    """Refuse to start or activate a workflow a plan limit has paused (`workflow_paused`)."""
+    state = WorkflowState.objects.filter(instance=instance, workflow_id=workflow_id,
+                                         paused_until__gt=timezone.now()).first()
+    if state is None or state.paused_until is None:
+        return
+    until = f"{state.paused_until:%Y-%m-%d %H:%M} UTC"
+    if state.paused_for == PauseReason.ARTICLES:
+        message = (f"{state.name or workflow_id} is paused until {until}: this week's articles allowed by the plan "
+                   "are published. It resumes by itself; a larger plan resumes it now.")
+    else:
+        message = (f"{state.name or workflow_id} is paused until {until}: the executions the plan includes for "
+                   "this period are used up.")
+    raise Conflict(message, code="workflow_paused",
+                   details={"workflow": workflow_id, "paused_for": state.paused_for or PauseReason.EXECUTIONS,
+                            "until": state.paused_until.isoformat()})
+
+
+def sync_states(instance: Instance, workflows: list[Workflow], now: datetime) -> dict[str, WorkflowState]:
+    """The stored state of every workflow the app has (created on first sight), active-since kept current."""
     known = {s.workflow_id: s for s in WorkflowState.objects.filter(instance=instance)}
     for workflow in workflows:
         state = known.get(workflow.id)

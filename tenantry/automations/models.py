@@ -39,6 +39,11 @@ class LoginTicket(BaseModel):
     actor = models.CharField(max_length=200)
 
 
+class PauseReason(models.TextChoices):
+    EXECUTIONS = "executions"  # the period's executions are used up and the plan blocks
+    ARTICLES = "articles"  # the week's articles are published (the publishing workflow only)
+
+
 class WorkflowState(BaseModel):
     """What Tenantry knows of one workflow inside an instance for the plan's limits: since when
     it has been seen active (the newest activations go first when the active-workflow limit is
@@ -49,6 +54,8 @@ class WorkflowState(BaseModel):
     name = models.CharField(max_length=200, blank=True)
     active_since = models.DateTimeField(null=True, blank=True)
     paused_until = models.DateTimeField(null=True, blank=True)
+    # Which limit paused it (PauseReason): each is lifted by its own check, never by the other's.
+    paused_for = models.CharField(max_length=20, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["instance", "workflow_id"], name="workflow_state_unique")]

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from tenantry.automations.backends.base import AutomationBackend, AutomationTarget, RunResult, Workflow
+from tenantry.automations.limits import require_not_paused
 from tenantry.automations.models import ExecutionRecord, LoginTicket
 from tenantry.catalog.registry import get_app, get_catalog
 from tenantry.catalog.templating import render
@@ -81,6 +82,7 @@ def workflow_set_active(*, instance: Instance, workflow_id: str, active: bool, a
 
         require_within_quota(team=instance.team, instance=instance, quotas=("executions",),
                              action="activating workflows")
+        require_not_paused(instance=instance, workflow_id=workflow_id)
         _require_active_room(instance, backend, workflow_id)
     workflow = app_call(lambda: backend.set_active(workflow_id, active))
     audit_log(actor=actor, action="workflow.activate" if active else "workflow.deactivate", target=instance,
@@ -105,6 +107,7 @@ def _require_active_room(instance: Instance, backend: AutomationBackend, workflo
 
 def workflow_run_now(*, instance: Instance, workflow_id: str, actor: str) -> RunResult:
     backend = automation_for(instance)
+    require_not_paused(instance=instance, workflow_id=workflow_id)
     result = app_call(lambda: backend.run_now(workflow_id))
     audit_log(actor=actor, action="workflow.run", target=instance,
               data={"workflow": workflow_id, "execution": result.execution_id})

@@ -9,7 +9,7 @@ check: changing it needs no code change, and tests can freeze a clock and a time
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -39,3 +39,21 @@ def local_crontab(setting: str) -> Callable[[datetime], bool]:
 
     validate.__name__ = f"local_crontab_{setting.lower()}"
     return validate
+
+
+def week_bounds(moment: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The week holding `moment` on the clock of `zone`, Monday 00:00 to the next Monday 00:00
+    (wall time, so a daylight-saving change makes that week an hour shorter or longer), in UTC."""
+    local = moment.astimezone(zone)
+    monday = local.date() - timedelta(days=local.weekday())
+    start = datetime.combine(monday, time(0), tzinfo=zone)
+    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def team_time_zone(team) -> ZoneInfo:
+    """The team's own time zone (its settings), else the operator's."""
+    try:
+        return ZoneInfo(team.time_zone) if getattr(team, "time_zone", "") else operator_time_zone()
+    except (ValueError, KeyError):  # a zone this host's tz database does not know
+        return operator_time_zone()

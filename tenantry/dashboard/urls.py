@@ -3,6 +3,7 @@ from django.urls import path
 from tenantry.dashboard.views import (
     account,
     app_logs,
+    articles,
     audit,
     backups,
     billing,
@@ -47,6 +48,9 @@ urlpatterns = [
     path("t/<slug:team_slug>/instances/<str:ref>/workflows/", workflows.panel, name="instance_workflows"),
     path("t/<slug:team_slug>/instances/<str:ref>/workflows/<str:workflow_id>/<str:name>/", workflows.workflow_action,
          name="workflow_action"),
+    path("t/<slug:team_slug>/instances/<str:ref>/articles/", articles.articles, name="instance_articles"),
+    path("t/<slug:team_slug>/instances/<str:ref>/articles/refresh/", articles.articles_refresh,
+         name="instance_articles_refresh"),
     path("t/<slug:team_slug>/instances/<str:ref>/admin-login/", workflows.admin_login, name="instance_admin_login"),
     path("t/<slug:team_slug>/instances/<str:ref>/open/", workflows.open_app, name="instance_open"),
     path("t/<slug:team_slug>/instances/<str:ref>/settings/", workflows.settings, name="instance_settings"),

@@ -79,6 +79,23 @@ class TicketPayload(Payload):
     status: str
 
 
+class ArticlesLimitPayload(Payload):
+    instance_id: str
+    slug: str
+    workflow: str
+    limit: int | None
+    published: int
+    until: str | None  # when the pause ends (ISO 8601, UTC); None once resumed
+
+
+class ArticlesRunFailedPayload(Payload):
+    instance_id: str
+    slug: str
+    execution_id: str
+    reason: str
+    node: str = ""
+
+
 class WebhookEndpointPayload(Payload):
     endpoint_id: str
     url: str
@@ -107,6 +124,11 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "ticket.replied": TicketPayload,  # support answered (the customer is emailed)
     "ticket.customer_replied": TicketPayload,  # the customer wrote (dashboard, API or email)
     "ticket.status_changed": TicketPayload,
+    # The SEO pipeline (tenantry/articles): the weekly articles limit paused / resumed the
+    # publishing workflow; a publishing run failed (its reason, secrets removed).
+    "articles.paused": ArticlesLimitPayload,
+    "articles.resumed": ArticlesLimitPayload,
+    "articles.run_failed": ArticlesRunFailedPayload,
     # About the team's own integration; never sent to webhooks (the endpoint may be the problem).
     "webhook_endpoint.disabled": WebhookEndpointPayload,
 }

@@ -25,8 +25,10 @@ BUILTIN_METERS = [
 ]
 
 
-# Reported from outside (the SEO pipeline, through the usage API): articles published, one event
-# each; the plans limit them per week (`app_limits.<app>.articles_week`). Created by migration 0004.
+# Articles the SEO pipeline published, one event each, recorded by Tenantry from the publishing
+# workflow's runs (tenantry/articles); the plans limit them per week (`app_limits.<app>.articles_week`).
+# Created by migration 0004; internal since 0005 (an event sent through the usage API would count
+# an article twice).
 ARTICLES = "articles"
 REPORTED_METERS = [(ARTICLES, "Articles published", "count", "articles")]
 
@@ -42,3 +44,13 @@ def builtin_meters() -> dict[str, Meter]:
             found[code], _ = Meter.objects.get_or_create(
                 code=code, defaults={"name": name, "aggregation": aggregation, "unit": unit, "internal": True})
     return found
+
+
+def reported_meter(code: str) -> Meter:
+    """A reported meter (REPORTED_METERS) by code, created if missing like builtin_meters()."""
+    from tenantry.metering.models import Meter
+
+    name, aggregation, unit = next((n, a, u) for c, n, a, u in REPORTED_METERS if c == code)
+    meter, _ = Meter.objects.get_or_create(code=code, defaults={"name": name, "aggregation": aggregation,
+                                                                "unit": unit, "internal": True})
+    return meter

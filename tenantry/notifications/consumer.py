@@ -50,6 +50,8 @@ def link_for(event: Event) -> str:
     if team is None:
         return "/"
     family = event.type.split(".", 1)[0]
+    if family == "articles" and event.data.get("slug"):
+        return f"/t/{team.slug}/instances/{event.data['slug']}/articles/"
     if family in ("instance", "operation", "backup") and event.data.get("slug"):
         return f"/t/{team.slug}/instances/{event.data['slug']}/"
     if family in ("invoice", "payment"):

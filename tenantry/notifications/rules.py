@@ -44,6 +44,12 @@ RULES: dict[str, Rule] = {
                            email_template="ticket_reply"),
     "ticket.status_changed": Rule(_("Ticket %(subject)s is now %(status)s"), "ticket", email=False,
                                   optional=True),
+    "articles.paused": Rule(_("%(slug)s: this week's %(limit)s articles are published; publishing is paused until "
+                              "%(until_date)s"), "instance", email=True, optional=False),
+    "articles.resumed": Rule(_("%(slug)s: publishing articles again"), "instance", email=False,
+                             optional=True),
+    "articles.run_failed": Rule(_("%(slug)s: an article could not be published: %(reason)s"), "instance",
+                                email=True, optional=True),
     "webhook_endpoint.disabled": Rule(_("A webhook endpoint was disabled: %(url)s"), "managers", email=True,
                                       optional=False),
 }

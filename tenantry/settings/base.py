@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "tenantry.backups",
     "tenantry.edge",
     "tenantry.automations",
+    # The SEO pipeline's published articles and their weekly limit (issue 13 item 5).
+    "tenantry.articles",
     "tenantry.billing",
     "tenantry.metering",
     "tenantry.events",

@@ -7,10 +7,13 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError as FormError
+from django.utils import timezone
 
+from tenantry.accounts.models import Team
 from tenantry.billing.models import Plan
 from tenantry.billing.seed import seed_billing_catalog
-from tenantry.metering.models import Meter
+from tenantry.metering.models import Meter, UsageEvent
+from tests.metering.helpers import api_client, post_events
 
 pytestmark = pytest.mark.django_db
 
@@ -47,9 +50,16 @@ def test_an_operator_edit_is_never_overwritten_by_seeding_again():
     assert Plan.objects.get(code="n8n-pro").price_month_minor == 15900
 
 
-def test_the_articles_meter_takes_events_from_the_api():
+def test_the_articles_meter_is_tenantrys_own():
+    # Tenantry records articles from the publishing workflow's runs (tenantry/articles): an event
+    # sent through the usage API would count an article twice, so the API refuses the meter.
     meter = Meter.objects.get(code="articles")
-    assert meter.aggregation == "count" and not meter.internal
+    assert meter.aggregation == "count" and meter.internal
+    team = Team.objects.create(name="Writers", slug="writers")
+    answer = post_events(api_client(team), [{"transaction_id": "a-1", "meter": "articles",
+                                             "timestamp": timezone.now().isoformat()}])
+    assert answer.status_code == 422 and answer.json()["details"] == {"index": 0, "field": "meter"}
+    assert not UsageEvent.objects.filter(meter=meter).exists()
 
 
 def test_a_plan_smaller_than_an_app_it_allows_is_refused():

@@ -64,6 +64,28 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class PublishedPost:
+    """A post a workflow run published on a WordPress site, as the site answered it."""
+
+    post_id: str
+    title: str
+    url: str
+    status: str  # WordPress's: publish, future, draft, pending, private
+    published_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PublishRun:
+    """One finished run of a publishing workflow: the posts it published, and why it failed
+    when it did (the app's words, secrets removed)."""
+
+    execution: Execution
+    posts: tuple[PublishedPost, ...] = ()
+    error: str = ""
+    failed_node: str = ""
+
+
+@dataclass(frozen=True)
 class RunResult:
     execution_id: str | None
     how: str  # what was done to start it, for the person who clicked
@@ -88,6 +110,12 @@ class AutomationBackend(ABC):
     @abstractmethod
     def executions(self, *, limit: int = 100, pages: int = 5) -> list[Execution]:
         """The most recent executions, newest first."""
+
+    def publish_runs(self, workflow_id: str, *, known: frozenset[str], limit: int = 50) -> list[PublishRun]:
+        """The finished runs of a workflow that publishes posts (on WordPress), newest first,
+        except those whose execution id is in `known` (already read: their details are not
+        fetched again)."""
+        raise BackendError("this app does not tell what its workflows published", code="not_supported")
 
     def replace_workflow(self, workflow_id: str, body: dict) -> tuple[dict, Workflow]:
         """Replace a workflow's definition by `body` (name, nodes, connections, settings), keeping

@@ -12,10 +12,12 @@ from tenantry.automations.backends.base import (
     AutomationBackend,
     AutomationTarget,
     Execution,
+    PublishRun,
     RunResult,
     Schedule,
     Workflow,
 )
+from tenantry.automations.backends.n8n_posts import UNFINISHED, publish_run
 from tenantry.automations.backends.n8n_schedules import node_expressions, workflow_zone
 from tenantry.instances.tenant_http import TenantSession, app_message, redactor, tenant_session
 from tenantry.runtime.backends.base import BackendError, TransientBackendError
@@ -150,6 +152,19 @@ class N8nBackend(AutomationBackend):
 
     def executions(self, *, limit: int = 100, pages: int = 5) -> list[Execution]:
         return [_execution(item) for item in self._paged("/api/v1/executions", limit=limit, pages=pages)]
+
+    def publish_runs(self, workflow_id: str, *, known: frozenset[str], limit: int = 50) -> list[PublishRun]:
+        # The list is cheap (no data); only a run not read before is fetched with its data
+        # (an article's HTML is in it), one at a time.
+        page = self._request("GET", "/api/v1/executions", params={"workflowId": workflow_id, "limit": limit})
+        runs = []
+        for item in page.get("data", []):
+            execution = _execution(item)
+            if execution.id in known or execution.status in UNFINISHED:
+                continue
+            detail = self._request("GET", f"/api/v1/executions/{execution.id}", params={"includeData": "true"})
+            runs.append(publish_run(execution, detail, redact=self._redact))
+        return runs
 
 
 # What n8n's public API accepts when a workflow is written (its answers hold more: ids, dates…).
