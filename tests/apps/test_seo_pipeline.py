@@ -120,6 +120,17 @@ def test_run_now_on_seo_1_publishes_a_post_and_retries_never_publish_twice(platf
     assert statuses(platform, flows)[EXPECTED_CLUSTERS[3]] == "pending"
     assert len(new_posts()) == 3
 
+    # Tenantry recorded the three articles from SEO 3's executions (its Articles page and API),
+    # and the three failed runs with their reasons.
+    recorded = api_client().get(f"{API}/{flows.slug}/articles").json()
+    assert recorded["total"] == 3 and recorded["week"]["published"] == 3
+    assert sorted((a["title"], a["url"]) for a in recorded["articles"]) == sorted(
+        (html.unescape(p["title"]["rendered"]), p["link"]) for p in new_posts())
+    failures = [(r["failed_node"], r["reason"]) for r in recorded["failed_runs"]]
+    assert [node for node, _ in failures] == ["Publish on WordPress", "Read the article", "Write the article"]
+    assert "Authorization failed" in failures[0][1] and "did not answer the JSON" in failures[1][1]
+    assert all(LLM_KEY not in reason and app_password(press) not in reason for _, reason in failures)
+
 
 @pytest.mark.timeout(600)
 def test_unreachable_wordpress_fails_the_publication_and_keeps_the_cluster_pending(platform, llm, docker_client):  # noqa: F811
