@@ -174,8 +174,14 @@ def main() -> None:
             started = time.perf_counter()
             ran = stack.api("POST", f"/instances/bench-seo/workflows/{expand}/run", timeout=SLOW)
             assert ran.status_code == 202, ran.text
-            until(lambda before=before: len(published(stack, press_host)) > before, timeout=300,
-                  what="the post", interval=0.05)
+            try:
+                until(lambda before=before: len(published(stack, press_host)) > before, timeout=600,
+                      what="the post", interval=0.05)
+            except RuntimeError:
+                runs = stack.api("GET", "/instances/bench-seo/executions", timeout=SLOW).json().get("items", [])
+                print("no post; n8n's executions:", [(r["workflow_name"][:5], r["status"]) for r in runs],
+                      file=sys.stderr)
+                raise
             ours.append(time.perf_counter() - started)
             bare.append(bare_run(stack, llm, press_host, password, index))
             print(f"  run {index + 1}: tenantry + n8n {ours[-1]:.2f} s, bare {bare[-1]:.3f} s", flush=True)
