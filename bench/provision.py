@@ -154,7 +154,8 @@ class Stack:
         self.http.headers["Authorization"] = f"Bearer {token}"
 
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
-        return self.http.request(method, f"http://127.0.0.1:{self.web_port}/api/v1{path}", timeout=30, **kwargs)
+        kwargs.setdefault("timeout", 30)
+        return self.http.request(method, f"http://127.0.0.1:{self.web_port}/api/v1{path}", **kwargs)
 
     def proxy_get(self, slug: str, path: str = "/") -> requests.Response:
         return self.http.get(f"http://127.0.0.1:{self.proxy_port}{path}", headers={"Host": f"{slug}.localhost"},

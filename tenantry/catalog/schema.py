@@ -137,6 +137,9 @@ class InputSpec(Strict):
     secret: bool = True
     required: bool = False
     kind: Literal["text", "url", "email"] = "text"
+    # What hooks and templates see when the customer leaves it empty (the service's usual
+    # address, say); never stored as if the customer had typed it.
+    default: str = ""
 
 
 class TemplateSet(Strict):

@@ -157,7 +157,9 @@ class HookRunner:
 def hook_context(instance: Any, spec: Any) -> dict[str, Any]:
     """Everything a hook (or a value derived from hooks, like an app's API key) may name."""
     secrets, inputs, outputs = instance_values(instance)  # one read, one decryption pass
-    return {**template_context(instance, spec, secrets=secrets), "inputs": inputs, "outputs": outputs}
+    defaults = {i.name: i.default for i in spec.inputs if i.default}
+    return {**template_context(instance, spec, secrets=secrets), "inputs": {**defaults, **inputs},
+            "outputs": outputs}
 
 
 def _dig(document: Any, path: str) -> Any:

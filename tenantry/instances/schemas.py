@@ -110,6 +110,7 @@ class AppInputOut(Schema):
     secret: bool
     required: bool
     kind: str
+    default: str = ""
 
 
 class AppOut(Schema):

@@ -118,3 +118,24 @@ def test_a_variant_extends_an_app(tmp_path, settings):
     (tmp_path / "loop-b.yaml").unlink()
     reload_catalog()
     assert get_app("hello-big").services["web"].resources.memory_mb == 512
+
+
+@pytest.mark.django_db
+def test_an_input_left_empty_is_its_default_for_hooks_but_never_stored():
+    """n8n's OpenAI credential is pushed with OpenAI's own address unless the customer gives another."""
+    from tenantry.accounts.services.teams import operator_team
+    from tenantry.catalog.registry import get_app
+    from tenantry.instances.hooks import hook_context
+    from tenantry.instances.models import Instance
+    from tenantry.instances.secrets import instance_inputs, store_inputs
+    from tenantry.runtime.placement import default_server
+
+    spec = get_app("n8n")
+    instance = Instance.objects.create(team=operator_team(), slug="defaults", app="n8n", server=default_server(),
+                                       memory_mb=64, cpus=0.25, pids=64)
+    store_inputs(instance, {"openai_api_key": "sk-1"})
+    assert hook_context(instance, spec)["inputs"] == {"openai_api_key": "sk-1",
+                                                      "openai_base_url": "https://api.openai.com/v1"}
+    assert instance_inputs(instance) == {"openai_api_key": "sk-1"}
+    store_inputs(instance, {"openai_base_url": "http://llm.internal:8000/v1"})
+    assert hook_context(instance, spec)["inputs"]["openai_base_url"] == "http://llm.internal:8000/v1"
