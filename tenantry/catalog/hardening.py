@@ -39,6 +39,11 @@ class NetworkAccess(Strict):
 
     host_ports: list[int] = Field(default_factory=list, max_length=16)
     cloud_metadata: bool = False
+    # The installation's proxy on the host (its public HTTP and HTTPS ports): for an app that
+    # calls sites this same server serves — n8n publishing to a customer's WordPress here. Their
+    # public names resolve to this server, whose firewall would otherwise refuse the container;
+    # the proxy answers only what it answers the internet, so nothing private is opened.
+    proxy: bool = False
 
     @field_validator("host_ports")
     @classmethod

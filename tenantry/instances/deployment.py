@@ -108,9 +108,19 @@ def build_deployment(instance: Instance, spec: AppSpec | None = None) -> Deploym
         entrypoint_service=spec.entrypoint.service,
         entrypoint_port=spec.entrypoint.port,
         labels={"tenantry.slug": instance.slug, "tenantry.app": instance.app},
-        host_ports=tuple(spec.network.host_ports),
+        host_ports=host_ports(spec),
         cloud_metadata=spec.network.cloud_metadata,
     )
+
+
+def host_ports(spec: AppSpec) -> tuple[int, ...]:
+    """The host's TCP ports the app's containers may open connections to."""
+    ports = set(spec.network.host_ports)
+    if spec.network.proxy:
+        ports.add(int(settings.TENANTRY["PROXY_PORT"]))
+        if settings.TENANTRY.get("TLS"):
+            ports.add(int(settings.TENANTRY["PROXY_HTTPS_PORT"]))
+    return tuple(sorted(ports))
 
 
 def container_names(instance: Instance, spec: AppSpec | None = None) -> dict[str, str]:

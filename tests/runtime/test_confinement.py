@@ -145,6 +145,27 @@ def test_declared_capabilities_writable_root_and_host_ports(platform):
     assert declared_hits == ["/declared"] and other_hits == []
 
 
+def test_an_app_that_calls_this_servers_sites_reaches_the_proxys_public_ports_only(platform, settings):
+    # n8n publishing to a WordPress of the same server: the site's public name resolves to this
+    # host, whose firewall lets such an app through to the proxy's entry ports, and nowhere else.
+    # (The test run's Traefik listens on loopback: a listener on the gateway stands in for it.)
+    with host_listener("0.0.0.0") as (proxy_port, proxy_hits):  # every host address, as a proxy
+        settings.TENANTRY = {**settings.TENANTRY, "PROXY_PORT": proxy_port}
+        instance, operation = create("caller", app="proxied")
+        assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+        deployment = build_deployment(instance)
+        assert deployment.host_ports == (proxy_port,)
+        with host_listener(deployment.gateway) as (other_port, other_hits):
+            assert fetch(instance, f"http://{deployment.gateway}:{proxy_port}/wp-json/").output == "host service"
+            assert fetch(instance, f"http://{deployment.gateway}:{other_port}/private").exit_code != 0
+        assert proxy_hits == ["/wp-json/"] and other_hits == []
+    # With TLS the HTTPS entry point too; an app without the flag gets neither.
+    settings.TENANTRY = {**settings.TENANTRY, "TLS": {"https_address": ":8443"}, "PROXY_HTTPS_PORT": 8443}
+    assert build_deployment(instance).host_ports == tuple(sorted((proxy_port, 8443)))
+    plain, _ = create("plain")
+    assert build_deployment(plain).host_ports == ()
+
+
 def test_rules_are_reinstalled_and_pruned_when_the_backend_starts(platform):
     instance, operation = create("rebooted")
     assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
