@@ -78,7 +78,7 @@ def test_lifecycle_actions(api, platform):
     ({"slug": "www", "app": "hello"}, 422, "reserved_slug"),
     ({"slug": "Not OK", "app": "hello"}, 422, "invalid_slug"),
     ({"slug": "fine-name", "app": "nope"}, 404, "unknown_app"),
-    ({"slug": "fine-name", "app": "wordpress"}, 422, "image_missing"),
+    ({"slug": "fine-name", "app": "erpnext"}, 422, "image_missing"),
     ({"slug": "fine-name", "app": "hello", "memory_mb": 1}, 422, "invalid_input"),
     ({"slug": "fine-name"}, 422, "invalid_input"),
     ({"slug": "fine-name", "app": "hello", "cpus": "lots"}, 422, "invalid_input"),
