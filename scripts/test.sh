@@ -6,7 +6,11 @@
 # wall time (CI's budget) without changing what is run. Each pass gets its own Docker subnet pools
 # (every run already has its own data dir, resource prefix, ports and queue), and the SQLite pass
 # writes to a log that is printed when it ends, so the two outputs do not interleave.
-# TENANTRY_TEST_SERIAL=1 runs them one after the other (for debugging).
+# The Chromium scenarios (marker `browser`) run afterwards, one pass at a time: Chromium fails
+# its requests in flight (ERR_NETWORK_CHANGED) whenever the host's interfaces change, which they
+# do each time the other pass creates a Docker network.
+# TENANTRY_TEST_SERIAL=1, one database, or markers of the caller's own (-m) run everything one
+# pass after the other.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
@@ -14,49 +18,62 @@ databases=${TENANTRY_TEST_DATABASES:-sqlite postgres}
 pg_url=${TENANTRY_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/tenantry}
 redis_url=${TENANTRY_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
 durations=(--durations=15)
+# Real-n8n and real-WordPress scenarios exercise the app, not the control plane's database: they
+# run once, in the PostgreSQL pass (production's database).
+app_scenarios="n8n or wordpress"
 
-run_sqlite() {
-  # Real-n8n and real-WordPress scenarios exercise the app, not the control plane's database: they
-  # run once, in the PostgreSQL pass (production's database), unless the caller chose markers.
-  local markers=(-m "not n8n and not wordpress")
-  [[ " $* " == *" -m "* ]] && markers=()
-  [[ " $databases " == *" postgres "* ]] || markers=()
-  env -u DATABASE_URL "$BIN/pytest" "${durations[@]}" "${markers[@]}" "$@"
-}
+want() { [[ " $databases " == *" $1 "* ]]; }
 
-run_postgres() {
-  DATABASE_URL=$pg_url "$BIN/pytest" "${durations[@]}" "$@" || return $?
-  # Production's queue: the worker scenarios (kill, lifecycle, lease) again with Redis as the queue.
+# pytest's "no tests collected" (5) is not a failure for a slice that a -k filter may empty.
+pytest_slice() { "$BIN/pytest" "$@"; local status=$?; [ $status -eq 5 ] && return 0; return $status; }
+
+sqlite_run() { env -u DATABASE_URL "$BIN/pytest" "${durations[@]}" "$@"; }
+postgres_run() { DATABASE_URL=$pg_url "$BIN/pytest" "${durations[@]}" "$@"; }
+
+# Production's queue: the worker scenarios (kill, lifecycle, lease) again with Redis as the queue.
+redis_workers() {
   echo "=== worker scenarios on PostgreSQL + Redis ==="
   DATABASE_URL=$pg_url REDIS_URL=$redis_url "$BIN/pytest" "$@" tests/instances/test_worker_resume.py \
     tests/instances/test_queue.py tests/instances/test_lifecycle_worker.py tests/instances/test_lease.py
 }
 
-want() { [[ " $databases " == *" $1 "* ]]; }
-
-if ! want sqlite || ! want postgres || [ "${TENANTRY_TEST_SERIAL:-0}" = 1 ]; then
+if ! want sqlite || ! want postgres || [ "${TENANTRY_TEST_SERIAL:-0}" = 1 ] || [[ " $* " == *" -m "* ]]; then
   status=0
-  if want sqlite; then echo "=== test suite on sqlite ==="; run_sqlite "$@" || status=$?; fi
-  if [ $status -eq 0 ] && want postgres; then echo "=== test suite on postgres ==="; run_postgres "$@" || status=$?; fi
+  if want sqlite; then
+    echo "=== test suite on sqlite ==="
+    markers=(-m "not ($app_scenarios)")
+    { ! want postgres || [[ " $* " == *" -m "* ]]; } && markers=()
+    sqlite_run "${markers[@]}" "$@" || status=$?
+  fi
+  if [ $status -eq 0 ] && want postgres; then
+    echo "=== test suite on postgres ==="
+    postgres_run "$@" || status=$?
+    [ $status -eq 0 ] && { redis_workers "$@" || status=$?; }
+  fi
   exit $status
 fi
 
 sqlite_log=$(mktemp -t tenantry-sqlite-pass.XXXXXX.log)
-echo "=== test suite on sqlite (in the background, log: $sqlite_log) and on postgres ==="
+echo "=== test suite on sqlite (in the background, log: $sqlite_log) and on postgres, without the browser scenarios ==="
 TENANTRY_TEST_SUBNET_POOL=${TENANTRY_TEST_SQLITE_SUBNET_POOL:-172.29.0.0/16} \
   TENANTRY_TEST_UP_SUBNET_POOL=${TENANTRY_TEST_SQLITE_UP_SUBNET_POOL:-172.28.0.0/16} \
-  run_sqlite "$@" >"$sqlite_log" 2>&1 &
+  sqlite_run -m "not ($app_scenarios) and not browser" "$@" >"$sqlite_log" 2>&1 &
 sqlite_pid=$!
 # If this script is interrupted, the background pass goes with it.
 trap 'kill "$sqlite_pid" 2>/dev/null' EXIT INT TERM
 
 echo "=== test suite on postgres ==="
-run_postgres "$@"
+postgres_run -m "not browser" "$@"
 pg_status=$?
+[ $pg_status -eq 0 ] && { redis_workers "$@" || pg_status=$?; }
 wait "$sqlite_pid"
 sqlite_status=$?
 trap - EXIT INT TERM
 echo "=== test suite on sqlite (output) ==="
 cat "$sqlite_log"
 echo "=== sqlite pass: exit $sqlite_status; postgres pass: exit $pg_status ==="
-[ $pg_status -eq 0 ] && [ $sqlite_status -eq 0 ]
+[ $pg_status -eq 0 ] && [ $sqlite_status -eq 0 ] || exit 1
+
+echo "=== browser scenarios, on postgres then on sqlite ==="
+DATABASE_URL=$pg_url pytest_slice -m browser "$@" || exit 1
+(unset DATABASE_URL; pytest_slice -m "browser and not ($app_scenarios)" "$@") || exit 1

@@ -344,6 +344,14 @@ def output_dir() -> Path:
     return OUTPUT
 
 
+def pytest_itemcollected(item: Any) -> None:
+    """Tests that drive Chromium are marked `browser`: Chromium fails its requests in flight
+    (ERR_NETWORK_CHANGED) whenever the host's interfaces change, as they do each time a Docker
+    network is created, so scripts/test.sh runs them while no other pass creates networks."""
+    if "browser_page" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.browser)
+
+
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     """Tests marked `postgres` run in the PostgreSQL pass only (deselected, not skipped, on SQLite)."""
     if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
