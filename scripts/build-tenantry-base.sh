@@ -32,7 +32,7 @@ if [ ! -f "$base" ]; then
   mkdir -p "$(dirname "$base")"
   tmp=$(mktemp -d)
   debootstrap --variant=minbase --include=ca-certificates,libstdc++6,tzdata bookworm "$tmp" "$MIRROR" >/dev/null
-  tar -C "$tmp" -cf "$base.part" . && mv "$base.part" "$base"
+  tar -C "$tmp" -cf "$base.part.$$" . && mv "$base.part.$$" "$base"  # builds may run side by side (make -j)
   rm -rf "$tmp"
 fi
 
