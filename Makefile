@@ -40,7 +40,7 @@ app-images: docker
 up: install images
 	$(BIN)/tenantry up
 
-## The whole test suite, on SQLite then on PostgreSQL, against real Docker and Traefik.
+## The whole test suite, on SQLite and on PostgreSQL side by side, against real Docker and Traefik.
 test: install images n8n-image app-images
 	scripts/test.sh
 
