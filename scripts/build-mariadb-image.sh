@@ -6,18 +6,14 @@
 # imported with `docker import`. Rebuilt only when its inputs change (a label holds their hash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CACHE=${TENANTRY_BUILD_CACHE:-/var/cache/tenantry}
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-DOCKER=/usr/bin/docker
-[ -x "$DOCKER" ] || DOCKER=$(command -v docker)
 # shellcheck source=scripts/debian-rootfs.sh
 . scripts/debian-rootfs.sh
 
 # The tag carries the Debian package's major.minor version (10.11 on bookworm).
-version=$(debian_candidate_version mariadb-server | sed -E 's/^[0-9]+://; s/^([0-9]+\.[0-9]+).*/\1/')
+version=$(debian_major_minor mariadb-server)
 IMAGE=${MARIADB_IMAGE:-tenantry/mariadb:$version}
 digest=$( (cat images/mariadb/* scripts/debian-rootfs.sh "$0"; echo "$version") | sha256sum | cut -c1-16)
-if [ "$("$DOCKER" image inspect -f '{{ index .Config.Labels "tenantry.content" }}' "$IMAGE" 2>/dev/null || true)" = "$digest" ]; then
+if debian_image_current "$IMAGE" "$digest"; then
   echo "build-mariadb-image: $IMAGE is up to date"
   exit 0
 fi

@@ -9,10 +9,6 @@
 # Rebuilt only when its inputs change (a label holds their hash); ~2 min the first time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CACHE=${TENANTRY_BUILD_CACHE:-/var/cache/tenantry}
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-DOCKER=/usr/bin/docker
-[ -x "$DOCKER" ] || DOCKER=$(command -v docker)
 # shellcheck source=scripts/debian-rootfs.sh
 . scripts/debian-rootfs.sh
 # PHP and nginx first: `wordpress` depends on "apache2 | httpd" and "libapache2-mod-php | php",
@@ -21,11 +17,11 @@ SERVER_PACKAGES="nginx php8.2-fpm php8.2-mysql php8.2-gd php8.2-curl php8.2-xml 
 APP_PACKAGES="php wordpress wordpress-theme-twentytwentythree"
 
 # The tag carries the Debian package's major.minor version (6.1 on bookworm).
-version=$(debian_candidate_version wordpress | sed -E 's/^[0-9]+://; s/^([0-9]+\.[0-9]+).*/\1/')
+version=$(debian_major_minor wordpress)
 IMAGE=${WORDPRESS_IMAGE:-tenantry/wordpress:$version}
 digest=$( (find images/wordpress -type f | sort | xargs cat; cat scripts/debian-rootfs.sh "$0"; echo "$version") \
   | sha256sum | cut -c1-16)
-if [ "$("$DOCKER" image inspect -f '{{ index .Config.Labels "tenantry.content" }}' "$IMAGE" 2>/dev/null || true)" = "$digest" ]; then
+if debian_image_current "$IMAGE" "$digest"; then
   echo "build-wordpress-image: $IMAGE is up to date"
   exit 0
 fi

@@ -1,7 +1,10 @@
 # Shared by the image builds that install Debian packages (sourced, not run): the bookworm
 # minbase rootfs made once by debootstrap and kept as a tarball, packages installed into a copy
 # of it with apt, and the result imported into Docker with a label holding the inputs' hash.
-# Expects CACHE, MIRROR and DOCKER to be set by the caller.
+CACHE=${TENANTRY_BUILD_CACHE:-/var/cache/tenantry}
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+DOCKER=/usr/bin/docker
+[ -x "$DOCKER" ] || DOCKER=$(command -v docker)
 
 debian_base_tar() {
   local base=$CACHE/n8n/bookworm-minbase.tar  # shared with scripts/build-n8n-image.sh
@@ -21,6 +24,16 @@ debian_base_tar() {
 # The version apt would install (the host runs the same Debian release as the image).
 debian_candidate_version() {
   apt-cache policy "$1" | awk '/Candidate:/ {print $2}'
+}
+
+# Its major.minor, without the epoch (10.11, 6.1): what the images' tags carry.
+debian_major_minor() {
+  debian_candidate_version "$1" | sed -E 's/^[0-9]+://; s/^([0-9]+\.[0-9]+).*/\1/'
+}
+
+# debian_image_current IMAGE DIGEST: true when IMAGE exists, built from the inputs of that hash.
+debian_image_current() {
+  [ "$("$DOCKER" image inspect -f '{{ index .Config.Labels "tenantry.content" }}' "$1" 2>/dev/null || true)" = "$2" ]
 }
 
 # debian_rootfs ROOT "PACKAGES" ["PACKAGES"...]: the base rootfs unpacked in ROOT with the
