@@ -27,14 +27,13 @@ import contextlib
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.backup_volume import fill_volume, load, start_moto  # noqa: E402
+from bench.backup_volume import bench_target, fill_volume, load, setup_django, start_moto  # noqa: E402
 
 
 def main() -> None:
@@ -45,12 +44,7 @@ def main() -> None:
                                                               "round's figures are printed")
     args = parser.parse_args()
 
-    os.environ.setdefault("TENANTRY_DATA_DIR", tempfile.mkdtemp(prefix="tenantry-bench-backup-"))
-    os.environ.setdefault("TENANTRY_INSTALLATION_ID", "bench-backup")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenantry.settings")
-    import django
-
-    django.setup()
+    setup_django("backup")
     import docker
     from cryptography.fernet import Fernet
     from django.conf import settings
@@ -58,7 +52,6 @@ def main() -> None:
     from tenantry.backups.archive import PREFETCH_CHUNKS, RESTORE_PREFETCH_CHUNKS
     from tenantry.backups.pipeline import prefetch
     from tenantry.backups.sealing import Digest, seal, unseal
-    from tenantry.backups.targets.s3 import S3Target
     from tenantry.runtime.backends.base import Deployment
     from tenantry.runtime.backends.docker import DockerRuntime
 
@@ -68,12 +61,9 @@ def main() -> None:
     labels = {"tenantry.installation": "bench-backup", "tenantry.instance": "bench"}
     moto, endpoint = start_moto()
     try:
-        # One client for both sides (same configuration and connection pool); a long read timeout:
-        # completing a 1 GiB multipart upload takes moto a while on a loaded machine.
-        target = S3Target(bucket="bench", endpoint_url=endpoint, access_key="bench", secret_key="bench",
-                          read_timeout=600)
+        # One client for both sides (same configuration and connection pool).
+        target = bench_target(endpoint)
         s3 = target.client
-        s3.create_bucket(Bucket="bench")
         client.volumes.create(volume, labels=labels)
         fill_volume(client, image, volume, args.size_mb, args.random_share)
         size = args.size_mb * 1_000_000 * 1.048576  # MiB in MB

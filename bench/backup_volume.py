@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -46,3 +47,23 @@ def fill_volume(client: Any, image: str, volume: str, size_mb: int, random_share
 
 def load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def setup_django(name: str) -> None:
+    """Django configured for a benchmark of its own: data directory, installation id."""
+    os.environ.setdefault("TENANTRY_DATA_DIR", tempfile.mkdtemp(prefix=f"tenantry-bench-{name}-"))
+    os.environ.setdefault("TENANTRY_INSTALLATION_ID", f"bench-{name}")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenantry.settings")
+    import django
+
+    django.setup()
+
+
+def bench_target(endpoint: str) -> Any:
+    """Tenantry's S3 target on the benchmark's bucket. A long read timeout: completing a 1 GiB
+    multipart upload takes moto a while on a loaded machine."""
+    from tenantry.backups.targets.s3 import S3Target
+
+    target = S3Target(bucket="bench", endpoint_url=endpoint, access_key="bench", secret_key="bench", read_timeout=600)
+    target.client.create_bucket(Bucket="bench")
+    return target

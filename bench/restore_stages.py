@@ -28,7 +28,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -37,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.backup_volume import fill_volume, load, start_moto  # noqa: E402
+from bench.backup_volume import bench_target, fill_volume, load, setup_django, start_moto  # noqa: E402
 
 
 def main() -> None:
@@ -48,12 +47,7 @@ def main() -> None:
     parser.add_argument("--only", action="append", help="run the stages whose name contains this (repeatable)")
     args = parser.parse_args()
 
-    os.environ.setdefault("TENANTRY_DATA_DIR", tempfile.mkdtemp(prefix="tenantry-bench-restore-"))
-    os.environ.setdefault("TENANTRY_INSTALLATION_ID", "bench-restore")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenantry.settings")
-    import django
-
-    django.setup()
+    setup_django("restore")
     import docker
     from cryptography.fernet import Fernet
     from django.conf import settings
@@ -61,7 +55,6 @@ def main() -> None:
     from tenantry.backups.archive import RESTORE_PREFETCH_CHUNKS
     from tenantry.backups.pipeline import prefetch
     from tenantry.backups.sealing import Digest, seal, unseal
-    from tenantry.backups.targets.s3 import S3Target
     from tenantry.runtime.backends.base import Deployment
     from tenantry.runtime.backends.docker import DockerRuntime
 
@@ -71,9 +64,7 @@ def main() -> None:
     labels = {"tenantry.installation": "bench-restore", "tenantry.instance": "bench"}
     moto, endpoint = start_moto()
     try:
-        target = S3Target(bucket="bench", endpoint_url=endpoint, access_key="bench", secret_key="bench",
-                          read_timeout=600)
-        target.client.create_bucket(Bucket="bench")
+        target = bench_target(endpoint)
         client.volumes.create(volume, labels=labels)
         fill_volume(client, image, volume, args.size_mb, args.random_share)
         mountpoint = client.api.inspect_volume(volume)["Mountpoint"]
