@@ -21,6 +21,8 @@ class ExecutionRecord(BaseModel):
     class Meta:
         ordering = ["-started_at"]
         constraints = [models.UniqueConstraint(fields=["instance", "external_id"], name="execution_unique")]
+        # The executions meter's cursor (metering/collectors/executions.py).
+        indexes = [models.Index(fields=["updated_at"], name="execution_updated_idx")]
 
     @property
     def duration_ms(self) -> int | None:

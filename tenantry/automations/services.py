@@ -138,7 +138,9 @@ def executions_sync(*, instance: Instance, workflows: list[Workflow] | None = No
             except IntegrityError:  # a concurrent sync copied it first
                 pass
         elif any(getattr(record, k) != v for k, v in fields.items() if k != "workflow_name" or v):
-            ExecutionRecord.objects.filter(pk=record.pk).update(**fields)
+            # updated_at by hand (update() skips auto_now): the executions meter reads records by
+            # it, so a run copied while queued is billed once n8n gives its start.
+            ExecutionRecord.objects.filter(pk=record.pk).update(**fields, updated_at=timezone.now())
             changed += 1
     return changed
 

@@ -93,7 +93,9 @@ def test_hibernated_n8n_wakes_for_its_scheduled_run_and_hibernates_again(platfor
     # n8n runs the workflow at its time; the execution is copied and metered.
     def scheduled_runs():
         executions_sync(instance=instance)
-        return list(ExecutionRecord.objects.filter(instance=instance, workflow_id=workflow_id, mode="trigger"))
+        # n8n lists a run it has queued before it starts it (no start time yet): wait for the start.
+        return list(ExecutionRecord.objects.filter(instance=instance, workflow_id=workflow_id, mode="trigger",
+                                                   started_at__isnull=False))
 
     wait_time = (fire - timezone.now()).total_seconds() + 90
     [run] = wait_for(scheduled_runs, timeout=wait_time, interval=5, what="the scheduled execution")

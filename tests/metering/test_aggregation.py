@@ -111,3 +111,38 @@ def test_usage_is_read_within_the_team_only():
     team_usage = client.get("/api/v1/usage").json()
     assert [entry["instance"] for entry in team_usage] == ["a-one"]
     assert {q["code"] for q in team_usage[0]["quotas"]} == {"traffic", "storage"}
+
+
+def test_an_execution_queued_before_a_pass_is_metered_once_it_starts(instance, monkeypatch):
+    """n8n lists a queued execution without a start time: the record is copied at once, its start
+    comes at a later sync. A pass in between moves the cursor on; the run must still be billed."""
+    from tenantry.automations import services as automations
+    from tenantry.automations.backends.base import Execution
+    from tenantry.instances.models import Status
+
+    listed: list[Execution] = [Execution(id="q1", workflow_id="w", status="new", mode="trigger",
+                                         started_at=None, stopped_at=None)]
+
+    class App:
+        def executions(self):
+            return listed
+
+        def workflows(self):
+            return []
+
+    monkeypatch.setattr(automations, "automation_for", lambda instance: App())
+    instance.status = Status.RUNNING
+    assert automations.executions_sync(instance=instance) == 1
+    ExecutionRecord.objects.filter(external_id="q1").update(created_at=T0, updated_at=T0)  # copied long ago
+    ExecutionRecord.objects.create(instance=instance, external_id="done", workflow_id="w", status="success",
+                                   started_at=T0 + timedelta(hours=1))
+    assert collect_executions().events == 1  # the finished one; the queued one is not billable yet
+
+    started = datetime.now(UTC).replace(microsecond=0)
+    listed[0] = Execution(id="q1", workflow_id="w", status="success", mode="trigger", started_at=started,
+                          stopped_at=started + timedelta(seconds=2))
+    assert automations.executions_sync(instance=instance) == 1
+    assert collect_executions().events == 1
+    event = UsageEvent.objects.get(transaction_id=f"exec:{ExecutionRecord.objects.get(external_id='q1').pk}")
+    assert event.timestamp == started
+    assert collect_executions().events == 0

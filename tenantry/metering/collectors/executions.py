@@ -19,7 +19,7 @@ from tenantry.metering.services.ingest import usage_record
 
 COLLECTOR = "executions"
 _CURSOR = "metering.executions.cursor"
-# Records created in the same instant as the cursor, or committed late by a concurrent sync.
+# Records changed in the same instant as the cursor, or committed late by a concurrent sync.
 _OVERLAP = timedelta(minutes=5)
 
 
@@ -28,11 +28,14 @@ def collect_executions(*, batch: int = 5000) -> CollectionReport:
     report = CollectionReport(collector=COLLECTOR)
     started = time.perf_counter()
     cursor, _ = KeyValue.objects.select_for_update().get_or_create(key=_CURSOR, defaults={"value": {}})
-    since = parse_datetime(cursor.value.get("created_at", "")) if cursor.value.get("created_at") else None
+    # By last change, not by creation: n8n lists a queued run without its start, and the sync that
+    # later fills the start must bring it back here. ("created_at": the cursor of older releases.)
+    mark = cursor.value.get("updated_at") or cursor.value.get("created_at")
+    since = parse_datetime(mark) if mark else None
     meter = builtin_meters()[EXECUTIONS]
-    records = ExecutionRecord.objects.filter(started_at__isnull=False).select_related("instance").order_by("created_at")
+    records = ExecutionRecord.objects.filter(started_at__isnull=False).select_related("instance").order_by("updated_at")
     if since is not None:
-        records = records.filter(created_at__gte=since - _OVERLAP)
+        records = records.filter(updated_at__gte=since - _OVERLAP)
     last = None
     instances = set()
     for record in records[:batch]:
@@ -40,9 +43,9 @@ def collect_executions(*, batch: int = 5000) -> CollectionReport:
                         transaction_id=f"exec:{record.pk}"):
             report.events += 1
             instances.add(record.instance_id)
-        last = record.created_at
+        last = record.updated_at
     if last is not None:
-        cursor.value = {"created_at": last.isoformat()}
+        cursor.value = {"updated_at": last.isoformat()}
         cursor.save(update_fields=["value", "updated_at"])
     report.instances = len(instances)
     report.seconds = time.perf_counter() - started
