@@ -15,8 +15,8 @@ from typing import Any
 
 import requests
 
+from tenantry.catalog.hook_spec import Hook
 from tenantry.catalog.registry import app_templates
-from tenantry.catalog.schema import Hook
 from tenantry.catalog.templating import TemplateError, render, render_json
 from tenantry.instances.deployment import template_context
 from tenantry.instances.secrets import (
