@@ -9,10 +9,20 @@ Its own data directory, installation id (so the reconciler never touches resourc
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import socket
 import tempfile
+
+
+def spare_subnet(index: int) -> ipaddress.IPv4Network:
+    """A /27 of this run's pool for a test that makes a network by hand (not through placement):
+    from the pool's next-to-last /24 (placement hands out the pool from its start; tests/ops/
+    test_compose.py takes the last /24), so two runs on one engine never ask for one subnet."""
+    pool = ipaddress.IPv4Network(os.environ["TENANTRY_SUBNET_POOL"])
+    block = list(pool.subnets(new_prefix=24))[-2]
+    return list(block.subnets(new_prefix=27))[index]
 
 
 def free_port() -> int:

@@ -23,6 +23,7 @@ from tenantry.runtime.backends.docker import DockerRuntime
 from tenantry.runtime.backends.docker_confinement import FORWARD_CHAIN, INPUT_CHAIN
 from tenantry.runtime.registry import runtime_for
 from tests.instances.helpers import create
+from tests.testenv import spare_subnet
 
 pytestmark = [pytest.mark.docker]
 
@@ -208,11 +209,13 @@ def test_a_non_root_container_can_still_write_its_tmpfs_after_a_restart(platform
     from tenantry.runtime.backends.base import ContainerSpec, Deployment, ResourceLimits, TmpfsMount
 
     prefix = f"{settings.TENANTRY['RESOURCE_PREFIX']}-tmpfs"
+    subnet = spare_subnet(1)  # of this run's pool: a fixed one clashed between runs on one engine
+    gateway, ip = list(subnet.hosts())[:2]
     deployment = Deployment(
-        instance_id="tmpfs-owner", slug="tmpfs", network=prefix, subnet="172.21.254.0/27", gateway="172.21.254.1",
+        instance_id="tmpfs-owner", slug="tmpfs", network=prefix, subnet=str(subnet), gateway=str(gateway),
         volumes=(), entrypoint_service="web", entrypoint_port=8080,
         containers=(ContainerSpec(
-            service="web", name=f"{prefix}-web", image="tenantry/hello:1", ip="172.21.254.2", user="1000:1000",
+            service="web", name=f"{prefix}-web", image="tenantry/hello:1", ip=str(ip), user="1000:1000",
             limits=ResourceLimits(memory_mb=32, cpus=0.1, pids=16), command=("sleep", "600"),
             read_only_root=True, tmpfs=(TmpfsMount(path="/scratch", size_mb=1),)),))
     runtime = DockerRuntime(installation_id=settings.TENANTRY["INSTALLATION_ID"])

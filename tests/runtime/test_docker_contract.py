@@ -21,9 +21,11 @@ from tenantry.runtime.backends.base import (
 )
 from tenantry.runtime.backends.docker import DockerRuntime
 from tests.conftest import wait_for
+from tests.testenv import spare_subnet
 
 pytestmark = [pytest.mark.docker]
-SUBNET = "172.31.250.0/27"
+SUBNET = spare_subnet(0)  # of this run's pool: a fixed one clashed between runs on one engine
+_HOSTS = list(SUBNET.hosts())
 
 
 @pytest.fixture()
@@ -38,10 +40,10 @@ def _deployment(*, memory_mb: int = 64, message: str = "one") -> Deployment:
     instance_id = "contract-" + uuid.uuid4().hex[:8]
     prefix = f"{settings.TENANTRY['RESOURCE_PREFIX']}-contract"
     return Deployment(
-        instance_id=instance_id, slug="contract", network=prefix, subnet=SUBNET, gateway="172.31.250.1",
+        instance_id=instance_id, slug="contract", network=prefix, subnet=str(SUBNET), gateway=str(_HOSTS[0]),
         volumes=(f"{prefix}-data",),
         containers=(ContainerSpec(
-            service="web", name=f"{prefix}-web", image="tenantry/hello:1", ip="172.31.250.2",
+            service="web", name=f"{prefix}-web", image="tenantry/hello:1", ip=str(_HOSTS[1]),
             limits=ResourceLimits(memory_mb=memory_mb, cpus=0.25, pids=64),
             environment={"HELLO_INSTANCE": "contract", "HELLO_MESSAGE": message},
             mounts=(VolumeMount(volume=f"{prefix}-data", path="/data"),),
@@ -60,8 +62,8 @@ def test_deploy_is_idempotent_and_observable(runtime, docker_client):
     assert runtime.ensure_containers(deployment) == [deployment.containers[0].name]
     assert runtime.ensure_containers(deployment) == []  # nothing to do the second time
     network = docker_client.networks.get(deployment.network)
-    assert network.attrs["IPAM"]["Config"][0]["Subnet"] == SUBNET
-    assert SUBNET in runtime.used_subnets()
+    assert network.attrs["IPAM"]["Config"][0]["Subnet"] == str(SUBNET)
+    assert str(SUBNET) in runtime.used_subnets()
 
     runtime.start(deployment)
     runtime.start(deployment)  # already running: no error
