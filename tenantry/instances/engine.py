@@ -199,14 +199,19 @@ def _finished(operation_id: str) -> None:
         callback(operation_id)
 
 
-def resume_stale_operations() -> list[str]:
-    """Re-queue operations whose worker died (expired heartbeat) or that never got picked up."""
+def stale_operation_ids() -> list[str]:
+    """Operations whose worker died (expired heartbeat) or that never got picked up."""
     cutoff = timezone.now() - lease_duration()
     stale = Operation.objects.filter(
         Q(status=OperationStatus.RUNNING, heartbeat_at__lt=cutoff)
         | Q(status=OperationStatus.PENDING, created_at__lt=cutoff)
     ).values_list("pk", flat=True)
-    resumed = [str(pk) for pk in stale]
+    return [str(pk) for pk in stale]
+
+
+def resume_stale_operations() -> list[str]:
+    """Re-queue operations whose worker died (expired heartbeat) or that never got picked up."""
+    resumed = stale_operation_ids()
     for operation_id in resumed:
         log.info("operation.resume", operation=operation_id)
         enqueue_operation(operation_id)

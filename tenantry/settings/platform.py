@@ -72,6 +72,10 @@ TENANTRY = {
     # before its next scheduled run (n8n needs ~30-60 s to start here).
     "SCHEDULE_WAKE_LEAD_SECONDS": env_int("TENANTRY_SCHEDULE_WAKE_LEAD_SECONDS", 180),
     "OPERATION_LEASE_SECONDS": env_int("TENANTRY_OPERATION_LEASE_SECONDS", 60),
+    # Resources of an instance the database does not know (after a control-plane restore: the
+    # instances created since the backup) are marked and kept this long before the reconciler
+    # removes them (docs/disaster-recovery.md).
+    "ORPHAN_GRACE_DAYS": float(os.environ.get("TENANTRY_ORPHAN_GRACE_DAYS", "7")),
     "STEP_MAX_ATTEMPTS": env_int("TENANTRY_STEP_MAX_ATTEMPTS", 4),
     "STEP_RETRY_BASE_SECONDS": float(os.environ.get("TENANTRY_STEP_RETRY_BASE_SECONDS", "0.5")),
     "HEALTH_TIMEOUT_SECONDS": env_int("TENANTRY_HEALTH_TIMEOUT_SECONDS", 120),

@@ -1,7 +1,8 @@
 """The control plane's own backup (`tenantry backup` / `tenantry restore`), on real Docker and
 Traefik: back up, lose the database, the data directory and the proxy's routes, restore onto a
 fresh data directory, reconcile → every instance adopted, running and reachable, nothing
-duplicated, nothing orphaned. Runs on SQLite and on PostgreSQL (the suite's PostgreSQL pass)."""
+duplicated; an instance created after the backup keeps its volume (marked, not removed). Runs on
+SQLite and on PostgreSQL (the suite's PostgreSQL pass)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from django.core.management.base import CommandError
 from django.db import connection, connections
 
 from tenantry.backups.control_plane import DATA_FILES
+from tenantry.instances.deployment import build_deployment
 from tenantry.instances.models import Instance, Status
 from tenantry.instances.reconciler import reconcile
 from tenantry.runtime.registry import runtime_for
@@ -77,6 +79,11 @@ def test_back_up_wipe_restore_reconcile_adopts_every_running_instance(platform, 
     assert "Control plane backed up: control-plane/" in out.getvalue()
     stored = next((offsite / "offsite" / "control-plane").rglob("*.tnb"))
     assert b"alpha" not in stored.read_bytes() and old_files["edge_secret"] not in stored.read_bytes()
+    late, _ = create("charlie")  # created after the backup: the restored database will not know it
+    late_deployment = build_deployment(late)
+    late_volumes = sorted(late_deployment.volumes)
+    assert sorted(v.name for v in docker_client.volumes.list(
+        filters={"label": f"tenantry.instance={late.pk}"})) == late_volumes != []
 
     # The disaster: database, data directory and the proxy's routes lost; the instances still run.
     from tenantry.routing.registry import routing
@@ -99,6 +106,16 @@ def test_back_up_wipe_restore_reconcile_adopts_every_running_instance(platform, 
     report = reconcile()
 
     assert report.errors == [] and report.orphans_removed == [] and report.healed == []
+    # charlie's data survives the first pass (the old reconciler removed it here): marked, kept
+    # for the grace period, listed for the operator.
+    assert sorted(report.orphans_marked) == sorted(
+        [*(f"container:{c.name}" for c in late_deployment.containers), f"network:{late_deployment.network}",
+         *(f"volume:{v}" for v in late_volumes)])
+    assert sorted(v.name for v in docker_client.volumes.list(
+        filters={"label": f"tenantry.instance={late.pk}"})) == late_volumes
+    listing = StringIO()
+    call_command("orphans", "list", stdout=listing)
+    assert str(late.pk) in listing.getvalue() and late_volumes[0] in listing.getvalue()
     assert sorted(Instance.objects.values_list("slug", flat=True)) == ["alpha", "bravo"]
     assert _containers(docker_client, instances) == before  # adopted: nothing recreated, nothing duplicated
     for instance in instances:
@@ -106,7 +123,7 @@ def test_back_up_wipe_restore_reconcile_adopts_every_running_instance(platform, 
         assert platform.wait_for_body(instance.host, f"Hello from {instance.slug}")
     runtime = runtime_for(fresh(instances[0]).server)
     known = {str(i.pk) for i in instances}
-    assert {r.instance_id for r in runtime.list_managed()} == known  # zero orphans
+    assert {r.instance_id for r in runtime.list_managed()} == known | {str(late.pk)}  # nothing else
 
 
 @pytest.mark.django_db

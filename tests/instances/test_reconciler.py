@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.conf import settings
 
@@ -34,29 +32,6 @@ def test_container_removed_behind_our_back_comes_back(platform, docker_client):
     platform.wait_for_body(instance.host, "boots: <code>2</code>")
     assert len([r for r in installation_resources(docker_client, str(instance.id)) if r.startswith("container")]) == 1
     assert reconcile().healed == []  # converged
-
-
-def test_orphans_labelled_as_ours_are_removed_and_nothing_else(platform, docker_client):
-    keeper, _ = create("keeper")
-    ghost = str(uuid.uuid4())
-    labels = {"tenantry.installation": settings.TENANTRY["INSTALLATION_ID"], "tenantry.instance": ghost}
-    docker_client.networks.create(f"{settings.TENANTRY['RESOURCE_PREFIX']}-ghost", labels=labels)
-    docker_client.volumes.create(f"{settings.TENANTRY['RESOURCE_PREFIX']}-ghost-data", labels=labels)
-    docker_client.containers.create("tenantry/hello:1", name=f"{settings.TENANTRY['RESOURCE_PREFIX']}-ghost-web",
-                                    labels=labels, network=f"{settings.TENANTRY['RESOURCE_PREFIX']}-ghost")
-    # a resource of another installation on the same engine must survive
-    foreign = docker_client.volumes.create(f"foreign-{uuid.uuid4().hex[:6]}",
-                                           labels={"tenantry.installation": "someone-else",
-                                                   "tenantry.instance": ghost})
-    try:
-        assert len(installation_resources(docker_client, ghost)) == 3
-        report = reconcile()
-        assert sorted(r.split(":")[0] for r in report.orphans_removed) == ["container", "network", "volume"]
-        assert installation_resources(docker_client, ghost) == []
-        assert len(installation_resources(docker_client, str(keeper.id))) == 3
-        docker_client.volumes.get(foreign.name)  # still there
-    finally:
-        foreign.remove(force=True)
 
 
 def test_stopped_instance_started_by_hand_is_stopped_again(platform, docker_client):
