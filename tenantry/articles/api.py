@@ -31,14 +31,15 @@ class Page(Schema):
 
 @router.get("/instances/{ref}/articles", response={200: ArticlesOut, **ERRORS},
             summary="Articles the SEO pipeline published, this week's count against the plan's limit, and the "
-                    "failed publishing runs with their reason (read from n8n first when it runs)")
+                    "failed publishing runs with their reason, as last read from n8n (every two minutes, or "
+                    "POST …/articles/refresh; `read_at` says when): this call reads nothing from the app")
 def list_articles(request: HttpRequest, ref: str, page: Query[Page]):
     access = access_of(request)
     access.require("instance.view")
     instance = instance_selectors.instance_get(team=access.team, ref=ref)
-    services.articles_sync_quietly(instance=instance)
     articles = selectors.article_list(team=access.team, instance=instance)
     return {"week": selectors.articles_week(team=access.team, instance=instance, now=timezone.now()),
+            "read_at": selectors.articles_read_at(team=access.team, instance=instance),
             "total": articles.count(), "articles": list(articles[page.offset:page.offset + page.limit]),
             "failed_runs": list(selectors.failed_runs(team=access.team, instance=instance)
                                 [:selectors.FAILED_RUNS_SHOWN])}

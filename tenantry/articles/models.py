@@ -56,3 +56,11 @@ def counted_at() -> Coalesce:
     """When an article counts for the weekly limit: its publication date on the site, else
     when Tenantry recorded it."""
     return Coalesce("published_at", "created_at")
+
+
+class PublishReading(BaseModel):
+    """When Tenantry last read the publishing workflow's runs from the app (the two-minute task or
+    "Read from n8n now"): the page and the API show it, and read nothing from the app themselves."""
+
+    instance = models.OneToOneField("instances.Instance", on_delete=models.CASCADE, related_name="publish_reading")
+    read_at = models.DateTimeField()

@@ -34,6 +34,8 @@ class ArticlesWeekOut(Schema):
 
 class ArticlesOut(Schema):
     week: ArticlesWeekOut
+    read_at: datetime | None = Field(description="When the publishing workflow's runs were last read from the app "
+                                                 "(every two minutes while it runs; None: not yet)")
     total: int = Field(description="Articles recorded for the instance, all weeks")
     articles: list[ArticleOut] = Field(description="Newest first, `limit` from `offset`")
     failed_runs: list[FailedRunOut] = Field(description="The most recent failed publishing runs")

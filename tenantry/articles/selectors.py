@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from tenantry.accounts.models import Team
-from tenantry.articles.models import Article, PublishRun, RunOutcome, counted_at
+from tenantry.articles.models import Article, PublishReading, PublishRun, RunOutcome, counted_at
 from tenantry.automations.models import PauseReason, WorkflowState
 from tenantry.billing.selectors import team_app_limit
 from tenantry.core.schedule import team_time_zone, week_bounds
@@ -41,6 +41,12 @@ def weekly_limit(instance: Instance) -> int | None:
 def articles_in_week(instance: Instance, start: datetime, end: datetime) -> int:
     return Article.objects.annotate(counted=counted_at()).filter(
         instance=instance, counted__gte=start, counted__lt=end).count()
+
+
+def articles_read_at(*, team: Team, instance: Instance) -> datetime | None:
+    """When the publishing workflow's runs were last read from the app (None: never yet)."""
+    return PublishReading.objects.filter(instance=instance, instance__team=team) \
+        .values_list("read_at", flat=True).first()
 
 
 def article_list(*, team: Team, instance: Instance) -> QuerySet[Article]:

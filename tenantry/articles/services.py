@@ -21,7 +21,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tenantry.articles.models import Article, PublishRun, RunOutcome
+from tenantry.articles.models import Article, PublishReading, PublishRun, RunOutcome
 from tenantry.articles.selectors import articles_in_week, weekly_limit
 from tenantry.automations.backends.base import AutomationBackend, PublishedPost
 from tenantry.automations.backends.base import PublishRun as AppRun
@@ -86,6 +86,7 @@ def articles_sync(*, instance: Instance, now: datetime | None = None) -> SyncRep
             report.failures += bool(run.error)
     report.paused, report.resumed = app_call(lambda: weekly_limit_enforce(
         instance=instance, backend=backend, workflow_id=workflow_id, now=now or timezone.now()))
+    PublishReading.objects.update_or_create(instance=instance, defaults={"read_at": timezone.now()})
     return report
 
 
@@ -184,16 +185,6 @@ def _local_date(instance: Instance, moment: datetime | None) -> str:
     if moment is None:
         return ""
     return f"{moment.astimezone(team_time_zone(instance.team)):%Y-%m-%d %H:%M}"
-
-
-def articles_sync_quietly(*, instance: Instance) -> None:
-    """Best effort before showing the page: a sleeping or busy app still shows what was recorded."""
-    if instance.status != Status.RUNNING or instance.provisioned_at is None or publish_workflow_id(instance) is None:
-        return
-    try:
-        articles_sync(instance=instance)
-    except ApplicationError as exc:
-        log.info("articles.sync_skipped", instance=instance.slug, reason=exc.code)
 
 
 def wake_for_ended_pauses(*, now: datetime | None = None) -> list[str]:

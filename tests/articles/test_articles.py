@@ -197,11 +197,12 @@ def test_a_new_week_hands_the_workflow_to_a_running_executions_pause(app):
 def test_page_and_api_show_the_teams_articles_only(app):
     team, owner = _team("Shown")
     other, stranger = _team("Other")
-    seo_instance(team, "shown")
+    instance = seo_instance(team, "shown")
     with time_machine.travel(WEDNESDAY, tick=False):
         app.publish(7, title="Seven <b>tips</b>")
         app.publish(0, error="The service refused the connection - perhaps it is offline")
         app.publish(8, title="Eight")
+        services.articles_sync(instance=instance)  # what the two-minute task does
 
         api = Client(HTTP_AUTHORIZATION=f"Bearer {api_key_create(team=team, name='k').plaintext}")
         answer = api.get("/api/v1/instances/shown/articles")
@@ -241,6 +242,31 @@ def test_page_and_api_show_the_teams_articles_only(app):
         assert f'href="/t/{team.slug}/instances/shown/articles/"' in detail
 
 
+def test_the_page_and_api_read_nothing_from_the_app_and_say_when_it_was_last_read(app):
+    """A GET only reads what was recorded (it used to read n8n, record and meter inside the
+    request): the two-minute task and "Read from n8n now" (POST) read the app."""
+    team, owner = _team("Reader")
+    instance = seo_instance(team, "reader")
+    app.publish(5, title="Not read yet")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {api_key_create(team=team, name='k').plaintext}")
+    page = f"/t/{team.slug}/instances/reader/articles/"
+
+    body = api.get("/api/v1/instances/reader/articles").json()
+    html = signed_in(owner).get(page).content.decode()
+
+    assert app.detail_reads == [] and app.calls == []  # the app was not asked
+    assert body["articles"] == [] and body["read_at"] is None
+    assert not PublishRun.objects.filter(instance=instance).exists() and _articles_events(instance) == []
+    assert "Not read from n8n yet" in html
+
+    with time_machine.travel(WEDNESDAY, tick=False):
+        services.sync_all_articles()  # the periodic task
+    body = api.get("/api/v1/instances/reader/articles").json()
+    assert [a["post_id"] for a in body["articles"]] == ["5"] and body["read_at"] == "2026-03-25T09:00:00Z"
+    assert "Last read from n8n: 2026-03-25" in signed_in(owner).get(page).content.decode()
+    assert app.detail_reads == ["1"]  # read once, by the task
+
+
 def test_an_instance_without_the_publishing_template_is_refused_clearly(app):
     team, _ = _team("Plain")
     instance = seo_instance(team, "plain")
@@ -277,7 +303,7 @@ def test_the_articles_endpoints_are_in_the_openapi_document():
         {"$ref": "#/components/schemas/ArticlesOut"}
     assert {p["name"] for p in listed["parameters"]} == {"ref", "limit", "offset"}
     assert set(schema["components"]["schemas"]["ArticlesOut"]["properties"]) == \
-        {"week", "total", "articles", "failed_runs"}
+        {"week", "read_at", "total", "articles", "failed_runs"}
     assert set(schema["components"]["schemas"]["ArticleOut"]["properties"]) == \
         {"post_id", "title", "url", "status", "published_at", "execution_id"}
     assert "404" in schema["paths"]["/api/v1/instances/{ref}/articles/refresh"]["post"]["responses"]

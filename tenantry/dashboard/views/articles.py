@@ -22,10 +22,11 @@ ARTICLES_SHOWN = 100
 @with_team("instance.view")
 def articles(request: HttpRequest, access: Access, ref: str) -> HttpResponse:
     instance = instance_selectors.instance_get(team=access.team, ref=ref)
-    services.articles_sync_quietly(instance=instance)
+    # Reads only what was recorded: the two-minute task and "Read from n8n now" (POST) read the app.
     recorded = selectors.article_list(team=access.team, instance=instance)
     return render(request, "dashboard/articles.html", {
         "access": access, "instance": instance,
+        "read_at": selectors.articles_read_at(team=access.team, instance=instance),
         "publishes": services.publish_workflow_id(instance) is not None,
         "week": selectors.articles_week(team=access.team, instance=instance, now=timezone.now()),
         "articles": recorded[:ARTICLES_SHOWN], "total": recorded.count(),
