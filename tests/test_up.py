@@ -19,7 +19,7 @@ from tests.testenv import free_port
 pytestmark = [pytest.mark.docker, pytest.mark.traefik, pytest.mark.slow]
 
 
-def _start_up(name: str, *, reference_gateway: bool) -> tuple[subprocess.Popen, dict[str, str]]:
+def _start_up(name: str, *, reference_gateway: bool, **ports: int) -> tuple[subprocess.Popen, dict[str, str]]:
     """A real `tenantry up` of its own (data dir, ports, installation id), on SQLite and the file
     queue as a newcomer's `make up` runs it; returns the process and its environment."""
     data_dir = tempfile.mkdtemp(prefix="tenantry-up-")
@@ -31,7 +31,8 @@ def _start_up(name: str, *, reference_gateway: bool) -> tuple[subprocess.Popen, 
            "TENANTRY_HUEY_IMMEDIATE": "0",
            "TENANTRY_GATEWAY_URL": f"http://127.0.0.1:{free_port()}",
            "TENANTRY_RUN_REFERENCE_GATEWAY": "1" if reference_gateway else "0",
-           "TENANTRY_EDGE_PORT": str(free_port()), "TENANTRY_SUPPORT_SMTP_PORT": str(free_port())}
+           "TENANTRY_EDGE_PORT": str(free_port()), "TENANTRY_SUPPORT_SMTP_PORT": str(free_port()),
+           **{name: str(port) for name, port in ports.items()}}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     up = subprocess.Popen([sys.executable, "-m", "tenantry.cli", "up"], env=env, stdout=subprocess.PIPE,
@@ -120,6 +121,30 @@ def test_up_runs_the_whole_product(docker_client):
         return False
 
     wait_for(group_gone, timeout=10, what="every process of `tenantry up` to exit")
+
+
+def test_up_refuses_to_start_on_a_taken_port_and_names_the_setting_to_change():
+    """A port held by another program (a second `make up`): `up` stops at once and says which
+    setting moves it; it used to start the rest and restart the child that could not bind, forever."""
+    import socket
+
+    with socket.socket() as edge, socket.socket() as smtp:
+        for held in (edge, smtp):
+            held.bind(("127.0.0.1", 0))
+            held.listen()
+        edge_port, smtp_port = edge.getsockname()[1], smtp.getsockname()[1]
+        up, _ = _start_up("taken", reference_gateway=False, TENANTRY_EDGE_PORT=edge_port,
+                          TENANTRY_SUPPORT_SMTP_PORT=smtp_port)
+        try:
+            output, _ = up.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(up.pid, signal.SIGTERM)
+            output, _ = up.communicate(timeout=30)
+            pytest.fail(f"up kept running on a taken port:\n{output[-3000:]}")
+    assert up.returncode != 0, output
+    assert f"127.0.0.1:{edge_port} (edge) is in use: set TENANTRY_EDGE_PORT to a free port" in output, output
+    assert f"127.0.0.1:{smtp_port} (support SMTP) is in use: set TENANTRY_SUPPORT_SMTP_PORT" in output, output
+    assert "Tenantry is up" not in output
 
 
 def _children(parent: int) -> dict[int, str]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import shutil
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from django.conf import settings
@@ -55,6 +58,42 @@ def _static_document(conf: dict[str, Any], directory: Path) -> dict[str, Any]:
     )
 
 
+def _listeners(*, reference_gateway: bool) -> list[tuple[str, str, int, str]]:
+    """What `up` will listen on: (what, host, port, the setting that moves it)."""
+    conf, support = settings.TENANTRY, settings.TENANTRY_SUPPORT
+    found = [("dashboard and API", conf["WEB_HOST"], conf["WEB_PORT"], "TENANTRY_WEB_PORT"),
+             ("proxy", conf["PROXY_HOST"], conf["PROXY_PORT"], "TENANTRY_PROXY_PORT"),
+             ("proxy's ping, API and metrics", "127.0.0.1", conf["PROXY_INTERNAL_PORT"],
+              "TENANTRY_PROXY_INTERNAL_PORT"),
+             ("edge", "127.0.0.1", conf["EDGE_PORT"], "TENANTRY_EDGE_PORT")]
+    if support["SMTP_ENABLED"]:
+        found.append(("support SMTP", support["SMTP_HOST"], support["SMTP_PORT"],
+                      "TENANTRY_SUPPORT_SMTP_PORT (or TENANTRY_SUPPORT_SMTP_ENABLED=0)"))
+    if reference_gateway:
+        found.append(("reference payment gateway", "127.0.0.1",
+                      urlsplit(settings.PAYMENT_GATEWAY["URL"]).port or 8090, "TENANTRY_GATEWAY_URL (its port)"))
+    return found
+
+
+def taken_ports(listeners: list[tuple[str, str, int, str]]) -> list[str]:
+    """The listeners whose address another program holds, each with the setting to change. Checked
+    before anything starts: otherwise the child that cannot bind is restarted with backoff forever
+    and the operator reads a bare "address already in use" among the others' lines."""
+    taken = []
+    for what, host, port, setting in listeners:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            # As the servers themselves bind (a port left in TIME_WAIT is free to them).
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                # Only "in use": a port below 1024 refused to this user may be Traefik's to take
+                # (a binary given the capability), so that is left to the child to say.
+                if exc.errno == errno.EADDRINUSE:
+                    taken.append(f"{host}:{port} ({what}) is in use: set {setting} to a free port")
+    return taken
+
+
 class Command(BaseCommand):
     help = "Run Tenantry: control plane (web + API), worker, edge and Traefik, until interrupted."
 
@@ -63,6 +102,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         conf = settings.TENANTRY
+        run_gateway = os.environ.get("TENANTRY_RUN_REFERENCE_GATEWAY",
+                                     "0" if os.environ.get("TENANTRY_GATEWAY_URL") else "1") == "1"
+        taken = taken_ports(_listeners(reference_gateway=run_gateway))
+        if taken:
+            raise CommandError("Cannot start, a port is in use (another `tenantry up`?):\n  " + "\n  ".join(taken))
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         # Example plans and add-ons so that signup → plan → payment works at once (idempotent,
@@ -93,8 +137,7 @@ class Command(BaseCommand):
         if settings.TENANTRY_SUPPORT["SMTP_ENABLED"]:
             # Replies to support tickets by email (tenantry/support/inbound_smtp.py).
             children["support smtp"] = [python, "-m", "tenantry.cli", "support-smtp"]
-        if os.environ.get("TENANTRY_RUN_REFERENCE_GATEWAY",
-                          "0" if os.environ.get("TENANTRY_GATEWAY_URL") else "1") == "1":
+        if run_gateway:
             # No real Mobile Money gateway configured: run the reference one, so payments work
             # end to end on a laptop (its "phone" page confirms or declines).
             children["payment gateway"] = [python, "-m", "tenantry.cli", "payment-gateway"]
