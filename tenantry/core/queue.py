@@ -5,19 +5,13 @@ every operation — a provisioning, the wake of a hibernated instance a visitor 
 half of that on average before a worker saw it (measured: 49 ms median, 115 ms p95, between the
 operation's row and its claim). Redis needs none of this: its workers block on the queue.
 
-Each consumer process binds a Unix datagram socket in `<queue file>.doorbells/`; enqueueing sends
-one byte to every socket there (a directory listing and a send: microseconds), and a thread of
-the consumer wakes its sleeping workers. The poll stays as it was, as the fallback: a ring that
-is lost (a socket that could not be bound, a full buffer) costs no more than before.
+Each consumer process binds a doorbell (tenantry.core.doorbell) in `<queue file>.doorbells/`;
+enqueueing rings every one there (a directory listing and a send: microseconds), and a thread of
+the consumer wakes its sleeping workers. The poll stays as it was, as the fallback.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import logging
-import os
-import secrets
 import socket
 import threading
 from pathlib import Path
@@ -27,37 +21,11 @@ from huey import SqliteHuey
 from huey.consumer import Consumer, Worker
 from huey.storage import SqliteStorage
 
-log = logging.getLogger("huey.doorbell")
-_SOCKET_SUFFIX = ".sock"
+from tenantry.core import doorbell as doorbells
 
 
 def doorbell_dir(queue_file: str) -> Path:
     return Path(f"{queue_file}.doorbells")
-
-
-def ring(directory: Path) -> int:
-    """Wake every consumer listening in `directory`; the number rung. Sockets left by a consumer
-    that died are removed on the way."""
-    try:
-        names = [name for name in os.listdir(directory) if name.endswith(_SOCKET_SUFFIX)]
-    except FileNotFoundError:
-        return 0
-    rung = 0
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
-        sender.setblocking(False)
-        for name in names:
-            path = directory / name
-            try:
-                sender.sendto(b"!", str(path))
-                rung += 1
-            except (ConnectionRefusedError, FileNotFoundError):
-                with contextlib.suppress(OSError):
-                    path.unlink()  # nobody listens there any more
-            except BlockingIOError:
-                rung += 1  # its buffer is full of rings it has not read yet: it is awake anyway
-            except OSError as exc:
-                log.debug("doorbell.ring_failed path=%s errno=%s", path, errno.errorcode.get(exc.errno or 0))
-    return rung
 
 
 class Doorbell:
@@ -82,7 +50,7 @@ class Doorbell:
 class DoorbellSqliteStorage(SqliteStorage):
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         super().enqueue(data, priority)
-        ring(doorbell_dir(self.filename))
+        doorbells.ring(doorbell_dir(self.filename))
 
 
 class DoorbellWorker(Worker):
@@ -139,17 +107,11 @@ class DoorbellConsumer(Consumer):
         self._close()
 
     def _listen(self) -> None:
-        directory = doorbell_dir(self.huey.storage.filename)
-        path = directory / f"{os.getpid()}-{secrets.token_hex(4)}{_SOCKET_SUFFIX}"
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            listener.bind(str(path))
-        except OSError as exc:  # a path past the 107 bytes a socket address holds, a read-only disk
-            listener.close()
-            self._logger.warning("Doorbell unavailable (%s): idle workers poll the queue.", exc)
-            return
-        self._listener, self._socket_path = listener, path
+        bound = doorbells.listen(doorbell_dir(self.huey.storage.filename))
+        if bound is None:
+            return  # idle workers poll the queue, as without a doorbell
+        listener, self._socket_path = bound
+        self._listener = listener
         threading.Thread(target=self._answer_rings, args=(listener,), name="huey-doorbell", daemon=True).start()
 
     def _answer_rings(self, listener: socket.socket) -> None:
@@ -162,15 +124,9 @@ class DoorbellConsumer(Consumer):
             self.doorbell.ring()
 
     def _close(self) -> None:
-        if self._socket_path is not None:
-            with contextlib.suppress(OSError):
-                self._socket_path.unlink()
-            self._socket_path = None
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)
-            self._listener.close()
-            self._listener = None
+        if self._listener is not None and self._socket_path is not None:
+            doorbells.close(self._listener, self._socket_path)
+        self._listener, self._socket_path = None, None
 
 
 class DoorbellSqliteHuey(SqliteHuey):

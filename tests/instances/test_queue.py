@@ -63,7 +63,8 @@ def test_idle_worker_picks_up_new_work_without_waiting_for_its_poll_interval(tmp
 
 
 def test_doorbell_sockets_of_consumers_that_are_gone_are_removed(tmp_path):
-    from tenantry.core.queue import doorbell_dir, ring
+    from tenantry.core.doorbell import ring
+    from tenantry.core.queue import doorbell_dir
 
     huey = import_string("tenantry.core.queue.DoorbellSqliteHuey")("doorbell-test", filename=str(tmp_path / "q"))
     consumer = _consumer_running(huey, initial_delay=0.05, max_delay=0.05)
