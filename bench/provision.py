@@ -87,6 +87,7 @@ class Profile:
             self.add("request → API answer", api_answered - asked)
         self.add("queue hop (row → claimed)", started - created)
         previous = started
+        healthy = None
         for step in operation["steps"]:
             begun, ended = _when(step["started_at"]), _when(step["finished_at"])
             if begun is None or ended is None:
@@ -94,8 +95,12 @@ class Profile:
             self.add("  bookkeeping between steps", begun - previous)
             self.add(f"  step {step['name']}", ended - begun)
             previous = ended
+            if step["name"] == "wait_healthy":
+                healthy = ended
         self.add("  finish (status, events)", finished - previous)
         self.add("operation done → answers via proxy (< 0: before)", answered - finished)
+        if healthy is not None:  # a wake hands a held request over from then on (the edge)
+            self.add("app seen healthy → answers via proxy", answered - healthy)
         self.add("total", answered - asked)
 
     def print(self, title: str) -> None:
