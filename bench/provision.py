@@ -74,8 +74,11 @@ class Profile:
                api_answered: float | None = None) -> None:
         deadline = time.monotonic() + 60
         while True:  # the app may answer before the operation has written its end
-            operations = stack.api("GET", f"/instances/{slug}/operations").json()
-            operation = next(o for o in operations if o["kind"] == kind)
+            response = stack.api("GET", f"/instances/{slug}/operations")
+            if response.status_code == 429:  # these reads count against the API's rate limit
+                time.sleep(float(response.headers.get("Retry-After") or 1))
+                continue
+            operation = next(o for o in response.json() if o["kind"] == kind)
             if operation["finished_at"] or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
