@@ -12,13 +12,18 @@ and it answers only what the proxy forwarded for that instance (tenantry.edge.gu
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+import socket
 import uuid
+from pathlib import Path
 
 import httpx
 from django.conf import settings
 from django.utils import translation
 
+from tenantry.core import doorbell as doorbells
 from tenantry.edge import pages
 from tenantry.edge.guard import host_serves_instance, proxy_credential_ok
 from tenantry.edge.holding import (
@@ -77,15 +82,36 @@ class EdgeApp:
             await response.discard()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
+        doorbell = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                doorbell = self._listen_for_wakes()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if doorbell is not None:
+                    asyncio.get_running_loop().remove_reader(doorbell[0].fileno())
+                    doorbells.close(*doorbell)
                 if self._client is not None:
                     await self._client.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _listen_for_wakes(self) -> tuple[socket.socket, Path] | None:
+        """Workers ring when an app may be handed requests (tenantry.instances.engine)."""
+        bound = doorbells.listen(doorbells.edge_doorbells())
+        if bound is not None:
+            listener = bound[0]
+            listener.setblocking(False)
+
+            def rung() -> None:
+                with contextlib.suppress(BlockingIOError):
+                    while listener.recv(64):  # every ring waiting: one look answers them all
+                        pass
+                self.wakes.rung()
+
+            asyncio.get_running_loop().add_reader(listener.fileno(), rung)
+        return bound
 
     async def answer(self, request: EdgeRequest) -> EdgeResponse:
         match = _EDGE_PATH.match(request.raw_path)

@@ -101,10 +101,22 @@ class Slot:
 
 class WakeWatch:
     """Waits for instances to be running: one status poll per instance, shared by every request
-    held for it."""
+    held for it. A worker that sees an app answer rings the edge's doorbell (`rung`, wired by
+    the edge app): every poll then looks at once instead of at the end of its interval."""
 
     def __init__(self) -> None:
         self._polls: dict[str, asyncio.Task[bool | None]] = {}
+        self._ring: asyncio.Event | None = None
+
+    def rung(self) -> None:
+        if self._ring is not None:
+            self._ring.set()
+            self._ring = None
+
+    def _next_ring(self) -> asyncio.Event:
+        if self._ring is None:
+            self._ring = asyncio.Event()
+        return self._ring
 
     async def until_running(self, instance_id: str, *, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -127,22 +139,25 @@ class WakeWatch:
         if self._polls.get(instance_id) is poll:
             del self._polls[instance_id]
 
-    @staticmethod
-    async def _poll(instance_id: str, *, seconds: float) -> bool | None:
+    async def _poll(self, instance_id: str, *, seconds: float) -> bool | None:
         """True once the app answers, False once it stopped waking (failed, stopped…), None after
         `seconds`. Looks often at first (a small app is up a few tenths of a second after the
-        request), then less: one cheap read per instance, however many requests wait for it."""
+        request), then less: one cheap read per instance, however many requests wait for it;
+        a ring of the doorbell ends the wait between two looks."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         delay = POLL_FIRST_SECONDS
         while True:
+            ring = self._next_ring()  # taken before the read: a ring during it is not missed
             answers = await in_db_thread(app_answers, instance_id)
             if answers is not None:
                 return answers
             if loop.time() > deadline:
                 return None
-            await asyncio.sleep(delay)
-            delay = min(delay * POLL_GROWTH, POLL_MAX_SECONDS)
+            try:
+                await asyncio.wait_for(ring.wait(), delay)
+            except TimeoutError:
+                delay = min(delay * POLL_GROWTH, POLL_MAX_SECONDS)
 
 
 def app_answers(instance_id: str) -> bool | None:

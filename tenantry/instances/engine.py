@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tenantry.core.audit import audit_log
+from tenantry.core.doorbell import edge_doorbells, ring
 from tenantry.core.logging import bind_operation_context, clear_operation_context, get_logger
 from tenantry.instances.events import emit_operation_finished
 from tenantry.instances.lease import Lease, LeaseLost, claim, lease_duration
@@ -91,8 +92,13 @@ def _run_claimed(lease: Lease) -> str:
         error = _run_step(ctx, step)
         if error is not None:
             _fail(ctx, step, error)
+            ring(edge_doorbells())  # a request held for the app stops waiting for it
             return OperationStatus.FAILED
+        if step.name == "wait_healthy":
+            # A request held while the app wakes may go to it now (tenantry.edge.holding).
+            ring(edge_doorbells())
     _succeed(ctx)
+    ring(edge_doorbells())
     return OperationStatus.SUCCEEDED
 
 

@@ -261,8 +261,9 @@ HUEY: dict = {
         "worker_type": "thread",
         "periodic": True,
         # An idle consumer polls the SQLite queue with a backoff; Huey's default lets it drift
-        # to 10 s between polls, which a visitor waking an instance would feel. Redis blocks on
-        # the queue instead and ignores these.
+        # to 10 s between polls, which a visitor waking an instance would feel. Enqueueing also
+        # rings the consumers' doorbell (tenantry.core.queue), so the poll is only the fallback.
+        # Redis blocks on the queue instead and ignores these.
         "initial_delay": 0.01,
         "backoff": 1.1,
         "max_delay": float(os.environ.get("TENANTRY_WORKER_MAX_POLL_SECONDS", "0.1")),
@@ -272,6 +273,6 @@ if REDIS_URL:
     HUEY["huey_class"] = "huey.RedisHuey"
     HUEY["connection"] = {"url": REDIS_URL}
 else:
-    HUEY["huey_class"] = "huey.SqliteHuey"
+    HUEY["huey_class"] = "tenantry.core.queue.DoorbellSqliteHuey"
     HUEY["filename"] = str(DATA_DIR / "queue.sqlite3")
 

@@ -5,13 +5,18 @@ that wait was a third of a wake's time)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
-from tenantry.edge.holding import WakeWatch, app_answers
+from tenantry.core.doorbell import close, edge_doorbells, listen, ring
+from tenantry.edge import holding
+from tenantry.edge.app import EdgeApp
+from tenantry.edge.holding import WakeWatch, app_answers, in_db_thread
+from tenantry.instances import services
 from tenantry.instances.models import Instance, Operation, OperationKind, OperationStatus, Status, Step, StepStatus
 from tenantry.instances.operations import PLANS
-from tests.instances.helpers import create
+from tests.instances.helpers import create, fresh
 
 pytestmark = [pytest.mark.docker]
 
@@ -65,3 +70,70 @@ def test_only_a_running_operation_that_restarts_a_set_up_app_hands_over_early(pl
     assert app_answers(str(instance.pk)) is True
     Instance.objects.filter(pk=instance.pk).update(status=Status.FAILED)
     assert app_answers(str(instance.pk)) is False
+
+
+async def _lifespan(app: EdgeApp, message: str) -> asyncio.Task:
+    """Start (or, given the task back, stop) the edge app's lifespan, as uvicorn does."""
+    inbox: asyncio.Queue = asyncio.Queue()
+    outbox: asyncio.Queue = asyncio.Queue()
+    task = asyncio.ensure_future(app({"type": "lifespan"}, inbox.get, outbox.put))
+    await inbox.put({"type": message})
+    assert (await outbox.get())["type"] == f"{message}.complete"
+    task.inbox = inbox  # type: ignore[attr-defined]
+    task.outbox = outbox  # type: ignore[attr-defined]
+    return task
+
+
+def test_held_request_goes_to_the_app_when_the_worker_rings_not_at_the_next_poll(platform, monkeypatch):
+    """The worker rings the edge's doorbell once the app answers: a held request is handed over
+    at once, not when the edge next looks (up to POLL_MAX_SECONDS later; made 3 s here)."""
+    instance, operation = create("rung")
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    wake = waking(instance)
+    monkeypatch.setattr(holding, "POLL_FIRST_SECONDS", 3.0)
+    monkeypatch.setattr(holding, "POLL_MAX_SECONDS", 3.0)
+
+    def healthy() -> None:
+        wake.steps.filter(name="wait_healthy").update(status=StepStatus.SUCCEEDED)
+
+    async def scenario() -> tuple[bool, float]:
+        app = EdgeApp()
+        lifespan = await _lifespan(app, "lifespan.startup")
+        try:
+            held = asyncio.ensure_future(app.wakes.until_running(str(instance.pk), timeout=10))
+            await asyncio.sleep(0.3)  # the edge has looked once; its next look is 3 s away
+            await in_db_thread(healthy)
+            loop = asyncio.get_running_loop()
+            rung_at = loop.time()
+            assert ring(edge_doorbells()) >= 1  # what the worker does after wait_healthy
+            answered = await asyncio.wait_for(held, 5)
+            return answered, loop.time() - rung_at
+        finally:
+            await lifespan.inbox.put({"type": "lifespan.shutdown"})  # type: ignore[attr-defined]
+            assert (await lifespan.outbox.get())["type"] == "lifespan.shutdown.complete"  # type: ignore[attr-defined]
+
+    answered, waited = asyncio.run(scenario())
+    assert answered is True
+    assert waited < 0.5, f"the held request waited {waited:.2f} s after the ring"
+    assert list(edge_doorbells().glob("*.sock")) == []  # the edge removed its doorbell on the way out
+
+
+def test_a_wake_rings_the_edge_once_the_app_is_healthy(platform):
+    instance, operation = create("ringer")
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    services.instance_hibernate(instance=instance, actor="test")
+    assert fresh(instance).status == Status.HIBERNATED
+    bound = listen(edge_doorbells())
+    assert bound is not None
+    listener, path = bound
+    listener.settimeout(0)
+    try:
+        services.instance_wake(instance=fresh(instance), actor="test")  # run by the (immediate) queue
+        assert fresh(instance).status == Status.RUNNING
+        rings = 0
+        with contextlib.suppress(BlockingIOError):
+            while listener.recv(64):
+                rings += 1
+    finally:
+        close(listener, path)
+    assert rings >= 2  # once healthy (a held request may go), once the wake ended
