@@ -85,6 +85,12 @@ class ScaleRun:
             "TENANTRY_API_RATE_LIMIT_PER_IP_PER_MINUTE": "100000000",
             # Idle instances must not hibernate while the bench counts them.
             "TENANTRY_HIBERNATE_AFTER_SECONDS": "0",
+            # One worker thread per concurrent client: with the default 4, eight clients measured
+            # the queue's wait, not the control plane's work (a thread mostly waits on Docker).
+            "TENANTRY_WORKER_THREADS": str(args.concurrency),
+            # Delete-all measures removing instances, not saving a thousand final backups (a plan
+            # can turn them off the same way: `final_backup_on_delete`).
+            "TENANTRY_BACKUP_FINAL_ON_DELETE": "0",
         })
         self.client = docker.from_env(timeout=120)
         self.stop_event = threading.Event()
