@@ -91,6 +91,10 @@ class ScaleRun:
             # Delete-all measures removing instances, not saving a thousand final backups (a plan
             # can turn them off the same way: `final_backup_on_delete`).
             "TENANTRY_BACKUP_FINAL_ON_DELETE": "0",
+            # gunicorn 27 binds one control socket per user ($HOME/.gunicorn/gunicorn.ctl) for every
+            # master on the machine: twice this run's web server got a SIGTERM it never asked
+            # for while other stacks started and stopped beside it.
+            "GUNICORN_CMD_ARGS": "--no-control-socket",
         })
         self.client = docker.from_env(timeout=120)
         self.stop_event = threading.Event()
