@@ -48,7 +48,7 @@ def team_subscription(team: Team) -> Subscription | None:
     live_first = Case(When(status__in=LIVE_SUBSCRIPTION_STATUSES, then=Value(0)), default=Value(1),
                       output_field=IntegerField())
     return (Subscription.objects.filter(team=team).select_related("plan", "pending_plan", "account")
-            .order_by(live_first, *Subscription._meta.ordering).first())
+            .order_by(live_first, "-created_at").first())
 
 
 def team_app_limit(team: Team, app: str, key: str) -> int | None:
