@@ -85,6 +85,16 @@ class ScaleRun:
             "TENANTRY_API_RATE_LIMIT_PER_IP_PER_MINUTE": "100000000",
             # Idle instances must not hibernate while the bench counts them.
             "TENANTRY_HIBERNATE_AFTER_SECONDS": "0",
+            # One worker thread per concurrent client: with the default 4, eight clients measured
+            # the queue's wait, not the control plane's work (a thread mostly waits on Docker).
+            "TENANTRY_WORKER_THREADS": str(args.concurrency),
+            # Delete-all measures removing instances, not saving a thousand final backups (a plan
+            # can turn them off the same way: `final_backup_on_delete`).
+            "TENANTRY_BACKUP_FINAL_ON_DELETE": "0",
+            # gunicorn 27 binds one control socket per user ($HOME/.gunicorn/gunicorn.ctl) for every
+            # master on the machine: twice this run's web server got a SIGTERM it never asked
+            # for while other stacks started and stopped beside it.
+            "GUNICORN_CMD_ARGS": "--no-control-socket",
         })
         self.client = docker.from_env(timeout=120)
         self.stop_event = threading.Event()
@@ -94,15 +104,26 @@ class ScaleRun:
 
     def api(self, method: str, path: str, **kwargs: object) -> requests.Response:
         # A loaded shared machine can stall one answer for seconds: wait longer than the stack's 30 s.
-        return self.stack.http.request(method, f"http://127.0.0.1:{self.stack.web_port}/api/v1{path}", timeout=300,
-                                       **kwargs)  # type: ignore[arg-type]
+        # A connection reset (the web server restarted by the stack's supervisor: on this shared
+        # machine its gunicorn got SIGTERMs nobody here sent) is asked again: GETs are safe to
+        # repeat, creates carry an Idempotency-Key, and a repeated DELETE is accepted below.
+        for attempt in range(20):
+            try:
+                return self.stack.http.request(method, f"http://127.0.0.1:{self.stack.web_port}/api/v1{path}",
+                                               timeout=300, **kwargs)  # type: ignore[arg-type]
+            except requests.ConnectionError:
+                if attempt == 19 or self.stop_event.is_set():
+                    raise
+                time.sleep(1)
+        raise AssertionError("unreachable")
 
     # --- creation ------------------------------------------------------------------------------
     def _create_one(self, index: int) -> None:
         if self.stop_event.is_set():
             return
         slug = f"sc{index:05d}"
-        response = self.api("POST", "/instances", json={"slug": slug, "app": "hello"})
+        response = self.api("POST", "/instances", json={"slug": slug, "app": "hello"},
+                            headers={"Idempotency-Key": f"create-{slug}"})
         assert response.status_code == 202, response.text[:300]
         operation = response.json()["operation"]["id"]
         while not self.stop_event.is_set():
@@ -178,7 +199,8 @@ class ScaleRun:
 
         def delete(slug: str) -> None:
             response = self.api("DELETE", f"/instances/{slug}")
-            assert response.status_code == 202, response.text[:300]
+            # 409: already being deleted (a DELETE repeated after a connection reset).
+            assert response.status_code in (202, 409), response.text[:300]
 
         self.run_all(delete, list(self.slugs))
         deadline = time.monotonic() + self.args.delete_timeout

@@ -274,12 +274,19 @@ def stop_containers(ctx: StepContext) -> None:
 
 
 def unpublish_route(ctx: StepContext) -> None:
-    key = str(ctx.instance.id)
-    ctx.routing.unpublish(key)
+    """Takes the route out of the proxy's files without waiting for its reload: the deletion's
+    Docker steps run meanwhile, and `confirm_route_removed` checks the reload at the end (waiting
+    here blocked a worker thread for the whole reload, up to 3 s with a thousand routes)."""
+    ctx.routing.unpublish(str(ctx.instance.id))
+    ctx.log(f"{ctx.instance.host} removed from the proxy's routes")
+
+
+def confirm_route_removed(ctx: StepContext) -> None:
     # "Deleted" must mean "no longer answers at its address", as soon as the operation ends.
-    if not ctx.routing.wait_removed(key):
+    if not ctx.routing.wait_removed(str(ctx.instance.id)):
         ctx.log("the proxy has not confirmed the removal yet; it applies it when it reloads")
-    ctx.log(f"{ctx.instance.host} removed from the proxy")
+    else:
+        ctx.log(f"{ctx.instance.host} no longer served by the proxy")
 
 
 def remove_containers(ctx: StepContext) -> None:
@@ -333,6 +340,7 @@ STEPS: dict[str, Callable[[StepContext], None]] = {
     "publish_route": publish_route,
     "stop_containers": stop_containers,
     "unpublish_route": unpublish_route,
+    "confirm_route_removed": confirm_route_removed,
     "remove_containers": remove_containers,
     "remove_volumes": remove_volumes,
     "remove_network": remove_network,

@@ -68,10 +68,10 @@ def test_list_and_show_cost_the_same_few_queries_at_10_and_at_300_instances(sett
     listed, sql, built = _cost(client, "/api/v1/instances")
     shown, _, _ = _cost(client, "/api/v1/instances/q00250")
     assert (listed, shown) == (small_list, small_show)
-    # key lookup, the plan's rate (live subscription, else any: two), one upsert per limit
-    # (address, key), then the page: count, rows, their active operations.
-    assert listed == 2 + 2 + 1 + 3, sql
-    assert shown == 2 + 2 + 1 + 2
+    # key lookup, the plan's rate (the live subscription, else the latest: one query), one upsert
+    # per limit (address, key), then the page: count, rows, their active operations.
+    assert listed == 1 + 1 + 2 + 3, sql
+    assert shown == 1 + 1 + 2 + 2
     assert sum("ratelimitwindow" in q.lower() for q in sql) == 2
     # A page of 100 rows builds its 100 instances and their operations, not a team and a server each.
     assert built.get(Instance.__name__) == 100

@@ -169,3 +169,21 @@ def test_selectors_are_scoped_to_the_team() -> None:
 
     with pytest.raises(NotFound):
         selectors.team_invoice(mine, other_invoice.pk)
+
+
+def test_team_subscription_is_the_live_one_else_the_latest_in_one_query(django_assert_num_queries) -> None:
+    """Asked on every API request (the key's plan's rate limit): one query whatever the case."""
+    team = make_team()
+    live = subscription_checkout(team=team, plan=make_plan(), interval="month", actor="u")
+    Subscription.objects.filter(pk=live.pk).update(status=SubscriptionStatus.ACTIVE)
+    # A newer subscription that ended does not hide the live one.
+    ended = Subscription.objects.get(pk=live.pk)
+    ended.pk, ended.status, ended.idempotency_key = None, SubscriptionStatus.CANCELED, "an-older-one"
+    ended._state.adding = True
+    ended.save()
+    Subscription.objects.filter(pk=ended.pk).update(created_at=live.created_at + timedelta(days=1))
+    with django_assert_num_queries(1):
+        assert selectors.team_subscription(team).pk == live.pk
+    Subscription.objects.filter(pk=live.pk).update(status=SubscriptionStatus.CANCELED)
+    with django_assert_num_queries(1):
+        assert selectors.team_subscription(team).pk == ended.pk  # none live: the latest

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from tenantry.instances import services
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.models import OperationStatus
 from tenantry.instances.steps import STEPS, StepContext
@@ -43,3 +44,28 @@ def test_an_app_with_first_start_tasks_is_not_routed_before_they_ran(platform, r
     assert route_while_booting == [None]  # the edge's "being set up" page
     # and after the failure, still the edge (its "unavailable" page), never the app
     platform.wait_until(instance.host, lambda r: r.headers.get("X-Tenantry-State") == "failed")
+
+
+def test_a_delete_confirms_its_route_is_gone_after_the_docker_steps_not_before(platform, docker_client,
+                                                                               monkeypatch):
+    """The proxy's reload (up to seconds with a thousand routes) overlaps the deletion's Docker
+    work instead of holding a worker thread before it; the address still stops answering by the
+    time the operation ends."""
+    from tenantry.routing.backends.traefik import TraefikRouting
+    from tests.conftest import installation_resources
+
+    instance, _ = create("quickgone")
+    left_when_waiting: list[list[str]] = []
+    original = TraefikRouting.wait_removed
+
+    def recording(self, key: str, **kwargs) -> bool:
+        left_when_waiting.append(installation_resources(docker_client, key))
+        return original(self, key, **kwargs)
+
+    monkeypatch.setattr(TraefikRouting, "wait_removed", recording)
+    operation = services.instance_delete(instance=instance, actor="test")
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    assert left_when_waiting == [[]]  # one wait, once the containers, volume and network were gone
+    assert [s.name for s in operation.steps.order_by("position")][-1] == "confirm_route_removed"
+    assert platform.get(instance.host).status_code == 404
