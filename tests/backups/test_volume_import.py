@@ -221,8 +221,9 @@ def test_an_engine_over_tcp_is_written_through_the_attach_socket(volume, caplog,
 
 def _helper_state(docker_client, volume: str) -> str | None:
     """The helper container's state ("created", "running"…), None while there is none."""
-    found = docker_client.containers.list(all=True, filters={"name": f"{volume}-backup-helper"})
-    return found[0].status if found else None
+    # The engine's listing alone (the SDK's list inspects each one, which races a helper being removed).
+    found = docker_client.api.containers(all=True, filters={"name": f"{volume}-backup-helper"})
+    return found[0]["State"] if found else None
 
 
 def _once_the_helper_is(docker_client, volume: str, states: tuple[str, ...], then: Iterator[bytes]) -> Iterator[bytes]:
