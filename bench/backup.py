@@ -12,8 +12,10 @@ Tenantry: the runtime's export_volume (helper container, Docker's archive API) �
 frames (sealing.py) → S3Target.put (multipart, then size + ETag confirmed at the target), the
 three stages overlapped in threads exactly as tenantry.backups.archive does it; restore: the
 verify pass (every byte read and checked) is NOT included — it is what `restore` adds on purpose
-— only get → unseal (both checksums, as archive.read_object keeps them) → import_volume (which
-empties the volume first; through a FIFO with this local engine, see docker_volumes.py).
+— only what archive.restore_volumes runs: import_volume (helper made while the first chunk comes,
+volume emptied, written through a FIFO with this local engine, see docker_volumes.py) fed by
+archive.read_stored's write pass (get → unseal, every frame authenticated, the stored bytes'
+size and sha256 and the tar's size checked before the last chunk is given).
 `--rounds N` repeats the restore pair N times, in turn bare or Tenantry first, and prints each.
 Prints MB/s of each and the ratio each way (goal ≤ 1.3), and the load average before/after.
 
@@ -49,9 +51,9 @@ def main() -> None:
     from cryptography.fernet import Fernet
     from django.conf import settings
 
-    from tenantry.backups.archive import PREFETCH_CHUNKS, RESTORE_PREFETCH_CHUNKS
+    from tenantry.backups.archive import PREFETCH_CHUNKS, read_stored
     from tenantry.backups.pipeline import prefetch
-    from tenantry.backups.sealing import Digest, seal, unseal
+    from tenantry.backups.sealing import Digest, seal
     from tenantry.runtime.backends.base import Deployment
     from tenantry.runtime.backends.docker import DockerRuntime
 
@@ -112,18 +114,14 @@ def main() -> None:
         stored = target.put("tenantry.enc", prefetch(seal(exported, key, plain=plain), depth=depth, name="seal"))
         ours_up = time.monotonic() - started
 
+        entry = {"key": "tenantry.enc", "size": stored.size, "sha256": stored.sha256, "tar_size": plain.size,
+                 "tar_sha256": plain.sha256}
+
         def ours_restore() -> float:
-            # The digests archive.read_object keeps and checks: the stored bytes' and the tar's.
+            # What restore_volumes runs (read_stored raises BackupCorrupt if anything differs).
             started = time.monotonic()
-            stored_digest, restored = Digest(), Digest()
-            depth = RESTORE_PREFETCH_CHUNKS
-            download = prefetch(target.get("tenantry.enc"), depth=depth, name="download")
-            runtime.import_volume(deployment, volume, prefetch(
-                unseal(download, key, stored_digest=stored_digest, plain=restored), depth=depth, name="unseal"))
-            seconds = time.monotonic() - started
-            if (restored.size, restored.sha256, stored_digest.sha256) != (plain.size, plain.sha256, stored.sha256):
-                raise SystemExit("the restored tar differs from the backed-up one")
-            return seconds
+            runtime.import_volume(deployment, volume, read_stored(target, entry, key, check_tar_sha256=False))
+            return time.monotonic() - started
 
         # Each round runs both restores, in turn first (the machine's load drifts).
         rounds = []

@@ -7,14 +7,15 @@ Stages (each reads its input from memory and throws its output away, unless it w
   S3 GET          target.get() of the sealed object from moto on 127.0.0.1, chunks discarded
   AES-GCM open    every frame decrypted, one thread
   zstd decompress every compressed frame decompressed, one thread
-  sha256          one digest of the tar (a restore keeps two: the stored bytes and the tar)
+  sha256          one digest of the tar (what a restore's write pass no longer computes: the
+                  stored bytes' digest pins the tar, see archive.read_stored)
   unseal          sealing.unseal() as a restore runs it (frames opened 2 at a time in threads)
   tar x (host)    GNU tar on the host into the volume's mountpoint (the bare baseline's writer)
   import <path>   runtime.import_volume() with each transfer path the Docker runtime has
   bare restore    what bench/backup.py's bare side does: S3 GET of a plain tar piped to `tar x` on
                   the host (the mountpoint emptied first)
-  full <path>     get → unseal → import_volume, threaded exactly as archive.read_object does,
-                  with the stored and plain digests checked
+  full <path>     import_volume fed by archive.read_stored's write pass, as restore_volumes runs
+                  it (the stored bytes' digest and the tar's size checked)
 Run as root on the Docker host (the host tar writes the volume's mountpoint). Prints MB/s of the
 tar's size for each stage, the CPU seconds it cost this process (and its children: the host
 tar) and the moto server (the helper container's tar is not counted), and the load average.
@@ -52,8 +53,7 @@ def main() -> None:
     from cryptography.fernet import Fernet
     from django.conf import settings
 
-    from tenantry.backups.archive import RESTORE_PREFETCH_CHUNKS
-    from tenantry.backups.pipeline import prefetch
+    from tenantry.backups.archive import read_stored
     from tenantry.backups.sealing import Digest, seal, unseal
     from tenantry.runtime.backends.base import Deployment
     from tenantry.runtime.backends.docker import DockerRuntime
@@ -133,14 +133,11 @@ def main() -> None:
                 raise SystemExit("bare restore: tar x failed")
 
         def full(transfer: str) -> Callable[[], None]:
-            def run() -> None:
-                stored_digest, restored = Digest(), Digest()
-                download = prefetch(target.get("bench.enc"), depth=RESTORE_PREFETCH_CHUNKS, name="download")
-                opened = prefetch(unseal(download, key, stored_digest=stored_digest, plain=restored),
-                                  depth=RESTORE_PREFETCH_CHUNKS, name="unseal")
-                runtimes[transfer].import_volume(deployment, volume, opened)
-                if (restored.size, restored.sha256, stored_digest.sha256) != (size, plain.sha256, stored.sha256):
-                    raise SystemExit(f"full {transfer}: the restored data differs")
+            def run() -> None:  # read_stored raises BackupCorrupt if anything differs
+                entry = {"key": "bench.enc", "size": stored.size, "sha256": stored.sha256, "tar_size": size,
+                         "tar_sha256": plain.sha256}
+                runtimes[transfer].import_volume(deployment, volume,
+                                                 read_stored(target, entry, key, check_tar_sha256=False))
             return run
 
         stages: list[tuple[str, Callable[[], None]]] = [

@@ -112,3 +112,58 @@ def test_a_backup_made_in_format_1_restores_through_the_archive_reader(settings,
     with pytest.raises(archive.BackupCorrupt):
         b"".join(archive.read_object(backup, {**entry, "tar_sha256": "0" * 64}))
     reset_backends()
+
+
+def _until_refused(chunks) -> bytes:
+    """What a reader gave before it raised BackupCorrupt (it must raise)."""
+    given = bytearray()
+    with pytest.raises(archive.BackupCorrupt):
+        for chunk in chunks:
+            given += chunk
+    return bytes(given)
+
+
+@pytest.mark.django_db
+def test_the_restore_s_write_pass_checks_the_stored_bytes_and_leaves_the_tar_s_sha256_to_verify(settings, tmp_path):
+    """A restore's write pass (check_tar_sha256=False) hashes the stored bytes only: they pin the
+    tar. It still refuses a flipped byte, another archive of the same team put in the object's
+    place and a tar of another size, each before its last chunk; the tar's own sha256 is proven
+    by verify_backup, which runs before a restore touches anything."""
+    from tenantry.core.backends import reset_backends
+
+    settings.BACKUP_TARGETS = {"local": {"BACKEND": "tenantry.backups.targets.local.LocalTarget",
+                                         "OPTIONS": {"directory": str(tmp_path)}}}
+    reset_backends()
+    team = Team.objects.create(name="Write pass", slug="write-pass")
+    key = archive.team_key(team)
+    backup = Backup.objects.create(team=team, instance_slug="w", app="hello", target="local", prefix="w/1",
+                                   status=BackupStatus.SUCCEEDED)
+    store = archive.target("local")
+    tar = os.urandom(3 * FRAME_BYTES) + b"text " * 400_000
+    plain = Digest()
+    stored = store.put("w/1/data.tar.gz.enc", seal([tar], key, plain=plain))
+    entry = {"name": "data", "key": stored.key, "size": stored.size, "sha256": stored.sha256,
+             "tar_size": plain.size, "tar_sha256": plain.sha256}
+
+    def write_pass(entry: dict):
+        return archive.read_object(backup, entry, check_tar_sha256=False)
+
+    assert b"".join(write_pass(entry)) == tar
+    # A manifest whose tar sha256 is wrong (what only a bug in our own sealing could make):
+    # the write pass relies on the stored bytes, verify_backup refuses it.
+    assert b"".join(write_pass({**entry, "tar_sha256": "0" * 64})) == tar
+    backup.manifest = {"volumes": [{**entry, "tar_sha256": "0" * 64}], "values": entry}
+    with pytest.raises(archive.BackupCorrupt, match="differs from the manifest"):
+        archive.verify_backup(backup, log=lambda _: None)
+
+    assert len(_until_refused(write_pass({**entry, "tar_size": len(tar) + 1}))) < len(tar)
+    path = tmp_path / stored.key
+    good = path.read_bytes()
+    damaged = bytearray(good)
+    damaged[len(damaged) // 2] ^= 0x01
+    path.write_bytes(bytes(damaged))
+    assert len(_until_refused(write_pass(entry))) < len(tar)
+    # Another valid archive of the same team (same key, every frame authentic) in its place.
+    store.put(stored.key, seal([tar[:-1] + b"!"], key, plain=Digest()))
+    assert len(_until_refused(write_pass(entry))) < len(tar)
+    reset_backends()

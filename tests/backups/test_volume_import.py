@@ -14,6 +14,7 @@ import logging
 import socket
 import tarfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -216,3 +217,53 @@ def test_an_engine_over_tcp_is_written_through_the_attach_socket(volume, caplog,
         remote.close()
     finally:
         relay.close()
+
+
+def _helper_state(docker_client, volume: str) -> str | None:
+    """The helper container's state ("created", "running"…), None while there is none."""
+    # The engine's listing alone (the SDK's list inspects each one, which races a helper being removed).
+    found = docker_client.api.containers(all=True, filters={"name": f"{volume}-backup-helper"})
+    return found[0]["State"] if found else None
+
+
+def _once_the_helper_is(docker_client, volume: str, states: tuple[str, ...], then: Iterator[bytes]) -> Iterator[bytes]:
+    """An archive whose first chunk only comes once the helper is in one of `states` (a slow
+    download); an error if the helper never gets there (it waited for that chunk)."""
+    deadline = time.monotonic() + 30
+    while _helper_state(docker_client, volume) not in states:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no helper {'/'.join(states)} while the first chunk was on its way")
+        time.sleep(0.05)
+    yield from then
+
+
+@pytest.mark.parametrize("transfer", TRANSFERS)
+def test_the_helper_is_prepared_while_the_first_chunk_is_on_its_way(volume, transfer, docker_client, helpers_gone):
+    """The helper's start is not paid after the download's: it is made (and, with the pipe,
+    started) while the archive's producers fetch the first chunk. The attach socket's helper is
+    only made: it empties the volume as soon as it runs."""
+    runtime = _runtime(volume_transfer=transfer)
+    states = ("running",) if transfer == "pipe" else ("created",)
+    archive = _tar({"late.txt": (b"came after the helper", 0)})
+    late = _once_the_helper_is(docker_client, volume, states, iter([archive]))
+    runtime.import_volume(_deployment(volume), volume, late)
+    assert _files(runtime, volume) == {"volume/late.txt": b"came after the helper"}
+
+
+@pytest.mark.parametrize("transfer", TRANSFERS)
+def test_an_archive_failing_before_its_first_chunk_leaves_the_volume_untouched(volume, transfer, docker_client,
+                                                                               helpers_gone):
+    """A backup damaged from its start, while the helper is already there (started, with the
+    pipe): the archive's error is raised, the helper removed, and nothing was deleted."""
+    runtime = _runtime(volume_transfer=transfer)
+    runtime.import_volume(_deployment(volume), volume, [_tar({"kept.txt": (b"kept", 0)})])
+    states = ("running",) if transfer == "pipe" else ("created",)
+
+    def damaged() -> Iterator[bytes]:
+        raise BackendError("frame 0 fails authentication", code="backup_corrupt")
+        yield b""  # a generator
+
+    with pytest.raises(BackendError, match="frame 0 fails authentication"):
+        runtime.import_volume(_deployment(volume), volume,
+                              _once_the_helper_is(docker_client, volume, states, damaged()))
+    assert _files(runtime, volume) == {"volume/kept.txt": b"kept"}

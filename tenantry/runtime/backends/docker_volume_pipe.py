@@ -48,10 +48,13 @@ class PipeUnavailable(Exception):
 
 
 def helper_command(wipe: str) -> list[str]:
-    """The helper's script: prove the FIFO is there, empty the volume, extract from the FIFO."""
+    """The helper's script: prove the FIFO is there, wait for the control plane to open it (the
+    shell's open of the read end blocks until then), only then empty the volume and extract
+    what comes through it. So the helper can be made and started before the archive's first
+    chunk is in hand: until the control plane opens the FIFO, nothing touches the volume."""
     pipe = f"{PIPE_MOUNT}/{PIPE_NAME}"
-    return ["/bin/sh", "-c", f"[ -p {pipe} ] || exit {PIPE_MISSING}; {wipe}; "
-                             f"exec tar x --numeric-owner -f {pipe} -C /"]
+    return ["/bin/sh", "-c", f"[ -p {pipe} ] || exit {PIPE_MISSING}; exec < {pipe}; {wipe}; "
+                             f"exec tar x --numeric-owner -f - -C /"]
 
 
 class VolumePipe:
@@ -80,7 +83,7 @@ class VolumePipe:
         return Mount(PIPE_MOUNT, str(self.engine_directory), type="bind", read_only=True)
 
     def open_for_writing(self, helper: Any) -> int:
-        """The FIFO's write end, once the helper's `tar` opened the read end. Polled without
+        """The FIFO's write end, once the helper opened the read end. Polled without
         blocking, so that a helper that exits first (FIFO missing, volume not writable) is seen:
         PipeUnavailable or BackendError then."""
         path = self.directory / PIPE_NAME

@@ -26,7 +26,8 @@ import itertools
 import os
 import socket
 import time
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -133,18 +134,17 @@ class DockerVolumeArchive:
             self._remove(helper)
 
     def import_volume(self, deployment: Deployment, volume: str, archive: Iterable[bytes]) -> None:
-        # The first chunk before the helper: the archive's producers (download, unseal) start and
-        # run ahead while the helper is made and started; a backup damaged from its start is
-        # refused before the volume is emptied.
-        chunks = iter(archive)
+        # The helper is made (and, with the pipe, started) while the archive's producers fetch
+        # its first chunk (in a restore: the target's answer, the key, the first frames), so
+        # the container's start is no longer paid after them. The volume is only emptied once
+        # that first chunk is in hand: a backup damaged from its start is refused untouched.
+        incoming = _Incoming(archive)
         started = time.monotonic()
+        transfer = self._import_transfer()
         try:
-            first = next(chunks, b"")
-            sent = _Counted(itertools.chain([first], chunks))
-            transfer = self._import_transfer()
             if transfer == "pipe":
                 try:
-                    self._import_through_pipe(deployment, volume, sent)
+                    self._import_through_pipe(deployment, volume, incoming)
                 except PipeUnavailable as exc:
                     # Nothing read from the archive but its first chunk, nothing written: the
                     # attach socket can do the whole work, unless the operator asked for the pipe.
@@ -157,12 +157,12 @@ class DockerVolumeArchive:
                                      "engine the pipe directory at the same path, or set pipe_dir_on_engine")
                     transfer = "attach"
             if transfer == "attach":
-                self._import_through_attach(deployment, volume, sent)
+                self._import_through_attach(deployment, volume, incoming)
         except BaseException:
-            getattr(chunks, "close", lambda: None)()  # stop the producers now, not when collected
+            incoming.close()  # stop the producers now, not when collected
             raise
         seconds = time.monotonic() - started
-        log.info("volume.imported", volume=volume, transfer=transfer, bytes=sent.size, seconds=round(seconds, 3))
+        log.info("volume.imported", volume=volume, transfer=transfer, bytes=incoming.size, seconds=round(seconds, 3))
 
     def _import_transfer(self) -> str:
         if self.volume_transfer == "auto":
@@ -170,32 +170,58 @@ class DockerVolumeArchive:
             return "pipe" if local and self.pipe_unavailable is None else "attach"
         return self.volume_transfer
 
-    def _import_through_pipe(self, deployment: Deployment, volume: str, archive: Iterable[bytes]) -> None:
+    def _helper_while_first_chunk(self, incoming: _Incoming, prepare: Callable[[], Any]) -> Any:
+        """`prepare()` (make a helper that leaves the volume alone until it is fed) in a thread
+        while this one waits for the archive's first chunk; the helper. An archive failing at
+        once raises its own error, after the helper is removed: the volume was not touched."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tenantry-helper") as pool:
+            preparing = pool.submit(prepare)
+            try:
+                incoming.first()
+            except BaseException:
+                with contextlib.suppress(Exception):  # the archive's error is the one to report
+                    self._remove(preparing.result())
+                raise
+            return preparing.result()
+
+    def _import_through_pipe(self, deployment: Deployment, volume: str, incoming: _Incoming) -> None:
         with VolumePipe(local_dir=self.pipe_dir, engine_dir=self.pipe_dir_on_engine, volume=volume) as pipe:
-            helper = self._helper(deployment, volume, command=_EXTRACT_FROM_PIPE, mounts=[pipe.mount()])
+            def prepare() -> Any:
+                # Started: it blocks opening the FIFO, which this side opens after the first chunk.
+                helper = self._helper(deployment, volume, command=_EXTRACT_FROM_PIPE, mounts=[pipe.mount()])
+                try:
+                    with translate_errors(f"write volume {volume}"):
+                        helper.start()
+                except BaseException:
+                    self._remove(helper)
+                    raise
+                return helper
+
+            helper = self._helper_while_first_chunk(incoming, prepare)
             try:
                 with translate_errors(f"write volume {volume}"):
-                    helper.start()
                     fd = pipe.open_for_writing(helper)
                     refused = fd < 0
                     if not refused:
                         try:
-                            refused = write_all(fd, archive)
+                            refused = write_all(fd, incoming)
                         finally:
                             os.close(fd)  # end of the tar: the helper finishes
                     self._finish_import(helper, volume, refused=refused)
             finally:
                 self._remove(helper)
 
-    def _import_through_attach(self, deployment: Deployment, volume: str, archive: Iterable[bytes]) -> None:
-        helper = self._helper(deployment, volume, command=_EXTRACT, stdin=True)
+    def _import_through_attach(self, deployment: Deployment, volume: str, incoming: _Incoming) -> None:
+        # Made (not started: it empties the volume as soon as it runs) while the first chunk comes.
+        helper = self._helper_while_first_chunk(
+            incoming, lambda: self._helper(deployment, volume, command=_EXTRACT, stdin=True))
         try:
             with translate_errors(f"write volume {volume}"):
                 attached = self.client.api.attach_socket(helper.id, params={"stdin": 1, "stream": 1})
                 stream: Any = getattr(attached, "_sock", attached)
                 try:
                     helper.start()
-                    refused = _send(stream, archive)  # the archive's errors propagate
+                    refused = _send(stream, incoming)  # the archive's errors propagate
                     if not refused:
                         stream.shutdown(socket.SHUT_WR)  # end of the tar: the helper finishes
                 finally:
@@ -242,14 +268,25 @@ def _send(stream: Any, archive: Iterable[bytes]) -> bool:
     return False
 
 
-class _Counted:
-    """An archive's chunks, counting the bytes that went by (for the log)."""
+class _Incoming:
+    """The archive being imported: its first chunk fetched once (`first()`, before the volume
+    may be touched; kept for the attach socket when the pipe turns out unavailable), then each
+    chunk in turn, counted for the log."""
 
-    def __init__(self, chunks: Iterator[bytes]):
-        self.chunks = chunks
+    def __init__(self, archive: Iterable[bytes]):
+        self.chunks = iter(archive)
+        self.head: bytes | None = None
         self.size = 0
 
+    def first(self) -> bytes:
+        if self.head is None:
+            self.head = next(self.chunks, b"")
+        return self.head
+
     def __iter__(self) -> Iterator[bytes]:
-        for chunk in self.chunks:
+        for chunk in itertools.chain([self.first()], self.chunks):
             self.size += len(chunk)
             yield chunk
+
+    def close(self) -> None:
+        getattr(self.chunks, "close", lambda: None)()
