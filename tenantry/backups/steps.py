@@ -42,7 +42,7 @@ def _backup(ctx: StepContext, key: str) -> Backup:
 
 
 def _volumes(ctx: StepContext) -> dict[str, str]:
-    return archive.volume_names(ctx.instance, ctx.deployment, ctx.spec.backup.volumes)
+    return archive.volume_names(ctx.instance, ctx.deployment, ctx.spec.backed_up_volumes())
 
 
 def run_backup_dumps(ctx: StepContext) -> None:

@@ -51,7 +51,7 @@ class VerifyCheck(Strict):
 class BackupSpec(Strict):
     """What a backup of an instance of this app holds (tenantry.backups)."""
 
-    # Volume names (of `services.*.volumes`); empty: every volume.
+    # Volume names (of `services.*.volumes`); empty: every volume but caches (`cache: true`).
     volumes: list[str] = Field(default_factory=list)
     dumps: list[BackupDump] = Field(default_factory=list)
     verify: list[VerifyCheck] = Field(default_factory=list)

@@ -61,6 +61,10 @@ class Resources(Strict):
 class VolumeMount(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     mount: str
+    # What the app rebuilds by itself at start (compiled assets): on disk rather than in a tmpfs,
+    # whose pages count against the container's memory and are never evicted, but neither backed
+    # up (unless `backup.volumes` names it) nor billed as the customer's storage.
+    cache: bool = False
 
     @field_validator("mount")
     @classmethod
@@ -243,6 +247,11 @@ class AppSpec(Strict):
             check_hooks(phase, getattr(self.hooks, phase), allowed, set(input_names),
                          hook_outputs(self.hooks.post_provision))
         return self
+
+    def backed_up_volumes(self) -> list[str]:
+        """The volumes a backup holds: those `backup.volumes` names, else every one but caches."""
+        return self.backup.volumes or sorted(
+            {m.name for service in self.services.values() for m in service.volumes if not m.cache})
 
     def start_order(self) -> list[str]:
         """Services ordered so that each comes after what it depends on."""

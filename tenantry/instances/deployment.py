@@ -97,6 +97,7 @@ def build_deployment(instance: Instance, spec: AppSpec | None = None) -> Deploym
             tmpfs=tuple(TmpfsMount(path=t.path, size_mb=t.size_mb, executable=t.exec) for t in service.tmpfs),
         ))
     volumes = sorted({m.volume for c in containers for m in c.mounts})
+    caches = sorted({f"{prefix}-{m.name}" for service in spec.services.values() for m in service.volumes if m.cache})
     return Deployment(
         instance_id=str(instance.id),
         slug=instance.slug,
@@ -110,6 +111,7 @@ def build_deployment(instance: Instance, spec: AppSpec | None = None) -> Deploym
         labels={"tenantry.slug": instance.slug, "tenantry.app": instance.app},
         host_ports=host_ports(spec),
         cloud_metadata=spec.network.cloud_metadata,
+        cache_volumes=tuple(caches),
     )
 
 

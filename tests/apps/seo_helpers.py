@@ -11,7 +11,7 @@ import pytest
 from tenantry.automations.services import workflows_list
 from tenantry.catalog.registry import reload_catalog
 from tenantry.instances.secrets import instance_outputs
-from tests.apps.test_n8n import n8n_key
+from tests.apps.test_n8n import API, api_client, n8n_key
 from tests.conftest import Proxy, wait_for
 from tests.llm_stub import LlmStub, SiteDoor, docker_host_address, write_test_spec
 
@@ -37,6 +37,20 @@ def llm(docker_client, traefik, settings, tmp_path) -> Iterator[LlmStub]:
     door.close()
     stub.close()
     reload_catalog()
+
+
+def posts(platform: Proxy, site: Any) -> list[dict]:
+    """The site's posts, read back through its REST API as any visitor reads them (published)."""
+    answer = platform.get(site.host, "/wp-json/wp/v2/posts", params={"per_page": 100}, timeout=30)
+    assert answer.status_code == 200, answer.text[:300]
+    return answer.json()
+
+
+def run_now(instance: Any, workflow_id: str) -> dict:
+    """"Run now" through Tenantry's API, as the instance's team."""
+    answer = api_client(instance.team).post(f"{API}/{instance.slug}/workflows/{workflow_id}/run")
+    assert answer.status_code == 202, answer.content
+    return answer.json()
 
 
 def n8n_call(platform: Proxy, instance: Any, method: str, path: str, **kwargs: Any) -> Any:

@@ -16,6 +16,8 @@ from tests.apps.seo_helpers import (
     clusters,
     execution_error,
     llm,  # noqa: F401 (fixture)
+    posts,
+    run_now,
     wait_for_executions,
     workflow_ids,
 )
@@ -28,19 +30,6 @@ from tests.llm_stub import clusters as stub_clusters
 pytestmark = [pytest.mark.docker, pytest.mark.traefik, pytest.mark.n8n, pytest.mark.slow]
 SEED = "self-hosting"
 EXPECTED_CLUSTERS = [", ".join(c) for c in stub_clusters(variations(SEED))]
-
-
-def posts(platform, site) -> list[dict]:
-    """The site's posts, read back through its REST API as any visitor reads them (published)."""
-    answer = platform.get(site.host, "/wp-json/wp/v2/posts", params={"per_page": 100}, timeout=30)
-    assert answer.status_code == 200, answer.text[:300]
-    return answer.json()
-
-
-def run_now(instance, workflow_id: str) -> dict:
-    answer = api_client().post(f"{API}/{instance.slug}/workflows/{workflow_id}/run")
-    assert answer.status_code == 202, answer.content
-    return answer.json()
 
 
 def statuses(platform, instance) -> dict[str, str]:

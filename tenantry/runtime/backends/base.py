@@ -107,6 +107,8 @@ class Deployment:
     # host's own services (on its gateway address) and the cloud metadata addresses.
     host_ports: tuple[int, ...] = ()
     cloud_metadata: bool = False
+    # Of `volumes`, those holding only what the app rebuilds (not the customer's storage).
+    cache_volumes: tuple[str, ...] = ()
 
     def container(self, service: str) -> ContainerSpec:
         for spec in self.containers:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,6 +35,7 @@ from tenantry.runtime.backends.docker_errors import ignore_not_found, missing_im
 from tenantry.runtime.backends.docker_image_users import DockerImageUsers
 from tenantry.runtime.backends.docker_networks import DockerNetworks
 from tenantry.runtime.backends.docker_observe import (
+    LABEL_CACHE,
     LABEL_INSTALLATION,
     LABEL_INSTANCE,
     LABEL_SERVICE,
@@ -130,12 +131,13 @@ class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, DockerI
                            code="name_conflict")
 
     # --- deploy ---------------------------------------------------------------------------------
-    def ensure_volumes(self, deployment: Deployment) -> None:
-        for name in deployment.volumes:
+    def ensure_volumes(self, deployment: Deployment, names: Iterable[str] | None = None) -> None:
+        for name in deployment.volumes if names is None else names:
+            cache = {LABEL_CACHE: "true"} if name in deployment.cache_volumes else {}
             with translate_errors(f"create volume {name}"):
                 # Idempotent for the engine: a volume of that name comes back as it is, with its
                 # own labels (one call, where a look-up first took two for every new volume).
-                volume = self.client.api.create_volume(name=name, labels=self._labels(deployment))
+                volume = self.client.api.create_volume(name=name, labels=self._labels(deployment, **cache))
             if not self._check_owner("volume", name, volume.get("Labels"), deployment.instance_id):
                 raise BackendError(
                     f"Docker volume {name!r} is left from an earlier instance; "
@@ -163,6 +165,10 @@ class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, DockerI
                     existing.remove(force=True)
                 except docker.errors.NotFound:
                     pass
+                # Recreated by a step that does not ensure volumes (wake, resize, update): a volume
+                # the app's spec gained since (n8n's cache) would otherwise be made by the engine
+                # itself, without our labels, and refused as someone else's at the next start.
+                self.ensure_volumes(deployment, {m.volume for m in spec.mounts})
                 self._create_container(spec, deployment, digest)
                 changed.append(spec.name)
         return changed

@@ -28,6 +28,8 @@ from tenantry.runtime.backends.docker_errors import translate_errors
 LABEL_INSTALLATION = "tenantry.installation"
 LABEL_INSTANCE = "tenantry.instance"
 LABEL_SERVICE = "tenantry.service"
+# On a volume holding only what the app rebuilds at start: not measured as the customer's storage.
+LABEL_CACHE = "tenantry.cache"
 
 
 class DockerObservation:

@@ -17,7 +17,7 @@ import docker
 
 from tenantry.runtime.backends.base import BackendError, ContainerUsage
 from tenantry.runtime.backends.docker_errors import translate_errors
-from tenantry.runtime.backends.docker_observe import LABEL_INSTALLATION, LABEL_INSTANCE
+from tenantry.runtime.backends.docker_observe import LABEL_CACHE, LABEL_INSTALLATION, LABEL_INSTANCE
 
 
 class DockerUsage:
@@ -30,13 +30,15 @@ class DockerUsage:
 
     def volume_usage(self) -> dict[str, int]:
         """Bytes used by each instance's volumes (instance id -> bytes), from the engine's disk
-        usage report (it walks every volume: seconds on a big host, so daily and on demand)."""
+        usage report (it walks every volume: seconds on a big host, so daily and on demand).
+        Cache volumes are left out: what the app rebuilds at start is not the customer's data."""
         with translate_errors("measure volume usage"):
             report = self.client.df()
         usage: dict[str, int] = {}
         for volume in report.get("Volumes") or []:
             labels = volume.get("Labels") or {}
-            if labels.get(LABEL_INSTALLATION) != self.installation_id or not labels.get(LABEL_INSTANCE):
+            if (labels.get(LABEL_INSTALLATION) != self.installation_id or not labels.get(LABEL_INSTANCE)
+                    or labels.get(LABEL_CACHE) == "true"):
                 continue
             size = (volume.get("UsageData") or {}).get("Size", -1)
             if size is None or size < 0:
