@@ -33,6 +33,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 IMAGE = "tenantry/hello:1"
+API_PAGE = 100  # tenantry/api/pagination.py MAX_PAGE_SIZE: a bigger limit is refused
 SUBNET = ipaddress.ip_network(os.environ.get("TENANTRY_BENCH_SUBNET", "172.29.0.0/16"))
 MANAGED_POOL, BARE_POOL = SUBNET.subnets(prefixlen_diff=1)
 
@@ -340,7 +341,12 @@ def main() -> None:
             assert response.status_code == 202, response.text
         for index in range(args.count, args.managed):
             stack.wait_status(f"bench-{index}", "running", timeout=120)
-        listed = stack.api("GET", "/instances", params={"limit": 10_000}).json()["items"]
+        listed = []
+        while True:  # the API pages at most API_PAGE rows (a bigger limit is refused, 422)
+            page = stack.api("GET", "/instances", params={"limit": API_PAGE, "offset": len(listed)}).json()
+            listed += page["items"]
+            if not page["items"] or len(listed) >= page["count"]:
+                break
         running = sum(1 for i in listed if i["status"] == "running")
         time.sleep(2)
         plane, proxy = stack.control_plane_rss_mb()
