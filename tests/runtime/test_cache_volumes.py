@@ -9,19 +9,12 @@ from django.conf import settings
 
 from tenantry.catalog.registry import get_app
 from tenantry.runtime.backends.base import ContainerSpec, Deployment, ResourceLimits, VolumeMount
-from tenantry.runtime.backends.docker import DockerRuntime
+from tests.testenv import spare_subnet
 
 pytestmark = [pytest.mark.docker]
-SUBNET = "172.31.251.0/27"
+SUBNET = spare_subnet(2)  # of this run's pool: a fixed one clashes between runs on one engine
+_GATEWAY, _WEB = (str(host) for host in list(SUBNET.hosts())[:2])
 MB = 1024 * 1024
-
-
-@pytest.fixture()
-def runtime(docker_client):
-    backend = DockerRuntime(installation_id=settings.TENANTRY["INSTALLATION_ID"])
-    yield backend
-    backend.remove_resources(backend.list_managed())
-    backend.close()
 
 
 def _deployment(*, with_cache: bool) -> Deployment:
@@ -32,10 +25,10 @@ def _deployment(*, with_cache: bool) -> Deployment:
     if with_cache:
         mounts += (VolumeMount(volume=cache, path="/cache"),)
     return Deployment(
-        instance_id="cachevol", slug="cachevol", network=prefix, subnet=SUBNET, gateway="172.31.251.1",
+        instance_id="cachevol", slug="cachevol", network=prefix, subnet=str(SUBNET), gateway=_GATEWAY,
         volumes=tuple(m.volume for m in mounts), cache_volumes=(cache,) if with_cache else (),
         containers=(ContainerSpec(
-            service="web", name=f"{prefix}-web", image="tenantry/hello:1", ip="172.31.251.2",
+            service="web", name=f"{prefix}-web", image="tenantry/hello:1", ip=_WEB,
             limits=ResourceLimits(memory_mb=32, cpus=0.25, pids=32), command=("sleep", "600"), mounts=mounts),),
         entrypoint_service="web", entrypoint_port=8080,
     )

@@ -28,14 +28,6 @@ SUBNET = spare_subnet(0)  # of this run's pool: a fixed one clashed between runs
 _HOSTS = list(SUBNET.hosts())
 
 
-@pytest.fixture()
-def runtime(docker_client):
-    backend = DockerRuntime(installation_id=settings.TENANTRY["INSTALLATION_ID"])
-    yield backend
-    backend.remove_resources(backend.list_managed())
-    backend.close()
-
-
 def _deployment(*, memory_mb: int = 64, message: str = "one") -> Deployment:
     instance_id = "contract-" + uuid.uuid4().hex[:8]
     prefix = f"{settings.TENANTRY['RESOURCE_PREFIX']}-contract"
