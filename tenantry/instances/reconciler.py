@@ -180,7 +180,9 @@ def sync_routes(*, dry_run: bool = False) -> tuple[list[str], list[str]]:
     busy_keys = {str(pk) for pk in busy}
     # Leave the routes of instances in the middle of an operation to that operation.
     unpublish = sorted(set(current) - set(wanted))
-    publish = [route for key, route in wanted.items() if current.get(key) != route and key not in busy_keys]
+    outdated = backend.outdated()
+    publish = [route for key, route in wanted.items()
+               if (current.get(key) != route or key in outdated) and key not in busy_keys]
     if not dry_run:
         for key in unpublish:
             backend.unpublish(key)

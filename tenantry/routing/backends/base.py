@@ -54,6 +54,11 @@ class RoutingBackend(abc.ABC):
     def published(self) -> dict[str, Route]:
         """The routes currently in force, by key."""
 
+    def outdated(self) -> set[str]:
+        """Keys of routes that the last published() found in an older form than the backend
+        writes now (same route): the reconciler publishes them again. None by default."""
+        return set()
+
     def current(self, key: str) -> Route | None:
         """The route in force for one key (backends override this with a cheaper lookup)."""
         return self.published().get(key)

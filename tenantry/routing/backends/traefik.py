@@ -10,6 +10,7 @@ the visitor asked for.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import tempfile
@@ -62,6 +63,7 @@ class TraefikRouting(RoutingBackend):
         # published() parses each route file once per version of it (the reconciler asks every
         # minute; parsing 1,000 YAML files took most of its pass): {file name: (stat key, route)}.
         self._parsed: dict[str, tuple[tuple[int, int, int], Route]] = {}
+        self._outdated: set[str] = set()
 
     @property
     def tls(self) -> TlsConfig | None:
@@ -107,12 +109,15 @@ class TraefikRouting(RoutingBackend):
         return f"http://127.0.0.1:{settings.TENANTRY['PROXY_INTERNAL_PORT']}"
 
     # --- files ----------------------------------------------------------------------------------
-    def _write(self, name: str, document: dict[str, Any], *, mode: int = 0o644) -> None:
-        text = yaml.dump(document, Dumper=_Dumper, sort_keys=True)
+    def _write(self, name: str, document: dict[str, Any], *, mode: int = 0o644, header: str = "") -> None:
+        text = header + yaml.dump(document, Dumper=_Dumper, sort_keys=True)
         target = self.directory / name
         with contextlib.suppress(OSError):
             if target.read_text() == text:
                 return  # unchanged: a rewrite would only make Traefik reload for nothing
+        self._replace(target, text, mode=mode)
+
+    def _replace(self, target: Path, text: str, *, mode: int) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.staging.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.staging, suffix=".yml")
@@ -217,7 +222,7 @@ class TraefikRouting(RoutingBackend):
     # --- interface ------------------------------------------------------------------------------
     def publish(self, route: Route) -> None:
         self.ensure_base()
-        self._write(f"route-{route.key}.yml", self._document(route))
+        self._write(f"route-{route.key}.yml", self._document(route), header=_route_header(route))
 
     def unpublish(self, key: str) -> None:
         (self.directory / f"route-{key}.yml").unlink(missing_ok=True)
@@ -278,6 +283,7 @@ class TraefikRouting(RoutingBackend):
         if not self.directory.exists():
             return routes
         parsed: dict[str, tuple[tuple[int, int, int], Route]] = {}
+        self._outdated = set()
         with os.scandir(self.directory) as entries:
             for entry in entries:
                 match = _ROUTE_FILE.match(entry.name)
@@ -297,7 +303,13 @@ class TraefikRouting(RoutingBackend):
         return routes
 
     def _read(self, key: str, path: Path) -> Route:
-        http = (yaml.load(path.read_text(), Loader=_Loader) or {}).get("http", {})  # noqa: S506 - a safe loader
+        with path.open() as handle:
+            first = handle.readline()
+            route = _route_from_header(key, first)
+            if route is not None:
+                return route
+            text = first + handle.read()  # written before the header existed: parsed
+        http = (yaml.load(text, Loader=_Loader) or {}).get("http", {})  # noqa: S506 - a safe loader
         router = http.get("routers", {}).get(self.router_name(key), {})
         hosts = tuple(re.findall(r"Host\(`([^`]+)`\)", router.get("rule", "")))
         service = http.get("services", {}).get(self.router_name(key))
@@ -305,5 +317,36 @@ class TraefikRouting(RoutingBackend):
         limit = http.get("middlewares", {}).get(f"{self.router_name(key)}-ratelimit", {}).get("rateLimit")
         rate_limit = RateLimit(average=int(limit["average"]), period_seconds=int(str(limit["period"]).rstrip("s")),
                                burst=int(limit["burst"])) if limit and upstream else None
+        self._outdated.add(key)
         return Route(key=key, hosts=hosts, upstream=upstream, rate_limit=rate_limit)
 
+    def outdated(self) -> set[str]:
+        """Route files without the header, found by the last published(): the reconciler
+        writes them again (once), so that reading them is cheap from then on."""
+        return set(self._outdated)
+
+
+# The first line of every route file: the Route it was written from, as JSON. published() reads
+# it instead of parsing the YAML (a thousand parses took seconds of every `tenantry reconcile`,
+# a new process with nothing cached); Traefik reads it as a comment.
+_HEADER = "# tenantry-route: "
+
+
+def _route_header(route: Route) -> str:
+    limit = route.rate_limit
+    return _HEADER + json.dumps({
+        "hosts": list(route.hosts), "upstream": route.upstream,
+        "rate_limit": [limit.average, limit.period_seconds, limit.burst] if limit else None,
+    }, separators=(",", ":")) + "\n"
+
+
+def _route_from_header(key: str, line: str) -> Route | None:
+    if not line.startswith(_HEADER) or not line.endswith("\n"):
+        return None
+    try:
+        found = json.loads(line[len(_HEADER):])
+        limit = found["rate_limit"]
+        return Route(key=key, hosts=tuple(found["hosts"]), upstream=found["upstream"],
+                     rate_limit=RateLimit(*limit) if limit else None)
+    except (ValueError, KeyError, TypeError):
+        return None

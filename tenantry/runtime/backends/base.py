@@ -200,6 +200,10 @@ class RuntimeBackend(abc.ABC):
     def __init__(self, *, alias: str = "default", **options: object):
         self.alias = alias
 
+    def ping(self) -> None:  # noqa: B027 - optional hook
+        """Reach the runtime; raise BackendError when it does not answer. A process's first call
+        to a runtime may do more (the Docker backend checks every network's firewall rules)."""
+
     # --- images ---------------------------------------------------------------------------------
     @abc.abstractmethod
     def missing_images(self, images: list[str]) -> list[str]:

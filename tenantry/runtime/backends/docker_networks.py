@@ -57,12 +57,15 @@ class DockerNetworks:
             return
         flt: dict[str, str | list[str] | bool] = {"label": [f"{LABEL_INSTALLATION}={self.installation_id}"]}
         try:
+            # The rules first, then the networks: a network created in between (a worker
+            # provisioning meanwhile) is listed, and its rules, installed by its creator after
+            # this reading, are not taken for stale ones (they were removed: it stayed unconfined).
+            installed = self.firewall.installed()
             with translate_errors("list networks"):
                 networks = self.client.networks.list(filters=flt)
-            installed = self.firewall.installed()
             for network in networks:
                 self._confine_network(network.attrs, present=installed.get(network.name or "", []))
-            self.firewall.prune({n.name or "" for n in networks})
+            self.firewall.prune({n.name or "" for n in networks}, installed)
         except BackendError as exc:
             log.warning("firewall.sync_failed", error=exc.message)
 
@@ -70,12 +73,10 @@ class DockerNetworks:
                          present: list[tuple[str, list[str]]] | None = None) -> None:
         if self.firewall is None:
             return
-        labels = attrs.get("Labels") or {}
         if deployment is not None:
             host_ports, cloud_metadata = deployment.host_ports, deployment.cloud_metadata
         else:
-            host_ports = tuple(int(p) for p in labels.get(LABEL_HOST_PORTS, "").split(",") if p)
-            cloud_metadata = labels.get(LABEL_CLOUD_METADATA) == "true"
+            host_ports, cloud_metadata = _firewall_options(attrs)
         self.firewall.ensure(network=attrs["Name"], bridge=bridge_interface(attrs), host_ports=host_ports,
                              cloud_metadata=cloud_metadata, present=present)
 
@@ -169,11 +170,25 @@ class DockerNetworks:
         return removed
 
     def _remove_network_object(self, network: Any) -> None:
+        attrs: dict[str, Any] = {}
         with ignore_not_found(), translate_errors(f"remove network {network.name}"):
             network.reload()
-            for container_id in (network.attrs.get("Containers") or {}):
+            attrs = network.attrs
+            for container_id in (attrs.get("Containers") or {}):
                 with ignore_not_found():
                     network.disconnect(container_id, force=True)
             network.remove()
         if self.firewall is not None:  # after the network: it is never there unconfined
-            self.firewall.remove(network.name or "")
+            if attrs.get("Id"):
+                host_ports, cloud_metadata = _firewall_options(attrs)
+                self.firewall.remove(network.name or "", bridge=bridge_interface(attrs), host_ports=host_ports,
+                                     cloud_metadata=cloud_metadata)
+            else:
+                self.firewall.remove(network.name or "")
+
+
+def _firewall_options(attrs: dict[str, Any]) -> tuple[tuple[int, ...], bool]:
+    """(host ports, cloud metadata) of a network's rules, from the labels it was created with."""
+    labels = attrs.get("Labels") or {}
+    return (tuple(int(p) for p in labels.get(LABEL_HOST_PORTS, "").split(",") if p),
+            labels.get(LABEL_CLOUD_METADATA) == "true")
