@@ -97,3 +97,139 @@ def test_the_reconcile_command_runs_a_pass_and_says_how_long_it_took(platform):
     assert printed.startswith("resumed: 0, healed: [], stopped: [], orphans removed: 0; in "), printed
     assert re.search(r"; in \d+\.\d\d s \(engines connected in \d+\.\d\d s before\)", printed), printed
     assert fresh(instance).status == Status.RUNNING
+
+
+class PassMeter:
+    """What one reconciler pass costs, as a new process makes it (backends loaded afresh, each
+    engine connected first, as `tenantry reconcile` does): database queries, calls to the
+    engine, iptables runs, route files parsed and written, audit rows and operations added."""
+
+    def __init__(self, platform, monkeypatch):
+        import docker.api.client
+        import yaml
+
+        from tenantry.runtime.backends.docker_confinement import IptablesFirewall
+
+        self.dynamic = platform.directory / "dynamic"
+        self.counts = {"engine calls": 0, "firewall runs": 0, "route files parsed": 0}
+
+        def counting(owner, name, counter):
+            original = getattr(owner, name)
+
+            def counted(*args, **kwargs):
+                self.counts[counter] += 1
+                return original(*args, **kwargs)
+
+            monkeypatch.setattr(owner, name, counted)
+
+        counting(docker.api.client.APIClient, "send", "engine calls")
+        counting(IptablesFirewall, "_run", "firewall runs")
+        counting(IptablesFirewall, "_run_restore", "firewall runs")
+        counting(yaml, "load", "route files parsed")  # what Traefik's published() parsed route files with
+
+    def routes(self) -> dict[str, int]:
+        return {path.name: path.stat().st_ino for path in self.dynamic.glob("route-*.yml")}
+
+    def measure(self):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from tenantry.core.backends import reset_backends
+        from tenantry.core.models import AuditEvent
+        from tenantry.instances.models import Operation
+        from tenantry.runtime.models import Server
+
+        reset_backends()
+        for server in Server.objects.filter(is_active=True):
+            runtime_for(server).ping()
+        routes, audit, operations = self.routes(), AuditEvent.objects.count(), Operation.objects.count()
+        self.counts = dict.fromkeys(self.counts, 0)
+        with CaptureQueriesContext(connection) as queries:
+            report = reconcile()
+        after = self.routes()
+        return report, {
+            **self.counts, "queries": len(queries),
+            "route files written": sum(1 for name, inode in after.items() if routes.get(name) != inode),
+            "audit rows": AuditEvent.objects.count() - audit, "operations": Operation.objects.count() - operations}
+
+
+def test_a_pass_over_more_unchanged_instances_costs_no_more(platform, monkeypatch):
+    """Issue 15: one pass took 118 s at 1,000 instances. With nothing changed it makes the same
+    few queries and engine calls for two instances as for five, and parses, writes, audits and
+    queues nothing (a new process parsed every route file: its YAML is read from a header now)."""
+    meter = PassMeter(platform, monkeypatch)
+    for slug in ("even-one", "even-two"):
+        create(slug)
+    reconcile()  # converged
+    report, two = meter.measure()
+    for slug in ("even-three", "even-four", "even-five"):
+        create(slug)
+    reconcile()
+    more, five = meter.measure()
+
+    assert report.healed == more.healed == [] and report.errors == more.errors == []
+    assert len(meter.routes()) == 5
+    nothing = {"firewall runs": 0, "route files parsed": 0, "route files written": 0, "audit rows": 0,
+               "operations": 0}
+    assert {key: two[key] for key in nothing} == nothing, two
+    assert five == two, (two, five)
+    assert two["engine calls"] <= 3 and two["queries"] <= 10, two
+
+
+def test_healing_one_instance_does_work_for_that_one_only(platform, docker_client, monkeypatch):
+    from tenantry.core.models import AuditEvent
+    from tenantry.instances.models import Operation
+
+    meter = PassMeter(platform, monkeypatch)
+    instances = [create(slug)[0] for slug in ("heal-a", "heal-b", "heal-c")]
+    reconcile()
+    victim, others = instances[1], [instances[0], instances[2]]
+    docker_client.containers.get(f"{settings.TENANTRY['RESOURCE_PREFIX']}-heal-b-web").stop()
+    others_routes = {f"route-{i.id}.yml" for i in others}
+    before = {name: inode for name, inode in meter.routes().items() if name in others_routes}
+    last_audit = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+    report, counts = meter.measure()
+
+    assert report.healed == ["heal-b"]
+    assert counts["operations"] == 1 and last_operation(victim).kind == "start"
+    assert all(last_operation(i).kind == "provision" for i in others)
+    operations = Operation.objects.filter(instance=victim).values_list("pk", flat=True)
+    targets = {str(victim.pk), *(str(pk) for pk in operations)}
+    assert set(AuditEvent.objects.filter(id__gt=last_audit).values_list("target_id", flat=True)) <= targets
+    assert {name: inode for name, inode in meter.routes().items() if name in others_routes} == before
+    # Its START re-checks its own network's rules (two listings), nobody else's; no route file parsed.
+    assert counts["firewall runs"] <= 2 and counts["route files parsed"] == 0, counts
+    assert fresh(victim).status == Status.RUNNING
+
+
+def test_the_reconcile_command_connects_before_it_times_the_pass(platform, monkeypatch):
+    """`tenantry reconcile` printed a pass of 118 s at 1,000 instances: its "connection" asked the
+    engine nothing, so the pass began with the firewall check of every network."""
+    import io
+
+    from django.core.management import call_command
+
+    from tenantry.core.backends import reset_backends
+    from tenantry.instances.management.commands import reconcile as command
+    from tenantry.runtime.backends.docker_confinement import IptablesFirewall
+
+    create("connected")
+    reset_backends()  # as in a new process
+    runs: list[str] = []
+    original_run = IptablesFirewall._run
+    monkeypatch.setattr(IptablesFirewall, "_run", lambda self, args, **kw: (runs.append(args[0]),
+                                                                             original_run(self, args, **kw))[1])
+    during: list[int] = []
+    original_pass = command.reconcile
+
+    def timed_pass(**kwargs):
+        before = len(runs)
+        report = original_pass(**kwargs)
+        during.append(len(runs) - before)
+        return report
+
+    monkeypatch.setattr(command, "reconcile", timed_pass)
+    call_command("reconcile", stdout=io.StringIO())
+
+    assert runs and during == [0], (runs, during)

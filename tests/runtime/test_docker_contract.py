@@ -214,3 +214,97 @@ def test_an_image_removed_after_the_check_still_fails_creation_clearly(runtime, 
         runtime.ensure_containers(broken)
     assert caught.value.code == "image_missing" and "no registry" in caught.value.message
     assert DockerRuntime(installation_id="seen-check").missing_images([tag]) == [tag]  # a fresh look
+
+
+def _network_only(index: int) -> Deployment:
+    """A network of this installation with nothing on it (firewall tests)."""
+    subnet = spare_subnet(index)
+    hosts = list(subnet.hosts())
+    return Deployment(
+        instance_id=f"fw-{uuid.uuid4().hex[:8]}", slug=f"fw{index}",
+        network=f"{settings.TENANTRY['RESOURCE_PREFIX']}-fw{index}", subnet=str(subnet), gateway=str(hosts[0]),
+        volumes=(), containers=(), entrypoint_service="web", entrypoint_port=8080)
+
+
+def _firewall_runs(firewall, monkeypatch) -> list[str]:
+    """The iptables processes the firewall starts from now on: "_run -S", "_run -I", …, "_run_restore"."""
+    runs: list[str] = []
+    for name in ("_run", "_run_restore"):
+        original = getattr(firewall, name)
+        monkeypatch.setattr(firewall, name, lambda arg, *a, _name=name, _original=original, **k: (
+            runs.append(f"{_name} {arg[0]}" if _name == "_run" else _name), _original(arg, *a, **k))[1])
+    return runs
+
+
+def test_a_backends_first_use_checks_every_networks_rules_in_two_listings(runtime, monkeypatch):
+    """Issue 15: a process's first use of the engine (every `tenantry reconcile`, the worker's
+    start) asked iptables about each rule of each network (`-C`, each run reading the whole
+    ruleset): 390 runs and 20 of a 25 s pass at 130 instances. Now the rules are listed once per
+    chain and compared in memory, whatever the number of networks; only a network whose rules
+    are not in place is written."""
+    deployments = [_network_only(index) for index in range(1, 5)]
+    for deployment in deployments:
+        runtime.ensure_network(deployment)
+
+    def first_use() -> list[str]:
+        backend = DockerRuntime(installation_id=settings.TENANTRY["INSTALLATION_ID"])
+        runs = _firewall_runs(backend.firewall, monkeypatch)
+        backend.ping()
+        backend.close()
+        return runs
+
+    assert first_use() == ["_run -S", "_run -S"]  # every rule in place: nothing else
+    firewall = runtime.firewall
+    lost = deployments[2].network
+    rules = firewall._tagged(lost)
+    assert len(rules) == 3
+    firewall._delete(rules)  # as after a host reboot, for this one network
+
+    runs = first_use()
+
+    assert sorted(runs) == sorted(["_run -S"] * 4 + ["_run -I"] * 3)  # two listings, then that network's
+    assert sorted(firewall._tagged(lost)) == sorted(rules)
+    assert all(len(firewall._tagged(d.network)) == 3 for d in deployments)
+
+
+def test_a_network_created_while_a_backend_starts_keeps_its_rules(runtime, monkeypatch):
+    """A backend starting (a `tenantry reconcile`) while a worker provisioned removed the rules of
+    the networks created between its listing of networks and its listing of rules, as rules of
+    networks that are gone: 12 of 130 networks stayed unconfined in issue 15's profiled run."""
+    runtime.ensure_network(_network_only(1))
+    late = _network_only(2)
+    starting = DockerRuntime(installation_id=settings.TENANTRY["INSTALLATION_ID"])
+    assert starting.firewall is not None
+    read_rules = starting.firewall.installed
+
+    def a_worker_provisions_meanwhile():
+        found = read_rules()
+        runtime.ensure_network(late)  # another process: its network and, at once, its rules
+        return found
+
+    monkeypatch.setattr(starting.firewall, "installed", a_worker_provisions_meanwhile)
+    starting.ping()
+    starting.close()
+
+    assert len(runtime.firewall._tagged(late.network)) == 3
+
+
+def test_removing_a_network_removes_its_rules_in_one_firewall_run(runtime, monkeypatch):
+    """Issue 15: each deletion listed both chains and deleted rule by rule (five iptables runs,
+    each reading a ruleset that grows with every instance). Now one iptables-restore; rules not
+    exactly as installed are still found and removed."""
+    deployment, changed = _network_only(3), _network_only(4)
+    for each in (deployment, changed):
+        runtime.ensure_network(each)
+    firewall = runtime.firewall
+    runs = _firewall_runs(firewall, monkeypatch)
+
+    assert runtime.remove_network(deployment.instance_id) == [deployment.network]
+
+    assert runs == ["_run_restore"]
+    assert firewall._tagged(deployment.network) == []
+    firewall._delete(firewall._tagged(changed.network)[:1])  # one rule gone by hand
+    runs.clear()
+    assert runtime.remove_network(changed.instance_id) == [changed.network]
+    assert runs[0] == "_run_restore" and "_run -D" in runs  # refused as a whole, then by listing
+    assert firewall._tagged(changed.network) == []

@@ -222,6 +222,9 @@ class IptablesFirewall:
                     found.append((chain, words[2:]))
         return found
 
+    def _exists(self, chain: str, rule: list[str]) -> bool:
+        return self._run(["-C", chain, *rule], check=False) is not None
+
     def _delete(self, rules: list[tuple[str, list[str]]]) -> None:
         for chain, rule in rules:
             self._run(["-D", chain, *rule], check=False)  # already gone: fine

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from tenantry.catalog.registry import get_catalog
 from tenantry.instances.orphans import grace_text
 from tenantry.instances.reconciler import ReconcileReport, reconcile
 from tenantry.runtime.backends.base import BackendError
@@ -32,6 +33,7 @@ class Command(BaseCommand):
                 runtime_for(server).ping()
             except BackendError as exc:
                 self.stderr.write(f"{server.name}: {exc.message}")
+        get_catalog()  # read once per process (the app specs' YAML), not by each pass the worker repeats
         connected = time.perf_counter()
         report = reconcile(dry_run=options["dry_run"])
         took = time.perf_counter() - connected
