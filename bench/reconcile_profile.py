@@ -196,11 +196,7 @@ def delete(args: argparse.Namespace) -> None:
               f"sum {sum(values):7.1f} s")
 
 
-def down(args: argparse.Namespace) -> None:
-    import docker
-    from scale import sweep
-
-    state = load(args.state)
+def _stop(state: dict) -> None:
     if state.get("pid"):
         try:
             os.killpg(state["pid"], signal.SIGTERM)
@@ -209,6 +205,38 @@ def down(args: argparse.Namespace) -> None:
                 time.sleep(1)
         except ProcessLookupError:
             pass
+
+
+def restart(args: argparse.Namespace) -> None:
+    """The stack again on the same data (to run code changed since `up`)."""
+    import requests
+    from provision import BIN
+
+    state = load(args.state)
+    _stop(state)
+    env = {**os.environ, **state["env"]}
+    with (Path(state["data_dir"]) / "stack.log").open("ab") as log:
+        process = subprocess.Popen([str(BIN / "tenantry"), "up"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    state["pid"] = process.pid
+    args.state.write_text(json.dumps(state))
+    started = time.perf_counter()
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{state['web_port']}/healthz", timeout=1).ok:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    print(f"restarted in {time.perf_counter() - started:.1f} s; load {load_avg()}")
+
+
+def down(args: argparse.Namespace) -> None:
+    import docker
+    from scale import sweep
+
+    state = load(args.state)
+    _stop(state)
     os.environ.update(state["env"])
     sweep(docker.from_env(timeout=120), state["installation"], state["prefix"])
 
@@ -227,9 +255,10 @@ def main() -> None:
     command = commands.add_parser("delete")
     command.add_argument("--count", type=int, default=50)
     command.add_argument("--concurrency", type=int, default=8)
+    commands.add_parser("restart")
     commands.add_parser("down")
     args = parser.parse_args()
-    {"up": up, "profile": profile, "delete": delete, "down": down}[args.command](args)
+    {"up": up, "profile": profile, "delete": delete, "restart": restart, "down": down}[args.command](args)
 
 
 if __name__ == "__main__":
