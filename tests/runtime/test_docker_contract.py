@@ -216,14 +216,15 @@ def test_an_image_removed_after_the_check_still_fails_creation_clearly(runtime, 
     assert DockerRuntime(installation_id="seen-check").missing_images([tag]) == [tag]  # a fresh look
 
 
-def _network_only(index: int) -> Deployment:
+def _network_only(index: int, *, host_ports: tuple[int, ...] = (), cloud_metadata: bool = False) -> Deployment:
     """A network of this installation with nothing on it (firewall tests)."""
     subnet = spare_subnet(index)
     hosts = list(subnet.hosts())
     return Deployment(
         instance_id=f"fw-{uuid.uuid4().hex[:8]}", slug=f"fw{index}",
         network=f"{settings.TENANTRY['RESOURCE_PREFIX']}-fw{index}", subnet=str(subnet), gateway=str(hosts[0]),
-        volumes=(), containers=(), entrypoint_service="web", entrypoint_port=8080)
+        volumes=(), containers=(), entrypoint_service="web", entrypoint_port=8080, host_ports=host_ports,
+        cloud_metadata=cloud_metadata)
 
 
 def _firewall_runs(firewall, monkeypatch) -> list[str]:
@@ -242,7 +243,10 @@ def test_a_backends_first_use_checks_every_networks_rules_in_two_listings(runtim
     ruleset): 390 runs and 20 of a 25 s pass at 130 instances. Now the rules are listed once per
     chain and compared in memory, whatever the number of networks; only a network whose rules
     are not in place is written."""
-    deployments = [_network_only(index) for index in range(1, 5)]
+    # Every shape of rule set: host ports allowed (listed back as `-p tcp -m tcp --dport`), cloud
+    # metadata allowed (no FORWARD rule), the default.
+    deployments = [_network_only(1, host_ports=(39071, 39072)), _network_only(2, cloud_metadata=True),
+                   _network_only(3), _network_only(4)]
     for deployment in deployments:
         runtime.ensure_network(deployment)
 
@@ -264,7 +268,7 @@ def test_a_backends_first_use_checks_every_networks_rules_in_two_listings(runtim
 
     assert sorted(runs) == sorted(["_run -S"] * 4 + ["_run -I"] * 3)  # two listings, then that network's
     assert sorted(firewall._tagged(lost)) == sorted(rules)
-    assert all(len(firewall._tagged(d.network)) == 3 for d in deployments)
+    assert [len(firewall._tagged(d.network)) for d in deployments] == [5, 1, 3, 3]
 
 
 def test_a_network_created_while_a_backend_starts_keeps_its_rules(runtime, monkeypatch):
