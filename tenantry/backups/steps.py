@@ -29,6 +29,7 @@ from tenantry.instances.steps import (
     StepContext,
     publish_route,
     start_containers,
+    stop_containers,
     wait_healthy,
 )
 from tenantry.instances.steps import _wait_ready as wait_ready
@@ -206,20 +207,37 @@ def final_backup(ctx: StepContext) -> None:
     """The backup an instance leaves when it is archived (dunning) or deleted; kept by the
     retention (tenantry.backups.schedule). Deleting an archived instance keeps the one taken
     when it was archived."""
+    skipped = _why_no_final_backup(ctx)
+    if skipped:
+        ctx.log(skipped)
+        return
+    _automatic_backup(ctx, BackupKind.FINAL, "final_backup_id")
+
+
+def stop_for_final_backup(ctx: StepContext) -> None:
+    """A deletion stops the app first only when a final backup is read from its volumes (at
+    rest: consistent). Otherwise the containers are removed running: the data goes with them,
+    and a graceful stop cost each deletion 0.5-1.2 s of the engine's time at scale (issue 15)."""
+    skipped = _why_no_final_backup(ctx)
+    if skipped:
+        ctx.log(f"not stopped first ({skipped}): removing the containers ends them")
+        return
+    stop_containers(ctx)
+
+
+def _why_no_final_backup(ctx: StepContext) -> str | None:
+    """Why this operation leaves no new final backup; None when it takes one."""
     if ctx.instance.created_by.startswith("drill:"):
-        ctx.log("a restore drill's scratch copy: nothing of its own to keep")
-        return
+        return "a restore drill's scratch copy: nothing of its own to keep"
     if ctx.operation.kind == OperationKind.DELETE and not final_backup_on_delete(ctx.instance.team):
-        ctx.log("no final backup: the plan (or the installation) deletes the data at once")
-        return
+        return "no final backup: the plan (or the installation) deletes the data at once"
     if ctx.operation.state.get("final_backup_id") is None:
         last = (Backup.objects.filter(instance=ctx.instance, kind=BackupKind.FINAL, status=BackupStatus.SUCCEEDED)
                 .order_by("-created_at").first())
         if last is not None and not ctx.instance.operations.filter(
                 kind__in=_DATA_CHANGING, created_at__gt=last.created_at).exists():
-            ctx.log(f"the final backup {last.pk} of {last.created_at:%Y-%m-%d %H:%M} UTC still holds its data")
-            return
-    _automatic_backup(ctx, BackupKind.FINAL, "final_backup_id")
+            return f"the final backup {last.pk} of {last.created_at:%Y-%m-%d %H:%M} UTC still holds its data"
+    return None
 
 
 def pre_update_backup(ctx: StepContext) -> None:
@@ -334,6 +352,7 @@ def register() -> None:
         "restore_values": restore_values,
         "restore_dumps": restore_dumps,
         "final_backup": final_backup,
+        "stop_for_final_backup": stop_for_final_backup,
         "pre_update_backup": pre_update_backup,
         # The name archives used before the final backup was a backup (an operation resumed
         # across the upgrade finds its step).

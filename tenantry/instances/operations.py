@@ -19,6 +19,7 @@ STEP_TITLES: dict[str, str] = {
     "rotate_credentials": "Replace the app's credentials",
     "publish_route": "Publish the address",
     "stop_containers": "Stop the containers",
+    "stop_for_final_backup": "Stop the containers for the final backup",
     "unpublish_route": "Remove the address",
     "confirm_route_removed": "Check the address is no longer served",
     "remove_containers": "Remove the containers",
@@ -52,9 +53,9 @@ PLANS: dict[str, list[str]] = {
     OperationKind.RESTART: ["route_to_edge", "stop_containers", *_BOOT, "publish_route"],
     OperationKind.HIBERNATE: ["route_to_edge", "stop_containers"],
     OperationKind.WAKE: ["refresh_stale_containers", *_BOOT, "publish_route"],
-    # The final backup is read from the stopped volumes (at rest: consistent without dumps). The
-    # proxy reloads without the route while the Docker steps run; only then is that confirmed.
-    OperationKind.DELETE: ["unpublish_route", "stop_containers", "final_backup", "remove_containers",
+    # The final backup is read from the stopped volumes (at rest: consistent without dumps); with
+    # none to take, the containers are removed running (tenantry.backups.steps). The proxy reloads without the route while the Docker steps run; only then is that confirmed.
+    OperationKind.DELETE: ["unpublish_route", "stop_for_final_backup", "final_backup", "remove_containers",
                            "remove_volumes", "remove_network", "confirm_route_removed"],
     # While the app keeps serving: no downtime for a change of the customer's credentials.
     OperationKind.RECONFIGURE: ["apply_inputs"],

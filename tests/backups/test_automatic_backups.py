@@ -26,7 +26,8 @@ def test_deleting_an_instance_leaves_a_final_backup_that_restores_its_data(platf
     assert final.kind == BackupKind.FINAL and final.status == BackupStatus.SUCCEEDED
     assert final.operation_id == operation.pk and final.manifest["volumes"][0]["name"] == "data"
     steps = [s.name for s in operation.steps.order_by("position")]
-    assert steps.index("stop_containers") < steps.index("final_backup") < steps.index("remove_volumes")
+    assert steps.index("stop_for_final_backup") < steps.index("final_backup") < steps.index("remove_volumes")
+    assert "containers stopped" in operation.steps.get(name="stop_for_final_backup").log  # read at rest
 
     clone, operation = services.backup_clone(team=instance.team, backup=final, slug="returning", actor="test")
     operation.refresh_from_db()
@@ -89,3 +90,7 @@ def test_a_plan_may_delete_without_a_final_backup(platform, settings):
     assert not Backup.objects.filter(instance=instance).exists()
     step = operation.steps.get(name="final_backup")
     assert step.status == "succeeded" and "no final backup" in step.log
+    # Nothing to read from the volumes at rest: the containers were removed running, not stopped first.
+    stop = operation.steps.get(name="stop_for_final_backup")
+    assert stop.status == "succeeded" and "not stopped first" in stop.log and "stopped" not in stop.log.replace(
+        "not stopped first", "")
