@@ -54,7 +54,8 @@ PLANS: dict[str, list[str]] = {
     OperationKind.HIBERNATE: ["route_to_edge", "stop_containers"],
     OperationKind.WAKE: ["refresh_stale_containers", *_BOOT, "publish_route"],
     # The final backup is read from the stopped volumes (at rest: consistent without dumps); with
-    # none to take, the containers are removed running (tenantry.backups.steps). The proxy reloads without the route while the Docker steps run; only then is that confirmed.
+    # none to take, the containers are removed running (tenantry.backups.steps). The proxy
+    # reloads without the route while the Docker steps run; only then is that confirmed.
     OperationKind.DELETE: ["unpublish_route", "stop_for_final_backup", "final_backup", "remove_containers",
                            "remove_volumes", "remove_network", "confirm_route_removed"],
     # While the app keeps serving: no downtime for a change of the customer's credentials.
