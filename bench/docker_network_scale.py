@@ -81,12 +81,12 @@ class Engine:
             assert target, binary
             (self.bin_dir / binary).symlink_to(target)
         os.environ["PATH"] = f"{self.bin_dir}:{os.environ['PATH']}"
-        log = open(self.run_dir / "dockerd.log", "wb")
-        self.proc = subprocess.Popen(
-            ["dockerd", "--host", f"unix://{self.socket}", "--data-root", str(self.data_root),
-             "--exec-root", str(self.run_dir / "exec"), "--pidfile", str(self.run_dir / "docker.pid"),
-             "--bridge", "none", "--cgroup-parent", self.name],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.run_dir / "dockerd.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                ["dockerd", "--host", f"unix://{self.socket}", "--data-root", str(self.data_root),
+                 "--exec-root", str(self.run_dir / "exec"), "--pidfile", str(self.run_dir / "docker.pid"),
+                 "--bridge", "none", "--cgroup-parent", self.name],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         for _ in range(240):
             try:
                 if self.api("GET", "/_ping")[0] == 200:
@@ -168,8 +168,8 @@ def probe(engine: Engine, subnets, probes: int, firewall) -> dict[str, float]:  
         rows["ctr_run"].append(timed(engine.docker, "run", "-d", "--name", name, "--network", name,
                                      "tenantry/hello:1"))
         rows["ctr_rm"].append(timed(engine.docker, "rm", "-f", name))
-        removed = []
-        rows["fw_remove"].append(timed(lambda: removed.append(firewall.remove(name))))
+        removed: list[int] = []
+        rows["fw_remove"].append(timed(lambda: removed.append(firewall.remove(name))))  # noqa: B023
         assert removed == [4], removed
         rows["net_rm"].append(timed(engine.docker, "network", "rm", name))
         rows["kernel_bridge"].append(timed(lambda: [subprocess.run(cmd, check=True) for cmd in (
@@ -221,8 +221,9 @@ def main() -> None:
         from tenantry.runtime.backends.docker_confinement import IptablesFirewall
         firewall = IptablesFirewall(installation_id=f"bench-{args.name}")
         version = subprocess.run(["iptables", "--version"], capture_output=True, text=True).stdout.strip()
-        print(f"# backend={args.backend} ({version}) netns={args.name} loadavg={Path('/proc/loadavg').read_text().split()[:3]}",
-              flush=True)
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        print(f"# backend={args.backend} ({version}, confinement uses {firewall.binary}) netns={args.name} "
+              f"loadavg={load}", flush=True)
         print("count\tfill_ms/net\tdockerd_cpu_ms/net\tchildren_cpu_ms/net\trules\tkv_kb\t"
               "net_create\tnet_rm\tctr_run\tctr_rm\tfw_install\tfw_remove\tkernel_bridge\tloadavg", flush=True)
         made = 0
