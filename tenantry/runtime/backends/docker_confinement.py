@@ -38,6 +38,7 @@ import shlex
 import shutil
 import subprocess
 import threading
+from pathlib import Path
 from typing import Any
 
 from tenantry.core.logging import get_logger
@@ -70,6 +71,15 @@ def _listing(binary: str, chain: str) -> list[str] | None:
     return done.stdout.splitlines() if done.returncode == 0 else None
 
 
+def _legacy_filter_table() -> bool:
+    """Does this network namespace have a legacy `filter` table? (Read from /proc: running
+    iptables-legacy would load the module and make the table.)"""
+    try:
+        return "filter" in Path("/proc/thread-self/net/ip_tables_names").read_text().split()
+    except OSError:  # ip_tables not loaded: no legacy table anywhere
+        return False
+
+
 def docker_bridges(binary: str) -> int:
     """Bridge networks Docker has rules for in `binary`'s tables (one isolation rule each)."""
     return sum("-j DOCKER-ISOLATION-STAGE-2" in line for line in _listing(binary, ISOLATION_CHAIN) or [])
@@ -82,6 +92,8 @@ def engine_iptables(default: str = "iptables") -> str:
     or not started yet) or no backend binary is installed."""
     found = {}
     for binary in BACKENDS:
+        if binary == "iptables-legacy" and not _legacy_filter_table():
+            continue  # listing it would create it (an empty table, and nft's warnings about it)
         if shutil.which(binary) and _listing(binary, FORWARD_CHAIN) is not None:
             found[binary] = docker_bridges(binary)
     if not found:
