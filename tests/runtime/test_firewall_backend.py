@@ -1,5 +1,5 @@
 """Docker's firewall backend (issue 15): a fresh engine is started on iptables' legacy backend,
-whose cost per network stays flat (nf_tables' grows with every network), and Tenantry's
+whose cost per network grows a third as steeply as nf_tables', and Tenantry's
 confinement rules go to the backend holding the engine's chains, whichever it is.
 
 Each test runs in a network namespace of its own: its iptables tables (nft and legacy alike) are
