@@ -1,11 +1,12 @@
 """Why does `docker network create` slow down with many networks? (issue 15)
 
-    python bench/docker_network_scale.py --backend nft|legacy [--name tn-a] [--pool 10.214.0.0/16]
+    python bench/docker_network_scale.py --backend nft|legacy|none [--name tn-a] [--pool 10.214.0.0/16]
                                          [--counts 0,250,500,1000] [--probes 5] [--strace]
 
 Runs its own dockerd in its own network namespace (the machine's engine is never touched: each
 netns has its own iptables tables, nft and legacy alike), with `iptables*` resolving to the chosen
-backend's binaries through a directory first in dockerd's PATH. It then creates bridge networks
+backend's binaries through a directory first in dockerd's PATH (`none`: dockerd --iptables=false,
+to see what the rest of a network create costs; Tenantry's rules are not probed then). It then creates bridge networks
 as Tenantry does (explicit /27, gateway, labels, CheckDuplicate) up to each count and, at each
 count, times:
 
@@ -77,7 +78,8 @@ class Engine:
         self.bin_dir.mkdir(parents=True, exist_ok=True)
         for binary in BINARIES:
             base, _, tail = binary.partition("-")
-            target = shutil.which(f"{base}-{self.backend}{'-' + tail if tail else ''}")
+            backend = "nft" if self.backend == "none" else self.backend
+            target = shutil.which(f"{base}-{backend}{'-' + tail if tail else ''}")
             assert target, binary
             (self.bin_dir / binary).symlink_to(target)
         os.environ["PATH"] = f"{self.bin_dir}:{os.environ['PATH']}"
@@ -85,7 +87,8 @@ class Engine:
             self.proc = subprocess.Popen(
                 ["dockerd", "--host", f"unix://{self.socket}", "--data-root", str(self.data_root),
                  "--exec-root", str(self.run_dir / "exec"), "--pidfile", str(self.run_dir / "docker.pid"),
-                 "--bridge", "none", "--cgroup-parent", self.name],
+                 "--bridge", "none", "--cgroup-parent", self.name,
+                 *(["--iptables=false"] if self.backend == "none" else [])],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         for _ in range(240):
             try:
@@ -164,18 +167,20 @@ def probe(engine: Engine, subnets, probes: int, firewall) -> dict[str, float]:  
                                         "--subnet", str(subnet), "--gateway", str(next(subnet.hosts())), name))
         network_id = engine.docker("network", "inspect", "-f", "{{.Id}}", name).stdout.strip()
         bridge = f"br-{network_id[:12]}"
-        rows["fw_install"].append(timed(firewall.install_new, network=name, bridge=bridge, host_ports=(8080,)))
+        if firewall:
+            rows["fw_install"].append(timed(firewall.install_new, network=name, bridge=bridge, host_ports=(8080,)))
         rows["ctr_run"].append(timed(engine.docker, "run", "-d", "--name", name, "--network", name,
                                      "tenantry/hello:1"))
         rows["ctr_rm"].append(timed(engine.docker, "rm", "-f", name))
-        removed: list[int] = []
-        rows["fw_remove"].append(timed(lambda: removed.append(firewall.remove(name))))  # noqa: B023
-        assert removed == [4], removed
+        if firewall:
+            removed: list[int] = []
+            rows["fw_remove"].append(timed(lambda: removed.append(firewall.remove(name))))  # noqa: B023
+            assert removed == [4], removed
         rows["net_rm"].append(timed(engine.docker, "network", "rm", name))
         rows["kernel_bridge"].append(timed(lambda: [subprocess.run(cmd, check=True) for cmd in (
             ["ip", "link", "add", "tnprobe0", "type", "bridge"], ["ip", "link", "set", "tnprobe0", "up"],
             ["ip", "link", "del", "tnprobe0"])]))
-    return {key: statistics.median(values) for key, values in rows.items()}
+    return {key: statistics.median(values) if values else 0.0 for key, values in rows.items()}
 
 
 def exec_count(engine: Engine, subnets) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -201,7 +206,7 @@ def exec_count(engine: Engine, subnets) -> dict[str, int]:  # type: ignore[no-un
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--backend", choices=("nft", "legacy"), required=True)
+    parser.add_argument("--backend", choices=("nft", "legacy", "none"), required=True)
     parser.add_argument("--name", default="tn-a")
     parser.add_argument("--pool", default="10.214.0.0/16")
     parser.add_argument("--counts", default="0,250,500,1000")
@@ -219,10 +224,11 @@ def main() -> None:
         subprocess.run(["docker", "-H", f"unix://{engine.socket}", "load", "-q"], input=image,
                        capture_output=True, check=True)
         from tenantry.runtime.backends.docker_confinement import IptablesFirewall
-        firewall = IptablesFirewall(installation_id=f"bench-{args.name}")
+        firewall = IptablesFirewall(installation_id=f"bench-{args.name}") if args.backend != "none" else None
         version = subprocess.run(["iptables", "--version"], capture_output=True, text=True).stdout.strip()
         load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-        print(f"# backend={args.backend} ({version}, confinement uses {firewall.binary}) netns={args.name} "
+        confinement = firewall.binary if firewall else "nothing"
+        print(f"# backend={args.backend} ({version}, confinement uses {confinement}) netns={args.name} "
               f"loadavg={load}", flush=True)
         print("count\tfill_ms/net\tdockerd_cpu_ms/net\tchildren_cpu_ms/net\trules\tkv_kb\t"
               "net_create\tnet_rm\tctr_run\tctr_rm\tfw_install\tfw_remove\tkernel_bridge\tloadavg", flush=True)
