@@ -123,6 +123,37 @@ def check_docker() -> Iterator[Finding]:
                       "and that Tenantry's user may use the socket")
 
 
+# Docker's rules under nf_tables: dockerd's ~23 iptables runs per network create (as many per
+# removal) each read the whole ruleset, so each network makes the next slower; under legacy the
+# runs cost 2.5x less at ~830 networks (issue 15, docs/operations.md).
+NFT_SLOW_FROM_NETWORKS = 200
+
+
+def check_docker_firewall() -> Iterator[Finding]:
+    """Which iptables backend holds the local engine's rules, and is it the slow one for this
+    many networks?"""
+    from tenantry.runtime.backends.docker_confinement import docker_bridges, engine_iptables
+
+    if not docker_base_url().startswith("unix://"):
+        return  # a remote engine: its host's firewall is not this one's
+    binary = engine_iptables(default="")
+    if not binary:
+        yield Finding("docker-firewall", OK, "no Docker chains in either iptables backend: the engine runs "
+                      "with --iptables=false, or doctor cannot read the tables (run it as root to check)")
+        return
+    bridges = docker_bridges(binary)
+    if binary.endswith("-nft") and bridges >= NFT_SLOW_FROM_NETWORKS:
+        yield Finding("docker-firewall", WARNING,
+                      f"Docker's firewall rules are under nf_tables with {bridges} bridge networks: every "
+                      "network Docker creates or removes reads the whole ruleset about 23 times, so it "
+                      "slows down with each instance (3x slower than under iptables-legacy at 1,000)",
+                      "at the next reboot (nf_tables rules gone), start dockerd with the iptables-legacy "
+                      "programs first in its PATH (scripts/ensure-docker.sh does; systemd: see "
+                      "docs/operations.md, Docker's firewall backend)")
+        return
+    yield Finding("docker-firewall", OK, f"Docker's firewall rules are under {binary} ({bridges} bridge networks)")
+
+
 def check_proxy() -> Iterator[Finding]:
     yield from _probe("proxy", probe_proxy, "start Traefik (systemctl start tenantry-traefik) and check "
                       "TENANTRY_PROXY_INTERNAL_PORT")
@@ -320,7 +351,8 @@ def check_versions() -> Iterator[Finding]:
 
 
 CHECKS: list[Callable[[], Iterator[Finding]]] = [
-    check_secrets, check_debug, check_key_location, check_database, check_queue, check_docker, check_proxy,
+    check_secrets, check_debug, check_key_location, check_database, check_queue, check_docker,
+    check_docker_firewall, check_proxy,
     check_wildcard_dns, check_dashboard, check_acme, check_smtp, check_s3, check_bind_addresses, check_versions,
 ]
 

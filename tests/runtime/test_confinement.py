@@ -5,6 +5,7 @@ gateway) or to cloud metadata addresses — while the app still answers through 
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import subprocess
@@ -20,7 +21,7 @@ from tenantry.catalog.registry import CatalogError, parse_spec
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.models import OperationStatus
 from tenantry.runtime.backends.docker import DockerRuntime
-from tenantry.runtime.backends.docker_confinement import FORWARD_CHAIN, INPUT_CHAIN
+from tenantry.runtime.backends.docker_confinement import FORWARD_CHAIN, INPUT_CHAIN, engine_iptables
 from tenantry.runtime.registry import runtime_for
 from tests.instances.helpers import create
 from tests.testenv import spare_subnet
@@ -28,6 +29,9 @@ from tests.testenv import spare_subnet
 pytestmark = [pytest.mark.docker]
 
 CAP_NET_BIND_SERVICE = 1 << 10
+# The engine's iptables backend (scripts/ensure-docker.sh starts a fresh engine on legacy), where
+# Tenantry's rules go too.
+iptables = functools.cache(engine_iptables)
 
 
 @contextmanager
@@ -69,14 +73,14 @@ def tagged_rules(network: str) -> list[str]:
     tag = f"tenantry:{settings.TENANTRY['INSTALLATION_ID']}:{network}"
     rules = []
     for chain in (INPUT_CHAIN, FORWARD_CHAIN):
-        listing = subprocess.run(["iptables", "-w", "10", "-S", chain], capture_output=True, text=True, check=True)
+        listing = subprocess.run([iptables(), "-w", "10", "-S", chain], capture_output=True, text=True, check=True)
         rules += [line for line in listing.stdout.splitlines() if tag in line]
     return rules
 
 
 def rule_packets(network: str, chain: str) -> int:
     tag = f"tenantry:{settings.TENANTRY['INSTALLATION_ID']}:{network}"
-    listing = subprocess.run(["iptables", "-w", "10", "-L", chain, "-v", "-x", "-n"], capture_output=True,
+    listing = subprocess.run([iptables(), "-w", "10", "-L", chain, "-v", "-x", "-n"], capture_output=True,
                              text=True, check=True)
     return sum(int(line.split()[0]) for line in listing.stdout.splitlines() if tag in line)
 
@@ -176,9 +180,9 @@ def test_rules_are_reinstalled_and_pruned_when_the_backend_starts(platform):
     # As after a host reboot: the rules are gone, the network is not. And a leftover rule of a
     # network that no longer exists.
     for rule in rules:
-        subprocess.run(["iptables", "-w", "10", *shlex.split(rule.replace("-A ", "-D ", 1))], check=True)
+        subprocess.run([iptables(), "-w", "10", *shlex.split(rule.replace("-A ", "-D ", 1))], check=True)
     ghost = f"{settings.TENANTRY['RESOURCE_PREFIX']}-ghost"
-    subprocess.run(["iptables", "-w", "10", "-I", INPUT_CHAIN, "1", "-i", "br-000000000000", "-m", "comment",
+    subprocess.run([iptables(), "-w", "10", "-I", INPUT_CHAIN, "1", "-i", "br-000000000000", "-m", "comment",
                     "--comment", f"tenantry:{settings.TENANTRY['INSTALLATION_ID']}:{ghost}", "-j", "REJECT"],
                    check=True)
     assert tagged_rules(deployment.network) == []

@@ -22,14 +22,24 @@ instance network, keyed by its bridge interface:
 Every rule carries the comment `tenantry:<installation>:<network>`, so it is recognisable, is
 removed with its network, and another installation's (or test run's) rules are never touched.
 Installing is idempotent: rules already in place are left alone.
+
+The rules go where the engine's are: iptables has two backends with separate tables
+(`iptables-nft`, Debian's default, and `iptables-legacy`), and Docker's chains (DOCKER-USER) exist
+only in the one dockerd's `iptables` resolved to. `engine_iptables()` finds it by looking for
+Docker's chains in each; scripts/ensure-docker.sh starts a fresh engine on the legacy backend:
+each iptables run costs in proportion to the rules under both, a third as much per rule under legacy,
+so a network create at 1,000 networks costs a third of nft's (issue 15,
+bench/docker_network_scale.py).
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import threading
+from pathlib import Path
 from typing import Any
 
 from tenantry.core.logging import get_logger
@@ -45,6 +55,55 @@ TAG_PREFIX = "tenantry:"
 REJECT = ["-j", "REJECT", "--reject-with", "icmp-admin-prohibited"]
 # Words iptables-restore reads as they are (no quoting needed): every rule Tenantry writes.
 _RESTORE_SAFE = re.compile(r"[A-Za-z0-9_.:/+-]+")
+# The two backends of iptables 1.8 (each has its own tables in the kernel); `iptables` itself is
+# whichever the host's alternatives point to.
+BACKENDS = ("iptables-legacy", "iptables-nft")
+# One rule per bridge network in Docker's isolation chain: the backend holding more of them is
+# the running engine's when both hold Docker's chains (left over from an engine on the other one).
+ISOLATION_CHAIN = "DOCKER-ISOLATION-STAGE-1"
+
+
+def _listing(binary: str, chain: str) -> list[str] | None:
+    """`binary -S chain` lines, or None when the chain (or the binary) is not there."""
+    try:
+        done = subprocess.run([binary, "-w", "10", "-S", chain], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.splitlines() if done.returncode == 0 else None
+
+
+def _legacy_filter_table() -> bool:
+    """Does this network namespace have a legacy `filter` table? (Read from /proc: running
+    iptables-legacy would load the module and make the table.)"""
+    try:
+        return "filter" in Path("/proc/thread-self/net/ip_tables_names").read_text().split()
+    except OSError:  # ip_tables not loaded: no legacy table anywhere
+        return False
+
+
+def docker_bridges(binary: str) -> int:
+    """Bridge networks Docker has rules for in `binary`'s tables (one isolation rule each)."""
+    return sum("-j DOCKER-ISOLATION-STAGE-2" in line for line in _listing(binary, ISOLATION_CHAIN) or [])
+
+
+def engine_iptables(default: str = "iptables") -> str:
+    """The iptables program whose tables hold the local Docker engine's rules: the backend with
+    Docker's DOCKER-USER chain; when both have it, the one with more networks in Docker's
+    isolation chain. `default` when neither has it (an engine started with --iptables=false,
+    or not started yet) or no backend binary is installed."""
+    found = {}
+    for binary in BACKENDS:
+        if binary == "iptables-legacy" and not _legacy_filter_table():
+            continue  # listing it would create it (an empty table, and nft's warnings about it)
+        if shutil.which(binary) and _listing(binary, FORWARD_CHAIN) is not None:
+            found[binary] = docker_bridges(binary)
+    if not found:
+        return default
+    ranked = sorted(found.items(), key=lambda item: item[1], reverse=True)
+    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        log.warning("firewall.backend_ambiguous", backends=sorted(found), chosen=default)
+        return default
+    return ranked[0][0]
 
 
 def container_options(spec: ContainerSpec, *, tmpfs_owner: tuple[int, int] | None = None) -> dict[str, Any]:
@@ -97,10 +156,19 @@ def bridge_interface(network_attrs: dict[str, Any]) -> str:
 
 
 class IptablesFirewall:
-    def __init__(self, *, installation_id: str, binary: str = "iptables"):
+    def __init__(self, *, installation_id: str, binary: str | None = None):
+        """`binary`: the iptables program to use; by default the engine's (engine_iptables(),
+        found at the first use)."""
         self.installation_id = installation_id
-        self.binary = binary
+        self._binary = binary
         self._lock = threading.Lock()
+
+    @property
+    def binary(self) -> str:
+        if self._binary is None:
+            self._binary = engine_iptables()
+            log.info("firewall.backend", binary=self._binary)
+        return self._binary
 
     def tag(self, network: str) -> str:
         return f"{TAG_PREFIX}{self.installation_id}:{network}"
