@@ -16,6 +16,10 @@ from tenantry.core.errors import NotFound, ValidationError
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "apps"
 
+# libyaml's safe loader when PyYAML has it: the same documents, parsed ~10x faster (a new process
+# reading the catalog spent 0.9-1.9 s in the pure-Python parser under load).
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 _lock = threading.Lock()
 _catalog: dict[str, AppSpec] | None = None
 
@@ -30,7 +34,7 @@ def _field_path(loc: tuple) -> str:
 
 def _read(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path}: not valid YAML: {exc}", details={"file": str(path)}) from exc
     if not isinstance(data, dict):
