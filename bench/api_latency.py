@@ -68,7 +68,6 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
-
 from provision import free_port, pct  # noqa: E402
 
 
