@@ -57,6 +57,8 @@ django.setup()
 
 import logging  # noqa: E402
 
+import tenantry.wsgi  # noqa: E402, F401  what a web worker loads at start (since issue 15: and freezes)
+
 # The request log lines (one per request, as in production) go to a file, not between the figures.
 for _handler in logging.getLogger().handlers:
     if isinstance(_handler, logging.StreamHandler):

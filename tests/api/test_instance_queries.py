@@ -128,3 +128,33 @@ def test_reads_answer_while_another_process_holds_the_databases_write_lock(setti
     assert listed.status_code == 200 and listed.json()["count"] == 10
     assert shown.status_code == 200 and shown.json()["status_message"] == ""  # not committed yet when read
     assert listed["RateLimit-Remaining"] == str(10_000 - 2)  # the limiter counted them (address: 2 so far)
+
+
+@time_machine.travel(FROZEN, tick=False)
+def test_a_list_item_is_the_instance_as_show_gives_it(settings):
+    """The list loads only the columns it shows; each item is still exactly what show (the whole
+    row) answers for that instance, field for field."""
+    from tenantry.instances.naming import instance_host, instance_url
+
+    team = operator_team()
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {api_key_create(team=team, name='q').plaintext}")
+    _instances(team, 0, 30)
+    Instance.objects.filter(slug="q00002").update(
+        app_version="1.2", status_message="Stopped by its owner", status=Status.STOPPED, desired_state="stopped",
+        hibernate_after_seconds=600, last_request_at=datetime(2026, 5, 4, 9, 0, 1, 250000, tzinfo=UTC),
+        options={"templates": ["echo"]}, running_since=FROZEN, created_by="someone")
+    page = client.get("/api/v1/instances", {"limit": 20, "offset": 0}).json()
+    assert page["count"] == 30 and [i["slug"] for i in page["items"]] == [f"q{n:05d}" for n in range(20)]
+    for item in page["items"]:
+        assert item == client.get(f"/api/v1/instances/{item['slug']}").json()
+    by_slug = {i["slug"]: i for i in page["items"]}
+    stopped = Instance.objects.get(slug="q00002")
+    assert by_slug["q00002"] == {
+        "id": str(stopped.pk), "slug": "q00002", "app": "hello", "app_version": "1.2",
+        "url": instance_url("q00002"), "host": instance_host("q00002"), "status": "stopped",
+        "desired_state": "stopped", "status_message": "Stopped by its owner", "memory_mb": 64, "cpus": 0.25,
+        "pids": 64, "hibernate_after_seconds": 600, "last_request_at": "2026-05-04T09:00:01.250Z",
+        "created_at": "2026-05-04T10:30:20Z", "active_operation": None}
+    busy = by_slug["q00000"]["active_operation"]
+    operation = Operation.objects.get(instance__slug="q00000")
+    assert busy == {"id": str(operation.pk), "kind": "restart", "status": "pending"}
