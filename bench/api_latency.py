@@ -202,6 +202,19 @@ while True:
     return subprocess.Popen([sys.executable, "-c", code])
 
 
+def cpu_ms(parent: int) -> float:
+    """CPU time (user + system) of `parent`'s child processes (gunicorn's workers), in ms: what
+    the requests cost the server, much less disturbed than their duration by other processes
+    taking the shared cores."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for task in Path(f"/proc/{parent}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total * 1000 / ticks
+
+
 def over_http(token: str, slugs: list[str], rounds: int) -> None:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -231,10 +244,11 @@ def over_http(token: str, slugs: list[str], rounds: int) -> None:
         page = http.get(f"{base}/instances", timeout=30).json()
         assert len(page["items"]) == min(100, len(slugs)), page.get("count")
         shows = iter(slugs * (rounds // len(slugs) + 1))
-        print(line("list (page of 100), HTTP", *timed(lambda: http.get(f"{base}/instances", timeout=30).status_code,
-                                                      rounds)[:2]))
-        print(line("show, HTTP", *timed(lambda: http.get(f"{base}/instances/{next(shows)}", timeout=30).status_code,
-                                        rounds)[:2]))
+        for name, path in (("list (page of 100), HTTP", lambda: "/instances"),
+                           ("show, HTTP", lambda: f"/instances/{next(shows)}")):
+            used = cpu_ms(server.pid)
+            p50, p99, _ = timed(lambda path=path: http.get(f"{base}{path()}", timeout=30).status_code, rounds)  # type: ignore[misc]
+            print(line(name, p50, p99) + f"  server CPU {(cpu_ms(server.pid) - used) / rounds:.1f} ms/request")
     finally:
         server.terminate()
         server.wait(timeout=30)
