@@ -227,6 +227,16 @@ def _fresh_catalog():
     reload_catalog()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit_counts():
+    """On SQLite the API's rate-limit counts live in a file beside the test database
+    (tenantry/api/ratelimit.py), which no test's rollback empties."""
+    yield
+    from tenantry.api.ratelimit import forget_sqlite_counts
+
+    forget_sqlite_counts()
+
+
 def start_worker(log_path: Path) -> subprocess.Popen:
     """A real worker process on the test database and the real (file or Redis) queue."""
     import sys

@@ -19,6 +19,7 @@ from tenantry.core.models import IdempotencyRecord
 from tenantry.instances import selectors, services
 from tenantry.instances.models import Instance, Operation
 from tenantry.instances.schemas import (
+    INSTANCE_OUT_COLUMNS,
     ErrorOut,
     InstanceCreatedOut,
     InstanceCreateIn,
@@ -69,7 +70,7 @@ def create_instance(request: HttpRequest, payload: InstanceCreateIn,
 def list_instances(request: HttpRequest) -> QuerySet[Instance]:
     access = access_of(request)
     access.require("instance.view")
-    return selectors.instance_list(team=access.team)
+    return selectors.instance_list(team=access.team, only=INSTANCE_OUT_COLUMNS)
 
 
 @router.get("/instances/{ref}", response={200: InstanceOut, **ERRORS}, summary="Show an instance (slug or id)")

@@ -98,6 +98,12 @@ class InstanceOut(Schema):
         return active[0] if active else None
 
 
+# The columns InstanceOut reads (`url` and `host` come from the slug, `active_operation` from the
+# prefetched operations): what a page of the list loads (selectors.instance_list(only=…)).
+INSTANCE_OUT_COLUMNS = ("id", "slug", "app", "app_version", "status", "desired_state", "status_message", "memory_mb",
+                        "cpus", "pids", "hibernate_after_seconds", "last_request_at", "created_at")
+
+
 class InstanceCreatedOut(Schema):
     instance: InstanceOut
     operation: OperationOut

@@ -109,13 +109,18 @@ def test_redis_store_counts_across_clients(settings):
 
 @time_machine.travel(FROZEN, tick=False)
 def test_database_store_is_one_row_per_caller_and_window(settings):
+    from django.db import connection
+
     from tenantry.core.models import RateLimitWindow
 
     _limits(settings, key=0, ip=100)
     for _ in range(3):
         ratelimit.hit("ip:203.0.113.50", 100)
-    row = RateLimitWindow.objects.get(key="ip:203.0.113.50")
-    assert row.count == 3 and row.window == int(FROZEN.timestamp()) // 60 * 60
+    window = int(FROZEN.timestamp()) // 60 * 60
+    assert ratelimit.stored_windows("ip:203.0.113.50") == [(window, 3)]
     with time_machine.travel(datetime(2026, 5, 4, 10, 32, tzinfo=UTC), tick=False):
         assert ratelimit.hit("ip:203.0.113.50", 100).count == 1
-    assert RateLimitWindow.objects.filter(key="ip:203.0.113.50").count() == 1  # the old window is gone
+    assert ratelimit.stored_windows("ip:203.0.113.50") == [(window + 120, 1)]  # the old window is gone
+    # On SQLite, in the counter file beside the database, never in its table (whose one write
+    # lock the worker holds much of the time): a read of the API writes nothing there.
+    assert RateLimitWindow.objects.exists() is (connection.vendor != "sqlite")
