@@ -113,6 +113,8 @@ def test_the_edge_gets_the_credential_and_the_instance_prefix(proxy, upstreams, 
         f"upstream {port} saw parked.localhost/_edge/k-1/a/b?x=1&y=%2F key=proxy-only-s3cret"
     assert seen("parked.localhost", "/caf%C3%A9%20x") == \
         f"upstream {port} saw parked.localhost/_edge/k-1/caf%C3%A9%20x key=proxy-only-s3cret"
+    assert proxy.get("parked.localhost", "/a%2Fb%3Fc").text == \
+        f"upstream {port} saw parked.localhost/_edge/k-1/a%2Fb%3Fc key=proxy-only-s3cret"
     assert seen("serving.localhost", "/_tenantry/login?ticket=t") == \
         f"upstream {port} saw serving.localhost/_edge/k-2/_tenantry/login?ticket=t key=proxy-only-s3cret"
     # the app itself never gets the credential, even when a visitor sends one
