@@ -24,6 +24,10 @@ from tenantry.ops.install import audit_environment
 from tenantry.ops.probes import PROBE_TIMEOUT_SECONDS, docker_base_url, probe_database, probe_docker, probe_proxy
 
 OK, WARNING, FAILURE = "ok", "warning", "failure"
+# What Traefik gives the rest of Tenantry and Caddy (tenantry/routing/backends/caddy.py) does not yet.
+CADDY_GAPS = ("with Caddy as the proxy: no TLS/ACME, no rate limits (a throttled route is refused), no traffic "
+              "metering per instance (the collector reads Traefik's router metrics) and no idle hibernation "
+              "from the access log (instances with an idle timeout are hibernated as if never visited)")
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,7 @@ def check_proxy() -> Iterator[Finding]:
         refusal = tls_refusal()
         if refusal:
             yield Finding("proxy", FAILURE, refusal, "TENANTRY_ROUTING=traefik, or unset TENANTRY_ACME_CA")
+        yield Finding("proxy", WARNING, CADDY_GAPS, "TENANTRY_ROUTING=traefik where these matter")
         return
     yield from _probe("proxy", probe_proxy, "start Traefik (systemctl start tenantry-traefik) and check "
                       "TENANTRY_PROXY_INTERNAL_PORT")

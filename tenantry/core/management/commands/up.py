@@ -171,7 +171,10 @@ class Command(BaseCommand):
         call_command("billing", "seed", stdout=io.StringIO())
         self._check_docker()
         if conf["ROUTING"] == "caddy":
+            from tenantry.ops.doctor import CADDY_GAPS
+
             proxy = caddy_command(write_caddy_config(warn=lambda line: self.stderr.write(self.style.WARNING(line))))
+            self.stderr.write(self.style.WARNING(CADDY_GAPS))
         else:
             static_path = write_traefik_static_config()
             from tenantry.instances.reconciler import sync_routes
