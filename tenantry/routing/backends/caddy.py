@@ -180,8 +180,12 @@ class CaddyRouting(RoutingBackend):
 
     def _edge_handlers(self, key: str) -> list[dict[str, Any]]:
         """To the edge: the proxy-only credential, the instance as path prefix, the edge listener."""
+        secret = self.edge_secret
+        if "{" in secret or "}" in secret:  # Caddy would read it as a placeholder
+            raise BackendError("TENANTRY_EDGE_SECRET holds { or }: Caddy cannot send it as it is; choose "
+                               "another (letters, digits, - and _)", code="routing_bad_secret")
         return [
-            {"handler": "headers", "request": {"set": {EDGE_CREDENTIAL_HEADER: [self.edge_secret]}}},
+            {"handler": "headers", "request": {"set": {EDGE_CREDENTIAL_HEADER: [secret]}}},
             # As Traefik's addPrefix: /x?q → /_edge/<key>/x?q. A regexp on the path, not `uri` with
             # {http.request.uri.path}: that one is the decoded path, so /a%2Fb became /a/b and
             # /a%3Fb?c lost its "?b" (measured with Caddy 2.6.2); path_regexp keeps the escaping.
