@@ -134,3 +134,6 @@ def test_the_admin_api_stays_on_loopback_and_keys_stay_plain():
     backend = CaddyRouting(admin_url="http://127.0.0.1:9", edge_url="http://127.0.0.1:9", edge_secret="s")
     with pytest.raises(BackendError, match="letters, digits"):
         backend.render(Route(key="../config", hosts=("x.localhost",)))
+    braced = CaddyRouting(admin_url="http://127.0.0.1:9", edge_url="http://127.0.0.1:9", edge_secret="a{http.vars}b")
+    with pytest.raises(BackendError, match="placeholder"):
+        braced.render(Route(key="k", hosts=("x.localhost",)))

@@ -182,7 +182,7 @@ class CaddyRouting(RoutingBackend):
         """To the edge: the proxy-only credential, the instance as path prefix, the edge listener."""
         secret = self.edge_secret
         if "{" in secret or "}" in secret:  # Caddy would read it as a placeholder
-            raise BackendError("TENANTRY_EDGE_SECRET holds { or }: Caddy cannot send it as it is; choose "
+            raise BackendError("TENANTRY_EDGE_SECRET holds { or }, which Caddy reads as a placeholder; choose "
                                "another (letters, digits, - and _)", code="routing_bad_secret")
         return [
             {"handler": "headers", "request": {"set": {EDGE_CREDENTIAL_HEADER: [secret]}}},
