@@ -80,14 +80,16 @@ def initial_config(*, listen: str, admin: str, routes: list[dict[str, Any]] | No
                    storage_dir: str | None = None) -> dict[str, Any]:
     """Caddy's configuration at start-up: the admin API on `admin` (loopback only), one plain HTTP
     server on `listen`, no automatic HTTPS. Caddy saves each change (its autosave.json, 0600), so
-    that a restarted Caddy (`caddy run --resume`) serves what was published since; warnings
-    only in its log (each admin request is an INFO line otherwise)."""
+    that a restarted Caddy (`caddy run --resume`) serves what was published since."""
     admin_host = admin.rsplit(":", 1)[0].strip("[]")
     if admin_host not in ("127.0.0.1", "localhost", "::1"):
         raise BackendError(f"Caddy's admin API must listen on loopback, not {admin}", code="routing_admin_exposed")
     document: dict[str, Any] = {
         "admin": {"listen": admin, "config": {"persist": True}},
-        "logging": {"logs": {"default": {"level": "WARN"}}},
+        # Errors only, and not the admin API's: each change warned "automatic HTTPS is completely
+        # disabled" and each publish of a new key logged the expected "unknown object ID" (404);
+        # the backend raises what Caddy refuses itself.
+        "logging": {"logs": {"default": {"level": "ERROR", "exclude": ["admin.api"]}}},
         "apps": {"http": {"servers": {SERVER: {
             "listen": [listen],
             "automatic_https": {"disable": True},
