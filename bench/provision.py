@@ -1,12 +1,13 @@
 """Provisioning and wake benchmark: Tenantry (API → worker → Docker → Traefik) against the bare
 Docker SDK doing the same physical work, measured in one run on this machine.
 
-    .venv/bin/python bench/provision.py [--count 20] [--managed 100] [--profile]
+    .venv/bin/python bench/provision.py [--count 20] [--managed 100] [--profile] [--routing caddy|traefik]
 
 Prints p50/p95 of both and their ratio, for provisioning and for wake-from-hibernation, and the
 control plane's resident memory (web + worker) with --managed instances under management.
 With --profile, also where Tenantry's time goes (median per phase: the API's answer, the queue
 hop to the worker, each step and the bookkeeping between steps, the proxy until the app answers).
+--routing picks the proxy `tenantry up` runs (TENANTRY_ROUTING; default traefik).
 
 TENANTRY_BENCH_SUBNET (default 172.29.0.0/16) keeps runs on a shared machine apart: the
 managed instances take its first half, the bare baseline its second.
@@ -118,8 +119,9 @@ class Profile:
 class Stack:
     """`tenantry up` in its own data directory, installation id, subnet pool and ports."""
 
-    def __init__(self) -> None:
+    def __init__(self, routing: str = "traefik") -> None:
         run = secrets.token_hex(3)
+        self.routing = routing
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"tenantry-bench-{run}-"))
         self.installation = f"bench-{run}"
         self.web_port, self.proxy_port, self.internal_port = free_port(), free_port(), free_port()
@@ -131,7 +133,7 @@ class Stack:
                     # Every listener on its own port: another `tenantry up` on the machine (a
                     # helper's run, another bench) must not answer for this one.
                     "TENANTRY_EDGE_PORT": str(free_port()), "TENANTRY_SUPPORT_SMTP_PORT": str(free_port()),
-                    "TENANTRY_GATEWAY_URL": f"http://127.0.0.1:{free_port()}"}
+                    "TENANTRY_GATEWAY_URL": f"http://127.0.0.1:{free_port()}", "TENANTRY_ROUTING": routing}
         self.env.pop("DATABASE_URL", None)
         self.env.pop("REDIS_URL", None)
         self.process: subprocess.Popen | None = None
@@ -192,7 +194,7 @@ class Stack:
         raise RuntimeError(f"{slug} never became {status}")
 
     def control_plane_rss_mb(self) -> tuple[float, float]:
-        """(web + worker, traefik) resident memory in MB, from /proc."""
+        """(web + worker, proxy) resident memory in MB, from /proc."""
         assert self.process is not None
         children: dict[int, list[int]] = {}
         names: dict[int, str] = {}
@@ -215,8 +217,9 @@ class Stack:
             pid = todo.pop()
             tree.append(pid)
             todo.extend(children.get(pid, []))
-        proxy = sum(rss[p] for p in tree if names.get(p) == "traefik") / 1024
-        plane = sum(rss[p] for p in tree if names.get(p) != "traefik" and p != self.process.pid) / 1024
+        proxies = ("traefik", "caddy")
+        proxy = sum(rss[p] for p in tree if names.get(p) in proxies) / 1024
+        plane = sum(rss[p] for p in tree if names.get(p) not in proxies and p != self.process.pid) / 1024
         return plane, proxy
 
     def stop(self) -> None:
@@ -282,12 +285,14 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20, help="instances timed, each way")
     parser.add_argument("--managed", type=int, default=100, help="instances under management for the memory figure")
     parser.add_argument("--profile", action="store_true", help="print where Tenantry's time goes, per phase")
+    parser.add_argument("--routing", choices=("traefik", "caddy"), default="traefik",
+                        help="the proxy `tenantry up` runs (TENANTRY_ROUTING)")
     args = parser.parse_args()
     subprocess.run([str(ROOT / "scripts/build-hello-image.sh")], check=True, capture_output=True)
     client = docker.from_env()
     bare_installation = f"bench-bare-{secrets.token_hex(3)}"
     bare_labels = {"tenantry.installation": bare_installation}
-    stack = Stack()
+    stack = Stack(args.routing)
     try:
         stack.start()
         # --- provisioning --------------------------------------------------------------------
@@ -307,7 +312,7 @@ def main() -> None:
             took, container = bare_provision(client, index, bare_labels)
             base.append(took)
             bare_containers.append(container)
-        print(f"provision x {args.count}, hello app, one at a time")
+        print(f"provision x {args.count}, hello app, one at a time, proxy: {args.routing}")
         summary("provision → answers", ours, base)
         if args.profile:
             profile.print("provision")
@@ -319,7 +324,8 @@ def main() -> None:
         profile = Profile()
         for index in range(args.count):
             slug = f"bench-{index}"
-            stack.api("POST", f"/instances/{slug}/hibernate")
+            while stack.api("POST", f"/instances/{slug}/hibernate").status_code == 409:
+                time.sleep(0.2)  # another operation holds it (a scheduled backup ran mid-bench: 409)
             stack.wait_status(slug, "hibernated")
             asked, started = time.time(), time.perf_counter()
             stack.wait_answer(slug, f"Hello from {slug}")  # first request wakes it, then polls like the page
@@ -352,7 +358,7 @@ def main() -> None:
         time.sleep(2)
         plane, proxy = stack.control_plane_rss_mb()
         print(f"memory with {len(listed)} instances managed ({running} running): control plane (web + worker) "
-              f"{plane:.0f} MB RSS, Traefik {proxy:.0f} MB RSS")
+              f"{plane:.0f} MB RSS, {args.routing.capitalize()} {proxy:.0f} MB RSS")
     finally:
         stack.stop()
         remove_labelled(bare_installation)

@@ -228,3 +228,78 @@ def test_up_restarts_a_killed_worker_and_web_while_the_rest_keeps_serving(docker
     assert "worker exited with code -9" in output and "web exited with code -9" in output, output
     assert "worker restarted" in output and "web restarted" in output
     assert "stopping everything" not in output
+
+
+@pytest.mark.caddy
+def test_up_with_caddy_serves_switches_and_survives_a_caddy_restart(docker_client):
+    """TENANTRY_ROUTING=caddy: `up` runs Caddy (admin API on the internal port, loopback), the
+    instance answers through it, `/_tenantry/…` reaches the edge with its credential, hibernate
+    and wake switch the route both ways, and a killed Caddy comes back with the routes published
+    since `up` started (its autosave, `--resume`)."""
+    up, env = _start_up("upc", reference_gateway=False, TENANTRY_ROUTING="caddy")  # type: ignore[arg-type]
+    installation = env["TENANTRY_INSTALLATION_ID"]
+    web, proxy, internal = (int(env[f"TENANTRY_{name}_PORT"]) for name in ("WEB", "PROXY", "PROXY_INTERNAL"))
+    http = requests.Session()
+    http.trust_env = False
+
+    def get(url: str, **kwargs):
+        try:
+            return http.get(url, timeout=5, **kwargs)
+        except requests.RequestException:
+            return None
+
+    def through_proxy(path: str = "/"):
+        return get(f"http://127.0.0.1:{proxy}{path}", headers={"Host": "capped.localhost"})
+
+    def answers() -> bool:
+        response = through_proxy()
+        return response is not None and response.status_code == 200 and "Hello from capped" in response.text
+
+    try:
+        wait_for(lambda: (r := get(f"http://127.0.0.1:{web}/healthz")) is not None and r.ok, timeout=180,
+                 what="the control plane")
+        token = subprocess.run([sys.executable, "-m", "tenantry.cli", "tokens", "create", "t", "--quiet"], env=env,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        http.headers["Authorization"] = f"Bearer {token}"
+        created = http.post(f"http://127.0.0.1:{web}/api/v1/instances", json={"slug": "capped", "app": "hello"},
+                            timeout=30)
+        assert created.status_code == 202, created.text
+        instance_id = created.json()["instance"]["id"]
+        wait_for(answers, timeout=60, what="the instance through Caddy")
+        refused = through_proxy("/_tenantry/login?ticket=nope")
+        assert refused is not None and refused.status_code == 403
+        assert refused.headers["X-Tenantry-State"] == "login-refused"  # the edge answered: credential + prefix
+        nobody = get(f"http://127.0.0.1:{proxy}/", headers={"Host": "nobody.localhost"})
+        assert nobody is not None and nobody.status_code == 404
+        # what is in force, read back from Caddy's admin API (loopback only)
+        route = http.get(f"http://127.0.0.1:{internal}/id/i-{instance_id}", timeout=5).json()
+        assert route["match"] == [{"host": ["capped.localhost"]}]
+        listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
+        for port in (proxy, internal):
+            assert f"127.0.0.1:{port} " in listening and f"0.0.0.0:{port} " not in listening
+        probe = subprocess.run([sys.executable, "-m", "tenantry.cli", "doctor"], env=env, capture_output=True,
+                               text=True, timeout=120)
+        assert "Caddy answers, serving 127.0.0.1:" in probe.stdout + probe.stderr, probe.stdout + probe.stderr
+
+        # hibernate: the route goes to the edge; the first request wakes it (through Caddy)
+        assert http.post(f"http://127.0.0.1:{web}/api/v1/instances/capped/hibernate", timeout=30).status_code == 202
+        wait_for(lambda: http.get(f"http://127.0.0.1:{web}/api/v1/instances/capped", timeout=10)
+                 .json()["status"] == "hibernated", timeout=60, what="hibernated")
+        assert "subroute" not in str(http.get(f"http://127.0.0.1:{internal}/id/i-{instance_id}", timeout=5).json())
+        wait_for(answers, timeout=60, what="the instance woken by a request through Caddy")
+
+        # Caddy killed: the supervisor starts it again with what it had saved (the woken route)
+        caddy = next(pid for pid, command in _children(up.pid).items() if " caddy run " in f" {command}"
+                     or "/caddy run" in command)
+        os.kill(caddy, signal.SIGKILL)
+        wait_for(lambda: caddy not in _children(up.pid) and answers(), timeout=30, what="Caddy restarted")
+        assert "subroute" in str(http.get(f"http://127.0.0.1:{internal}/id/i-{instance_id}", timeout=5).json())
+    finally:
+        os.killpg(up.pid, signal.SIGTERM)
+        output, _ = up.communicate(timeout=30)
+        from tenantry.runtime.backends.docker import DockerRuntime
+
+        runtime = DockerRuntime(installation_id=installation)
+        runtime.remove_resources(runtime.list_managed())
+    assert up.returncode == 0, output
+    assert "proxy exited with code -9" in output and "proxy restarted" in output, output

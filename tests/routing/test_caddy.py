@@ -1,0 +1,139 @@
+"""What is Caddy's own in its routing backend, against a real Caddy (`caddy` fixture): one admin
+request applies one route without touching the others, rate limits and TLS are refused."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from tenantry.routing.backends.base import RateLimit, Route
+from tenantry.routing.backends.caddy import CaddyRouting, CaddyUnsupported, initial_config
+from tenantry.runtime.backends.base import BackendError, TransientBackendError
+
+pytestmark = [pytest.mark.caddy]
+
+
+class _Slow(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.startswith("/slow"):
+            time.sleep(1.5)  # still being answered while another route is published
+        body = f"app {self.server.server_port}{self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def apps():
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _Slow) for _ in range(2)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield [f"http://127.0.0.1:{s.server_port}" for s in servers]
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture()
+def backend(caddy):
+    found = CaddyRouting(admin_url=caddy.admin_url, edge_url="http://127.0.0.1:9", edge_secret="s")
+    found.ensure_base()
+    found.sync([])
+    yield found
+    found.sync([])
+
+
+def test_one_publish_is_one_request_and_leaves_the_other_routes_alone(caddy, backend, apps):
+    other = Route(key="other", hosts=("other.localhost",), upstream=apps[1])
+    route = Route(key="one", hosts=("one.localhost",))
+    backend.publish(other)
+    backend.publish(route)  # a new key: an update that finds no such route (404), then the insert
+    before = caddy.session.get(f"{caddy.admin_url}/id/i-other", timeout=5).json()
+
+    # A request through `other` is in flight while `one` switches to its app.
+    slow: dict[str, requests.Response] = {}
+    reader = threading.Thread(target=lambda: slow.update(r=caddy.get("other.localhost", "/slow", timeout=10)))
+    reader.start()
+    time.sleep(0.3)
+    counted = caddy.admin_requests()
+    switched = Route(key="one", hosts=("one.localhost",), upstream=apps[0])
+    backend.publish(switched)
+    after = caddy.admin_requests()
+    # served as soon as publish returns, without waiting or polling
+    assert caddy.get("one.localhost", "/x").text == f"app {apps[0].rsplit(':', 1)[1]}/x"
+    # One request, applying one route: no read of the whole configuration, no load of it.
+    assert {m: n - counted.get(m, 0) for m, n in after.items() if n != counted.get(m, 0)} == \
+        {"PATCH /id/": 1, "PATCH /config/": 1}  # (one request, counted again once resolved, see admin_requests)
+    reader.join(timeout=10)
+    assert slow["r"].status_code == 200 and slow["r"].text == f"app {apps[1].rsplit(':', 1)[1]}/slow"
+    assert caddy.session.get(f"{caddy.admin_url}/id/i-other", timeout=5).json() == before
+    routes = caddy.session.get(f"{caddy.admin_url}/config/apps/http/servers/tenantry/routes", timeout=5).json()
+    # instances' routes first, the catch-all 404 last (Caddy answers an empty 200 when nothing matches)
+    assert [r.get("@id") for r in routes] == ["i-one", "i-other", "tenantry-not-found"]
+    assert caddy.get("unknown.localhost").status_code == 404
+
+
+def test_a_rate_limit_is_refused_not_dropped(caddy, backend, apps):
+    """Caddy's standard build has no rate limiter and the edge does not throttle: a throttled
+    route is refused with a clear error, and what was served stays as it was."""
+    served = Route(key="busy", hosts=("busy.localhost",), upstream=apps[0])
+    backend.publish(served)
+    throttled = Route(key="busy", hosts=("busy.localhost",), upstream=apps[0], rate_limit=RateLimit(average=2))
+    with pytest.raises(CaddyUnsupported, match=r"no rate limiter.*TENANTRY_ROUTING=traefik"):
+        backend.publish(throttled)
+    assert backend.published() == {"busy": served}
+    # the edge is never limited: a route to the edge ignores a limit on every backend
+    backend.publish(Route(key="busy", hosts=("busy.localhost",), rate_limit=RateLimit(average=2)))
+    assert backend.current("busy") == Route(key="busy", hosts=("busy.localhost",))
+
+
+def test_tls_is_refused_with_a_clear_message(caddy, backend, settings):
+    from django.core.management.base import CommandError
+
+    from tenantry.core.management.commands.up import write_caddy_config
+
+    settings.TENANTRY = {**settings.TENANTRY, "TLS": {"https_address": "127.0.0.1:8443", "ca": "staging"}}
+    with pytest.raises(CaddyUnsupported, match=r"TLS.*does not obtain certificates"):
+        backend.publish(Route(key="tls", hosts=("tls.localhost",)))
+    with pytest.raises(CommandError, match=r"TLS.*TENANTRY_ROUTING=traefik"):
+        write_caddy_config()
+    assert backend.published() == {}
+
+
+def test_duplicate_routes_of_one_key_are_healed(caddy, backend, apps):
+    """Two processes adding one new key at once can both insert it (Caddy accepts two routes
+    with one @id); published() drops both so that sync() publishes it once again."""
+    route = Route(key="twice", hosts=("twice.localhost",), upstream=apps[0])
+    document = backend.render(route)
+    for _ in range(2):
+        caddy.session.put(f"{caddy.admin_url}/config/apps/http/servers/tenantry/routes/0", json=document,
+                          timeout=5).raise_for_status()
+    assert backend.published() == {}
+    backend.sync([route])
+    assert backend.published() == {"twice": route}
+    routes = caddy.session.get(f"{caddy.admin_url}/config/apps/http/servers/tenantry/routes", timeout=5).json()
+    assert [r.get("@id") for r in routes].count("i-twice") == 1
+
+
+def test_without_caddy_publish_says_so():
+    backend = CaddyRouting(admin_url="http://127.0.0.1:9", edge_url="http://127.0.0.1:9", edge_secret="s")
+    with pytest.raises(TransientBackendError, match=r"admin API at http://127\.0\.0\.1:9 did not answer"):
+        backend.publish(Route(key="x", hosts=("x.localhost",)))
+
+
+def test_the_admin_api_stays_on_loopback_and_keys_stay_plain():
+    with pytest.raises(BackendError, match="loopback"):
+        initial_config(listen="0.0.0.0:80", admin="0.0.0.0:2019")
+    backend = CaddyRouting(admin_url="http://127.0.0.1:9", edge_url="http://127.0.0.1:9", edge_secret="s")
+    with pytest.raises(BackendError, match="letters, digits"):
+        backend.render(Route(key="../config", hosts=("x.localhost",)))
+    braced = CaddyRouting(admin_url="http://127.0.0.1:9", edge_url="http://127.0.0.1:9", edge_secret="a{http.vars}b")
+    with pytest.raises(BackendError, match="placeholder"):
+        braced.render(Route(key="k", hosts=("x.localhost",)))
