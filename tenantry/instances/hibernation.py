@@ -95,6 +95,13 @@ def idle_timeout(instance: Instance) -> int:
 
 
 def hibernate_idle_instances(now: datetime | None = None) -> list[str]:
+    from tenantry.routing.registry import routing
+
+    if not routing().reports_activity:
+        # No visits are known (Caddy has no access log Tenantry reads yet): hibernating "idle"
+        # instances would stop ones in use. Idle hibernation waits for a proxy that reports.
+        log.info("hibernation.off", reason="the routing backend does not report visits")
+        return []
     now = now or timezone.now()
     hibernated = []
     candidates = (Instance.objects.filter(status=Status.RUNNING)

@@ -27,7 +27,7 @@ OK, WARNING, FAILURE = "ok", "warning", "failure"
 # What Traefik gives the rest of Tenantry and Caddy (tenantry/routing/backends/caddy.py) does not yet.
 CADDY_GAPS = ("with Caddy as the proxy: no TLS/ACME, no rate limits (a throttled route is refused), no traffic "
               "metering per instance (the collector reads Traefik's router metrics) and no idle hibernation "
-              "from the access log (instances with an idle timeout are hibernated as if never visited)")
+              "(visits are read from Traefik's access log: under Caddy no instance is put to sleep)")
 
 
 @dataclass(frozen=True)

@@ -75,3 +75,18 @@ def test_access_log_reading_skips_foreign_routers_and_half_written_lines(tmp_pat
     # the line that was half-written is read once it is complete, and only then
     assert list(collect_proxy_activity(log)) == ["halfwritten"]
     assert collect_proxy_activity(log) == {}
+
+
+def test_no_idle_hibernation_under_a_proxy_that_reports_no_visits(platform, monkeypatch):
+    """A proxy whose visits Tenantry cannot read (Caddy's backend: no access log) makes every
+    instance look unvisited: none may be put to sleep for that."""
+    from tenantry.routing.backends.caddy import CaddyRouting
+    from tenantry.routing.registry import routing
+
+    assert CaddyRouting.reports_activity is False and routing().reports_activity is True
+    visited, _ = create("visited-often", hibernate_after_seconds=60)
+    platform.wait_for_body(visited.host, "Hello from visited-often")
+    monkeypatch.setattr(type(routing()), "reports_activity", False)
+    assert hibernate_idle_instances(now=timezone.now() + timedelta(hours=1)) == []
+    assert fresh(visited).status == Status.RUNNING
+    assert not visited.operations.filter(kind="hibernate").exists()

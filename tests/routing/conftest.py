@@ -5,12 +5,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
 
+from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER
 from tests.conftest import Proxy, wait_for
 from tests.testenv import free_port
 
@@ -96,3 +99,27 @@ def proxy(request, settings, edge_listener) -> Iterator[Proxy]:
     yield found
     routing().sync([])
     reset_backends()  # the next test's routing() follows its own settings
+
+
+class _Upstream(BaseHTTPRequestHandler):
+    def do_GET(self):
+        credential = self.headers.get_all(EDGE_CREDENTIAL_HEADER) or []
+        body = (f"upstream {self.server.server_port} saw {self.headers['Host']}{self.path}"
+                f"{' key=' + ','.join(credential) if credential else ''}").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def upstreams():
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _Upstream) for _ in range(2)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield [f"http://127.0.0.1:{s.server_port}" for s in servers]
+    for server in servers:
+        server.shutdown()

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 import yaml
 
@@ -13,30 +10,6 @@ from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER, Route
 from tenantry.routing.registry import routing
 
 pytestmark = [pytest.mark.traefik, pytest.mark.caddy]
-
-
-class _Upstream(BaseHTTPRequestHandler):
-    def do_GET(self):
-        credential = self.headers.get_all(EDGE_CREDENTIAL_HEADER) or []
-        body = (f"upstream {self.server.server_port} saw {self.headers['Host']}{self.path}"
-                f"{' key=' + ','.join(credential) if credential else ''}").encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture()
-def upstreams():
-    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _Upstream) for _ in range(2)]
-    for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield [f"http://127.0.0.1:{s.server_port}" for s in servers]
-    for server in servers:
-        server.shutdown()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,7 +3,11 @@ Traefik and a real Caddy, is in test_routing_contract.py)."""
 
 from __future__ import annotations
 
+import pytest
+import yaml
+
 from tenantry.routing.backends.base import Route
+from tenantry.routing.registry import routing
 
 
 def test_wait_applied_returns_at_once_without_traefik(tmp_path):

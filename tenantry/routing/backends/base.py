@@ -39,6 +39,10 @@ class Route:
 
 
 class RoutingBackend(abc.ABC):
+    # Whether the proxy tells who visited which instance (Traefik's access log): idle hibernation
+    # needs it. Without it, every instance would look unvisited and be put to sleep while in use.
+    reports_activity = False
+
     def __init__(self, *, alias: str = "default", **options: object):
         self.alias = alias
 

@@ -46,6 +46,8 @@ _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class TraefikRouting(RoutingBackend):
+    reports_activity = True  # its JSON access log names each request's router (instances/hibernation.py)
+
     def __init__(self, *, alias: str = "default", directory: str, edge_url: str | None = None,
                  api_url: str | None = None, entrypoint: str = WEB, edge_secret: str | None = None,
                  tls: TlsConfig | bool | None = None, base_domain: str | None = None, **options: object):
