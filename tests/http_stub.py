@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -24,6 +26,20 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+class TextHandler(QuietHandler):
+    """Answers every GET 200 with the text `answer()` gives (subclasses say what)."""
+
+    def answer(self) -> str:
+        raise NotImplementedError
+
+    def do_GET(self) -> None:
+        body = self.answer().encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 class BackgroundServer(ThreadingHTTPServer):
     """Serves `handler` on a free loopback port from a daemon thread as soon as it is made."""
 
@@ -34,3 +50,14 @@ class BackgroundServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@contextmanager
+def background_servers(handler: type[BaseHTTPRequestHandler], count: int = 2) -> Iterator[list[str]]:
+    """`count` servers of `handler`, each on its own port; their URLs, shut down at the end."""
+    servers = [BackgroundServer(handler) for _ in range(count)]
+    try:
+        yield [server.url for server in servers]
+    finally:
+        for server in servers:
+            server.shutdown()

@@ -9,6 +9,8 @@ import smtplib
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
@@ -38,6 +40,32 @@ def _start_up(name: str, *, reference_gateway: bool, **ports: int) -> tuple[subp
     up = subprocess.Popen([sys.executable, "-m", "tenantry.cli", "up"], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
     return up, env
+
+
+def _quiet_session(*, timeout: float) -> tuple[requests.Session, Callable[..., requests.Response | None]]:
+    """A session that ignores proxy settings, and a GET through it that gives None instead of
+    raising while the server is not there (yet, or again)."""
+    http = requests.Session()
+    http.trust_env = False
+
+    def get(url: str, **kwargs: Any) -> requests.Response | None:
+        try:
+            return http.get(url, timeout=timeout, **kwargs)
+        except requests.RequestException:
+            return None
+
+    return http, get
+
+
+def _stop_up(up: subprocess.Popen, installation: str) -> str:
+    """Stop `tenantry up` and remove what its instances left on the engine; its output."""
+    from tenantry.runtime.backends.docker import DockerRuntime
+
+    os.killpg(up.pid, signal.SIGTERM)
+    output, _ = up.communicate(timeout=30)
+    runtime = DockerRuntime(installation_id=installation)
+    runtime.remove_resources(runtime.list_managed())
+    return output
 
 
 def test_up_runs_the_whole_product(docker_client):
@@ -96,12 +124,7 @@ def test_up_runs_the_whole_product(docker_client):
         for port in (web, proxy, internal, gateway, edge, smtp_port):
             assert f"127.0.0.1:{port} " in listening and f"0.0.0.0:{port} " not in listening
     finally:
-        os.killpg(up.pid, signal.SIGTERM)
-        output, _ = up.communicate(timeout=30)
-        from tenantry.runtime.backends.docker import DockerRuntime
-
-        runtime = DockerRuntime(installation_id=installation)
-        runtime.remove_resources(runtime.list_managed())
+        output = _stop_up(up, installation)
     assert up.returncode == 0, output
     assert "Tenantry is up." in output
     assert "Mobile Money" in output
@@ -168,14 +191,7 @@ def test_up_restarts_a_killed_worker_and_web_while_the_rest_keeps_serving(docker
     up, env = _start_up("upk", reference_gateway=False)
     installation = env["TENANTRY_INSTALLATION_ID"]
     web, proxy = int(env["TENANTRY_WEB_PORT"]), int(env["TENANTRY_PROXY_PORT"])
-    http = requests.Session()
-    http.trust_env = False
-
-    def get(url: str, **kwargs):
-        try:
-            return http.get(url, timeout=2, **kwargs)
-        except requests.RequestException:
-            return None
+    http, get = _quiet_session(timeout=2)
 
     def instance_answers(slug: str) -> bool:
         response = get(f"http://127.0.0.1:{proxy}/", headers={"Host": f"{slug}.localhost"})
@@ -218,12 +234,7 @@ def test_up_restarts_a_killed_worker_and_web_while_the_rest_keeps_serving(docker
         wait_for(lambda: instance_answers("after"), timeout=60, what="an instance provisioned by the new worker")
         assert up.poll() is None
     finally:
-        os.killpg(up.pid, signal.SIGTERM)
-        output, _ = up.communicate(timeout=30)
-        from tenantry.runtime.backends.docker import DockerRuntime
-
-        runtime = DockerRuntime(installation_id=installation)
-        runtime.remove_resources(runtime.list_managed())
+        output = _stop_up(up, installation)
     assert up.returncode == 0, output
     assert "worker exited with code -9" in output and "web exited with code -9" in output, output
     assert "worker restarted" in output and "web restarted" in output
@@ -239,14 +250,7 @@ def test_up_with_caddy_serves_switches_and_survives_a_caddy_restart(docker_clien
     up, env = _start_up("upc", reference_gateway=False, TENANTRY_ROUTING="caddy")  # type: ignore[arg-type]
     installation = env["TENANTRY_INSTALLATION_ID"]
     web, proxy, internal = (int(env[f"TENANTRY_{name}_PORT"]) for name in ("WEB", "PROXY", "PROXY_INTERNAL"))
-    http = requests.Session()
-    http.trust_env = False
-
-    def get(url: str, **kwargs):
-        try:
-            return http.get(url, timeout=5, **kwargs)
-        except requests.RequestException:
-            return None
+    http, get = _quiet_session(timeout=5)
 
     def through_proxy(path: str = "/"):
         return get(f"http://127.0.0.1:{proxy}{path}", headers={"Host": "capped.localhost"})
@@ -295,11 +299,6 @@ def test_up_with_caddy_serves_switches_and_survives_a_caddy_restart(docker_clien
         wait_for(lambda: caddy not in _children(up.pid) and answers(), timeout=30, what="Caddy restarted")
         assert "subroute" in str(http.get(f"http://127.0.0.1:{internal}/id/i-{instance_id}", timeout=5).json())
     finally:
-        os.killpg(up.pid, signal.SIGTERM)
-        output, _ = up.communicate(timeout=30)
-        from tenantry.runtime.backends.docker import DockerRuntime
-
-        runtime = DockerRuntime(installation_id=installation)
-        runtime.remove_resources(runtime.list_managed())
+        output = _stop_up(up, installation)
     assert up.returncode == 0, output
     assert "proxy exited with code -9" in output and "proxy restarted" in output, output

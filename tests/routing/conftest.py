@@ -5,9 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ import requests
 
 from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER
 from tests.conftest import Proxy, wait_for
+from tests.http_stub import TextHandler, background_servers
 from tests.testenv import free_port
 
 
@@ -101,25 +100,14 @@ def proxy(request, settings, edge_listener) -> Iterator[Proxy]:
     reset_backends()  # the next test's routing() follows its own settings
 
 
-class _Upstream(BaseHTTPRequestHandler):
-    def do_GET(self):
+class _Upstream(TextHandler):
+    def answer(self) -> str:
         credential = self.headers.get_all(EDGE_CREDENTIAL_HEADER) or []
-        body = (f"upstream {self.server.server_port} saw {self.headers['Host']}{self.path}"
-                f"{' key=' + ','.join(credential) if credential else ''}").encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        return (f"upstream {self.server.server_address[1]} saw {self.headers['Host']}{self.path}"
+                f"{' key=' + ','.join(credential) if credential else ''}")
 
 
 @pytest.fixture()
 def upstreams():
-    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _Upstream) for _ in range(2)]
-    for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield [f"http://127.0.0.1:{s.server_port}" for s in servers]
-    for server in servers:
-        server.shutdown()
+    with background_servers(_Upstream) as urls:
+        yield urls

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -13,32 +12,22 @@ import requests
 from tenantry.routing.backends.base import RateLimit, Route
 from tenantry.routing.backends.caddy import CaddyRouting, CaddyUnsupported, initial_config
 from tenantry.runtime.backends.base import BackendError, TransientBackendError
+from tests.http_stub import TextHandler, background_servers
 
 pytestmark = [pytest.mark.caddy]
 
 
-class _Slow(BaseHTTPRequestHandler):
-    def do_GET(self):
+class _Slow(TextHandler):
+    def answer(self) -> str:
         if self.path.startswith("/slow"):
             time.sleep(1.5)  # still being answered while another route is published
-        body = f"app {self.server.server_port}{self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        return f"app {self.server.server_address[1]}{self.path}"
 
 
 @pytest.fixture()
 def apps():
-    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _Slow) for _ in range(2)]
-    for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield [f"http://127.0.0.1:{s.server_port}" for s in servers]
-    for server in servers:
-        server.shutdown()
+    with background_servers(_Slow) as urls:
+        yield urls
 
 
 @pytest.fixture()

@@ -5,8 +5,6 @@ wildcard — and a client trusting only Pebble's root verifies every chain."""
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from tenantry.routing.backends.base import Route
 from tenantry.routing.backends.traefik import TraefikRouting
 from tenantry.routing.backends.traefik_static import TlsConfig
 from tests.conftest import wait_for
+from tests.http_stub import TextHandler, background_servers
 from tests.routing.acme import AcmeWorld, TlsProxy, https_get, start_acme_world, start_tls_traefik
 from tests.testenv import free_port
 
@@ -25,16 +24,9 @@ pytestmark = [pytest.mark.traefik]
 BASE = "tls.test"
 
 
-class _Upstream(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = f"app saw {self.headers['Host']} proto={self.headers.get('X-Forwarded-Proto')}".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+class _Upstream(TextHandler):
+    def answer(self) -> str:
+        return f"app saw {self.headers['Host']} proto={self.headers.get('X-Forwarded-Proto')}"
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +46,8 @@ def acme(tmp_path_factory) -> tuple[AcmeWorld, TlsProxy]:
 
 @pytest.fixture(scope="module")
 def upstream() -> str:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with background_servers(_Upstream, count=1) as urls:
+        yield urls[0]
 
 
 def _backend(proxy: TlsProxy, tls: TlsConfig | None = None, base: str = BASE) -> TraefikRouting:

@@ -42,9 +42,30 @@ class RoutingBackend(abc.ABC):
     # Whether the proxy tells who visited which instance (Traefik's access log): idle hibernation
     # needs it. Without it, every instance would look unvisited and be put to sleep while in use.
     reports_activity = False
+    # Where routes without an upstream go, and the credential the proxy adds for it; None:
+    # from settings (TENANTRY_EDGE_URL or the edge port, TENANTRY_EDGE_SECRET).
+    _edge_url: str | None = None
+    _edge_secret: str | None = None
 
     def __init__(self, *, alias: str = "default", **options: object):
         self.alias = alias
+
+    @property
+    def edge_url(self) -> str:
+        if self._edge_url:
+            return self._edge_url
+        from django.conf import settings
+
+        conf = settings.TENANTRY
+        return conf["EDGE_URL"] or f"http://127.0.0.1:{conf['EDGE_PORT']}"
+
+    @property
+    def edge_secret(self) -> str:
+        if self._edge_secret:
+            return self._edge_secret
+        from django.conf import settings
+
+        return settings.TENANTRY["EDGE_SECRET"]
 
     @abc.abstractmethod
     def publish(self, route: Route) -> None:

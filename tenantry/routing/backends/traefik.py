@@ -86,23 +86,6 @@ class TraefikRouting(RoutingBackend):
         return settings.TENANTRY["BASE_DOMAIN"]
 
     @property
-    def edge_url(self) -> str:
-        if self._edge_url:
-            return self._edge_url
-        from django.conf import settings
-
-        conf = settings.TENANTRY
-        return conf["EDGE_URL"] or f"http://127.0.0.1:{conf['EDGE_PORT']}"
-
-    @property
-    def edge_secret(self) -> str:
-        if self._edge_secret:
-            return self._edge_secret
-        from django.conf import settings
-
-        return settings.TENANTRY["EDGE_SECRET"]
-
-    @property
     def api_url(self) -> str:
         if self._api_url:
             return self._api_url
