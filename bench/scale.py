@@ -1,6 +1,7 @@
 """One control plane with many instances: does it stay steady? (issue 15, part 2)
 
     .venv/bin/python bench/scale.py [--count 1000] [--concurrency 8] [--subnet-pool 172.24.0.0/16]
+                                    [--routing traefik|caddy]
 
 Starts `tenantry up` in its own data directory, installation id, resource prefix and subnet pool
 (like bench/provision.py), then through the API, with `--concurrency` clients creating the hello
@@ -75,7 +76,7 @@ def latency(name: str, call: Callable[[], requests.Response], rounds: int) -> st
 class ScaleRun:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.stack = Stack()
+        self.stack = Stack(args.routing)
         self.prefix = self.stack.env["TENANTRY_RESOURCE_PREFIX"].replace("bn", "sc", 1)
         self.stack.env.update({
             "TENANTRY_RESOURCE_PREFIX": self.prefix,
@@ -259,6 +260,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--subnet-pool", default="172.24.0.0/16",
                         help="a /16 gives 2,048 /27 subnets: room for the instances and the baseline's networks")
+    parser.add_argument("--routing", choices=("traefik", "caddy"), default="traefik",
+                        help="the proxy `tenantry up` runs (TENANTRY_ROUTING)")
     parser.add_argument("--api-rounds", type=int, default=200)
     parser.add_argument("--poll-seconds", type=float, default=1.0, help="how often a client asks if its create is done")
     parser.add_argument("--delete-timeout", type=float, default=1800)
@@ -275,7 +278,7 @@ def main() -> None:
     run = ScaleRun(args)
     tenth = args.count // 10
     print(f"bench/scale.py: {args.count} hello instances, {args.concurrency} concurrent creates; "
-          f"installation {run.stack.installation}, prefix {run.prefix}; load {uptime_load()}")
+          f"proxy {args.routing}; installation {run.stack.installation}, prefix {run.prefix}; load {uptime_load()}")
     try:
         bare_few = run.bare_network_seconds()
         run.stack.start()
@@ -330,7 +333,7 @@ def main() -> None:
         time.sleep(2)
         plane, proxy = stack.control_plane_rss_mb()
         print(f"memory at {args.count}: control plane (web + worker + edge) {plane:.0f} MB RSS, "
-              f"Traefik {proxy:.0f} MB RSS")
+              f"{args.routing.capitalize()} {proxy:.0f} MB RSS")
         took = run.delete_all()
         print(f"delete all {args.count} ({args.concurrency} concurrent requests): {took:.0f} s "
               f"(goal < 120 s: {'met' if took < 120 else 'MISSED'})   (load {uptime_load()})")
