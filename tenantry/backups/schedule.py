@@ -68,8 +68,9 @@ def backups_schedule(*, now: datetime | None = None) -> dict[str, int]:
     # bench/scale.py, taking the workers from everything else), and kept that shared phase every
     # day after. The rest are taken by the next runs, which spreads their phases (issue 15).
     limit = settings.TENANTRY["BACKUP_SCHEDULE_MAX_PER_RUN"]
-    counts = {"started": 0, "skipped": 0, "deferred": max(0, len(due) - limit) if limit > 0 else 0}
-    for instance in due[:limit] if limit > 0 else due:
+    now_due = due[:limit] if limit > 0 else due
+    counts = {"started": 0, "skipped": 0, "deferred": len(due) - len(now_due)}
+    for instance in now_due:
         try:
             backup_create(instance=instance, actor=SCHEDULER, kind=BackupKind.SCHEDULED)
             counts["started"] += 1

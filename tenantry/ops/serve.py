@@ -163,8 +163,10 @@ def _import_tenantry() -> None:
 
     for module in pkgutil.walk_packages(tenantry.__path__, "tenantry."):
         name = module.name
+        # The WSGI and ASGI entry modules build an application when imported (tenantry.wsgi also
+        # collects and freezes): preload() has its own, made once.
         if name.startswith(_NOT_PRELOADED) or ".migrations" in name or ".management" in name or \
-                name.startswith(("tenantry.settings", "tenantry.asgi")):
+                name.startswith(("tenantry.settings", "tenantry.asgi", "tenantry.wsgi")):
             continue
         importlib.import_module(name)
 

@@ -100,9 +100,9 @@ TENANTRY = {
     # --- backup policies (tenantry/backups/policy.py) ---
     # Where a team's backups go when BACKUP_TARGET is off-site and its plan does not include that.
     "BACKUP_LOCAL_TARGET": os.environ.get("TENANTRY_BACKUP_LOCAL_TARGET", "local"),
-    # How long the final backup of a deleted instance is kept (archived ones: until deleted).
     # Scheduled backups started per run of the scheduler (every 15 minutes); 0: no limit.
     "BACKUP_SCHEDULE_MAX_PER_RUN": env_int("TENANTRY_BACKUP_SCHEDULE_MAX_PER_RUN", 25),
+    # How long the final backup of a deleted instance is kept (archived ones: until deleted).
     "BACKUP_FINAL_KEEP_DAYS": int(os.environ.get("TENANTRY_BACKUP_FINAL_KEEP_DAYS", "30")),
     # Whether deleting an instance first takes its final backup (a plan's
     # `final_backup_on_delete` wins when set). Off, a deletion removes the data at once: ~3x

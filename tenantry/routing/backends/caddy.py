@@ -264,12 +264,6 @@ class CaddyRouting(RoutingBackend):
             del routes[key]
         return routes
 
-    def wait_applied(self, route: Route, *, timeout: float = 3.0) -> bool:
-        return True  # publish returned: Caddy serves it
-
-    def wait_removed(self, key: str, *, timeout: float = 3.0) -> bool:
-        return True  # unpublish returned: Caddy no longer serves it
-
     def base_routes(self) -> list[dict[str, Any]]:
         """What follows the instances' routes: the dashboard's (when the proxy serves it), the 404."""
         from tenantry.routing.backends.traefik_dashboard import dashboard_settings

@@ -217,14 +217,13 @@ class IptablesFirewall:
         A leftover rule of an older network of the same name (a crash between removing the
         network and its rules) is cleared by the next `ensure` or `prune`."""
         wanted = self.rules(network=network, bridge=bridge, host_ports=host_ports, cloud_metadata=cloud_metadata)
-        if not all(_RESTORE_SAFE.fullmatch(word) for _, rule in wanted for word in rule):
+        # Inserted at the top of each chain, last rule first, as ensure() does.
+        script = _restore_script([("-I", chain, ["1", *rule]) for chain, rule in reversed(wanted)])
+        if script is None:
             self.ensure(network=network, bridge=bridge, host_ports=host_ports, cloud_metadata=cloud_metadata)
             return
-        # Inserted at the top of each chain, last rule first, as ensure() does; --noflush keeps
-        # every other rule of the table (Docker's, other installations').
-        script = ["*filter", *(" ".join(["-I", chain, "1", *rule]) for chain, rule in reversed(wanted)), "COMMIT", ""]
         with self._lock:
-            self._run_restore("\n".join(script))
+            self._run_restore(script)
         log.info("firewall.installed", network=network, bridge=bridge, rules=len(wanted))
 
     def remove(self, network: str, *, bridge: str | None = None, host_ports: tuple[int, ...] = (),
@@ -235,11 +234,11 @@ class IptablesFirewall:
         when they are not exactly in place, its tagged rules are listed and deleted one by one."""
         if bridge is not None:
             wanted = self.rules(network=network, bridge=bridge, host_ports=host_ports, cloud_metadata=cloud_metadata)
-            if all(_RESTORE_SAFE.fullmatch(word) for _, rule in wanted for word in rule):
-                script = ["*filter", *(" ".join(["-D", chain, *rule]) for chain, rule in wanted), "COMMIT", ""]
+            script = _restore_script([("-D", chain, rule) for chain, rule in wanted])
+            if script is not None:
                 with self._lock:
                     try:
-                        self._run_restore("\n".join(script))
+                        self._run_restore(script)
                         return len(wanted)
                     except BackendError:
                         pass  # one of them is missing or differs (nothing was deleted): by listing
@@ -321,6 +320,16 @@ class IptablesFirewall:
             raise BackendError(f"{shlex.join(command)} failed: {done.stderr.strip() or done.returncode}",
                                code="firewall_unavailable")
         return done.stdout
+
+
+def _restore_script(commands: list[tuple[str, str, list[str]]]) -> str | None:
+    """(action, chain, arguments) as one `iptables-restore --noflush` script of the filter table
+    (applied all at once or not at all; every other rule of the table stays); None when a word
+    would need quoting there (never for the rules Tenantry writes)."""
+    if not all(_RESTORE_SAFE.fullmatch(word) for _, _, arguments in commands for word in arguments):
+        return None
+    return "\n".join(["*filter", *(" ".join([action, chain, *arguments]) for action, chain, arguments in commands),
+                      "COMMIT", ""])
 
 
 def _tag_of(rule: list[str]) -> str:
