@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provision import ROOT, SUBNET, pct
+from provision import ROOT, SUBNET, pct, wait_http
 
 STATE = Path("/tmp/tenantry-reconcile-bench.json")
 
@@ -221,13 +221,9 @@ def restart(args: argparse.Namespace) -> None:
     state["pid"] = process.pid
     args.state.write_text(json.dumps(state))
     started = time.perf_counter()
-    while True:
-        try:
-            if requests.get(f"http://127.0.0.1:{state['web_port']}/healthz", timeout=1).ok:
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
+    http = requests.Session()
+    http.trust_env = False
+    wait_http(http, f"http://127.0.0.1:{state['web_port']}/healthz", timeout=600)
     print(f"restarted in {time.perf_counter() - started:.1f} s; load {load_avg()}")
 
 

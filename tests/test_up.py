@@ -68,6 +68,21 @@ def _stop_up(up: subprocess.Popen, installation: str) -> str:
     return output
 
 
+def _sign_in(http: requests.Session, env: dict[str, str]) -> None:
+    """An API token made with the CLI, as an operator would, on every request of `http` from now on."""
+    token = subprocess.run([sys.executable, "-m", "tenantry.cli", "tokens", "create", "t", "--quiet"], env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    http.headers["Authorization"] = f"Bearer {token}"
+
+
+def _create_hello(http: requests.Session, web: int, slug: str, *, timeout: float) -> requests.Response:
+    """Ask the API for a hello instance; the request must be accepted (202)."""
+    created = http.post(f"http://127.0.0.1:{web}/api/v1/instances", json={"slug": slug, "app": "hello"},
+                        timeout=timeout)
+    assert created.status_code == 202, created.text
+    return created
+
+
 def test_up_runs_the_whole_product(docker_client):
     up, env = _start_up("up", reference_gateway=True)
     installation = env["TENANTRY_INSTALLATION_ID"]
@@ -86,12 +101,8 @@ def test_up_runs_the_whole_product(docker_client):
                 return False
 
         wait_for(web_ready, timeout=180, what="the control plane")  # a fresh SQLite + migrations, on a busy machine
-        token = subprocess.run([sys.executable, "-m", "tenantry.cli", "tokens", "create", "t", "--quiet"], env=env,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        http.headers["Authorization"] = f"Bearer {token}"
-        created = http.post(f"http://127.0.0.1:{web}/api/v1/instances", json={"slug": "upped", "app": "hello"},
-                            timeout=30)
-        assert created.status_code == 202, created.text
+        _sign_in(http, env)
+        created = _create_hello(http, web, "upped", timeout=30)
 
         def answered() -> bool:
             try:
@@ -198,16 +209,12 @@ def test_up_restarts_a_killed_worker_and_web_while_the_rest_keeps_serving(docker
         return response is not None and response.status_code == 200 and f"Hello from {slug}" in response.text
 
     def create(slug: str) -> None:
-        created = http.post(f"http://127.0.0.1:{web}/api/v1/instances", json={"slug": slug, "app": "hello"},
-                            timeout=10)
-        assert created.status_code == 202, created.text
+        _create_hello(http, web, slug, timeout=10)
 
     try:
         wait_for(lambda: (r := get(f"http://127.0.0.1:{web}/healthz")) is not None and r.ok, timeout=120,
                  what="the control plane")  # a fresh SQLite + migrations, on a busy machine
-        token = subprocess.run([sys.executable, "-m", "tenantry.cli", "tokens", "create", "t", "--quiet"], env=env,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        http.headers["Authorization"] = f"Bearer {token}"
+        _sign_in(http, env)
         create("before")
         wait_for(lambda: instance_answers("before"), timeout=60, what="the first instance")
 
@@ -262,12 +269,8 @@ def test_up_with_caddy_serves_switches_and_survives_a_caddy_restart(docker_clien
     try:
         wait_for(lambda: (r := get(f"http://127.0.0.1:{web}/healthz")) is not None and r.ok, timeout=180,
                  what="the control plane")
-        token = subprocess.run([sys.executable, "-m", "tenantry.cli", "tokens", "create", "t", "--quiet"], env=env,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        http.headers["Authorization"] = f"Bearer {token}"
-        created = http.post(f"http://127.0.0.1:{web}/api/v1/instances", json={"slug": "capped", "app": "hello"},
-                            timeout=30)
-        assert created.status_code == 202, created.text
+        _sign_in(http, env)
+        created = _create_hello(http, web, "capped", timeout=30)
         instance_id = created.json()["instance"]["id"]
         wait_for(answers, timeout=60, what="the instance through Caddy")
         refused = through_proxy("/_tenantry/login?ticket=nope")
