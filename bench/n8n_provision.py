@@ -44,10 +44,10 @@ def bare_n8n(client: docker.DockerClient, index: int, labels: dict[str, str]) ->
     http = requests.Session()
     http.trust_env = False
     started = time.perf_counter()
-    subnet, ip = f"172.27.{index}.0/27", f"172.27.{index}.2"
+    subnet, ip = f"10.252.{index}.0/27", f"10.252.{index}.2"
     net = client.networks.create(f"bare-n8n-{index}", driver="bridge", labels=labels,
                                  ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
-                                     subnet=subnet, gateway=f"172.27.{index}.1")]))
+                                     subnet=subnet, gateway=f"10.252.{index}.1")]))
     client.volumes.create(f"bare-n8n-{index}", labels=labels)
     container = client.containers.run(
         IMAGE, detach=True, name=f"bare-n8n-{index}", init=True, labels=labels, mem_limit="768m",

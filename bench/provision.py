@@ -9,8 +9,8 @@ With --profile, also where Tenantry's time goes (median per phase: the API's ans
 hop to the worker, each step and the bookkeeping between steps, the proxy until the app answers).
 --routing picks the proxy `tenantry up` runs (TENANTRY_ROUTING; default traefik).
 
-TENANTRY_BENCH_SUBNET (default 172.29.0.0/16) keeps runs on a shared machine apart: the
-managed instances take its first half, the bare baseline its second.
+TENANTRY_BENCH_SUBNET (default 10.250.0.0/16, outside Docker's default address pools) keeps runs
+on a shared machine apart: the managed instances take its first half, the bare baseline its second.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 IMAGE = "tenantry/hello:1"
 API_PAGE = 100  # tenantry/api/pagination.py MAX_PAGE_SIZE: a bigger limit is refused
-SUBNET = ipaddress.ip_network(os.environ.get("TENANTRY_BENCH_SUBNET", "172.29.0.0/16"))
+SUBNET = ipaddress.ip_network(os.environ.get("TENANTRY_BENCH_SUBNET", "10.250.0.0/16"))
 MANAGED_POOL, BARE_POOL = SUBNET.subnets(prefixlen_diff=1)
 
 

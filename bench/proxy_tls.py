@@ -2,7 +2,7 @@
 and straight at the container's own address — the same client (wrk, Debian's `wrk` package),
 in one run on this machine.
 
-    .venv/bin/python bench/proxy_tls.py [--seconds 5] [--connections 16] [--subnet 172.21.254.0/28]
+    .venv/bin/python bench/proxy_tls.py [--seconds 5] [--connections 16] [--subnet 10.253.254.0/28]
 
 Two Traefik processes run Tenantry's own static configuration (tenantry.routing.backends.
 traefik_static.static_config): one as in plain-HTTP mode, one as in https mode (the http entry
@@ -142,7 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--subnet", default="172.21.254.0/28", help="a free subnet for the app's network")
+    parser.add_argument("--subnet", default="10.253.254.0/28", help="a free subnet for the app's network")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
     if shutil.which("wrk") is None:

@@ -1,6 +1,6 @@
 """One control plane with many instances: does it stay steady? (issue 15, part 2)
 
-    .venv/bin/python bench/scale.py [--count 1000] [--concurrency 8] [--subnet-pool 172.24.0.0/16]
+    .venv/bin/python bench/scale.py [--count 1000] [--concurrency 8] [--subnet-pool 10.251.0.0/16]
                                     [--routing traefik|caddy]
 
 Starts `tenantry up` in its own data directory, installation id, resource prefix and subnet pool
@@ -258,7 +258,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--subnet-pool", default="172.24.0.0/16",
+    parser.add_argument("--subnet-pool", default="10.251.0.0/16",
                         help="a /16 gives 2,048 /27 subnets: room for the instances and the baseline's networks")
     parser.add_argument("--routing", choices=("traefik", "caddy"), default="traefik",
                         help="the proxy `tenantry up` runs (TENANTRY_ROUTING)")

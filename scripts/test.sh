@@ -69,11 +69,11 @@ PY
 sqlite_log=$(mktemp -t tenantry-sqlite-pass.XXXXXX.log)
 apps_log=$(mktemp -t tenantry-apps-pass.XXXXXX.log)
 echo "=== without the browser scenarios: sqlite (log: $sqlite_log), the app scenarios on postgres (log: $apps_log), postgres ==="
-TENANTRY_TEST_SUBNET_POOL=${TENANTRY_TEST_SQLITE_SUBNET_POOL:-172.29.0.0/16} \
-  TENANTRY_TEST_UP_SUBNET_POOL=${TENANTRY_TEST_SQLITE_UP_SUBNET_POOL:-172.28.0.0/16} \
+TENANTRY_TEST_SUBNET_POOL=${TENANTRY_TEST_SQLITE_SUBNET_POOL:-10.242.0.0/16} \
+  TENANTRY_TEST_UP_SUBNET_POOL=${TENANTRY_TEST_SQLITE_UP_SUBNET_POOL:-10.243.0.0/16} \
   sqlite_run -m "not ($app_scenarios) and not browser" "$@" >"$sqlite_log" 2>&1 &
 sqlite_pid=$!
-TENANTRY_TEST_SUBNET_POOL=${TENANTRY_TEST_APPS_SUBNET_POOL:-172.27.0.0/16} DATABASE_URL=$apps_url \
+TENANTRY_TEST_SUBNET_POOL=${TENANTRY_TEST_APPS_SUBNET_POOL:-10.244.0.0/16} DATABASE_URL=$apps_url \
   "$BIN/pytest" "${durations[@]}" -m "($app_scenarios) and not browser" "$@" >"$apps_log" 2>&1 &
 apps_pid=$!
 # If this script is interrupted, the background passes go with it.

@@ -29,7 +29,7 @@ def _start_up(name: str, *, reference_gateway: bool, **ports: int) -> tuple[subp
            "TENANTRY_PROXY_PORT": str(free_port()), "TENANTRY_PROXY_INTERNAL_PORT": str(free_port()),
            "TENANTRY_INSTALLATION_ID": f"{name}-{os.getpid()}", "TENANTRY_RESOURCE_PREFIX": f"{name}{os.getpid()}",
            # its own pool: two suites on one machine (e.g. one per database) must not collide
-           "TENANTRY_SUBNET_POOL": os.environ.get("TENANTRY_TEST_UP_SUBNET_POOL", "172.26.0.0/16"),
+           "TENANTRY_SUBNET_POOL": os.environ.get("TENANTRY_TEST_UP_SUBNET_POOL", "10.241.0.0/16"),
            "TENANTRY_HUEY_IMMEDIATE": "0",
            "TENANTRY_GATEWAY_URL": f"http://127.0.0.1:{free_port()}",
            "TENANTRY_RUN_REFERENCE_GATEWAY": "1" if reference_gateway else "0",

@@ -18,11 +18,19 @@ import tempfile
 
 def spare_subnet(index: int) -> ipaddress.IPv4Network:
     """A /27 of this run's pool for a test that makes a network by hand (not through placement):
-    from the pool's next-to-last /24 (placement hands out the pool from its start; tests/ops/
-    test_compose.py takes the last /24), so two runs on one engine never ask for one subnet."""
+    from the pool's next-to-last /24, then the one before it (placement hands out the pool from its
+    start; tests/ops/test_compose.py takes the last /24), so two runs on one engine never ask for
+    one subnet.
+
+    Never leave a network's subnet to Docker: its default address pools (172.17-31.0.0/16) are
+    handed out one /16 after the other, never reusing a freed one at once, so a handful of such
+    networks sweeps over every /16 there and takes a whole test pool that has no network in it at
+    that moment (CI: "the subnet pool 172.27.0.0/16 is exhausted").
+    """
     pool = ipaddress.IPv4Network(os.environ["TENANTRY_SUBNET_POOL"])
-    block = list(pool.subnets(new_prefix=24))[-2]
-    return list(block.subnets(new_prefix=27))[index]
+    blocks = list(pool.subnets(new_prefix=24))
+    per_block = 8
+    return list(blocks[-2 - index // per_block].subnets(new_prefix=27))[index % per_block]
 
 
 def free_port() -> int:
@@ -35,8 +43,10 @@ _run = secrets.token_hex(3)
 os.environ["TENANTRY_DATA_DIR"] = tempfile.mkdtemp(prefix=f"tenantry-test-{_run}-")
 os.environ["TENANTRY_INSTALLATION_ID"] = f"test-{_run}"
 os.environ["TENANTRY_RESOURCE_PREFIX"] = f"tt{_run}"
-# Concurrent runs on one engine (several worktrees) each need their own pool.
-os.environ["TENANTRY_SUBNET_POOL"] = os.environ.get("TENANTRY_TEST_SUBNET_POOL", "172.31.0.0/16")
+# Concurrent runs on one engine (several worktrees) each need their own pool, outside Docker's
+# default address pools (172.17-31.0.0/16, 192.168.0.0/16): a network another program leaves to
+# Docker's choice can take a whole /16 there (see spare_subnet).
+os.environ["TENANTRY_SUBNET_POOL"] = os.environ.get("TENANTRY_TEST_SUBNET_POOL", "10.240.0.0/16")
 os.environ["TENANTRY_PROXY_PORT"] = str(free_port())
 os.environ["TENANTRY_PROXY_INTERNAL_PORT"] = str(free_port())
 os.environ["TENANTRY_HUEY_IMMEDIATE"] = "1"

@@ -10,7 +10,10 @@ from django.conf import settings
 from django.db.models import Count, Q
 
 from tenantry.core.errors import ServiceUnavailable
+from tenantry.core.logging import get_logger
 from tenantry.runtime.models import Server
+
+log = get_logger(__name__)
 
 
 def default_server() -> Server:
@@ -67,5 +70,24 @@ def free_subnet(server: Server, *, taken_on_host: list[str] | None = None) -> st
         if before and ends[before - 1] >= first:
             continue
         return str(subnet)
-    raise ServiceUnavailable(f"The subnet pool {settings.TENANTRY['SUBNET_POOL']} of server {server} is "
-                             "exhausted.", code="no_capacity")
+    raise ServiceUnavailable(_exhausted(server, used, taken_on_host or []), code="no_capacity")
+
+
+def _exhausted(server: Server, used: set[str], taken_on_host: list[str]) -> str:
+    """Why no subnet is left: instances hold them, or networks the engine has that are not an
+    instance's overlap the pool (typically one whose subnet was left to Docker: it takes a whole
+    /16 of its default address pools 172.17-31.0.0/16, where the default pool lies). Those networks
+    go to the log, not into an answer a customer may read."""
+    pool = ipaddress.IPv4Network(settings.TENANTRY["SUBNET_POOL"])
+    blocking = sorted({s for s in taken_on_host if ":" not in s and s not in used
+                       and ipaddress.ip_network(s, strict=False).overlaps(pool)})
+    held = sum(1 for s in used if ipaddress.ip_network(s, strict=False).subnet_of(pool))
+    message = (f"The subnet pool {pool} of server {server} is exhausted: instances hold {held} of its "
+               f"{len(subnet_pool())} subnets")
+    if blocking:
+        log.warning("placement.pool_blocked", server=str(server), pool=str(pool), networks=blocking,
+                    fix="remove those networks or give them subnets outside the pool, or set "
+                        "TENANTRY_SUBNET_POOL elsewhere")
+        message += (f", {len(blocking)} other network(s) on its engine overlap the rest (the log names "
+                    "them: placement.pool_blocked)")
+    return message + "."

@@ -10,6 +10,7 @@ import io
 import uuid
 from datetime import timedelta
 
+import docker
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -22,16 +23,19 @@ from tenantry.instances.reconciler import reconcile
 from tenantry.runtime.models import OrphanResource
 from tests.conftest import installation_resources
 from tests.instances.helpers import create, fresh
+from tests.testenv import spare_subnet
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik]
 
 
-def _ghost(docker_client, name: str, instance_id: str | None = None) -> str:
-    """A network, a volume and a container labelled as an instance of ours the database lacks."""
+def _ghost(docker_client, name: str, subnet_index: int, instance_id: str | None = None) -> str:
+    """A network, a volume and a container labelled as an instance of ours the database lacks (on
+    a spare subnet of its own: see spare_subnet)."""
     ghost = instance_id or str(uuid.uuid4())
     prefix = f"{settings.TENANTRY['RESOURCE_PREFIX']}-{name}"
     labels = {"tenantry.installation": settings.TENANTRY["INSTALLATION_ID"], "tenantry.instance": ghost}
-    docker_client.networks.create(prefix, labels=labels)
+    docker_client.networks.create(prefix, labels=labels, ipam=docker.types.IPAMConfig(
+        pool_configs=[docker.types.IPAMPool(subnet=str(spare_subnet(subnet_index)))]))
     docker_client.volumes.create(f"{prefix}-data", labels=labels)
     docker_client.containers.create("tenantry/hello:1", name=f"{prefix}-web", labels=labels, network=prefix)
     return ghost
@@ -45,7 +49,7 @@ def _age_marks(instance_ref: str, by: timedelta) -> None:
 def test_an_unknown_instances_resources_are_marked_and_only_removed_after_the_grace_period(platform,
                                                                                           docker_client):
     keeper, _ = create("keeper")
-    ghost = _ghost(docker_client, "ghost")
+    ghost = _ghost(docker_client, "ghost", 8)
     # a resource of another installation on the same engine must survive whatever happens
     foreign = docker_client.volumes.create(f"foreign-{uuid.uuid4().hex[:6]}",
                                            labels={"tenantry.installation": "someone-else",
@@ -81,7 +85,7 @@ def test_leftovers_of_a_deleted_instance_and_unlabelled_probes_go_at_once(platfo
     gone, _ = create("gone")
     services.instance_delete(instance=gone, actor="test")
     assert fresh(gone).status == Status.DELETED
-    _ghost(docker_client, "gone-leftover", instance_id=str(gone.id))  # e.g. a removal that failed
+    _ghost(docker_client, "gone-leftover", 9, instance_id=str(gone.id))  # e.g. a removal that failed
     probe = docker_client.containers.create(
         "tenantry/hello:1", name=f"{settings.TENANTRY['RESOURCE_PREFIX']}-probe",
         labels={"tenantry.installation": settings.TENANTRY["INSTALLATION_ID"]})  # a crash's image probe
@@ -113,7 +117,7 @@ def test_a_mark_goes_when_its_instance_is_known_again(platform, docker_client):
 def test_dry_run_reports_what_a_pass_would_do_and_does_none_of_it(platform, docker_client):
     instance, _ = create("drifted")
     docker_client.containers.get(build_deployment(instance).container("web").name).remove(force=True)
-    ghost = _ghost(docker_client, "dry-ghost")
+    ghost = _ghost(docker_client, "dry-ghost", 10)
     route_file = platform.directory / "dynamic" / f"route-{instance.id}.yml"
     route_file.unlink()
     operations = Operation.objects.count()
@@ -139,8 +143,8 @@ def test_dry_run_reports_what_a_pass_would_do_and_does_none_of_it(platform, dock
 
 def test_an_operator_lists_keeps_and_purges_an_unknown_instances_resources(platform, docker_client):
     create("resident")  # the server the reconciler reads is made with the first instance
-    kept = _ghost(docker_client, "kept")
-    purged = _ghost(docker_client, "purged")
+    kept = _ghost(docker_client, "kept", 11)
+    purged = _ghost(docker_client, "purged", 12)
     reconcile()
 
     out = io.StringIO()

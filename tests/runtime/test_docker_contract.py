@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import docker
 import pytest
 import requests
 from django.conf import settings
@@ -146,7 +147,8 @@ def test_missing_images_and_creating_from_one(runtime):
 
 def test_foreign_resource_with_our_name_is_not_touched(runtime, docker_client):
     deployment = _deployment()
-    docker_client.networks.create(deployment.network, labels={"owner": "someone"})
+    docker_client.networks.create(deployment.network, labels={"owner": "someone"}, ipam=docker.types.IPAMConfig(
+        pool_configs=[docker.types.IPAMPool(subnet=str(spare_subnet(5)))]))
     try:
         with pytest.raises(BackendError) as caught:
             runtime.ensure_network(deployment)

@@ -42,11 +42,29 @@ def test_exhausted_pool_and_full_servers_are_clear_errors(settings):
     with pytest.raises(ApplicationError) as caught:
         free_subnet(server)
     assert caught.value.code == "no_capacity" and "exhausted" in caught.value.message
+    assert "instances hold 2 of its 2 subnets" in caught.value.message
+    assert "overlap" not in caught.value.message  # nothing else is in the way
     Server.objects.filter(pk=server.pk).update(capacity=2)
     with pytest.raises(ApplicationError, match="Every server is full"):
         place_instance()
     roomy = Server.objects.create(name="second", capacity=10)
     assert place_instance() == roomy
+
+
+@pytest.mark.django_db
+def test_a_network_docker_gave_a_whole_default_pool_is_named_when_it_blocks_the_pool(settings, caplog):
+    """A network created without a subnet gets a whole /16 of Docker's default address pools
+    (172.17-31.0.0/16); when that /16 is ours, every create fails: the error says which network
+    is in the way instead of only "exhausted"."""
+    settings.TENANTRY = {**settings.TENANTRY, "SUBNET_POOL": "172.27.0.0/16", "SUBNET_PREFIX": 27}
+    server = default_server()
+    with pytest.raises(ApplicationError) as caught:
+        free_subnet(server, taken_on_host=["172.17.0.0/16", "172.27.0.0/16", "fd00::/64"])
+    message = caught.value.message
+    assert "instances hold 0 of its 2048 subnets" in message and "1 other network(s)" in message
+    assert "172.27.0.0/16" not in message.replace("pool 172.27.0.0/16", "")  # the host's networks: in the log
+    [record] = [r.getMessage() for r in caplog.records if "placement.pool_blocked" in r.getMessage()]
+    assert "172.27.0.0/16" in record and "172.17.0.0/16" not in record
 
 
 @pytest.mark.django_db
