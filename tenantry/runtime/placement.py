@@ -73,7 +73,7 @@ def free_subnet(server: Server, *, taken_on_host: list[str] | None = None) -> st
     raise ServiceUnavailable(_exhausted(server, used, taken_on_host or []), code="no_capacity")
 
 
-def _exhausted(server: Server, used: set[str], taken_on_host: list[str]) -> str:
+def _exhausted(server: Server, used: set[str | None], taken_on_host: list[str]) -> str:
     """Why no subnet is left: instances hold them, or networks the engine has that are not an
     instance's overlap the pool (typically one whose subnet was left to Docker: it takes a whole
     /16 of its default address pools 172.17-31.0.0/16, where the default pool lies). Those networks
@@ -81,7 +81,7 @@ def _exhausted(server: Server, used: set[str], taken_on_host: list[str]) -> str:
     pool = ipaddress.IPv4Network(settings.TENANTRY["SUBNET_POOL"])
     blocking = sorted({s for s in taken_on_host if ":" not in s and s not in used
                        and ipaddress.ip_network(s, strict=False).overlaps(pool)})
-    held = sum(1 for s in used if ipaddress.ip_network(s, strict=False).subnet_of(pool))
+    held = sum(1 for s in used if s and ipaddress.IPv4Network(s, strict=False).subnet_of(pool))
     message = (f"The subnet pool {pool} of server {server} is exhausted: instances hold {held} of its "
                f"{len(subnet_pool())} subnets")
     if blocking:
