@@ -158,6 +158,12 @@ def check_docker_firewall() -> Iterator[Finding]:
     yield Finding("docker-firewall", OK, f"Docker's firewall rules are under {binary} ({bridges} bridge networks)")
 
 
+def check_subnet_pool() -> Iterator[Finding]:
+    from tenantry.ops.doctor_network import subnet_pool_findings
+
+    yield from subnet_pool_findings(Finding, OK, WARNING, FAILURE)  # type: ignore[misc]
+
+
 def check_proxy() -> Iterator[Finding]:
     if settings.TENANTRY.get("ROUTING") == "caddy":
         yield from _probe("proxy", probe_proxy, "start Caddy (`tenantry up` does; or `caddy run --config "
@@ -373,7 +379,7 @@ def check_versions() -> Iterator[Finding]:
 
 CHECKS: list[Callable[[], Iterator[Finding]]] = [
     check_secrets, check_debug, check_key_location, check_database, check_queue, check_docker,
-    check_docker_firewall, check_proxy,
+    check_docker_firewall, check_subnet_pool, check_proxy,
     check_wildcard_dns, check_dashboard, check_acme, check_smtp, check_s3, check_bind_addresses, check_versions,
 ]
 

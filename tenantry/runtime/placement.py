@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import accumulate
 
 from django.conf import settings
@@ -42,21 +44,34 @@ def subnet_pool() -> list[ipaddress.IPv4Network]:
     return list(pool.subnets(new_prefix=prefix))
 
 
-def free_subnet(server: Server, *, taken_on_host: list[str] | None = None) -> str:
-    """The first subnet of the pool held neither by an instance on this server nor by any other
-    network on its engine (another project's, or one left by a lost database).
+# Where Docker takes a network's subnet when none is given: a whole /16 of 172.17-31, or a /20 of
+# 192.168 (its default `default-address-pools`). A pool there can be taken from under Tenantry.
+DOCKER_DEFAULT_POOLS = [ipaddress.IPv4Network(f"172.{second}.0.0/16") for second in range(17, 32)] + [
+    ipaddress.IPv4Network("192.168.0.0/16")]
 
-    The database holds a unique constraint on (server, subnet); a concurrent allocation of the
-    same subnet fails there and the caller retries.
 
-    Linear in the pool and the networks (it ran once per create: checking every pool subnet
-    against every network of the engine cost ~1 s at 1,000 networks).
-    """
+@dataclass(frozen=True)
+class PoolUsage:
+    pool: ipaddress.IPv4Network
+    size: int  # subnets in the pool
+    held: int  # by this server's instances
+    blocking: list[str]  # networks on the engine that are no instance's and overlap the pool
+    free: int
+
+
+def _instance_subnets(server: Server) -> set[str]:
     from tenantry.instances.models import Instance
 
-    used = set(Instance.objects.filter(server=server, subnet__isnull=False).values_list("subnet", flat=True))
+    return {s for s in Instance.objects.filter(server=server, subnet__isnull=False).values_list("subnet", flat=True)
+            if s}
+
+
+def _free_subnets(used: set[str], taken_on_host: list[str]) -> Iterator[ipaddress.IPv4Network]:
+    """The pool's subnets held neither by an instance nor overlapping any network of the engine,
+    in order. Linear in the pool and the networks (checking every pool subnet against every
+    network of the engine cost ~1 s at 1,000 networks)."""
     foreign = sorted((int(n.network_address), int(n.broadcast_address))
-                     for s in taken_on_host or [] if ":" not in s
+                     for s in taken_on_host if ":" not in s
                      for n in [ipaddress.ip_network(s, strict=False)])
     ends = list(accumulate((end for _, end in foreign), max))
     starts = [start for start, _ in foreign]
@@ -69,25 +84,41 @@ def free_subnet(server: Server, *, taken_on_host: list[str] | None = None) -> st
         before = bisect_right(starts, last)
         if before and ends[before - 1] >= first:
             continue
+        yield subnet
+
+
+def free_subnet(server: Server, *, taken_on_host: list[str] | None = None) -> str:
+    """The first subnet of the pool held neither by an instance on this server nor by any other
+    network on its engine (another project's, or one left by a lost database).
+
+    The database holds a unique constraint on (server, subnet); a concurrent allocation of the
+    same subnet fails there and the caller retries.
+    """
+    used = _instance_subnets(server)
+    subnet = next(_free_subnets(used, taken_on_host or []), None)
+    if subnet is not None:
         return str(subnet)
-    raise ServiceUnavailable(_exhausted(server, used, taken_on_host or []), code="no_capacity")
+    usage = pool_usage(server, taken_on_host or [], used=used)
+    message = (f"The subnet pool {usage.pool} of server {server} is exhausted: instances hold {usage.held} of its "
+               f"{usage.size} subnets")
+    if usage.blocking:
+        # The host's networks go to the log, not into an answer a customer may read.
+        log.warning("placement.pool_blocked", server=str(server), pool=str(usage.pool), networks=usage.blocking,
+                    fix="remove those networks or give them subnets outside the pool, or set "
+                        "TENANTRY_SUBNET_POOL elsewhere")
+        message += (f", {len(usage.blocking)} other network(s) on its engine overlap the rest (the log names "
+                    "them: placement.pool_blocked)")
+    raise ServiceUnavailable(message + ".", code="no_capacity")
 
 
-def _exhausted(server: Server, used: set[str | None], taken_on_host: list[str]) -> str:
-    """Why no subnet is left: instances hold them, or networks the engine has that are not an
-    instance's overlap the pool (typically one whose subnet was left to Docker: it takes a whole
-    /16 of its default address pools 172.17-31.0.0/16, where the default pool lies). Those networks
-    go to the log, not into an answer a customer may read."""
+def pool_usage(server: Server, taken_on_host: list[str], *, used: set[str] | None = None) -> PoolUsage:
+    """How the pool stands on this server: what instances hold, which networks of the engine
+    that are no instance's overlap it (typically one whose subnet was left to Docker: it takes a
+    whole /16 of DOCKER_DEFAULT_POOLS), and how many subnets are left."""
+    used = _instance_subnets(server) if used is None else used
     pool = ipaddress.IPv4Network(settings.TENANTRY["SUBNET_POOL"])
     blocking = sorted({s for s in taken_on_host if ":" not in s and s not in used
                        and ipaddress.ip_network(s, strict=False).overlaps(pool)})
-    held = sum(1 for s in used if s and ipaddress.IPv4Network(s, strict=False).subnet_of(pool))
-    message = (f"The subnet pool {pool} of server {server} is exhausted: instances hold {held} of its "
-               f"{len(subnet_pool())} subnets")
-    if blocking:
-        log.warning("placement.pool_blocked", server=str(server), pool=str(pool), networks=blocking,
-                    fix="remove those networks or give them subnets outside the pool, or set "
-                        "TENANTRY_SUBNET_POOL elsewhere")
-        message += (f", {len(blocking)} other network(s) on its engine overlap the rest (the log names "
-                    "them: placement.pool_blocked)")
-    return message + "."
+    held = sum(1 for s in used if ipaddress.IPv4Network(s, strict=False).subnet_of(pool))
+    return PoolUsage(pool=pool, size=len(subnet_pool()), held=held, blocking=blocking,
+                     free=sum(1 for _ in _free_subnets(used, taken_on_host)))
