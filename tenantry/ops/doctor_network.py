@@ -11,12 +11,19 @@ SHOWN = 5
 
 
 def subnet_pool_findings(finding: FindingMaker, ok: str, warning: str, failure: str) -> Iterator[object]:
+    from django.db import DatabaseError
+
     from tenantry.runtime.backends.base import BackendError
     from tenantry.runtime.models import Server
     from tenantry.runtime.placement import DOCKER_DEFAULT_POOLS, default_server, pool_usage
     from tenantry.runtime.registry import runtime_for
 
-    servers = list(Server.objects.filter(is_active=True).order_by("name")) or [default_server()]
+    try:
+        servers = list(Server.objects.filter(is_active=True).order_by("name")) or [default_server()]
+    except DatabaseError as exc:  # not migrated yet, or down: the database check says which
+        yield finding("subnet-pool", warning, f"cannot read the servers: {exc}",
+                      "see the database check; `tenantry init` creates the tables")
+        return
     for server in servers:
         try:
             taken = runtime_for(server).used_subnets()

@@ -60,3 +60,15 @@ def test_a_pool_inside_dockers_default_pools_says_so(settings, monkeypatch):
     settings.TENANTRY = {**settings.TENANTRY, "SUBNET_POOL": "172.30.0.0/16"}
     finding = _finding()
     assert finding.status == OK and "inside Docker's default address pools" in finding.message
+
+
+@pytest.mark.django_db
+def test_a_database_without_tables_is_a_warning_not_a_crash(monkeypatch):
+    from django.db import DatabaseError
+
+    def no_table(*args, **kwargs):
+        raise DatabaseError("no such table: runtime_server")
+
+    monkeypatch.setattr("tenantry.runtime.models.Server.objects.filter", no_table)
+    finding = _finding()
+    assert finding.status == WARNING and "no such table" in finding.message and "tenantry init" in finding.fix
