@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import random
 import secrets
 import socket
 import tempfile
+from pathlib import Path
 
 
 def spare_subnet(index: int) -> ipaddress.IPv4Network:
@@ -33,8 +35,35 @@ def spare_subnet(index: int) -> ipaddress.IPv4Network:
     return list(blocks[-2 - index // per_block].subnets(new_prefix=27))[index % per_block]
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_EPHEMERAL_LOW = _ephemeral_low()
+_ports = random.Random()  # seeded from the system's entropy: each run, each pass its own sequence
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A loopback port that binds now, below the kernel's ephemeral range.
+
+    Not the kernel's pick (bind to port 0): that comes from the ephemeral range, where every
+    outgoing connection on the machine takes its local port too, so one could take it between
+    this pick and the server's own bind. It happened with the passes running side by side: the
+    production stack's Traefik failed with "bind: address already in use".
+    """
+    low = max(1024, _EPHEMERAL_LOW - 12000)
+    for _ in range(100):
+        port = _ports.randrange(low, _EPHEMERAL_LOW)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # somebody listens there
+            return port
+    with socket.socket() as sock:  # that range is crowded: the kernel's pick, as before
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
