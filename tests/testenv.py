@@ -35,6 +35,14 @@ def spare_subnet(index: int) -> ipaddress.IPv4Network:
     return list(blocks[-2 - index // per_block].subnets(new_prefix=27))[index % per_block]
 
 
+def spare_network(client, name: str, index: int, **options):
+    """A network made by hand on spare_subnet(index), never on a subnet of Docker's choosing."""
+    import docker  # not at import: this module is loaded before anything else of the suite
+
+    return client.networks.create(name, ipam=docker.types.IPAMConfig(
+        pool_configs=[docker.types.IPAMPool(subnet=str(spare_subnet(index)))]), **options)
+
+
 def _ephemeral_low() -> int:
     try:
         return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])

@@ -10,7 +10,6 @@ import io
 import uuid
 from datetime import timedelta
 
-import docker
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -23,7 +22,7 @@ from tenantry.instances.reconciler import reconcile
 from tenantry.runtime.models import OrphanResource
 from tests.conftest import installation_resources
 from tests.instances.helpers import create, fresh
-from tests.testenv import spare_subnet
+from tests.testenv import spare_network
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik]
 
@@ -34,8 +33,7 @@ def _ghost(docker_client, name: str, subnet_index: int, instance_id: str | None 
     ghost = instance_id or str(uuid.uuid4())
     prefix = f"{settings.TENANTRY['RESOURCE_PREFIX']}-{name}"
     labels = {"tenantry.installation": settings.TENANTRY["INSTALLATION_ID"], "tenantry.instance": ghost}
-    docker_client.networks.create(prefix, labels=labels, ipam=docker.types.IPAMConfig(
-        pool_configs=[docker.types.IPAMPool(subnet=str(spare_subnet(subnet_index)))]))
+    spare_network(docker_client, prefix, subnet_index, labels=labels)
     docker_client.volumes.create(f"{prefix}-data", labels=labels)
     docker_client.containers.create("tenantry/hello:1", name=f"{prefix}-web", labels=labels, network=prefix)
     return ghost

@@ -3,11 +3,10 @@ inside the pool is named (a warning while subnets are left, a failure once none 
 
 from __future__ import annotations
 
-import docker
 import pytest
 
 from tenantry.ops.doctor import FAILURE, OK, WARNING, check_subnet_pool
-from tests.testenv import spare_subnet
+from tests.testenv import spare_network, spare_subnet
 
 pytestmark = [pytest.mark.docker]
 
@@ -16,8 +15,7 @@ pytestmark = [pytest.mark.docker]
 def stranger(docker_client):
     """A network of someone else's, on a /27 of this run's pool."""
     subnet = spare_subnet(13)
-    network = docker_client.networks.create(f"stranger-{subnet.network_address}", ipam=docker.types.IPAMConfig(
-        pool_configs=[docker.types.IPAMPool(subnet=str(subnet))]))
+    network = spare_network(docker_client, f"stranger-{subnet.network_address}", 13)
     yield str(subnet)
     network.remove()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import docker
 import pytest
 import requests
 from django.conf import settings
@@ -22,7 +21,7 @@ from tenantry.runtime.backends.base import (
 )
 from tenantry.runtime.backends.docker import DockerRuntime
 from tests.conftest import wait_for
-from tests.testenv import spare_subnet
+from tests.testenv import spare_network, spare_subnet
 
 pytestmark = [pytest.mark.docker]
 SUBNET = spare_subnet(0)  # of this run's pool: a fixed one clashed between runs on one engine
@@ -147,8 +146,7 @@ def test_missing_images_and_creating_from_one(runtime):
 
 def test_foreign_resource_with_our_name_is_not_touched(runtime, docker_client):
     deployment = _deployment()
-    docker_client.networks.create(deployment.network, labels={"owner": "someone"}, ipam=docker.types.IPAMConfig(
-        pool_configs=[docker.types.IPAMPool(subnet=str(spare_subnet(5)))]))
+    spare_network(docker_client, deployment.network, 5, labels={"owner": "someone"})
     try:
         with pytest.raises(BackendError) as caught:
             runtime.ensure_network(deployment)
