@@ -1,9 +1,10 @@
 """The edge: what answers on an instance's address while its app does not.
 
 The proxy routes `<slug>.<domain>` here (with `/_edge/<instance id>` prefixed to the path)
-whenever the instance's containers are not serving: starting, stopped, suspended, failed, or
-hibernated — in which case the first request wakes it; a person's browser gets a page that
-reloads itself into the app, a machine caller (a webhook) is held and handed to the app.
+whenever the instance's containers are not serving: being set up, starting, stopped, suspended,
+failed, or hibernated — in which case the first request wakes it. While the app comes up (set
+up, started, woken), a person's browser gets a page that reloads itself into the app, and a
+machine caller (a webhook, an API client) is held and handed to the app once it may serve.
 `/_tenantry/login` on the instance's address comes here too, even while the app serves.
 
 It is its own listener (`tenantry edge`, on loopback), never part of the dashboard's origin,
@@ -27,8 +28,8 @@ from tenantry.core import doorbell as doorbells
 from tenantry.edge import pages
 from tenantry.edge.guard import host_serves_instance, proxy_credential_ok
 from tenantry.edge.holding import (
+    COMING_UP,
     FULL_RETRY_AFTER_SECONDS,
-    WAKING,
     HoldFull,
     HoldSlots,
     WakeWatch,
@@ -139,8 +140,8 @@ class EdgeApp:
     async def serve(self, request: EdgeRequest, instance: Instance, rest: str) -> EdgeResponse:
         instance = await in_db_thread(_visited, instance)
         # A machine caller (a webhook, an API client) cannot follow a "starting" page: hold its
-        # request while the app wakes, then hand it over and relay the app's answer.
-        if instance.status in WAKING and not _is_browser_page(request):
+        # request while the app wakes or is first set up, then hand it over and relay the app's answer.
+        if instance.status in COMING_UP and not _is_browser_page(request):
             held = await self.hold(request, instance, rest)
             if held is not None:
                 return held

@@ -1,4 +1,5 @@
-"""Holding a machine caller's request while a hibernated instance wakes, then handing it over.
+"""Holding a machine caller's request while an instance's app comes up (a hibernated instance
+wakes, a new one is provisioned), then handing it over.
 
 Webhooks (n8n's above all) are sent once by services that do not retry on a 503: the edge waits
 for the app to be up (bounded by TENANTRY_EDGE_HOLD_SECONDS), then forwards the request to the
@@ -20,19 +21,22 @@ import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 
 from tenantry.edge.guard import cookie_reaches_dashboard, without_control_plane_cookies
 from tenantry.edge.wire import EdgeRequest, EdgeResponse, file_chunks
-from tenantry.instances.models import Instance, OperationKind, OperationStatus, Status, Step, StepStatus
+from tenantry.instances.models import Instance, OperationStatus, Status, Step, StepStatus
+from tenantry.instances.operations import HANDOVER_AFTER_STEP
 from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER
 
 T = TypeVar("T")
 
-WAKING = frozenset({Status.HIBERNATED, Status.WAKING, Status.STARTING, Status.RUNNING})
-# Operations that bring an app already set up back (no first-start task after its health check):
-# once their wait_healthy step succeeded, a held request may go to the app.
-HANDED_OVER_WHEN_HEALTHY = (OperationKind.WAKE, OperationKind.START, OperationKind.RESTART)
+# Statuses of an instance whose app is on its way to answering: a machine caller's request is
+# held at the edge, then handed to the app. A wake above all (webhooks), and a new instance's
+# first start too: a client that creates an instance through the API and then calls it, or a
+# service given the address as soon as it is known, gets the app's answer, not a 503.
+COMING_UP = frozenset({Status.PENDING, Status.PROVISIONING, Status.HIBERNATED, Status.WAKING, Status.STARTING,
+                    Status.RUNNING})
 # Status reads of a waking instance: every 10 ms at first, growing slowly (a wake takes tenths of
 # a second) to every 100 ms.
 POLL_FIRST_SECONDS = 0.01
@@ -161,16 +165,18 @@ class WakeWatch:
 
 
 def app_answers(instance_id: str) -> bool | None:
-    """True when the instance's app answers requests: it runs, or the operation starting it has
-    seen it healthy (the held request then goes to the app while the proxy still switches the
-    route, which the app's first answer need not wait for). False once it stopped waking, None
-    while it wakes."""
-    healthy = Step.objects.filter(operation__instance=OuterRef("pk"), operation__status=OperationStatus.RUNNING,
-                                  operation__kind__in=HANDED_OVER_WHEN_HEALTHY, name="wait_healthy",
-                                  status=StepStatus.SUCCEEDED)
-    row = Instance.objects.filter(pk=instance_id).annotate(healthy=Exists(healthy)).values_list(
-        "status", "healthy").first()
-    if row is None or row[0] not in WAKING:
+    """True when the instance's app answers requests: it runs, or the operation bringing it up
+    passed the step after which it may serve (HANDOVER_AFTER_STEP: the held request then goes to
+    the app while the proxy still switches the route, which the app's first answer need not wait
+    for). False once it stopped coming up (failed, stopped…), None while it comes up."""
+    handover = Q()
+    for kind, step in HANDOVER_AFTER_STEP.items():
+        handover |= Q(operation__kind=kind, name=step)
+    ready = Step.objects.filter(handover, operation__instance=OuterRef("pk"),
+                                operation__status=OperationStatus.RUNNING, status=StepStatus.SUCCEEDED)
+    row = Instance.objects.filter(pk=instance_id).annotate(ready=Exists(ready)).values_list(
+        "status", "ready").first()
+    if row is None or row[0] not in COMING_UP:
         return False
     if row[0] == Status.RUNNING or row[1]:
         return True

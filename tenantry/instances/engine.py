@@ -28,6 +28,7 @@ from tenantry.instances.models import (
 )
 from tenantry.instances.operations import (
     CREATING_KINDS,
+    HANDOVER_AFTER_STEP,
     IN_PLACE_KINDS,
     STATUS_AFTER,
     STATUS_DURING,
@@ -94,8 +95,8 @@ def _run_claimed(lease: Lease) -> str:
             _fail(ctx, step, error)
             ring(edge_doorbells())  # a request held for the app stops waiting for it
             return OperationStatus.FAILED
-        if step.name == "wait_healthy":
-            # A request held while the app wakes may go to it now (tenantry.edge.holding).
+        if step.name == HANDOVER_AFTER_STEP.get(operation.kind):
+            # A request held while the app comes up may go to it now (tenantry.edge.holding).
             ring(edge_doorbells())
     _succeed(ctx)
     ring(edge_doorbells())

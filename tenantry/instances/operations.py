@@ -86,6 +86,18 @@ PLANS: dict[str, list[str]] = {
                            "finish_update", "publish_route"],
 }
 
+# The step after which a running operation's app may be handed requests, before the operation
+# ends (the proxy switches the route meanwhile): a request held at the edge goes to the app then
+# (tenantry.edge.holding). A wake, start or restart brings back an app already set up: once it is
+# healthy. A provisioning: once its first-start tasks ran (its setup page must not be reachable
+# before). Other kinds (an update migrates, a restore loads data…) wait for the operation's end.
+HANDOVER_AFTER_STEP: dict[str, str] = {
+    OperationKind.WAKE: "wait_healthy",
+    OperationKind.START: "wait_healthy",
+    OperationKind.RESTART: "wait_healthy",
+    OperationKind.PROVISION: "post_provision",
+}
+
 # Changes made while the app keeps serving: they neither move the instance's status nor, when
 # they fail, take the app off the air.
 IN_PLACE_KINDS = {OperationKind.RECONFIGURE, OperationKind.ROTATE, OperationKind.BACKUP}

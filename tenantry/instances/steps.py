@@ -15,7 +15,7 @@ from tenantry.core.logging import get_logger
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.hooks import LOG_TAIL_LINES, HookRunner
 from tenantry.instances.lease import Lease
-from tenantry.instances.models import Instance, Operation, OperationKind, Step
+from tenantry.instances.models import Instance, Operation, Step
 from tenantry.instances.probes import http_ready
 from tenantry.instances.secrets import sensitive_strings
 from tenantry.instances.tenant_http import quoted, redactor
@@ -174,18 +174,6 @@ def start_containers(ctx: StepContext) -> None:
             ctx.runtime.ensure_containers(deployment)
             ctx.runtime.start(deployment, service=container.service)
         ctx.log(f"started {container.service}")
-    if _route_may_lead(ctx):
-        # The proxy's reload (tens of ms) then overlaps the app's boot; publish_route confirms it.
-        ctx.routing.publish(ctx.route(to_app=True))
-
-
-def _route_may_lead(ctx: StepContext) -> bool:
-    """A new instance with nothing to set up after its health check may be routed to as soon as
-    its containers run (their addresses answer from then on: no request hangs on them): nobody
-    has its address yet, and the operation ends only once the app answers through the proxy.
-    Not an app with first-start tasks (its setup page must not be reachable before they ran),
-    nor an instance already serving people (they keep the status page until the app answers)."""
-    return ctx.operation.kind == OperationKind.PROVISION and not ctx.spec.hooks.post_provision
 
 
 def wait_healthy(ctx: StepContext) -> None:

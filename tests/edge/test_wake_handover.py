@@ -16,6 +16,7 @@ from tenantry.edge.holding import WakeWatch, app_answers, in_db_thread
 from tenantry.instances import services
 from tenantry.instances.models import Instance, Operation, OperationKind, OperationStatus, Status, Step, StepStatus
 from tenantry.instances.operations import PLANS
+from tenantry.instances.steps import STEPS
 from tests.instances.helpers import create, fresh
 
 pytestmark = [pytest.mark.docker]
@@ -70,6 +71,74 @@ def test_only_a_running_operation_that_restarts_a_set_up_app_hands_over_early(pl
     assert app_answers(str(instance.pk)) is True
     Instance.objects.filter(pk=instance.pk).update(status=Status.FAILED)
     assert app_answers(str(instance.pk)) is False
+
+
+def test_a_provisioning_hands_over_once_its_first_start_tasks_ran_not_at_its_health_check(platform):
+    """A client that creates an instance and calls it at once is held, then answered by the app
+    (before: the edge answered it 503 "being set up" until the proxy routed to the app). Not
+    before the first-start tasks ran: the app's setup page must not be reachable before."""
+    instance, operation = create("firstcall", app="hookedhello")
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    Instance.objects.filter(pk=instance.pk).update(status=Status.PENDING)
+    assert app_answers(str(instance.pk)) is None  # queued: it comes up, the request waits
+    provision = waking(instance, OperationKind.PROVISION)
+    Instance.objects.filter(pk=instance.pk).update(status=Status.PROVISIONING)
+    assert app_answers(str(instance.pk)) is None
+
+    provision.steps.filter(position__lte=PLANS[OperationKind.PROVISION].index("wait_healthy") + 1).update(
+        status=StepStatus.SUCCEEDED)
+    assert app_answers(str(instance.pk)) is None  # healthy, its first-start tasks not yet run
+    provision.steps.filter(name="post_provision").update(status=StepStatus.SUCCEEDED)
+    assert provision.steps.get(name="publish_route").status == StepStatus.PENDING
+    assert app_answers(str(instance.pk)) is True
+    assert until_running(instance, timeout=5) is True
+
+    # A clone fills its volumes from a backup: nothing reaches it before the operation ended.
+    Operation.objects.filter(pk=provision.pk).update(status=OperationStatus.SUCCEEDED)
+    clone = Operation.objects.create(instance=instance, kind=OperationKind.CLONE, status=OperationStatus.RUNNING,
+                                     runs=1)
+    Step.objects.bulk_create([Step(operation=clone, position=position, name=name, title=name,
+                                   status=StepStatus.SUCCEEDED)
+                              for position, name in enumerate(PLANS[OperationKind.CLONE][:-1], start=1)])
+    assert app_answers(str(instance.pk)) is None
+    Instance.objects.filter(pk=instance.pk).update(status=Status.FAILED)
+    assert app_answers(str(instance.pk)) is False
+
+
+def test_a_provisioning_rings_the_edge_once_its_first_start_tasks_ran(platform):
+    """The ring that lets a held request go comes after the first-start tasks, before the route
+    to the app is published (whose reload the request then need not wait for)."""
+    bound = listen(edge_doorbells())
+    assert bound is not None
+    listener, path = bound
+    listener.settimeout(0)
+    rings: dict[str, int] = {}
+
+    def drained() -> int:
+        count = 0
+        with contextlib.suppress(BlockingIOError):
+            while listener.recv(64):
+                count += 1
+        return count
+
+    def counting(name: str):
+        original = STEPS[name]
+
+        def step(ctx) -> None:
+            rings[name] = drained()  # the rings since the step before
+            original(ctx)
+        return step
+
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name in ("post_provision", "publish_route"):
+                patch.setitem(STEPS, name, counting(name))
+            _, operation = create("ringsfirst", app="hookedhello")
+        assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    finally:
+        close(listener, path)
+    assert rings["post_provision"] == 0  # not once healthy: the first-start tasks had not run
+    assert rings["publish_route"] >= 1
 
 
 async def _lifespan(app: EdgeApp, message: str) -> asyncio.Task:

@@ -1,14 +1,14 @@
-"""When a provisioning routes the address to the app (issue 15): an app with nothing to set up
-after its health check is routed as soon as its containers run, so the proxy's reload overlaps
-its boot; an app with first-start tasks only once they ran (its setup page must not be reachable
-before)."""
+"""When a provisioning routes the address to the app (issue 15): only once the app may serve
+(healthy, its first-start tasks run). Until then the address leads to the edge, which holds a
+machine's calls and hands them to the app at that moment (tests/edge/test_first_call.py), so the
+proxy's reload need not overlap the boot: routing earlier made the proxy answer 502 while an app
+booted, and an app's setup page reachable before its first-start tasks ran."""
 
 from __future__ import annotations
 
 import pytest
 
 from tenantry.instances import services
-from tenantry.instances.deployment import build_deployment
 from tenantry.instances.models import OperationStatus
 from tenantry.instances.steps import STEPS, StepContext
 from tests.instances.helpers import create
@@ -31,15 +31,15 @@ def route_while_booting(monkeypatch) -> list[str | None]:
     return seen
 
 
-def test_an_app_without_first_start_tasks_is_routed_while_it_boots(platform, route_while_booting):
-    instance, operation = create("earlyroute")
+def test_an_app_is_not_routed_while_it_boots(platform, route_while_booting):
+    instance, operation = create("lateroute")
     assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
-    assert route_while_booting == [build_deployment(instance).upstream_url]
-    assert "Hello from earlyroute" in platform.get(instance.host).text
+    assert route_while_booting == [None]  # the edge's
+    assert "Hello from lateroute" in platform.get(instance.host).text
 
 
 def test_an_app_with_first_start_tasks_is_not_routed_before_they_ran(platform, route_while_booting):
-    instance, operation = create("lateroute", app="brokenhook")
+    instance, operation = create("brokenroute", app="brokenhook")
     assert operation.status == OperationStatus.FAILED
     assert route_while_booting == [None]  # the edge's "being set up" page
     # and after the failure, still the edge (its "unavailable" page), never the app
