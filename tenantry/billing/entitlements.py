@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db.models import QuerySet
+
 from tenantry.accounts.models import Team
 from tenantry.accounts.services.teams import OPERATOR_TEAM_SLUG
 from tenantry.billing.models import AddOn, AddOnPurchase, AddOnStatus, Plan, Subscription, SubscriptionStatus
@@ -78,9 +80,19 @@ def team_limits(team: Team, plan: Plan | None = None) -> Limits | None:
                   max_instances=plan.max_instances)
 
 
+def _live(team: Team) -> QuerySet[Instance]:
+    return Instance.objects.filter(team=team).exclude(
+        status__in=[Status.DELETED, Status.DELETING, Status.ARCHIVED, Status.ARCHIVING])
+
+
 def live_instances(team: Team) -> list[Instance]:
-    return list(Instance.objects.filter(team=team).exclude(
-        status__in=[Status.DELETED, Status.DELETING, Status.ARCHIVED, Status.ARCHIVING]))
+    return list(_live(team))
+
+
+def live_instance_count(team: Team) -> int:
+    # Counted by the database: every create checks it twice, and loading each row to count them
+    # cost milliseconds per create at a thousand instances.
+    return _live(team).count()
 
 
 @dataclass(frozen=True)
@@ -103,7 +115,7 @@ def is_operator_team(team: Team) -> bool:
 def team_entitlement(team: Team) -> Entitlement:
     """The team's plan, its limits (plan + active add-ons) and its live instance count; raises
     `plan_required` unless the subscription is active or trialing."""
-    used = len(live_instances(team))
+    used = live_instance_count(team)
     if is_operator_team(team):
         return Entitlement(plan=None, limits=None, instances_used=used)
     subscription = (Subscription.objects.filter(team=team, status__in=LIVE_SUBSCRIPTION_STATUSES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from bisect import bisect_right
 from collections.abc import Iterator
@@ -38,10 +39,14 @@ def place_instance() -> Server:
     raise ServiceUnavailable("Every server is full; add a server or raise a capacity.", code="no_capacity")
 
 
-def subnet_pool() -> list[ipaddress.IPv4Network]:
-    pool = ipaddress.IPv4Network(settings.TENANTRY["SUBNET_POOL"])
-    prefix = settings.TENANTRY["SUBNET_PREFIX"]
-    return list(pool.subnets(new_prefix=prefix))
+def subnet_pool() -> tuple[ipaddress.IPv4Network, ...]:
+    return _pool_subnets(settings.TENANTRY["SUBNET_POOL"], settings.TENANTRY["SUBNET_PREFIX"])
+
+
+@functools.lru_cache(maxsize=8)
+def _pool_subnets(pool: str, prefix: int) -> tuple[ipaddress.IPv4Network, ...]:
+    # Cut once per process: cutting 2,048 subnets cost ~4 ms of every create's request.
+    return tuple(ipaddress.IPv4Network(pool).subnets(new_prefix=prefix))
 
 
 # Where Docker takes a network's subnet when none is given: a whole /16 of 172.17-31, or a /20 of
