@@ -79,7 +79,7 @@ TENANTRY = {
     "STEP_MAX_ATTEMPTS": env_int("TENANTRY_STEP_MAX_ATTEMPTS", 4),
     "STEP_RETRY_BASE_SECONDS": float(os.environ.get("TENANTRY_STEP_RETRY_BASE_SECONDS", "0.5")),
     "HEALTH_TIMEOUT_SECONDS": env_int("TENANTRY_HEALTH_TIMEOUT_SECONDS", 120),
-    # How long the edge holds a machine caller's request (a webhook) while its instance wakes.
+    # How long the edge holds a machine caller's request (a webhook) while its instance wakes or is set up.
     "EDGE_HOLD_SECONDS": env_int("TENANTRY_EDGE_HOLD_SECONDS", 30),
     "CATALOG_DIRS": [p for p in os.environ.get("TENANTRY_CATALOG_DIRS", "").split(os.pathsep) if p],
     "TRAEFIK_DIR": Path(os.environ.get("TENANTRY_TRAEFIK_DIR", DATA_DIR / "traefik")),
