@@ -164,17 +164,26 @@ class EdgeApp:
         except ClientGone:
             slot.release()
             return plain(400, "The request was not received whole.")
+        # The app's address is known before it is up (allocated with the instance): worked out
+        # while the request waits, not after (that was ~12 ms of the first answer, with the
+        # worker and the proxy's reload busy on the same cores).
+        early = asyncio.ensure_future(in_db_thread(_upstream_url, instance_id))
         try:
             running = await self.wakes.until_running(instance_id, timeout=settings.TENANTRY["EDGE_HOLD_SECONDS"])
             if not running:
                 body.close()
                 slot.release()
                 return None
-            upstream = await in_db_thread(_upstream_url, instance)
+            try:
+                upstream = await early
+            except Exception:  # worked out again now (and raised from there if it must)
+                upstream = await in_db_thread(_upstream_url, instance_id)
         except BaseException:
             body.close()
             slot.release()
             raise
+        finally:
+            _forget(early)
         return await relay(self.client, request, upstream=upstream, rest=rest, body=body, body_size=size,
                            slot=slot)
 
@@ -187,6 +196,14 @@ class EdgeApp:
         except ApplicationError as exc:
             return pages.login_refused(exc.message)
         return pages.signed_in(cookies)
+
+
+def _forget(task: asyncio.Future[str]) -> None:
+    """Drop a look-up whose result is no longer wanted, without a "never retrieved" warning."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
 
 
 def _is_browser_page(request: EdgeRequest) -> bool:
@@ -223,9 +240,9 @@ def _refreshed(instance: Instance) -> Instance:
     return instance
 
 
-def _upstream_url(instance: Instance) -> str:
+def _upstream_url(instance_id: str) -> str:
     from tenantry.catalog.registry import get_app
     from tenantry.instances.deployment import build_deployment
 
-    instance.refresh_from_db()
+    instance = Instance.objects.get(pk=instance_id)  # its own copy: this runs beside the request's
     return build_deployment(instance, get_app(instance.app)).upstream_url

@@ -141,6 +141,47 @@ def test_a_provisioning_rings_the_edge_once_its_first_start_tasks_ran(platform):
     assert rings["publish_route"] >= 1
 
 
+def test_a_held_request_works_out_the_apps_address_while_it_waits(platform, monkeypatch):
+    """The look-up of the app's address (a read and the spec's rendering) happens while the app
+    comes up, not between the moment it may serve and the first answer."""
+    from tenantry.edge import app as edge_app
+    from tenantry.edge.wire import EdgeRequest
+
+    instance, operation = create("earlyaddress")
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    wake = waking(instance)
+    ready_when_looked_up: list[bool | None] = []
+    original = edge_app._upstream_url
+
+    def recording(instance_id: str) -> str:
+        ready_when_looked_up.append(app_answers(str(getattr(instance_id, "pk", instance_id))))
+        return original(instance_id)
+
+    monkeypatch.setattr(edge_app, "_upstream_url", recording)
+
+    def healthy() -> None:
+        wake.steps.filter(name="wait_healthy").update(status=StepStatus.SUCCEEDED)
+
+    async def scenario() -> tuple[int, bytes]:
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        request = EdgeRequest.from_scope({"method": "GET", "path": f"/_edge/{instance.pk}/", "headers": []}, receive)
+        held = asyncio.ensure_future(EdgeApp().hold(request, instance, ""))
+        await asyncio.sleep(0.3)
+        assert not held.done()
+        await in_db_thread(healthy)
+        answer = await asyncio.wait_for(held, 10)
+        assert answer is not None and answer.stream is not None
+        body = b"".join([chunk async for chunk in answer.stream])
+        await answer.discard()
+        return answer.status, body
+
+    status, body = asyncio.run(scenario())
+    assert (status, b"Hello from earlyaddress" in body) == (200, True)
+    assert ready_when_looked_up == [None]  # once, while the app was still coming up
+
+
 async def _lifespan(app: EdgeApp, message: str) -> asyncio.Task:
     """Start (or, given the task back, stop) the edge app's lifespan, as uvicorn does."""
     inbox: asyncio.Queue = asyncio.Queue()
