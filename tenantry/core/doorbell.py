@@ -16,11 +16,13 @@ from pathlib import Path
 
 log = logging.getLogger("tenantry.doorbell")
 _SOCKET_SUFFIX = ".sock"
+MESSAGE_BYTES = 64
+_READY = b"ready "
 
 
-def ring(directory: Path) -> int:
+def ring(directory: Path, message: bytes = b"!") -> int:
     """Wake every process listening in `directory`; the number rung. Sockets left by a process
-    that died are removed on the way."""
+    that died are removed on the way. `message` (at most MESSAGE_BYTES) may say what happened."""
     try:
         names = [name for name in os.listdir(directory) if name.endswith(_SOCKET_SUFFIX)]
     except OSError:  # nobody has listened here yet
@@ -31,7 +33,7 @@ def ring(directory: Path) -> int:
         for name in names:
             path = directory / name
             try:
-                sender.sendto(b"!", str(path))
+                sender.sendto(message, str(path))
                 rung += 1
             except (ConnectionRefusedError, FileNotFoundError):
                 with contextlib.suppress(OSError):
@@ -71,3 +73,12 @@ def edge_doorbells() -> Path:
     from django.conf import settings
 
     return Path(settings.DATA_DIR) / "edge.doorbells"
+
+
+def ready_message(instance_id: str) -> bytes:
+    """The edge's ring saying that this instance's app may be handed requests now."""
+    return _READY + instance_id.encode()
+
+
+def ready_instances(messages: list[bytes]) -> set[str]:
+    return {m[len(_READY):].decode("ascii", "replace") for m in messages if m.startswith(_READY)}

@@ -106,10 +106,11 @@ class EdgeApp:
             listener.setblocking(False)
 
             def rung() -> None:
+                messages = []
                 with contextlib.suppress(BlockingIOError):
-                    while listener.recv(64):  # every ring waiting: one look answers them all
-                        pass
-                self.wakes.rung()
+                    while message := listener.recv(doorbells.MESSAGE_BYTES):  # every ring waiting
+                        messages.append(message)
+                self.wakes.rung(ready=doorbells.ready_instances(messages))
 
             asyncio.get_running_loop().add_reader(listener.fileno(), rung)
         return bound

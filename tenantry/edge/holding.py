@@ -106,13 +106,18 @@ class Slot:
 class WakeWatch:
     """Waits for instances to be running: one status poll per instance, shared by every request
     held for it. A worker that sees an app answer rings the edge's doorbell (`rung`, wired by
-    the edge app): every poll then looks at once instead of at the end of its interval."""
+    the edge app): every poll then looks at once instead of at the end of its interval, and the
+    poll of an instance the ring names as ready ends without reading the database."""
 
     def __init__(self) -> None:
         self._polls: dict[str, asyncio.Task[bool | None]] = {}
         self._ring: asyncio.Event | None = None
+        self._ready: set[str] = set()
 
-    def rung(self) -> None:
+    def rung(self, ready: set[str] | frozenset[str] = frozenset()) -> None:
+        # Only for a poll waiting now: a "ready" kept for later would hand the request of a later
+        # wake to an app not yet up.
+        self._ready |= {i for i in ready if i in self._polls and not self._polls[i].done()}
         if self._ring is not None:
             self._ring.set()
             self._ring = None
@@ -142,6 +147,7 @@ class WakeWatch:
     def _forget(self, instance_id: str, poll: asyncio.Task[bool | None]) -> None:
         if self._polls.get(instance_id) is poll:
             del self._polls[instance_id]
+            self._ready.discard(instance_id)
 
     async def _poll(self, instance_id: str, *, seconds: float) -> bool | None:
         """True once the app answers, False once it stopped waking (failed, stopped…), None after
@@ -153,6 +159,9 @@ class WakeWatch:
         delay = POLL_FIRST_SECONDS
         while True:
             ring = self._next_ring()  # taken before the read: a ring during it is not missed
+            if instance_id in self._ready:
+                self._ready.discard(instance_id)
+                return True
             answers = await in_db_thread(app_answers, instance_id)
             if answers is not None:
                 return answers

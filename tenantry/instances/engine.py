@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tenantry.core.audit import audit_log
-from tenantry.core.doorbell import edge_doorbells, ring
+from tenantry.core.doorbell import edge_doorbells, ready_message, ring
 from tenantry.core.logging import bind_operation_context, clear_operation_context, get_logger
 from tenantry.instances.events import emit_operation_finished
 from tenantry.instances.lease import Lease, LeaseLost, claim, lease_duration
@@ -96,8 +96,9 @@ def _run_claimed(lease: Lease) -> str:
             ring(edge_doorbells())  # a request held for the app stops waiting for it
             return OperationStatus.FAILED
         if step.name == HANDOVER_AFTER_STEP.get(operation.kind):
-            # A request held while the app comes up may go to it now (tenantry.edge.holding).
-            ring(edge_doorbells())
+            # A request held while the app comes up may go to it now (tenantry.edge.holding); the
+            # ring says which, so the edge need not read it back from the database.
+            ring(edge_doorbells(), ready_message(str(instance.pk)))
     _succeed(ctx)
     ring(edge_doorbells())
     return OperationStatus.SUCCEEDED
