@@ -184,7 +184,7 @@ class EdgeApp:
             slot.release()
             raise
         finally:
-            _forget(early)
+            _abandon_lookup(early)
         return await relay(self.client, request, upstream=upstream, rest=rest, body=body, body_size=size,
                            slot=slot)
 
@@ -199,7 +199,7 @@ class EdgeApp:
         return pages.signed_in(cookies)
 
 
-def _forget(task: asyncio.Future[str]) -> None:
+def _abandon_lookup(task: asyncio.Future[str]) -> None:
     """Drop a look-up whose result is no longer wanted, without a "never retrieved" warning."""
     if not task.done():
         task.cancel()

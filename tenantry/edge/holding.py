@@ -14,7 +14,9 @@ and API, which run in other processes.
 from __future__ import annotations
 
 import asyncio
+import operator
 from collections.abc import Callable
+from functools import reduce
 from typing import IO, Any, TypeVar
 
 import httpx
@@ -173,15 +175,17 @@ class WakeWatch:
                 delay = min(delay * POLL_GROWTH, POLL_MAX_SECONDS)
 
 
+# HANDOVER_AFTER_STEP as a condition on steps, built once (app_answers runs at every poll).
+_HANDOVER_STEPS = reduce(operator.or_, (Q(operation__kind=kind, name=step)
+                                        for kind, step in HANDOVER_AFTER_STEP.items()))
+
+
 def app_answers(instance_id: str) -> bool | None:
     """True when the instance's app answers requests: it runs, or the operation bringing it up
     passed the step after which it may serve (HANDOVER_AFTER_STEP: the held request then goes to
     the app while the proxy still switches the route, which the app's first answer need not wait
     for). False once it stopped coming up (failed, stopped…), None while it comes up."""
-    handover = Q()
-    for kind, step in HANDOVER_AFTER_STEP.items():
-        handover |= Q(operation__kind=kind, name=step)
-    ready = Step.objects.filter(handover, operation__instance=OuterRef("pk"),
+    ready = Step.objects.filter(_HANDOVER_STEPS, operation__instance=OuterRef("pk"),
                                 operation__status=OperationStatus.RUNNING, status=StepStatus.SUCCEEDED)
     row = Instance.objects.filter(pk=instance_id).annotate(ready=Exists(ready)).values_list(
         "status", "ready").first()
