@@ -5,7 +5,6 @@ gateway) or to cloud metadata addresses — while the app still answers through 
 
 from __future__ import annotations
 
-import functools
 import re
 import shlex
 import subprocess
@@ -21,7 +20,7 @@ from tenantry.catalog.registry import CatalogError, parse_spec
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.models import OperationStatus
 from tenantry.runtime.backends.docker import DockerRuntime
-from tenantry.runtime.backends.docker_confinement import FORWARD_CHAIN, INPUT_CHAIN, engine_iptables
+from tenantry.runtime.backends.docker_confinement import POOL_LAYOUT, IptablesFirewall
 from tenantry.runtime.registry import runtime_for
 from tests.instances.helpers import create
 from tests.testenv import spare_subnet
@@ -29,9 +28,6 @@ from tests.testenv import spare_subnet
 pytestmark = [pytest.mark.docker]
 
 CAP_NET_BIND_SERVICE = 1 << 10
-# The engine's iptables backend (scripts/ensure-docker.sh starts a fresh engine on legacy), where
-# Tenantry's rules go too.
-iptables = functools.cache(engine_iptables)
 
 
 @contextmanager
@@ -69,20 +65,34 @@ def status_field(instance, name: str) -> str:
     return re.search(rf"^{name}:\s*(\S+)", result.output, re.M).group(1)  # type: ignore[union-attr]
 
 
-def tagged_rules(network: str) -> list[str]:
+def firewall_of(instance) -> IptablesFirewall:
+    """The tenant firewall of the instance's engine: its layout (the engine writes rules, or runs
+    with --iptables=false and Tenantry's pool rules stand in) and its iptables program."""
+    firewall = runtime_for(instance.server).firewall
+    assert firewall is not None
+    return firewall
+
+
+def tagged_rules(firewall: IptablesFirewall, network: str) -> list[str]:
     tag = f"tenantry:{settings.TENANTRY['INSTALLATION_ID']}:{network}"
     rules = []
-    for chain in (INPUT_CHAIN, FORWARD_CHAIN):
-        listing = subprocess.run([iptables(), "-w", "10", "-S", chain], capture_output=True, text=True, check=True)
+    for chain in firewall.chains:
+        listing = subprocess.run([firewall.binary, "-w", "10", "-S", chain], capture_output=True, text=True,
+                                 check=True)
         rules += [line for line in listing.stdout.splitlines() if tag in line]
     return rules
 
 
-def rule_packets(network: str, chain: str) -> int:
-    tag = f"tenantry:{settings.TENANTRY['INSTALLATION_ID']}:{network}"
-    listing = subprocess.run([iptables(), "-w", "10", "-L", chain, "-v", "-x", "-n"], capture_output=True,
+def metadata_rejections(firewall: IptablesFirewall, network: str) -> int:
+    """Packets the rule rejecting cloud metadata for this network has matched: its own rule in
+    DOCKER-USER, or the pool's in the installation's forward chain."""
+    if firewall.layout == POOL_LAYOUT:
+        chain, mark = firewall.pool_chains.forward, "169.254.0.0/16"
+    else:
+        chain, mark = firewall.chains[1], f"tenantry:{settings.TENANTRY['INSTALLATION_ID']}:{network}"
+    listing = subprocess.run([firewall.binary, "-w", "10", "-L", chain, "-v", "-x", "-n"], capture_output=True,
                              text=True, check=True)
-    return sum(int(line.split()[0]) for line in listing.stdout.splitlines() if tag in line)
+    return sum(int(line.split()[0]) for line in listing.stdout.splitlines() if mark in line and "REJECT" in line)
 
 
 def fetch(instance, url: str):
@@ -111,26 +121,31 @@ def test_a_tenant_container_is_confined_and_still_serves(platform):
     with host_listener(deployment.gateway) as (port, hits):
         assert fetch(instance, f"http://{deployment.gateway}:{port}/").exit_code != 0
     assert hits == []
-    # Cloud metadata: refused by Tenantry's rule for this network (its counter moved), not by chance.
-    before = rule_packets(deployment.network, FORWARD_CHAIN)
+    # Cloud metadata: refused by Tenantry's rule (its counter moved), not by chance.
+    firewall = firewall_of(instance)
+    before = metadata_rejections(firewall, deployment.network)
     assert fetch(instance, "http://169.254.169.254/latest/meta-data/").exit_code != 0
-    assert rule_packets(deployment.network, FORWARD_CHAIN) > before
+    assert metadata_rejections(firewall, deployment.network) > before
 
     # And the app still answers through the proxy (answers to the host's connections pass).
     assert "Hello from boxed" in platform.get(instance.host).text
 
-    # The rules concern this network's bridge only, are installed once however often the
-    # network is ensured, and go with the network.
-    rules = tagged_rules(deployment.network)
-    assert len(rules) == 3
-    bridge = re.search(r"-i (\S+)", rules[0]).group(1)  # type: ignore[union-attr]
-    assert bridge.startswith("br-") and all(f"-i {bridge} " in rule for rule in rules)
+    # Under Docker's layout the rules concern this network's bridge only; under the pool layout
+    # the pool's rules did all of the above and the network, declaring no exception, has none.
+    # Either way they are installed once however often the network is ensured, and go with it.
+    rules = tagged_rules(firewall, deployment.network)
+    if firewall.layout == POOL_LAYOUT:
+        assert rules == []
+    else:
+        assert len(rules) == 3
+        bridge = re.search(r"-i (\S+)", rules[0]).group(1)  # type: ignore[union-attr]
+        assert bridge.startswith("br-") and all(f"-i {bridge} " in rule for rule in rules)
     runtime = runtime_for(instance.server)
     runtime.ensure_network(deployment)
-    assert tagged_rules(deployment.network) == rules
+    assert tagged_rules(firewall, deployment.network) == rules
     runtime.remove_containers(str(instance.id))
     runtime.remove_network(str(instance.id))
-    assert tagged_rules(deployment.network) == []
+    assert tagged_rules(firewall, deployment.network) == []
 
 
 def test_declared_capabilities_writable_root_and_host_ports(platform):
@@ -172,26 +187,42 @@ def test_an_app_that_calls_this_servers_sites_reaches_the_proxys_public_ports_on
 
 
 def test_rules_are_reinstalled_and_pruned_when_the_backend_starts(platform):
-    instance, operation = create("rebooted")
+    # An app declaring a host port: its network has rules of its own under either layout.
+    instance, operation = create("rebooted", app="confined")
     assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
     deployment = build_deployment(instance)
-    rules = tagged_rules(deployment.network)
+    firewall = firewall_of(instance)
+    rules = tagged_rules(firewall, deployment.network)
     assert rules
     # As after a host reboot: the rules are gone, the network is not. And a leftover rule of a
     # network that no longer exists.
+    iptables = firewall.binary
     for rule in rules:
-        subprocess.run([iptables(), "-w", "10", *shlex.split(rule.replace("-A ", "-D ", 1))], check=True)
+        subprocess.run([iptables, "-w", "10", *shlex.split(rule.replace("-A ", "-D ", 1))], check=True)
     ghost = f"{settings.TENANTRY['RESOURCE_PREFIX']}-ghost"
-    subprocess.run([iptables(), "-w", "10", "-I", INPUT_CHAIN, "1", "-i", "br-000000000000", "-m", "comment",
+    subprocess.run([iptables, "-w", "10", "-I", firewall.chains[0], "1", "-i", "br-000000000000", "-m", "comment",
                     "--comment", f"tenantry:{settings.TENANTRY['INSTALLATION_ID']}:{ghost}", "-j", "REJECT"],
                    check=True)
-    assert tagged_rules(deployment.network) == []
+    assert tagged_rules(firewall, deployment.network) == []
+    pool_rules = ""
+    if firewall.layout == POOL_LAYOUT:  # the pool's own rules and their hook went with the reboot too
+        chain = firewall.pool_chains.forward
+        pool_rules = subprocess.run([iptables, "-w", "10", "-S", chain], capture_output=True, text=True,
+                                    check=True).stdout
+        subprocess.run([iptables, "-w", "10", "-D", "FORWARD", "-j", chain], check=True)
+        subprocess.run([iptables, "-w", "10", "-F", chain], check=True)
 
     fresh_backend = DockerRuntime(installation_id=settings.TENANTRY["INSTALLATION_ID"])
     fresh_backend.ping()  # its first use of the engine installs what is missing
     fresh_backend.close()
-    assert sorted(tagged_rules(deployment.network)) == sorted(rules)
-    assert tagged_rules(ghost) == []
+    assert sorted(tagged_rules(firewall, deployment.network)) == sorted(rules)
+    assert tagged_rules(firewall, ghost) == []
+    if firewall.layout == POOL_LAYOUT:
+        assert subprocess.run([iptables, "-w", "10", "-S", chain], capture_output=True, text=True,
+                              check=True).stdout == pool_rules
+        hooks = subprocess.run([iptables, "-w", "10", "-S", "FORWARD"], capture_output=True, text=True,
+                               check=True).stdout
+        assert hooks.count(f"-j {chain}") == 1
 
 
 @pytest.mark.parametrize(("service", "error"), [

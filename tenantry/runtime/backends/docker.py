@@ -82,11 +82,14 @@ class DockerRuntime(DockerObservation, DockerUsage, DockerVolumeArchive, DockerI
         if firewall == "iptables" and not base_url.startswith("unix://"):
             raise BackendError("the iptables firewall needs a local Docker engine (unix socket); "
                                "confine the remote host yourself and set firewall to off", code="bad_config")
-        self.firewall = IptablesFirewall(installation_id=installation_id) if firewall == "iptables" else None
+        from django.conf import settings as django_settings
+
+        self.firewall = IptablesFirewall(
+            installation_id=installation_id, engine_socket=base_url.removeprefix("unix://"),
+            pool=django_settings.TENANTRY["SUBNET_POOL"]) if firewall == "iptables" else None
         self._firewall_synced = False
         self._user_ids_cache: dict[tuple[str, str], tuple[int, int] | None] = {}
         self._images_seen: dict[str, float] = {}
-        from django.conf import settings as django_settings
 
         self.cgroup_root = Path(django_settings.TENANTRY.get("METERING_CGROUP_ROOT", "/sys/fs/cgroup"))
 

@@ -44,6 +44,13 @@ from typing import Any
 
 from tenantry.core.logging import get_logger
 from tenantry.runtime.backends.base import BackendError, ContainerSpec
+from tenantry.runtime.backends.docker_firewall_pool import (
+    PoolChains,
+    docker_writes_iptables,
+    existing_chains,
+    hooks,
+    restore_script,
+)
 
 log = get_logger(__name__)
 
@@ -155,20 +162,73 @@ def bridge_interface(network_attrs: dict[str, Any]) -> str:
     return options.get("com.docker.network.bridge.name") or f"br-{network_attrs['Id'][:12]}"
 
 
+# Where the rules go. `docker`: the engine writes its own (address translation, isolation) and
+# Tenantry adds its confinement per network in INPUT and DOCKER-USER. `pool`: the engine runs with
+# --iptables=false and Tenantry's fixed rules for the whole subnet pool do all of it, with only a
+# network's declared exceptions per network (docker_firewall_pool).
+DOCKER_LAYOUT = "docker"
+POOL_LAYOUT = "pool"
+
+
 class IptablesFirewall:
-    def __init__(self, *, installation_id: str, binary: str | None = None):
+    def __init__(self, *, installation_id: str, binary: str | None = None, engine_socket: str | None = None,
+                 pool: str | None = None, layout: str | None = None):
         """`binary`: the iptables program to use; by default the engine's (engine_iptables(),
-        found at the first use)."""
+        found at the first use). `layout`: docker or pool; by default the engine's, read at the
+        first use from the process on `engine_socket` (else from the chains in place: Docker's
+        chains mean Docker writes rules). `pool`: the subnet pool, which the pool layout needs."""
         self.installation_id = installation_id
         self._binary = binary
-        self._lock = threading.Lock()
+        self._engine_socket = engine_socket
+        self._pool = pool
+        self._layout = layout
+        self.pool_chains = PoolChains.for_pool(pool or "")
+        self._base_ready = False
+        # Re-entrant: reading the rules under the lock may first install the pool layout's base.
+        self._lock = threading.RLock()
+
+    @property
+    def layout(self) -> str:
+        if self._layout is None:
+            writes = docker_writes_iptables(self._engine_socket) if self._engine_socket else None
+            if writes is None:
+                writes = bool(engine_iptables(default=""))
+            self._layout = DOCKER_LAYOUT if writes else POOL_LAYOUT
+            log.info("firewall.layout", layout=self._layout)
+        return self._layout
 
     @property
     def binary(self) -> str:
         if self._binary is None:
-            self._binary = engine_iptables()
+            # Under the pool layout there is no engine rule to sit beside: the host's iptables.
+            self._binary = engine_iptables() if self.layout == DOCKER_LAYOUT else "iptables"
             log.info("firewall.backend", binary=self._binary)
         return self._binary
+
+    @property
+    def chains(self) -> tuple[str, str]:
+        """(input, forward): the chains a network's own rules go to."""
+        if self.layout == POOL_LAYOUT:
+            return self.pool_chains.allow_input, self.pool_chains.allow_forward
+        return INPUT_CHAIN, FORWARD_CHAIN
+
+    def ensure_base(self) -> None:
+        """Under the pool layout, the pool's rules and their hooks in place: written once per
+        process (its first use; a backend starting after a reboot writes them again), whole and
+        at once."""
+        if self.layout != POOL_LAYOUT or self._base_ready:
+            return
+        with self._lock:
+            if self._base_ready:
+                return
+            if not self._pool:
+                raise BackendError("the pool firewall needs the subnet pool (TENANTRY_SUBNET_POOL)",
+                                   code="bad_config")
+            missing = {(table, builtin) for table, builtin, arguments in hooks(self.pool_chains)
+                       if self._run(["-t", table, "-C", builtin, *arguments], check=False) is None}
+            self._run_restore(restore_script(self.pool_chains, self._pool, existing_chains(self.binary), missing))
+            self._base_ready = True
+        log.info("firewall.pool_installed", pool=self._pool, chains=self.pool_chains.prefix)
 
     def tag(self, network: str) -> str:
         return f"{TAG_PREFIX}{self.installation_id}:{network}"
@@ -177,13 +237,19 @@ class IptablesFirewall:
               cloud_metadata: bool = False) -> list[tuple[str, list[str]]]:
         """(chain, rule arguments) for one instance network, in the order they must apply."""
         comment = ["-m", "comment", "--comment", self.tag(network)]
+        input_chain, forward_chain = self.chains
         found: list[tuple[str, list[str]]] = [
-            (INPUT_CHAIN, ["-i", bridge, "-p", "tcp", "--dport", str(port), *comment, "-j", "ACCEPT"])
+            (input_chain, ["-i", bridge, "-p", "tcp", "--dport", str(port), *comment, "-j", "ACCEPT"])
             for port in host_ports
         ]
-        found.append((INPUT_CHAIN, ["-i", bridge, "-m", "conntrack", "--ctstate", "NEW", *comment, *REJECT]))
+        if self.layout == POOL_LAYOUT:  # the pool's rules reject the rest: only exceptions here
+            if cloud_metadata:
+                found += [(forward_chain, ["-i", bridge, "-d", destination, *comment, "-j", "ACCEPT"])
+                          for destination in METADATA_DESTINATIONS]
+            return found
+        found.append((input_chain, ["-i", bridge, "-m", "conntrack", "--ctstate", "NEW", *comment, *REJECT]))
         if not cloud_metadata:
-            found += [(FORWARD_CHAIN, ["-i", bridge, "-d", destination, *comment, *REJECT])
+            found += [(forward_chain, ["-i", bridge, "-d", destination, *comment, *REJECT])
                       for destination in METADATA_DESTINATIONS]
         return found
 
@@ -194,6 +260,7 @@ class IptablesFirewall:
         rules as read by installed() when many networks are ensured at once (then they are
         compared in memory: asking iptables about each rule, `-C`, cost one full read of the
         ruleset per rule: ~50 ms each at 300 networks on a loaded machine, 904 runs and 58 s)."""
+        self.ensure_base()
         wanted = self.rules(network=network, bridge=bridge, host_ports=host_ports, cloud_metadata=cloud_metadata)
         if present is not None and same_rules(present, wanted):
             return
@@ -216,7 +283,10 @@ class IptablesFirewall:
         provisioning waited for five iptables runs, each reading every chain, before).
         A leftover rule of an older network of the same name (a crash between removing the
         network and its rules) is cleared by the next `ensure` or `prune`."""
+        self.ensure_base()
         wanted = self.rules(network=network, bridge=bridge, host_ports=host_ports, cloud_metadata=cloud_metadata)
+        if not wanted:  # the pool layout, a network that declares no exception: nothing to run
+            return
         # Inserted at the top of each chain, last rule first, as ensure() does.
         script = _restore_script([("-I", chain, ["1", *rule]) for chain, rule in reversed(wanted)])
         if script is None:
@@ -234,6 +304,8 @@ class IptablesFirewall:
         when they are not exactly in place, its tagged rules are listed and deleted one by one."""
         if bridge is not None:
             wanted = self.rules(network=network, bridge=bridge, host_ports=host_ports, cloud_metadata=cloud_metadata)
+            if not wanted:  # it was given none (pool layout): no iptables run at all
+                return 0
             script = _restore_script([("-D", chain, rule) for chain, rule in wanted])
             if script is not None:
                 with self._lock:
@@ -279,8 +351,9 @@ class IptablesFirewall:
         return by_network
 
     def _all_tagged(self, prefix: str) -> list[tuple[str, list[str]]]:
+        self.ensure_base()  # the pool layout's chains exist before they are listed
         found = []
-        for chain in (INPUT_CHAIN, FORWARD_CHAIN):
+        for chain in self.chains:
             for line in (self._run(["-S", chain]) or "").splitlines():
                 if prefix not in line:  # most lines are other networks': skip them before parsing
                     continue
