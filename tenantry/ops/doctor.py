@@ -127,35 +127,10 @@ def check_docker() -> Iterator[Finding]:
                       "and that Tenantry's user may use the socket")
 
 
-# Docker's rules under nf_tables: dockerd's ~23 iptables runs per network create (as many per
-# removal) each read the whole ruleset, so each network makes the next slower; under legacy the
-# runs cost 2.5x less at ~830 networks (issue 15, docs/operations.md).
-NFT_SLOW_FROM_NETWORKS = 200
-
-
 def check_docker_firewall() -> Iterator[Finding]:
-    """Which iptables backend holds the local engine's rules, and is it the slow one for this
-    many networks?"""
-    from tenantry.runtime.backends.docker_confinement import docker_bridges, engine_iptables
+    from tenantry.ops.doctor_firewall import docker_firewall_findings
 
-    if not docker_base_url().startswith("unix://"):
-        return  # a remote engine: its host's firewall is not this one's
-    binary = engine_iptables(default="")
-    if not binary:
-        yield Finding("docker-firewall", OK, "no Docker chains in either iptables backend: the engine runs "
-                      "with --iptables=false, or doctor cannot read the tables (run it as root to check)")
-        return
-    bridges = docker_bridges(binary)
-    if binary.endswith("-nft") and bridges >= NFT_SLOW_FROM_NETWORKS:
-        yield Finding("docker-firewall", WARNING,
-                      f"Docker's firewall rules are under nf_tables with {bridges} bridge networks: every "
-                      "network Docker creates or removes reads the whole ruleset about 23 times, so it "
-                      "slows down with each instance (3x slower than under iptables-legacy at 1,000)",
-                      "at the next reboot (nf_tables rules gone), start dockerd with the iptables-legacy "
-                      "programs first in its PATH (scripts/ensure-docker.sh does; systemd: see "
-                      "docs/operations.md, Docker's firewall backend)")
-        return
-    yield Finding("docker-firewall", OK, f"Docker's firewall rules are under {binary} ({bridges} bridge networks)")
+    yield from docker_firewall_findings(Finding, OK, WARNING)  # type: ignore[misc]
 
 
 def check_subnet_pool() -> Iterator[Finding]:

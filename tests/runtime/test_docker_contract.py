@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 import requests
@@ -20,6 +21,7 @@ from tenantry.runtime.backends.base import (
     VolumeMount,
 )
 from tenantry.runtime.backends.docker import DockerRuntime
+from tenantry.runtime.backends.docker_confinement import POOL_LAYOUT
 from tests.conftest import wait_for
 from tests.testenv import spare_network, spare_subnet
 
@@ -172,8 +174,9 @@ def _get(url: str) -> str | None:
 
 def test_a_new_network_is_confined_with_one_firewall_run(runtime, monkeypatch):
     """Issue 15: five iptables runs (each reading whole chains that grow with every instance)
-    delayed each provisioning; a network Docker has just created gets its rules in one."""
-    deployment = _deployment()
+    delayed each provisioning; a network Docker has just created gets its rules in one, and
+    under the pool layout (dockerd --iptables=false) a network declaring no exception in none."""
+    deployment = replace(_deployment(), host_ports=(39071,))  # rules of its own under either layout
     firewall = runtime.firewall
     runs: list[str] = []  # "_run -S", "_run -I", …, "_run_restore"
     for name in ("_run", "_run_restore"):
@@ -187,15 +190,23 @@ def test_a_new_network_is_confined_with_one_firewall_run(runtime, monkeypatch):
     # Exactly the rules ensure() wants for this bridge: ensuring again finds them and adds nothing.
     network = runtime.client.networks.get(deployment.network)
     bridge = f"br-{network.id[:12]}"
-    wanted = firewall.rules(network=deployment.network, bridge=bridge)
-    assert len(wanted) == 3 and len(firewall._tagged(deployment.network)) == 3
+    wanted = firewall.rules(network=deployment.network, bridge=bridge, host_ports=(39071,))
+    # Docker's layout: the port, the INPUT reject, two metadata rejects; the pool's: the port.
+    assert len(wanted) == (1 if firewall.layout == POOL_LAYOUT else 4)
+    assert len(firewall._tagged(deployment.network)) == len(wanted)
     assert all(firewall._exists(chain, rule) for chain, rule in wanted)
     runs.clear()
     runtime.ensure_network(deployment)
     assert runs and all(run in ("_run -S", "_run -C") for run in runs)  # looked, wrote nothing
-    assert len(firewall._tagged(deployment.network)) == 3
+    assert len(firewall._tagged(deployment.network)) == len(wanted)
     runtime.remove_network(deployment.instance_id)
     assert firewall._tagged(deployment.network) == []
+    if firewall.layout == POOL_LAYOUT:
+        plain = _network_only(2)
+        runs.clear()
+        runtime.ensure_network(plain)
+        runtime.remove_network(plain.instance_id)
+        assert runs == []
 
 
 def test_an_image_removed_after_the_check_still_fails_creation_clearly(runtime, docker_client):
@@ -244,11 +255,16 @@ def test_a_backends_first_use_checks_every_networks_rules_in_two_listings(runtim
     chain and compared in memory, whatever the number of networks; only a network whose rules
     are not in place is written."""
     # Every shape of rule set: host ports allowed (listed back as `-p tcp -m tcp --dport`), cloud
-    # metadata allowed (no FORWARD rule), the default.
+    # metadata allowed (no FORWARD reject; under the pool layout, a FORWARD accept), the default.
     deployments = [_network_only(1, host_ports=(39071, 39072)), _network_only(2, cloud_metadata=True),
                    _network_only(3), _network_only(4)]
     for deployment in deployments:
         runtime.ensure_network(deployment)
+    firewall = runtime.firewall
+    pool = firewall.layout == POOL_LAYOUT
+    # Under the pool layout a process's first use also rewrites the pool's own rules: three hooks
+    # looked at, one restore, whatever the number of networks.
+    base = ["_run -t"] * 3 + ["_run_restore"] if pool else []
 
     def first_use() -> list[str]:
         backend = DockerRuntime(installation_id=settings.TENANTRY["INSTALLATION_ID"])
@@ -257,26 +273,26 @@ def test_a_backends_first_use_checks_every_networks_rules_in_two_listings(runtim
         backend.close()
         return runs
 
-    assert first_use() == ["_run -S", "_run -S"]  # every rule in place: nothing else
-    firewall = runtime.firewall
-    lost = deployments[2].network
+    assert sorted(first_use()) == sorted([*base, "_run -S", "_run -S"])  # every rule in place: nothing else
+    lost = deployments[0].network
     rules = firewall._tagged(lost)
-    assert len(rules) == 3
+    assert len(rules) == (2 if pool else 5)
     firewall._delete(rules)  # as after a host reboot, for this one network
 
     runs = first_use()
 
-    assert sorted(runs) == sorted(["_run -S"] * 4 + ["_run -I"] * 3)  # two listings, then that network's
+    # two listings, that network's own two, then its rules
+    assert sorted(runs) == sorted([*base, *["_run -S"] * 4, *["_run -I"] * len(rules)])
     assert sorted(firewall._tagged(lost)) == sorted(rules)
-    assert [len(firewall._tagged(d.network)) for d in deployments] == [5, 1, 3, 3]
+    assert [len(firewall._tagged(d.network)) for d in deployments] == ([2, 2, 0, 0] if pool else [5, 1, 3, 3])
 
 
 def test_a_network_created_while_a_backend_starts_keeps_its_rules(runtime, monkeypatch):
     """A backend starting (a `tenantry reconcile`) while a worker provisioned removed the rules of
     the networks created between its listing of networks and its listing of rules, as rules of
     networks that are gone: 12 of 130 networks stayed unconfined in issue 15's profiled run."""
-    runtime.ensure_network(_network_only(1))
-    late = _network_only(2)
+    runtime.ensure_network(_network_only(1, host_ports=(39071,)))
+    late = _network_only(2, host_ports=(39071,))  # rules of its own under either layout
     starting = DockerRuntime(installation_id=settings.TENANTRY["INSTALLATION_ID"])
     assert starting.firewall is not None
     read_rules = starting.firewall.installed
@@ -290,14 +306,15 @@ def test_a_network_created_while_a_backend_starts_keeps_its_rules(runtime, monke
     starting.ping()
     starting.close()
 
-    assert len(runtime.firewall._tagged(late.network)) == 3
+    assert len(runtime.firewall._tagged(late.network)) == (1 if runtime.firewall.layout == POOL_LAYOUT else 4)
 
 
 def test_removing_a_network_removes_its_rules_in_one_firewall_run(runtime, monkeypatch):
     """Issue 15: each deletion listed both chains and deleted rule by rule (five iptables runs,
     each reading a ruleset that grows with every instance). Now one iptables-restore; rules not
     exactly as installed are still found and removed."""
-    deployment, changed = _network_only(3), _network_only(4)
+    # Two host ports: rules of its own under either layout, one of them to lose by hand.
+    deployment, changed = _network_only(3, host_ports=(39071, 39072)), _network_only(4, host_ports=(39071, 39072))
     for each in (deployment, changed):
         runtime.ensure_network(each)
     firewall = runtime.firewall

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,12 +21,46 @@ from typing import TypeVar
 
 import pytest
 
-from tenantry.ops.doctor import NFT_SLOW_FROM_NETWORKS, check_docker_firewall
-from tenantry.runtime.backends.docker_confinement import IptablesFirewall, engine_iptables
+from tenantry.ops.doctor import check_docker_firewall
+from tenantry.ops.doctor_firewall import NFT_SLOW_FROM_NETWORKS
+from tenantry.runtime.backends.docker_confinement import POOL_LAYOUT, IptablesFirewall, engine_iptables
 
 ROOT = Path(__file__).resolve().parents[2]
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
+
+
+FAKE_ENGINE = """
+import socket, sys
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(sys.argv[1]); server.listen(4)
+print("listening", flush=True)
+while True:
+    connection, _ = server.accept(); connection.close()
+"""
+
+
+@contextmanager
+def fake_engine(directory: Path, *arguments: str) -> Iterator[str]:
+    """A process listening on a unix socket with dockerd's arguments on its command line: what
+    Tenantry reads to know whether the engine writes firewall rules."""
+    path = str(directory / f"engine-{uuid.uuid4().hex[:6]}.sock")
+    process = subprocess.Popen([sys.executable, "-c", FAKE_ENGINE, path, *arguments], stdout=subprocess.PIPE,
+                               text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "listening"
+        yield path
+    finally:
+        process.kill()
+        process.wait()
+
+
+def engine_at(settings, socket_path: str) -> None:
+    """Point the default runtime backend (what doctor checks) at the engine on `socket_path`."""
+    backends = {**settings.RUNTIME_BACKENDS}
+    backends["default"] = {**backends["default"],
+                           "OPTIONS": {**backends["default"]["OPTIONS"], "base_url": f"unix://{socket_path}"}}
+    settings.RUNTIME_BACKENDS = backends
 
 
 @contextmanager
@@ -140,13 +175,31 @@ def test_a_fresh_host_starts_docker_on_legacy_but_never_moves_an_engines_nft_rul
     ("nft", NFT_SLOW_FROM_NETWORKS - 1, "ok"),
     ("legacy", NFT_SLOW_FROM_NETWORKS * 2, "ok"),
 ])
-def test_doctor_warns_when_the_engines_rules_are_under_nft_with_many_networks(backend, bridges, status):
-    with netns() as name:
+def test_doctor_warns_when_the_engines_rules_are_under_nft_with_many_networks(backend, bridges, status, settings,
+                                                                            tmp_path):
+    with netns() as name, fake_engine(tmp_path, "--iptables=true") as engine:
+        engine_at(settings, engine)
         docker_chains(name, backend, bridges=bridges)
         findings = inside(name, lambda: list(check_docker_firewall()))
     assert [f.status for f in findings] == [status]
     assert f"{bridges} bridge networks" in findings[0].message
     if status == "warning":
-        assert "iptables-legacy" in findings[0].fix and "docs/operations.md" in findings[0].fix
+        assert "--iptables=false" in findings[0].fix and "iptables-legacy" in findings[0].fix
+        assert "docs/operations.md" in findings[0].fix
     else:
         assert f"iptables-{backend}" in findings[0].message
+
+
+@pytest.mark.django_db
+def test_doctor_says_whether_the_pool_rules_are_in_place_when_the_engine_writes_none(settings, tmp_path):
+    with netns() as name, fake_engine(tmp_path, "--iptables=false") as engine:
+        engine_at(settings, engine)
+        missing = inside(name, lambda: list(check_docker_firewall()))
+        firewall = IptablesFirewall(installation_id="doctor", binary="iptables",
+                                    pool=settings.TENANTRY["SUBNET_POOL"], layout=POOL_LAYOUT)
+        inside(name, firewall.ensure_base)
+        present = inside(name, lambda: list(check_docker_firewall()))
+    assert [f.status for f in missing] == ["warning"]
+    assert "no address translation and no isolation" in missing[0].message and "FORWARD" in missing[0].message
+    assert [f.status for f in present] == ["ok"]
+    assert firewall.pool_chains.prefix in present[0].message and "runs no iptables" in present[0].message

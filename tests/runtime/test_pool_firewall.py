@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -20,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from ctypes import CDLL, get_errno
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -37,33 +35,9 @@ from tenantry.runtime.backends.docker_firewall_pool import docker_writes_iptable
 from tenantry.runtime.registry import runtime_for
 from tests.instances.helpers import create
 from tests.runtime.test_confinement import fetch, firewall_of, tagged_rules
-from tests.runtime.test_firewall_backend import CLONE_NEWNET, inside, netns, ns_run
+from tests.runtime.test_firewall_backend import CLONE_NEWNET, fake_engine, inside, netns, ns_run
 
 # --- the layout follows the engine's own option ----------------------------------------------------
-
-FAKE_ENGINE = """
-import socket, sys, time
-server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-server.bind(sys.argv[1]); server.listen(4)
-print("listening", flush=True)
-while True:
-    connection, _ = server.accept(); connection.close()
-"""
-
-
-@contextmanager
-def fake_engine(tmp_path: Path, *arguments: str) -> Iterator[str]:
-    """A process listening on a unix socket with dockerd's arguments on its command line."""
-    path = str(tmp_path / f"engine-{uuid.uuid4().hex[:6]}.sock")
-    process = subprocess.Popen([sys.executable, "-c", FAKE_ENGINE, path, *arguments], stdout=subprocess.PIPE,
-                               text=True)
-    try:
-        assert process.stdout is not None and process.stdout.readline().strip() == "listening"
-        yield path
-    finally:
-        process.kill()
-        process.wait()
-
 
 def test_the_layout_follows_the_engines_iptables_option(tmp_path):
     config = tmp_path / "daemon.json"

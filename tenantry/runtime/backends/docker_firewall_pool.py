@@ -3,7 +3,7 @@
 
 Why: dockerd 20.10 runs ~23 `iptables` commands to create a bridge network and as many to remove
 it, and each reads the whole ruleset, which grows by ~8 rules per network: at 1,000 instances a
-bare network create cost ×17 what it did with few (bench/docker_network_scale.py), and every
+bare network create cost 17 times what it did with few (bench/docker_network_scale.py), and every
 provisioning and deletion paid it. Every tenant network sits in one address pool
 (TENANTRY_SUBNET_POOL), so one fixed set of rules keyed on the pool does, for all of them at
 once, what Docker did per network (address translation, isolation between bridges) and what
