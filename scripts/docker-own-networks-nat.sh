@@ -26,7 +26,7 @@ clear_docker_leftovers() {
   "$binary" -w 10 -S DOCKER-USER >/dev/null 2>&1 || return 0  # no engine wrote rules here
   echo "docker-own-networks-nat: clearing the rules an earlier engine left in $binary" >&2
   for table in filter nat; do
-    "$binary" -w 10 -t "$table" -S | grep -E '^-A (FORWARD|PREROUTING|OUTPUT|POSTROUTING) .*-j DOCKER' \
+    { "$binary" -w 10 -t "$table" -S | grep -E '^-A (FORWARD|PREROUTING|OUTPUT|POSTROUTING) .*-j DOCKER' || true; } \
       | sed 's/^-A /-D /' | while read -r rule; do
           # shellcheck disable=SC2086  # Docker's rules carry no quoted words
           "$binary" -w 10 -t "$table" $rule

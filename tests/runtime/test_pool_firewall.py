@@ -1,5 +1,5 @@
 """Tenantry's own firewall for its subnet pool (issue 15): with dockerd --iptables=false (what
-scripts/ensure-docker.sh starts), one fixed set of rules per installation gives tenant networks
+scripts/ensure-docker.sh starts), one fixed set of rules per subnet pool gives tenant networks
 what Docker's per-network rules and Tenantry's confinement gave them, and creating a network runs
 no iptables at all.
 
@@ -10,6 +10,7 @@ whole, with one hook each, and a network has rules only for what it declares."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import threading
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from ctypes import CDLL, get_errno
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -35,7 +37,7 @@ from tenantry.runtime.backends.docker_firewall_pool import docker_writes_iptable
 from tenantry.runtime.registry import runtime_for
 from tests.instances.helpers import create
 from tests.runtime.test_confinement import fetch, firewall_of, tagged_rules
-from tests.runtime.test_firewall_backend import CLONE_NEWNET, fake_engine, inside, netns, ns_run
+from tests.runtime.test_firewall_backend import CLONE_NEWNET, docker_chains, fake_engine, inside, netns, ns_run
 
 # --- the layout follows the engine's own option ----------------------------------------------------
 
@@ -121,6 +123,27 @@ def test_the_pool_base_is_written_once_whole_and_a_network_costs_no_iptables_run
         later = pool_firewall(f"t{uuid.uuid4().hex[:8]}")
         inside(name, later.ensure_base)
         assert later.pool_chains == chains and ns_run(name, "iptables-nft-save").count(":TN-") == 10
+
+
+# --- Docker's own networks on such a host ---------------------------------------------------------
+
+def test_dockers_own_networks_get_translation_and_an_earlier_engines_rules_go(tmp_path):
+    script = str(Path(__file__).resolve().parents[2] / "scripts/docker-own-networks-nat.sh")
+    with netns() as name:
+        # An engine that wrote its own rules ran since boot (on nf_tables here): its chains, the
+        # jumps to them, FORWARD's policy DROP.
+        docker_chains(name, "nft", bridges=2)
+        ns_run(name, "iptables-nft", "-P", "FORWARD", "DROP")
+        for _ in range(2):  # idempotent: a second start adds nothing
+            ns_run(name, script, env={**os.environ, "IPTABLES": "iptables-nft"})
+        saved = ns_run(name, "iptables-nft-save")
+        assert "DOCKER-ISOLATION" not in saved and ":DOCKER-USER" not in saved
+        assert ":FORWARD ACCEPT" in saved
+        assert saved.count("-A POSTROUTING -j TENANTRY-DOCKER-NAT") == 1
+        assert saved.count("-A FORWARD -j TENANTRY-DOCKER-FWD") == 1
+        assert "-A TENANTRY-DOCKER-NAT -j MASQUERADE" in saved
+        assert "-A TENANTRY-DOCKER-FWD -i docker0 -j ACCEPT" in saved
+        assert ns_run(name, "sysctl", "-n", "net.ipv4.ip_forward").strip() == "1"
 
 
 # --- real containers --------------------------------------------------------------------------------
