@@ -31,6 +31,7 @@ import os
 import random
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -102,6 +103,9 @@ class ScaleRun:
         self.done_at: list[float] = []
         self.lock = threading.Lock()
         self.slugs: list[str] = []
+        # Operation ids by index of their instance (creates) and of deletions: their steps' times.
+        self.create_operations: dict[int, str] = {}
+        self.delete_operations: list[str] = []
 
     def api(self, method: str, path: str, **kwargs: object) -> requests.Response:
         # A loaded shared machine can stall one answer for seconds: wait longer than the stack's 30 s.
@@ -127,6 +131,7 @@ class ScaleRun:
                             headers={"Idempotency-Key": f"create-{slug}"})
         assert response.status_code == 202, response.text[:300]
         operation = response.json()["operation"]["id"]
+        self.create_operations[index] = operation
         while not self.stop_event.is_set():
             status = self.api("GET", f"/operations/{operation}").json()["status"]
             if status == "succeeded":
@@ -162,6 +167,16 @@ class ScaleRun:
         return [latency(f"list (page of 100) at {managed}", lambda: self.api("GET", "/instances"), rounds),
                 latency(f"show at {managed}", lambda: self.api("GET", f"/instances/{next(shows)}"),
                         rounds)]
+
+    def step_medians(self, operations: list[str], sample: int = 60) -> str:
+        """Median duration of each step over a sample of operations, in their order: where an
+        operation's time goes (the operation's own wait in the queue not included)."""
+        durations: dict[str, list[float]] = {}
+        for operation in random.Random(7).sample(operations, min(sample, len(operations))):
+            for step in self.api("GET", f"/operations/{operation}").json()["steps"]:
+                if step["duration_seconds"] is not None:
+                    durations.setdefault(step["name"], []).append(step["duration_seconds"] * 1000)
+        return ", ".join(f"{name} {statistics.median(times):.0f}" for name, times in durations.items())
 
     # --- the baseline: Docker's own network creation ----------------------------------------------
     def bare_network_seconds(self, rounds: int = 10) -> float:
@@ -202,6 +217,9 @@ class ScaleRun:
             response = self.api("DELETE", f"/instances/{slug}")
             # 409: already being deleted (a DELETE repeated after a connection reset).
             assert response.status_code in (202, 409), response.text[:300]
+            if response.status_code == 202:
+                with self.lock:
+                    self.delete_operations.append(response.json()["id"])  # the operation itself
 
         self.run_all(delete, list(self.slugs))
         deadline = time.monotonic() + self.args.delete_timeout
@@ -287,6 +305,7 @@ def main() -> None:
         started = time.perf_counter()
         previous_end = started
         api_lines: list[str] = []
+        step_lines: list[str] = []
         for decile in range(10):
             run.create(decile * tenth, (decile + 1) * tenth)
             end = max(run.done_at)
@@ -298,10 +317,14 @@ def main() -> None:
                   f"   (load {uptime_load()})", flush=True)
             if decile in (0, 9):
                 api_lines += run.api_latencies((decile + 1) * tenth, random.Random(decile))
+                step_lines.append(f"  steps of instances {decile * tenth + 1}-{(decile + 1) * tenth} (median ms): "
+                                  + run.step_medians([run.create_operations[i] for i in
+                                                      range(decile * tenth, (decile + 1) * tenth)]))
         total = time.perf_counter() - started
         print(f"creation: {args.count} in {total:.0f} s ({args.count / total:.2f}/s); last tenth at "
               f"{rates[-1] / rates[0] * 100:.0f} % of the first's rate (goal >= 90 %: "
               f"{'met' if rates[-1] >= 0.9 * rates[0] else 'MISSED'})")
+        print("\n".join(step_lines))
         print("API latency (sequential requests, one API key):")
         print("\n".join(api_lines))
         bare_many = run.bare_network_seconds()
@@ -337,6 +360,7 @@ def main() -> None:
         took = run.delete_all()
         print(f"delete all {args.count} ({args.concurrency} concurrent requests): {took:.0f} s "
               f"(goal < 120 s: {'met' if took < 120 else 'MISSED'})   (load {uptime_load()})")
+        print(f"  steps of a deletion (median ms): {run.step_medians(run.delete_operations)}")
     except (KeyboardInterrupt, Interrupted) as exc:
         print(f"interrupted ({exc or 'SIGINT'}): cleaning up", file=sys.stderr)
     finally:
