@@ -30,7 +30,8 @@ from tenantry.runtime.backends.base import (
     ManagedResource,
     RuntimeBackend,
 )
-from tenantry.runtime.backends.docker_confinement import IptablesFirewall, container_options
+from tenantry.runtime.backends.docker_confinement import IptablesFirewall
+from tenantry.runtime.backends.docker_container_confinement import container_options
 from tenantry.runtime.backends.docker_errors import ignore_not_found, missing_image_message, translate_errors
 from tenantry.runtime.backends.docker_image_users import DockerImageUsers
 from tenantry.runtime.backends.docker_networks import DockerNetworks

@@ -1,35 +1,30 @@
-"""Confinement of tenant containers on a Docker host.
-
-Containers: every capability dropped and only the spec's added back, `no-new-privileges`, a
-read-only root filesystem with size-limited tmpfs where the spec allows (`container_options`).
-
-Networks: host firewall rules that keep tenant containers away from the host itself and from
-cloud metadata, per instance network (iptables on the Docker host; the engine must be local).
+"""Host firewall rules that keep tenant containers away from the host itself and from cloud
+metadata (iptables on the Docker host; the engine must be local). Containers themselves are
+confined by docker_container_confinement.
 
 Docker lets a container open connections to every address of its host (the network's gateway,
 the host's other interfaces): any service bound to 0.0.0.0 there — a database, a node
 exporter, the Docker API on tcp — is reachable from every tenant. And a container's traffic to
-169.254.169.254 is routed to the cloud's metadata service (instance credentials). So for each
-instance network, keyed by its bridge interface:
+169.254.169.254 is routed to the cloud's metadata service (instance credentials). So:
 
-- `INPUT`: new connections from the bridge to the host are rejected, except to the TCP ports
-  the app spec declares (`network.host_ports`). Answers to connections the host opened (the
-  proxy, health probes, hooks) are not new, so they pass.
-- `DOCKER-USER` (Docker's chain for the operator's rules, consulted first in FORWARD): traffic
-  from the bridge to link-local 169.254.0.0/16 and Alibaba's 100.100.100.200 is rejected,
-  unless the spec declares `network.cloud_metadata`.
+- new connections from a tenant network to the host are rejected, except to the TCP ports the
+  app spec declares (`network.host_ports`); answers to connections the host opened (the proxy,
+  health probes, hooks) are not new, so they pass;
+- its traffic to link-local 169.254.0.0/16 and Alibaba's 100.100.100.200 is rejected, unless the
+  spec declares `network.cloud_metadata`.
 
-Every rule carries the comment `tenantry:<installation>:<network>`, so it is recognisable, is
-removed with its network, and another installation's (or test run's) rules are never touched.
-Installing is idempotent: rules already in place are left alone.
+Two layouts, after the engine's own `iptables` option (IptablesFirewall.layout):
+- `pool` (dockerd --iptables=false, what scripts/ensure-docker.sh starts): one fixed set of
+  rules for the whole subnet pool does the above and what Docker no longer does (address
+  translation, isolation); a network has rules of its own only for its exceptions, in the
+  pool's exception chains (docker_firewall_pool). Creating a network runs no iptables.
+- `docker` (the engine writes its own rules): per network, keyed by its bridge, in `INPUT` and
+  in `DOCKER-USER` (Docker's chain for the operator's rules, first in FORWARD), in the iptables
+  backend holding Docker's chains (`engine_iptables()`: nft and legacy have separate tables).
 
-The rules go where the engine's are: iptables has two backends with separate tables
-(`iptables-nft`, Debian's default, and `iptables-legacy`), and Docker's chains (DOCKER-USER) exist
-only in the one dockerd's `iptables` resolved to. `engine_iptables()` finds it by looking for
-Docker's chains in each; scripts/ensure-docker.sh starts a fresh engine on the legacy backend:
-each iptables run costs in proportion to the rules under both, a third as much per rule under legacy,
-so a network create at 1,000 networks costs a third of nft's (issue 15,
-bench/docker_network_scale.py).
+A network's own rules carry the comment `tenantry:<installation>:<network>`, so they are
+recognisable, are removed with the network, and another installation's (or test run's) are never
+touched. Installing is idempotent: rules already in place are left alone.
 """
 
 from __future__ import annotations
@@ -43,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from tenantry.core.logging import get_logger
-from tenantry.runtime.backends.base import BackendError, ContainerSpec
+from tenantry.runtime.backends.base import BackendError
 from tenantry.runtime.backends.docker_firewall_pool import (
     PoolChains,
     docker_writes_iptables,
@@ -111,49 +106,6 @@ def engine_iptables(default: str = "iptables") -> str:
         log.warning("firewall.backend_ambiguous", backends=sorted(found), chosen=default)
         return default
     return ranked[0][0]
-
-
-def container_options(spec: ContainerSpec, *, tmpfs_owner: tuple[int, int] | None = None) -> dict[str, Any]:
-    """Docker create() arguments that confine one container. `tmpfs_owner`: (uid, gid) of the
-    user the container runs as, who must be able to write its tmpfs."""
-    options: dict[str, Any] = {
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges:true"],  # no setuid binary or file capability raises privileges
-        "read_only": spec.read_only_root,
-    }
-    if spec.capabilities:
-        options["cap_add"] = list(spec.capabilities)
-    if spec.tmpfs:
-        # Docker 20.10 forgets `mode` when it restarts a container (the directory comes back
-        # root-owned, 0755) but keeps uid/gid: own the tmpfs by the container's user.
-        owner = f",uid={tmpfs_owner[0]},gid={tmpfs_owner[1]}" if tmpfs_owner else ""
-        options["tmpfs"] = {
-            mount.path: (f"size={mount.size_mb}m,mode=1777{owner},nosuid,nodev,"
-                         f"{'exec' if mount.executable else 'noexec'}")
-            for mount in spec.tmpfs}
-    return options
-
-
-def user_ids(user: str, passwd: str, group: str) -> tuple[int, int] | None:
-    """(uid, gid) of `user` ("name", "uid", "name:group", "uid:gid") from an image's own
-    /etc/passwd and /etc/group texts; None for root or a name the image does not know."""
-    name, _, group_name = user.partition(":")
-    if name in ("", "root", "0"):
-        return None
-    users = {fields[0]: (int(fields[2]), int(fields[3])) for line in passwd.splitlines()
-             if len(fields := line.split(":")) >= 4 and fields[2].isdigit() and fields[3].isdigit()}
-    groups = {fields[0]: int(fields[2]) for line in group.splitlines()
-              if len(fields := line.split(":")) >= 3 and fields[2].isdigit()}
-    if name.isdigit():
-        uid = int(name)
-        gid = next((g for u, g in users.values() if u == uid), uid)
-    elif name in users:
-        uid, gid = users[name]
-    else:
-        return None
-    if group_name:
-        gid = int(group_name) if group_name.isdigit() else groups.get(group_name, gid)
-    return uid, gid
 
 
 def bridge_interface(network_attrs: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ import docker
 import docker.errors
 
 from tenantry.runtime.backends.base import BackendError, ContainerSpec
-from tenantry.runtime.backends.docker_confinement import user_ids
+from tenantry.runtime.backends.docker_container_confinement import user_ids
 from tenantry.runtime.backends.docker_errors import missing_image_message, translate_errors
 from tenantry.runtime.backends.docker_observe import LABEL_INSTALLATION
 
