@@ -250,3 +250,34 @@ def test_tenants_reach_the_world_through_translation_never_each_other(platform):
         assert reply.exit_code == 0 and reply.output == "far away", reply.output
     assert seen and all(address != near.containers[0].ip for address in seen), seen
     assert seen[0].startswith("198.18.")
+
+
+def test_processes_starting_together_write_the_pool_base_once():
+    # The web server and the worker start at once on a fresh boot: each looks for the hooks,
+    # finds none, and writes them; without a lock between them FORWARD got the hook twice.
+    with netns() as name:
+        firewalls = [pool_firewall(f"t{index}") for index in range(8)]
+        barrier = threading.Barrier(len(firewalls))
+        errors: list[BaseException] = []
+
+        def start(firewall: IptablesFirewall) -> None:
+            try:
+                barrier.wait()
+                firewall.ensure_base()
+            except BaseException as exc:  # re-raised below
+                errors.append(exc)
+
+        def all_at_once() -> None:
+            threads = [threading.Thread(target=start, args=(f,)) for f in firewalls]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+
+        inside(name, all_at_once)  # threads started in the namespace's thread are in it too
+        assert errors == []
+        saved = ns_run(name, "iptables-nft-save")
+        chains = firewalls[0].pool_chains
+        assert saved.count(f"-A FORWARD -j {chains.forward}") == 1
+        assert saved.count(f"-A INPUT -j {chains.input}") == 1
+        assert saved.count(f"-A POSTROUTING -j {chains.nat}") == 1

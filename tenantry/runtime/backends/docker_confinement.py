@@ -44,6 +44,7 @@ from tenantry.runtime.backends.docker_firewall_pool import (
     docker_writes_iptables,
     existing_chains,
     hooks,
+    pool_lock,
     restore_script,
 )
 
@@ -176,9 +177,11 @@ class IptablesFirewall:
             if not self._pool:
                 raise BackendError("the pool firewall needs the subnet pool (TENANTRY_SUBNET_POOL)",
                                    code="bad_config")
-            missing = {(table, builtin) for table, builtin, arguments in hooks(self.pool_chains)
-                       if self._run(["-t", table, "-C", builtin, *arguments], check=False) is None}
-            self._run_restore(restore_script(self.pool_chains, self._pool, existing_chains(self.binary), missing))
+            with pool_lock(self.pool_chains):  # another process may be looking and writing too
+                missing = {(table, builtin) for table, builtin, arguments in hooks(self.pool_chains)
+                           if self._run(["-t", table, "-C", builtin, *arguments], check=False) is None}
+                self._run_restore(restore_script(self.pool_chains, self._pool, existing_chains(self.binary),
+                                                 missing))
             self._base_ready = True
         log.info("firewall.pool_installed", pool=self._pool, chains=self.pool_chains.prefix)
 

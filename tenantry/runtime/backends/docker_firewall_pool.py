@@ -36,11 +36,16 @@ from such an engine either: scripts/ensure-docker.sh, which starts it, gives the
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import socket
 import struct
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,6 +178,20 @@ def _option(arguments: list[str], name: str, *, boolean: bool = False) -> str | 
                 return "true"
             return arguments[index + 1] if index + 1 < len(arguments) else None
     return None
+
+
+@contextmanager
+def pool_lock(chains: PoolChains) -> Iterator[None]:
+    """Held by one process of this host at a time while it looks at the pool's hooks and chains
+    and writes them: the web server and the worker start together on a fresh boot, and each,
+    finding no hook, added its own (8 processes at once: 8 hooks in FORWARD)."""
+    directory = "/run/lock" if os.access("/run/lock", os.W_OK) else tempfile.gettempdir()
+    with open(Path(directory) / f"tenantry-{chains.prefix}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def existing_chains(binary: str) -> set[str]:
