@@ -19,7 +19,7 @@
 set -euo pipefail
 
 iptables=${IPTABLES:-iptables}
-sysctl -qw net.ipv4.ip_forward=1
+echo 1 > /proc/sys/net/ipv4/ip_forward  # procps (sysctl) may be missing on a minimal host
 
 clear_docker_leftovers() {
   local binary=$1 table rule chain

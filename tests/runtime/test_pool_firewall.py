@@ -143,7 +143,7 @@ def test_dockers_own_networks_get_translation_and_an_earlier_engines_rules_go(tm
         assert saved.count("-A FORWARD -j TENANTRY-DOCKER-FWD") == 1
         assert "-A TENANTRY-DOCKER-NAT -j MASQUERADE" in saved
         assert "-A TENANTRY-DOCKER-FWD -i docker0 -j ACCEPT" in saved
-        assert ns_run(name, "sysctl", "-n", "net.ipv4.ip_forward").strip() == "1"
+        assert ns_run(name, "cat", "/proc/sys/net/ipv4/ip_forward").strip() == "1"
 
 
 # --- real containers --------------------------------------------------------------------------------
