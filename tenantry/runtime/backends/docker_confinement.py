@@ -40,6 +40,8 @@ from typing import Any
 from tenantry.core.logging import get_logger
 from tenantry.runtime.backends.base import BackendError
 from tenantry.runtime.backends.docker_firewall_pool import (
+    METADATA_DESTINATIONS,
+    REJECT,
     PoolChains,
     docker_writes_iptables,
     existing_chains,
@@ -52,10 +54,7 @@ log = get_logger(__name__)
 
 INPUT_CHAIN = "INPUT"
 FORWARD_CHAIN = "DOCKER-USER"
-METADATA_DESTINATIONS = ("169.254.0.0/16", "100.100.100.200/32")
 TAG_PREFIX = "tenantry:"
-# Answer at once rather than drop: the tenant's connection fails fast and visibly.
-REJECT = ["-j", "REJECT", "--reject-with", "icmp-admin-prohibited"]
 # Words iptables-restore reads as they are (no quoting needed): every rule Tenantry writes.
 _RESTORE_SAFE = re.compile(r"[A-Za-z0-9_.:/+-]+")
 # The two backends of iptables 1.8 (each has its own tables in the kernel); `iptables` itself is

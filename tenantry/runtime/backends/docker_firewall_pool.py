@@ -49,9 +49,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-# Rejected rather than dropped, as in Docker's layout: the tenant's connection fails fast.
-REJECT = "-j REJECT --reject-with icmp-admin-prohibited"
+# Both layouts' (docker_confinement's per-network rules too). Rejected rather than dropped: the
+# tenant's connection fails fast and visibly.
+REJECT = ["-j", "REJECT", "--reject-with", "icmp-admin-prohibited"]
 METADATA_DESTINATIONS = ("169.254.0.0/16", "100.100.100.200/32")
+_REJECT = " ".join(REJECT)  # as a restore line's words
 # Bridge interfaces of Docker networks: user-defined (br-<id>) and the default one.
 BRIDGE_PATTERNS = ("br-+", "docker0")
 
@@ -91,7 +93,7 @@ def base_rules(chains: PoolChains, pool: str) -> dict[str, list[str]]:
     """The base chains' rules by table, as `-A` lines of iptables-restore."""
     forward = [
         f"-A {chains.forward} -j {chains.allow_forward}",
-        *(f"-A {chains.forward} -s {pool} -d {destination} {REJECT}" for destination in METADATA_DESTINATIONS),
+        *(f"-A {chains.forward} -s {pool} -d {destination} {_REJECT}" for destination in METADATA_DESTINATIONS),
         f"-A {chains.forward} -s {pool} -m physdev --physdev-is-bridged -j ACCEPT",
         *(f"-A {chains.forward} -s {pool} -o {bridge} -j DROP" for bridge in BRIDGE_PATTERNS),
         *(f"-A {chains.forward} -d {pool} -i {bridge} -j DROP" for bridge in BRIDGE_PATTERNS),
@@ -102,7 +104,7 @@ def base_rules(chains: PoolChains, pool: str) -> dict[str, list[str]]:
     return {
         "filter": [
             f"-A {chains.input} -s {pool} -j {chains.allow_input}",
-            f"-A {chains.input} -s {pool} -m conntrack --ctstate NEW {REJECT}",
+            f"-A {chains.input} -s {pool} -m conntrack --ctstate NEW {_REJECT}",
             *forward,
         ],
         "nat": [
