@@ -4,13 +4,12 @@ that in place and not the slow arrangement for this many networks?"""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 
 from django.conf import settings
 
 from tenantry.ops.probes import docker_base_url
-from tenantry.runtime.backends.docker_firewall_pool import PoolChains, docker_writes_iptables, hooks
+from tenantry.runtime.backends.docker_firewall_pool import docker_writes_iptables
 
 # Docker's rules under nf_tables: dockerd's ~23 iptables runs per network create (as many per
 # removal) each read the whole ruleset, so each network makes the next slower; under legacy the
@@ -52,11 +51,12 @@ def docker_firewall_findings(finding: FindingMaker, ok: str, warning: str) -> It
 
 def pool_firewall_finding(finding: FindingMaker, ok: str, warning: str) -> object:
     """The engine writes no rule (--iptables=false): are Tenantry's rules for the pool hooked in?"""
+    from tenantry.runtime.backends.docker_confinement import POOL_LAYOUT, IptablesFirewall
+
     pool = settings.TENANTRY["SUBNET_POOL"]
-    chains = PoolChains.for_pool(pool)
-    missing = [f"{builtin} -j {arguments[-1]}" for table, builtin, arguments in hooks(chains)
-               if subprocess.run(["iptables", "-w", "10", "-t", table, "-C", builtin, *arguments],
-                                 capture_output=True).returncode != 0]
+    firewall = IptablesFirewall(installation_id=settings.TENANTRY["INSTALLATION_ID"], pool=pool, layout=POOL_LAYOUT)
+    chains = firewall.pool_chains
+    missing = [f"{builtin} -j {arguments[-1]}" for _, builtin, arguments in firewall.missing_hooks()]
     if missing:
         return finding("docker-firewall", warning,
                        f"the engine writes no firewall rule (--iptables=false) and Tenantry's rules for the pool "
@@ -66,5 +66,3 @@ def pool_firewall_finding(finding: FindingMaker, ok: str, warning: str) -> objec
                        "backend's first use writes them (docs/operations.md, Docker's firewall)")
     return finding("docker-firewall", ok, f"the engine writes no firewall rule (--iptables=false); Tenantry's "
                    f"rules for the pool {pool} are in place ({chains.prefix}-*): creating a network runs no iptables")
-
-

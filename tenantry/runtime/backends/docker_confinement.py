@@ -177,12 +177,16 @@ class IptablesFirewall:
                 raise BackendError("the pool firewall needs the subnet pool (TENANTRY_SUBNET_POOL)",
                                    code="bad_config")
             with pool_lock(self.pool_chains):  # another process may be looking and writing too
-                missing = {(table, builtin) for table, builtin, arguments in hooks(self.pool_chains)
-                           if self._run(["-t", table, "-C", builtin, *arguments], check=False) is None}
+                missing = {(table, builtin) for table, builtin, _ in self.missing_hooks()}
                 self._run_restore(restore_script(self.pool_chains, self._pool, existing_chains(self.binary),
                                                  missing))
             self._base_ready = True
         log.info("firewall.pool_installed", pool=self._pool, chains=self.pool_chains.prefix)
+
+    def missing_hooks(self) -> list[tuple[str, str, list[str]]]:
+        """The pool layout's hooks not in place: (table, built-in chain, the hook's arguments)."""
+        return [(table, builtin, arguments) for table, builtin, arguments in hooks(self.pool_chains)
+                if self._run(["-t", table, "-C", builtin, *arguments], check=False) is None]
 
     def tag(self, network: str) -> str:
         return f"{TAG_PREFIX}{self.installation_id}:{network}"
