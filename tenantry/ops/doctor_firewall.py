@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from django.conf import settings
 
 from tenantry.ops.probes import docker_base_url
+from tenantry.runtime.backends.docker_firewall_backend import docker_bridges, engine_iptables
 from tenantry.runtime.backends.docker_firewall_pool import docker_writes_iptables
 
 # Docker's rules under nf_tables: dockerd's ~23 iptables runs per network create (as many per
@@ -23,8 +24,6 @@ FindingMaker = Callable[..., object]
 def docker_firewall_findings(finding: FindingMaker, ok: str, warning: str) -> Iterator[object]:
     """Which iptables backend holds the local engine's rules, and is it the slow one for this
     many networks?"""
-    from tenantry.runtime.backends.docker_confinement import docker_bridges, engine_iptables
-
     if not docker_base_url().startswith("unix://"):
         return  # a remote engine: its host's firewall is not this one's
     if docker_writes_iptables(docker_base_url().removeprefix("unix://")) is False:

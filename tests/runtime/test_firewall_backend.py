@@ -23,7 +23,8 @@ import pytest
 
 from tenantry.ops.doctor import check_docker_firewall
 from tenantry.ops.doctor_firewall import NFT_SLOW_FROM_NETWORKS
-from tenantry.runtime.backends.docker_confinement import POOL_LAYOUT, IptablesFirewall, engine_iptables
+from tenantry.runtime.backends.docker_confinement import POOL_LAYOUT, IptablesFirewall
+from tenantry.runtime.backends.docker_firewall_backend import engine_iptables
 
 ROOT = Path(__file__).resolve().parents[2]
 CLONE_NEWNET = 0x40000000

@@ -27,12 +27,8 @@ from django.conf import settings
 
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.models import OperationStatus
-from tenantry.runtime.backends.docker_confinement import (
-    DOCKER_LAYOUT,
-    POOL_LAYOUT,
-    IptablesFirewall,
-    _legacy_filter_table,
-)
+from tenantry.runtime.backends.docker_confinement import DOCKER_LAYOUT, POOL_LAYOUT, IptablesFirewall
+from tenantry.runtime.backends.docker_firewall_backend import _legacy_filter_table
 from tenantry.runtime.backends.docker_firewall_pool import docker_writes_iptables
 from tenantry.runtime.registry import runtime_for
 from tests.instances.helpers import create
