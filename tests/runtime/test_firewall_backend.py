@@ -74,6 +74,13 @@ def netns() -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", name], check=True)
 
 
+def enter(name: str) -> None:
+    """Move the calling thread into the namespace (and the threads and programs it starts)."""
+    with open(f"/run/netns/{name}") as handle:
+        if CDLL(None, use_errno=True).setns(handle.fileno(), CLONE_NEWNET) != 0:
+            raise OSError(get_errno(), "setns")
+
+
 def inside(name: str, fn: Callable[[], T]) -> T:
     """fn() run in a thread that entered the namespace (a network namespace is per thread, and
     the programs it runs inherit it): the test process itself stays where it is."""
@@ -82,9 +89,7 @@ def inside(name: str, fn: Callable[[], T]) -> T:
 
     def run() -> None:
         try:
-            with open(f"/run/netns/{name}") as handle:
-                if CDLL(None, use_errno=True).setns(handle.fileno(), CLONE_NEWNET) != 0:
-                    raise OSError(get_errno(), "setns")
+            enter(name)
             result.append(fn())
         except BaseException as exc:  # re-raised in the test
             errors.append(exc)

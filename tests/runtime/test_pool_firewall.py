@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from ctypes import CDLL, get_errno
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from tenantry.runtime.backends.docker_firewall_pool import docker_writes_iptable
 from tenantry.runtime.registry import runtime_for
 from tests.instances.helpers import create
 from tests.runtime.test_confinement import fetch, firewall_of, tagged_rules
-from tests.runtime.test_firewall_backend import CLONE_NEWNET, docker_chains, fake_engine, inside, netns, ns_run
+from tests.runtime.test_firewall_backend import docker_chains, enter, fake_engine, inside, netns, ns_run
 
 # --- the layout follows the engine's own option ----------------------------------------------------
 
@@ -176,9 +175,7 @@ def outside_host() -> Iterator[tuple[str, int, list[str]]]:
             ready: list[ThreadingHTTPServer] = []
 
             def serve() -> None:  # in a thread that entered the namespace: the socket is there
-                with open(f"/run/netns/{name}") as handle:
-                    if CDLL(None, use_errno=True).setns(handle.fileno(), CLONE_NEWNET) != 0:
-                        raise OSError(get_errno(), "setns")
+                enter(name)
                 server = ThreadingHTTPServer((far_ip, 0), Handler)
                 ready.append(server)
                 server.serve_forever()
