@@ -22,11 +22,12 @@ from pathlib import Path
 
 import httpx
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import translation
 
 from tenantry.core import doorbell as doorbells
 from tenantry.edge import pages
-from tenantry.edge.guard import host_serves_instance, proxy_credential_ok
+from tenantry.edge.guard import bare_host, host_serves_instance, proxy_credential_ok
 from tenantry.edge.holding import (
     COMING_UP,
     FULL_RETRY_AFTER_SECONDS,
@@ -38,10 +39,13 @@ from tenantry.edge.holding import (
 )
 from tenantry.edge.wire import BodyTooLarge, ClientGone, EdgeRequest, EdgeResponse, Receive, Scope, Send, plain
 from tenantry.instances.models import Instance, Status
+from tenantry.instances.naming import instance_slug_of
 from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER
 from tenantry.routing.selectors import verified_hosts
 
-_EDGE_PATH = re.compile(r"^/_edge/(?P<instance_id>[0-9a-fA-F-]{36})(?:/(?P<rest>.*))?$")
+# `/_edge/<instance id>/…` from an instance's own route; `/_edge/by-host/…` from the proxy's
+# catch-all for instance hosts with no route yet (a new instance: tenantry.routing.backends.traefik).
+_EDGE_PATH = re.compile(r"^/_edge/(?:(?P<instance_id>[0-9a-fA-F-]{36})|(?P<by_host>by-host))(?:/(?P<rest>.*))?$")
 
 
 def _not_found() -> EdgeResponse:
@@ -123,12 +127,15 @@ class EdgeApp:
         declared = request.declared_length()
         if declared is not None and declared > settings.TENANTRY["EDGE_MAX_BODY_BYTES"]:
             return _too_large()
-        try:
-            instance_id = str(uuid.UUID(match["instance_id"]))
-        except ValueError:
-            return _not_found()
         rest = match["rest"] or ""
-        instance = await in_db_thread(_live_instance, instance_id)
+        if match["by_host"]:
+            instance = await in_db_thread(_live_instance_at, request.header("host"))
+        else:
+            try:
+                instance_id = str(uuid.UUID(match["instance_id"]))
+            except ValueError:
+                return _not_found()
+            instance = await in_db_thread(_live_instance, instance_id)
         with translation.override(pages.language_for(request)):
             if instance is None or not await _host_serves(request.header("host"), instance):
                 return pages.missing_page()
@@ -221,9 +228,18 @@ async def _host_serves(host: str, instance: Instance) -> bool:
 
 
 # --- database work (run in in_db_thread) -----------------------------------------------------
+def _live_queryset() -> QuerySet[Instance]:
+    return Instance.objects.exclude(status__in=(Status.DELETED, Status.DELETING, Status.ARCHIVED, Status.ARCHIVING))
+
+
 def _live_instance(instance_id: str) -> Instance | None:
-    return (Instance.objects.filter(pk=instance_id)
-            .exclude(status__in=(Status.DELETED, Status.DELETING, Status.ARCHIVED, Status.ARCHIVING)).first())
+    return _live_queryset().filter(pk=instance_id).first()
+
+
+def _live_instance_at(host: str) -> Instance | None:
+    """The live instance whose own host this is (`<slug>.<base domain>`), or None."""
+    slug = instance_slug_of(bare_host(host))
+    return _live_queryset().filter(slug=slug).first() if slug else None
 
 
 def _visited(instance: Instance) -> Instance:

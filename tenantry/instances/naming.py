@@ -39,6 +39,13 @@ def instance_hosts(slug: str) -> tuple[str, ...]:
     return (instance_host(slug),)
 
 
+def instance_slug_of(host: str) -> str | None:
+    """`<slug>.<base domain>` (lowercase, no port) → slug; None for any other host."""
+    suffix = "." + settings.TENANTRY["BASE_DOMAIN"]
+    slug = host[: -len(suffix)] if host.endswith(suffix) else ""
+    return slug if SLUG_PATTERN.match(slug) else None
+
+
 def instance_url(slug: str) -> str:
     conf = settings.TENANTRY
     port = str(conf["PUBLIC_PORT"] or "")

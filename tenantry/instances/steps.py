@@ -112,6 +112,11 @@ class StepContext:
 def route_to_edge(ctx: StepContext) -> None:
     route = ctx.route(to_app=False)
     previous = ctx.routing.current(route.key)
+    if previous is None and ctx.routing.serves_unrouted(route.hosts):
+        # A new instance: the proxy's catch-all already shows the status page for its address.
+        # Writing a route now would cost the proxy a reload of every route for nothing.
+        ctx.log(f"{ctx.instance.host} shows Tenantry's status page (the proxy's catch-all)")
+        return
     ctx.routing.publish(route)
     # When the app was being served, make sure the proxy has switched before the containers
     # stop: a request sent to a stopped container's address hangs until the ARP lookup fails.

@@ -88,6 +88,11 @@ class RoutingBackend(abc.ABC):
         """The route in force for one key (backends override this with a cheaper lookup)."""
         return self.published().get(key)
 
+    def serves_unrouted(self, hosts: tuple[str, ...]) -> bool:
+        """Whether the proxy already sends these hosts to the edge with no route of their own (a
+        catch-all): a new instance then needs no route until its app serves. False by default."""
+        return False
+
     def wait_applied(self, route: Route, *, timeout: float = 3.0) -> bool:
         """Wait until the proxy really serves `route`; True when confirmed. Backends that apply
         routes synchronously need not override this."""
