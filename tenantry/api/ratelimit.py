@@ -228,10 +228,9 @@ def ip_limit() -> int:
 
 def key_limit(team: Any) -> int:
     """The team's plan's rate, or the installation's default."""
-    from tenantry.billing.selectors import team_subscription
+    from tenantry.billing.selectors import team_api_rate
 
-    subscription = team_subscription(team)
-    rate = subscription.plan.api_requests_per_minute if subscription is not None else None
+    rate = team_api_rate(team)
     return int(rate) if rate else default_limit()
 
 

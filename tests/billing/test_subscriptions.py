@@ -174,16 +174,21 @@ def test_selectors_are_scoped_to_the_team() -> None:
 def test_team_subscription_is_the_live_one_else_the_latest_in_one_query(django_assert_num_queries) -> None:
     """Asked on every API request (the key's plan's rate limit): one query whatever the case."""
     team = make_team()
-    live = subscription_checkout(team=team, plan=make_plan(), interval="month", actor="u")
+    assert selectors.team_api_rate(team) is None
+    live = subscription_checkout(team=team, plan=make_plan(api_requests_per_minute=120), interval="month",
+                                 actor="u")
     Subscription.objects.filter(pk=live.pk).update(status=SubscriptionStatus.ACTIVE)
     # A newer subscription that ended does not hide the live one.
     ended = Subscription.objects.get(pk=live.pk)
     ended.pk, ended.status, ended.idempotency_key = None, SubscriptionStatus.CANCELED, "an-older-one"
+    ended.plan = make_plan("old", api_requests_per_minute=30)
     ended._state.adding = True
     ended.save()
     Subscription.objects.filter(pk=ended.pk).update(created_at=live.created_at + timedelta(days=1))
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         assert selectors.team_subscription(team).pk == live.pk
+        assert selectors.team_api_rate(team) == 120  # the rate limit's lookup agrees, in one query too
     Subscription.objects.filter(pk=live.pk).update(status=SubscriptionStatus.CANCELED)
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         assert selectors.team_subscription(team).pk == ended.pk  # none live: the latest
+        assert selectors.team_api_rate(team) == 30
