@@ -118,3 +118,45 @@ def test_the_edge_answers_by_host_only_for_the_proxy_and_an_instance_own_host(pl
     for host in ("byhost.example.org", f"x.{instance.host}", "localhost", "byhost"):
         answer = ask(host)
         assert answer.status_code == 404 and answer.headers.get("X-Tenantry-State") == "missing", host
+
+
+def test_a_running_instance_file_holds_one_router_and_one_service(tmp_path):
+    """Before: every running instance's file also held a `/_tenantry/` router and its middleware,
+    which Traefik parsed and built again at every reload of every route."""
+    import yaml
+
+    backend = TraefikRouting(directory=str(tmp_path / "dyn"), edge_url="http://127.0.0.1:9", edge_secret="s",
+                             tls=False, base_domain="localhost")
+
+    def document(route: Route) -> dict:
+        backend.publish(route)
+        return yaml.safe_load((tmp_path / "dyn" / f"route-{route.key}.yml").read_text())["http"]
+
+    own = document(Route(key="k1", hosts=("shop.localhost",), upstream="http://10.0.0.2:80"))
+    assert list(own["routers"]) == ["i-k1"] and list(own["services"]) == ["i-k1"] and "middlewares" not in own
+    # a customer's own domain is not covered by the base file's router: its `/_tenantry/` stays here
+    both = document(Route(key="k2", hosts=("shop2.localhost", "shop.example.org"), upstream="http://10.0.0.3:80"))
+    assert both["routers"]["i-k2-tenantry"]["rule"] == "(Host(`shop.example.org`)) && PathPrefix(`/_tenantry/`)"
+    assert both["middlewares"] == {"i-k2-edge": {"addPrefix": {"prefix": "/_edge/k2"}}}
+    assert backend.published()["k2"].hosts == ("shop2.localhost", "shop.example.org")
+
+
+@pytest.mark.docker
+@pytest.mark.traefik
+def test_reserved_paths_reach_the_edge_on_instance_hosts_and_custom_domains_while_the_app_serves(platform):
+    instance, operation = create("reserved")
+    assert instance.status == Status.RUNNING, operation.error_message
+    assert platform.wait_for_body(instance.host, "Hello from reserved").status_code == 200
+    refused = platform.get(instance.host, "/_tenantry/login?ticket=not-a-ticket")
+    assert refused.status_code == 403 and refused.headers["X-Tenantry-State"] == "login-refused"
+    assert "Hello from" not in refused.text
+
+    backend = routing()
+    route = backend.current(str(instance.id))
+    with_domain = Route(key=route.key, hosts=(*route.hosts, "reserved.example.org"), upstream=route.upstream)
+    backend.publish(with_domain)
+    assert backend.wait_applied(with_domain)
+    assert "Hello from reserved" in platform.get("reserved.example.org").text
+    # (not a verified domain of the instance: the edge refuses it, but it is the edge that answers)
+    reserved = platform.get("reserved.example.org", "/_tenantry/login?ticket=x")
+    assert reserved.status_code == 404 and reserved.headers["X-Tenantry-State"] == "missing"

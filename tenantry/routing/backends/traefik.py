@@ -13,6 +13,11 @@ no file of its own until its app serves: one reload of Traefik per provisioning 
 (each reload re-reads every route, so at 1,000 instances that halves the proxy's work).
 Under TLS it exists only with the wildcard certificate (DNS-01): an HTTP-01 certificate is
 obtained per host, which only a route naming the host asks for.
+
+Likewise one router of highest priority sends `/_tenantry/…` on any instance host to the edge (by
+host), so a running instance's file holds one router and one service: a router, a service and a
+middleware fewer for Traefik to parse and build at every reload. Only a customer's own domains
+(which no pattern of ours covers) keep a `/_tenantry/` router in the instance's file.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ BASE_FILE = "_tenantry.yml"
 EDGE_SERVICE = "tenantry-edge"
 EDGE_CREDENTIAL_MIDDLEWARE = "tenantry-edge-credential"
 UNROUTED_ROUTER = "tenantry-unrouted"
+RESERVED_ROUTER = "tenantry-reserved-paths"
+# Above any instance's router (Traefik's default priority is the rule's length).
+_RESERVED_PRIORITY = 1_000_000
 UNROUTED_PREFIX_MIDDLEWARE = "tenantry-unrouted-edge"
 # The edge's path for a visitor whose host has no route of its own (tenantry.edge.app).
 UNROUTED_EDGE_PREFIX = "/_edge/by-host"
@@ -151,26 +159,36 @@ class TraefikRouting(RoutingBackend):
                                    entrypoint=self.entrypoint, tls=tls, hsts_middleware=HSTS_MIDDLEWARE)
             document["http"]["routers"] = extra["routers"]
             document["http"]["services"].update(extra["services"])
-        if self._has_catch_all():
-            self._add_catch_all(document["http"], tls)
+        self._add_shared_edge_routers(document["http"], tls)
         return self._write(BASE_FILE, document, mode=0o600)  # holds the edge credential; unchanged: not rewritten
 
     def _has_catch_all(self) -> bool:
         tls = self.tls
         return tls is None or tls.wildcard
 
-    def _add_catch_all(self, http: dict[str, Any], tls: TlsConfig | None) -> None:
-        # Lowest priority: any router naming the host (an instance's, the dashboard's) wins.
-        label_of_base = "^[a-z0-9-]+\\." + self.base_domain.replace(".", "\\.") + "$"  # Go's regexp
-        router: dict[str, Any] = {
-            "rule": f"HostRegexp(`{label_of_base}`)", "priority": 1, "entryPoints": [self.entrypoint],
-            "service": EDGE_SERVICE,
-            "middlewares": [*([HSTS_MIDDLEWARE] if tls else []), EDGE_CREDENTIAL_MIDDLEWARE,
-                            UNROUTED_PREFIX_MIDDLEWARE]}
-        if tls:  # the wildcard certificate (only then is there a catch-all under TLS)
-            router["tls"] = {"certResolver": DNS_RESOLVER, "domains": [{"main": f"*.{self.base_domain}"}]}
-        http.setdefault("routers", {})[UNROUTED_ROUTER] = router
+    def _add_shared_edge_routers(self, http: dict[str, Any], tls: TlsConfig | None) -> None:
+        """The routers to the edge that no instance needs a copy of: `/_tenantry/…` on every
+        instance host, and the catch-all for instance hosts without a route (see above)."""
+        instance_host = "HostRegexp(`^[a-z0-9-]+\\." + self.base_domain.replace(".", "\\.") + "$`)"  # Go's regexp
+        middlewares = [*([HSTS_MIDDLEWARE] if tls else []), EDGE_CREDENTIAL_MIDDLEWARE, UNROUTED_PREFIX_MIDDLEWARE]
+        shared = {"entryPoints": [self.entrypoint], "service": EDGE_SERVICE, "middlewares": middlewares}
+        routers = http.setdefault("routers", {})
+        routers[RESERVED_ROUTER] = {**shared, "rule": f"{instance_host} && PathPrefix(`/_tenantry/`)",
+                                    "priority": _RESERVED_PRIORITY}
+        if self._has_catch_all():
+            # Lowest priority: any router naming the host (an instance's, the dashboard's) wins.
+            routers[UNROUTED_ROUTER] = {**shared, "rule": instance_host, "priority": 1}
+        for router in (routers[RESERVED_ROUTER], routers.get(UNROUTED_ROUTER)):
+            if router is not None and tls:
+                # The wildcard certificate; with HTTP-01, the certificate an instance's own route obtained.
+                router["tls"] = ({"certResolver": DNS_RESOLVER, "domains": [{"main": f"*.{self.base_domain}"}]}
+                                 if tls.wildcard else {})
         http["middlewares"][UNROUTED_PREFIX_MIDDLEWARE] = {"addPrefix": {"prefix": UNROUTED_EDGE_PREFIX}}
+
+    def _is_instance_host(self, host: str) -> bool:
+        """One label under the base domain: what the shared routers match."""
+        suffix = f".{self.base_domain}"
+        return host.endswith(suffix) and re.fullmatch(r"[a-z0-9-]+", host[: -len(suffix)]) is not None
 
     def serves_unrouted(self, hosts: tuple[str, ...]) -> bool:
         """The catch-all sends these hosts to the edge without a route of their own: each is an
@@ -178,9 +196,7 @@ class TraefikRouting(RoutingBackend):
         just written: then Traefik may not have read it yet, and a route of its own is safer)."""
         if not hosts or not self._has_catch_all() or self.ensure_base():
             return False
-        suffix = f".{self.base_domain}"
-        return all(re.fullmatch(r"[a-z0-9-]+", host[: -len(suffix)] if host.endswith(suffix) else "")
-                   for host in hosts)
+        return all(self._is_instance_host(host) for host in hosts)
 
     @staticmethod
     def router_name(key: str) -> str:
@@ -194,7 +210,7 @@ class TraefikRouting(RoutingBackend):
 
     def _document(self, route: Route) -> dict[str, Any]:
         name = self.router_name(route.key)
-        rule = " || ".join(f"Host(`{host}`)" for host in route.hosts)
+        rule = _host_rule(route.hosts)
         router: dict[str, Any] = {"rule": rule, "entryPoints": [self.entrypoint]}
         http: dict[str, Any] = {"routers": {name: router}}
         tls = self.tls
@@ -207,20 +223,27 @@ class TraefikRouting(RoutingBackend):
                 del router["middlewares"]
             http["services"] = {name: {"loadBalancer": {"servers": [{"url": route.upstream}],
                                                         "passHostHeader": True}}}
-            # `/_tenantry/…` on the instance's own address stays Tenantry's even while the app
-            # serves (signing the customer in to the app sets the app's cookie on its host).
-            # The longer rule wins in Traefik.
-            http["routers"][f"{name}-tenantry"] = {"rule": f"({rule}) && PathPrefix(`/_tenantry/`)",
-                                                   "entryPoints": [self.entrypoint], "service": EDGE_SERVICE,
-                                                   "middlewares": self._edge_middlewares(name, tls)}
+            # `/_tenantry/…` on the instance's address stays Tenantry's even while the app serves
+            # (signing the customer in to the app sets the app's cookie on its host): the base
+            # file's router does it for instance hosts; a customer's domains need one here.
+            custom = [host for host in route.hosts if not self._is_instance_host(host)]
+            if custom:
+                http["routers"][f"{name}-tenantry"] = {
+                    "rule": f"({_host_rule(custom)}) && PathPrefix(`/_tenantry/`)", "priority": _RESERVED_PRIORITY,
+                    "entryPoints": [self.entrypoint], "service": EDGE_SERVICE,
+                    "middlewares": self._edge_middlewares(name, tls)}
         else:
             router["service"] = EDGE_SERVICE
             router["middlewares"] = self._edge_middlewares(name, tls)
-        http["middlewares"] = {f"{name}-edge": {"addPrefix": {"prefix": f"/_edge/{route.key}"}}}
+        middlewares: dict[str, Any] = {}
+        if len(http["routers"]) > 1 or not route.upstream:  # a router of this file goes to the edge
+            middlewares[f"{name}-edge"] = {"addPrefix": {"prefix": f"/_edge/{route.key}"}}
         if route.upstream and route.rate_limit:
             limit = route.rate_limit
-            http["middlewares"][f"{name}-ratelimit"] = {"rateLimit": {
+            middlewares[f"{name}-ratelimit"] = {"rateLimit": {
                 "average": limit.average, "period": f"{limit.period_seconds}s", "burst": limit.burst}}
+        if middlewares:
+            http["middlewares"] = middlewares
         if tls:
             self._add_tls(http, name, route, tls)
         return {"http": http}
@@ -232,16 +255,14 @@ class TraefikRouting(RoutingBackend):
             router["tls"] = {} if router_name != name else {"certResolver": HTTP_RESOLVER}
         if not tls.wildcard:
             return  # HTTP-01 for every host of the route, instance host and custom domains alike
-        suffix = f".{self.base_domain}"
-        own = [h for h in route.hosts if h.endswith(suffix) and "." not in h[: -len(suffix)]]
-        custom = [h for h in route.hosts if h not in own]
+        custom = [h for h in route.hosts if not self._is_instance_host(h)]
         main = http["routers"][name]
         # The wildcard covers every instance host: one certificate, one DNS-01 challenge.
-        main["tls"] = {"certResolver": DNS_RESOLVER, "domains": [{"main": f"*{suffix}"}]}
+        main["tls"] = {"certResolver": DNS_RESOLVER, "domains": [{"main": f"*.{self.base_domain}"}]}
         if custom:
             # The customer's own domains cannot take DNS-01 (their DNS is not ours): HTTP-01.
             http["routers"][f"{name}-domains"] = {
-                **main, "rule": " || ".join(f"Host(`{host}`)" for host in custom),
+                **main, "rule": _host_rule(custom),
                 "tls": {"certResolver": HTTP_RESOLVER}}
 
     @staticmethod
@@ -280,13 +301,15 @@ class TraefikRouting(RoutingBackend):
         that "running" means "answers at its address". False when Traefik cannot confirm it."""
         name = self.router_name(route.key)
         expected = name if route.upstream else EDGE_SERVICE
+        rule = _host_rule(route.hosts)  # a route that only gained or lost a host has the same service
         session = requests.Session()
         session.trust_env = False
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 router = session.get(f"{self.api_url}/api/http/routers/{name}@file", timeout=1)
-                if router.status_code == 200 and router.json().get("service", "").split("@")[0] == expected:
+                if router.status_code == 200 and router.json().get("service", "").split("@")[0] == expected \
+                        and router.json().get("rule") == rule:
                     if not route.upstream:
                         return True
                     service = session.get(f"{self.api_url}/api/http/services/{name}@file", timeout=1)
@@ -354,6 +377,10 @@ class TraefikRouting(RoutingBackend):
         """Route files without the header, found by the last published(): the reconciler
         writes them again (once), so that reading them is cheap from then on."""
         return set(self._outdated)
+
+
+def _host_rule(hosts: tuple[str, ...] | list[str]) -> str:
+    return " || ".join(f"Host(`{host}`)" for host in hosts)
 
 
 # The first line of every route file: the Route it was written from, as JSON. published() reads
