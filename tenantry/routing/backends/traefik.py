@@ -170,19 +170,23 @@ class TraefikRouting(RoutingBackend):
         """The routers to the edge that no instance needs a copy of: `/_tenantry/…` on every
         instance host, and the catch-all for instance hosts without a route (see above)."""
         instance_host = "HostRegexp(`^[a-z0-9-]+\\." + self.base_domain.replace(".", "\\.") + "$`)"  # Go's regexp
-        middlewares = [*([HSTS_MIDDLEWARE] if tls else []), EDGE_CREDENTIAL_MIDDLEWARE, UNROUTED_PREFIX_MIDDLEWARE]
-        shared = {"entryPoints": [self.entrypoint], "service": EDGE_SERVICE, "middlewares": middlewares}
-        routers = http.setdefault("routers", {})
-        routers[RESERVED_ROUTER] = {**shared, "rule": f"{instance_host} && PathPrefix(`/_tenantry/`)",
-                                    "priority": _RESERVED_PRIORITY}
-        if self._has_catch_all():
-            # Lowest priority: any router naming the host (an instance's, the dashboard's) wins.
-            routers[UNROUTED_ROUTER] = {**shared, "rule": instance_host, "priority": 1}
-        for router in (routers[RESERVED_ROUTER], routers.get(UNROUTED_ROUTER)):
-            if router is not None and tls:
-                # The wildcard certificate; with HTTP-01, the certificate an instance's own route obtained.
+
+        def to_edge(rule: str, priority: int) -> dict[str, Any]:
+            # (new lists for each router: the YAML dumper would write shared ones as anchors)
+            router: dict[str, Any] = {
+                "rule": rule, "priority": priority, "entryPoints": [self.entrypoint], "service": EDGE_SERVICE,
+                "middlewares": [*([HSTS_MIDDLEWARE] if tls else []), EDGE_CREDENTIAL_MIDDLEWARE,
+                                UNROUTED_PREFIX_MIDDLEWARE]}
+            if tls:  # the wildcard certificate; with HTTP-01, the one the instance's own route obtained
                 router["tls"] = ({"certResolver": DNS_RESOLVER, "domains": [{"main": f"*.{self.base_domain}"}]}
                                  if tls.wildcard else {})
+            return router
+
+        routers = http.setdefault("routers", {})
+        routers[RESERVED_ROUTER] = to_edge(f"{instance_host} && PathPrefix(`/_tenantry/`)", _RESERVED_PRIORITY)
+        if self._has_catch_all():
+            # Lowest priority: any router naming the host (an instance's, the dashboard's) wins.
+            routers[UNROUTED_ROUTER] = to_edge(instance_host, 1)
         http["middlewares"][UNROUTED_PREFIX_MIDDLEWARE] = {"addPrefix": {"prefix": UNROUTED_EDGE_PREFIX}}
 
     def _is_instance_host(self, host: str) -> bool:
