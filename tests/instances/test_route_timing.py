@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.docker]
 
 @pytest.fixture()
 def route_while_booting(monkeypatch) -> list[str | None]:
-    """The upstream the address routes to when the app's health check begins (None: the edge)."""
+    """The upstream the address routes to when the app's health check begins (None: a route to
+    the edge; "no route": none of its own, the proxy's catch-all leads to the edge)."""
     seen: list[str | None] = []
     original = STEPS["wait_healthy"]
 
@@ -34,14 +35,14 @@ def route_while_booting(monkeypatch) -> list[str | None]:
 def test_an_app_is_not_routed_while_it_boots(platform, route_while_booting):
     instance, operation = create("lateroute")
     assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
-    assert route_while_booting == [None]  # the edge's
+    assert route_while_booting == ["no route"]  # the edge's (through the catch-all: no TLS in tests)
     assert "Hello from lateroute" in platform.get(instance.host).text
 
 
 def test_an_app_with_first_start_tasks_is_not_routed_before_they_ran(platform, route_while_booting):
     instance, operation = create("brokenroute", app="brokenhook")
     assert operation.status == OperationStatus.FAILED
-    assert route_while_booting == [None]  # the edge's "being set up" page
+    assert route_while_booting == ["no route"]  # the edge's "being set up" page
     # and after the failure, still the edge (its "unavailable" page), never the app
     platform.wait_until(instance.host, lambda r: r.headers.get("X-Tenantry-State") == "failed")
 
