@@ -131,7 +131,9 @@ def test_edge_answers_only_the_proxy_for_the_instance_own_host(platform, setting
     # The credential sits only in the proxy's base file, readable by its owner alone.
     base = platform.directory / "dynamic" / "_tenantry.yml"
     assert secret in base.read_text() and stat.S_IMODE(os.stat(base).st_mode) == 0o600
-    route = (platform.directory / "dynamic" / f"route-{ann.id}.yml").read_text()
+    from tenantry.routing.backends.traefik_files import shard_name
+
+    route = (platform.directory / "dynamic" / shard_name(str(ann.id))).read_text()
     assert secret not in route and "tenantry-edge-credential" in route
 
 

@@ -19,6 +19,7 @@ from tenantry.instances import services
 from tenantry.instances.deployment import build_deployment
 from tenantry.instances.models import Operation, Status
 from tenantry.instances.reconciler import reconcile
+from tenantry.routing.registry import routing
 from tenantry.runtime.models import OrphanResource
 from tests.conftest import installation_resources
 from tests.instances.helpers import create, fresh
@@ -116,8 +117,7 @@ def test_dry_run_reports_what_a_pass_would_do_and_does_none_of_it(platform, dock
     instance, _ = create("drifted")
     docker_client.containers.get(build_deployment(instance).container("web").name).remove(force=True)
     ghost = _ghost(docker_client, "dry-ghost", 10)
-    route_file = platform.directory / "dynamic" / f"route-{instance.id}.yml"
-    route_file.unlink()
+    routing().unpublish(str(instance.id))  # as if its route file had been lost
     operations = Operation.objects.count()
 
     out = io.StringIO()
@@ -133,10 +133,11 @@ def test_dry_run_reports_what_a_pass_would_do_and_does_none_of_it(platform, dock
     assert not OrphanResource.objects.exists()
     assert len(installation_resources(docker_client, str(instance.id))) == 2  # network + volume
     assert len(installation_resources(docker_client, ghost)) == 3
-    assert not route_file.exists()
+    assert routing().current(str(instance.id)) is None
 
     report = reconcile()  # the real pass does what the dry run said
-    assert report.healed == ["drifted"] and len(report.orphans_marked) == 3 and route_file.exists()
+    assert report.healed == ["drifted"] and len(report.orphans_marked) == 3
+    assert routing().current(str(instance.id)) is not None
 
 
 def test_an_operator_lists_keeps_and_purges_an_unknown_instances_resources(platform, docker_client):

@@ -48,10 +48,12 @@ def test_publish_switch_and_unpublish(proxy, upstreams):
     assert "r1" not in backend.published()
 
     if proxy.kind == "traefik":
+        from tenantry.routing.backends.traefik_files import shard_name
+
         # files are renamed into place: nothing half-written is ever in the watched directory
         names = sorted(p.name for p in (proxy.directory / "dynamic").iterdir())
-        assert names == ["_tenantry.yml", f"route-{parked.key}.yml"]
-        document = yaml.safe_load((proxy.directory / "dynamic" / f"route-{parked.key}.yml").read_text())
+        assert names == ["_tenantry.yml", shard_name(parked.key)]
+        document = yaml.safe_load((proxy.directory / "dynamic" / shard_name(parked.key)).read_text())
         assert document["http"]["middlewares"][f"i-{parked.key}-edge"]["addPrefix"]["prefix"] == \
             f"/_edge/{parked.key}"
     backend.unpublish(parked.key)

@@ -1,4 +1,5 @@
-"""Traefik v3 through its file provider: one dynamic-configuration file per route.
+"""Traefik v3 through its file provider: routes in a fixed number of shard files
+(tenantry/routing/backends/traefik_files.py: Traefik re-reads every file at each change).
 
 Files are written elsewhere and renamed into the watched directory, so Traefik never reads a
 half-written file. A shared `_tenantry.yml` defines the edge service (Tenantry's edge listener)
@@ -9,33 +10,29 @@ the visitor asked for.
 The base file also holds a catch-all router, lowest in priority, for every `<label>.<base
 domain>` without a route of its own: it sends the visitor to the edge, which finds the instance
 by its host (`/_edge/by-host/…`). A new instance's address therefore shows the status page with
-no file of its own until its app serves: one reload of Traefik per provisioning instead of two
+no route of its own until its app serves: one reload of Traefik per provisioning instead of two
 (each reload re-reads every route, so at 1,000 instances that halves the proxy's work).
 Under TLS it exists only with the wildcard certificate (DNS-01): an HTTP-01 certificate is
 obtained per host, which only a route naming the host asks for.
 
 Likewise one router of highest priority sends `/_tenantry/…` on any instance host to the edge (by
-host), so a running instance's file holds one router and one service: a router, a service and a
-middleware fewer for Traefik to parse and build at every reload. Only a customer's own domains
-(which no pattern of ours covers) keep a `/_tenantry/` router in the instance's file.
+host), so a running instance's route is one router and one service: a router and a middleware
+fewer for Traefik to parse and build at every reload. Only a customer's own domains (which no
+pattern of ours covers) keep a `/_tenantry/` router in the instance's route.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
 
 from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER, RateLimit, Route, RoutingBackend
 from tenantry.routing.backends.traefik_dashboard import dashboard_http, dashboard_settings
+from tenantry.routing.backends.traefik_files import RouteFiles, dump, load, replace_file
 from tenantry.routing.backends.traefik_static import (
     DNS_RESOLVER,
     HTTP_RESOLVER,
@@ -59,10 +56,6 @@ UNROUTED_PREFIX_MIDDLEWARE = "tenantry-unrouted-edge"
 # The edge's path for a visitor whose host has no route of its own (tenantry.edge.app).
 UNROUTED_EDGE_PREFIX = "/_edge/by-host"
 HSTS_MIDDLEWARE = "tenantry-hsts"
-_ROUTE_FILE = re.compile(r"^route-([A-Za-z0-9_-]+)\.yml$")
-# libyaml's safe loader and dumper when PyYAML was built with it: same documents, a tenth of the time.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class TraefikRouting(RoutingBackend):
@@ -82,10 +75,8 @@ class TraefikRouting(RoutingBackend):
         # None: follow settings (TENANTRY["TLS"]); False: plain HTTP whatever the settings say.
         self._tls = tls
         self._base_domain = base_domain
-        # published() parses each route file once per version of it (the reconciler asks every
-        # minute; parsing 1,000 YAML files took most of its pass): {file name: (stat key, route)}.
-        self._parsed: dict[str, tuple[tuple[int, int, int], Route]] = {}
-        self._outdated: set[str] = set()
+        self.files = RouteFiles(self.directory, self.staging, lambda route: self._document(route)["http"],
+                                self._parse_legacy)
 
     @property
     def tls(self) -> TlsConfig | None:
@@ -114,26 +105,9 @@ class TraefikRouting(RoutingBackend):
         return f"http://127.0.0.1:{settings.TENANTRY['PROXY_INTERNAL_PORT']}"
 
     # --- files ----------------------------------------------------------------------------------
-    def _write(self, name: str, document: dict[str, Any], *, mode: int = 0o644, header: str = "") -> bool:
+    def _write(self, name: str, document: dict[str, Any], *, mode: int = 0o644) -> bool:
         """Put the document in place; False when the file already said exactly that."""
-        text = header + yaml.dump(document, Dumper=_Dumper, sort_keys=True)
-        target = self.directory / name
-        with contextlib.suppress(OSError):
-            if target.read_text() == text:
-                return False  # unchanged: a rewrite would only make Traefik reload for nothing
-        self._replace(target, text, mode=mode)
-        return True
-
-    def _replace(self, target: Path, text: str, *, mode: int) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.staging.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.staging, suffix=".yml")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        return replace_file(self.directory, self.staging, name, dump(document), mode=mode)
 
     def ensure_base(self) -> bool:
         """Write the shared file (edge service, credential, dashboard, catch-all); True when it
@@ -277,10 +251,10 @@ class TraefikRouting(RoutingBackend):
     # --- interface ------------------------------------------------------------------------------
     def publish(self, route: Route) -> None:
         self.ensure_base()
-        self._write(f"route-{route.key}.yml", self._document(route), header=_route_header(route))
+        self.files.put(route)
 
     def unpublish(self, key: str) -> None:
-        (self.directory / f"route-{key}.yml").unlink(missing_ok=True)
+        self.files.remove(key)
 
     def wait_removed(self, key: str, *, timeout: float = 3.0) -> bool:
         """Wait until Traefik no longer has the route's router (it reloads ~0.1 s after the file
@@ -329,44 +303,19 @@ class TraefikRouting(RoutingBackend):
         return False
 
     def current(self, key: str) -> Route | None:
-        path = self.directory / f"route-{key}.yml"
-        try:
-            return self._read(key, path)
-        except FileNotFoundError:
-            return None
+        return self.files.get(key)
 
     def published(self) -> dict[str, Route]:
-        routes: dict[str, Route] = {}
-        if not self.directory.exists():
-            return routes
-        parsed: dict[str, tuple[tuple[int, int, int], Route]] = {}
-        self._outdated = set()
-        with os.scandir(self.directory) as entries:
-            for entry in entries:
-                match = _ROUTE_FILE.match(entry.name)
-                if not match:
-                    continue
-                try:
-                    info = entry.stat()
-                except FileNotFoundError:  # unpublished meanwhile
-                    continue
-                # Every write renames a new file in: a new inode, whatever the clock's resolution.
-                version = (info.st_ino, info.st_mtime_ns, info.st_size)
-                known = self._parsed.get(entry.name)
-                route = known[1] if known and known[0] == version else self._read(match.group(1), Path(entry.path))
-                parsed[entry.name] = (version, route)
-                routes[match.group(1)] = route
-        self._parsed = parsed
-        return routes
+        return self.files.all()
 
-    def _read(self, key: str, path: Path) -> Route:
-        with path.open() as handle:
-            first = handle.readline()
-            route = _route_from_header(key, first)
-            if route is not None:
-                return route
-            text = first + handle.read()  # written before the header existed: parsed
-        http = (yaml.load(text, Loader=_Loader) or {}).get("http", {})  # noqa: S506 - a safe loader
+    def outdated(self) -> set[str]:
+        """Routes still in a file of the layout before shards, found by the last published():
+        the reconciler publishes them again (once), which moves them into their shard."""
+        return self.files.outdated()
+
+    def _parse_legacy(self, key: str, text: str) -> Route:
+        """A route file written before files had a header: what Traefik would read from it."""
+        http = (load(text) or {}).get("http", {})
         router = http.get("routers", {}).get(self.router_name(key), {})
         hosts = tuple(re.findall(r"Host\(`([^`]+)`\)", router.get("rule", "")))
         service = http.get("services", {}).get(self.router_name(key))
@@ -374,40 +323,8 @@ class TraefikRouting(RoutingBackend):
         limit = http.get("middlewares", {}).get(f"{self.router_name(key)}-ratelimit", {}).get("rateLimit")
         rate_limit = RateLimit(average=int(limit["average"]), period_seconds=int(str(limit["period"]).rstrip("s")),
                                burst=int(limit["burst"])) if limit and upstream else None
-        self._outdated.add(key)
         return Route(key=key, hosts=hosts, upstream=upstream, rate_limit=rate_limit)
-
-    def outdated(self) -> set[str]:
-        """Route files without the header, found by the last published(): the reconciler
-        writes them again (once), so that reading them is cheap from then on."""
-        return set(self._outdated)
 
 
 def _host_rule(hosts: tuple[str, ...] | list[str]) -> str:
     return " || ".join(f"Host(`{host}`)" for host in hosts)
-
-
-# The first line of every route file: the Route it was written from, as JSON. published() reads
-# it instead of parsing the YAML (a thousand parses took seconds of every `tenantry reconcile`,
-# a new process with nothing cached); Traefik reads it as a comment.
-_HEADER = "# tenantry-route: "
-
-
-def _route_header(route: Route) -> str:
-    limit = route.rate_limit
-    return _HEADER + json.dumps({
-        "hosts": list(route.hosts), "upstream": route.upstream,
-        "rate_limit": [limit.average, limit.period_seconds, limit.burst] if limit else None,
-    }, separators=(",", ":")) + "\n"
-
-
-def _route_from_header(key: str, line: str) -> Route | None:
-    if not line.startswith(_HEADER) or not line.endswith("\n"):
-        return None
-    try:
-        found = json.loads(line[len(_HEADER):])
-        limit = found["rate_limit"]
-        return Route(key=key, hosts=tuple(found["hosts"]), upstream=found["upstream"],
-                     rate_limit=RateLimit(*limit) if limit else None)
-    except (ValueError, KeyError, TypeError):
-        return None
