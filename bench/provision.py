@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -43,6 +44,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_answering(get: Callable[[], requests.Response], *, timeout: float, interval: float, failure: str) -> None:
+    """Poll `get` until it answers 2xx; RuntimeError(`failure`) once `timeout` seconds are gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if get().ok:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(failure)
+        time.sleep(interval)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -145,18 +160,12 @@ class Stack:
         with (self.data_dir / "stack.log").open("ab") as log:
             self.process = subprocess.Popen([str(BIN / "tenantry"), "up"], env=self.env, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 300  # a loaded machine takes its time to import everything
-        while True:
-            try:
-                # /healthz, not the OpenAPI document: each poll of that built the whole schema
-                # (~40 s on a loaded machine), and polls timed out kept the web workers busy.
-                if self.http.get(f"http://127.0.0.1:{self.web_port}/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"tenantry up did not answer; see {self.data_dir / 'stack.log'}")
-            time.sleep(0.2)
+        # /healthz, not the OpenAPI document: each poll of that built the whole schema (~40 s on
+        # a loaded machine), and polls timed out kept the web workers busy. 300 s: a loaded
+        # machine takes its time to import everything.
+        wait_answering(lambda: self.http.get(f"http://127.0.0.1:{self.web_port}/healthz", timeout=1),
+                       timeout=300, interval=0.2,
+                       failure=f"tenantry up did not answer; see {self.data_dir / 'stack.log'}")
         token = subprocess.run([str(BIN / "tenantry"), "tokens", "create", "bench", "--quiet"], env=self.env,
                                capture_output=True, text=True, check=True).stdout.strip()
         self.http.headers["Authorization"] = f"Bearer {token}"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,11 +28,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from provision import free_port, wait_answering  # noqa: E402  (bench/ is on the path: this script's folder)
 
 
 def route_document(number: int) -> dict:
@@ -94,16 +89,10 @@ def measure(routes: int, changes: int, shards: bool, binary: str) -> tuple[float
         process = subprocess.Popen([binary, f"--configFile={work / 'traefik.yml'}"], stdout=log,
                                    stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:  # up, and serving the last of the initial routes
-            try:
-                if session.get(f"http://127.0.0.1:{api}/api/http/routers/i-{routes - 1:08d}@file", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Traefik did not load the routes; see {work / 'traefik.log'}")
-            time.sleep(0.1)
+        # up, and serving the last of the initial routes
+        wait_answering(lambda: session.get(f"http://127.0.0.1:{api}/api/http/routers/i-{routes - 1:08d}@file",
+                                           timeout=1),
+                       timeout=60, interval=0.1, failure=f"Traefik did not load the routes; see {work / 'traefik.log'}")
         time.sleep(2)
         durations = []
         cpu_before = traefik_cpu_seconds(process.pid)
