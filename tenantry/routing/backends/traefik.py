@@ -192,6 +192,8 @@ class TraefikRouting(RoutingBackend):
         router: dict[str, Any] = {"rule": rule, "entryPoints": [self.entrypoint]}
         http: dict[str, Any] = {"routers": {name: router}}
         tls = self.tls
+        # A customer's own domains, which the base file's shared routers do not cover.
+        custom = [host for host in route.hosts if not self._is_instance_host(host)]
         if route.upstream:
             router["service"] = name
             router["middlewares"] = [HSTS_MIDDLEWARE] if tls else []
@@ -204,7 +206,6 @@ class TraefikRouting(RoutingBackend):
             # `/_tenantry/…` on the instance's address stays Tenantry's even while the app serves
             # (signing the customer in to the app sets the app's cookie on its host): the base
             # file's router does it for instance hosts; a customer's domains need one here.
-            custom = [host for host in route.hosts if not self._is_instance_host(host)]
             if custom:
                 http["routers"][f"{name}-tenantry"] = {
                     "rule": f"({_host_rule(custom)}) && PathPrefix(`/_tenantry/`)", "priority": _RESERVED_PRIORITY,
@@ -214,7 +215,7 @@ class TraefikRouting(RoutingBackend):
             router["service"] = EDGE_SERVICE
             router["middlewares"] = self._edge_middlewares(name, tls)
         middlewares: dict[str, Any] = {}
-        if len(http["routers"]) > 1 or not route.upstream:  # a router of this file goes to the edge
+        if not route.upstream or custom:  # a router of this route goes to the edge (with this prefix)
             middlewares[f"{name}-edge"] = {"addPrefix": {"prefix": f"/_edge/{route.key}"}}
         if route.upstream and route.rate_limit:
             limit = route.rate_limit
@@ -223,17 +224,16 @@ class TraefikRouting(RoutingBackend):
         if middlewares:
             http["middlewares"] = middlewares
         if tls:
-            self._add_tls(http, name, route, tls)
+            self._add_tls(http, name, custom, tls)
         return {"http": http}
 
-    def _add_tls(self, http: dict[str, Any], name: str, route: Route, tls: TlsConfig) -> None:
+    def _add_tls(self, http: dict[str, Any], name: str, custom: list[str], tls: TlsConfig) -> None:
         """Which resolver obtains the certificates of the route's hosts. The routers that only
         share those hosts get `tls: {}`: Traefik serves them the certificates already obtained."""
         for router_name, router in http["routers"].items():
             router["tls"] = {} if router_name != name else {"certResolver": HTTP_RESOLVER}
         if not tls.wildcard:
             return  # HTTP-01 for every host of the route, instance host and custom domains alike
-        custom = [h for h in route.hosts if not self._is_instance_host(h)]
         main = http["routers"][name]
         # The wildcard covers every instance host: one certificate, one DNS-01 challenge.
         main["tls"] = {"certResolver": DNS_RESOLVER, "domains": [{"main": f"*.{self.base_domain}"}]}
