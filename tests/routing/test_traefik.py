@@ -54,12 +54,17 @@ def test_routes_live_in_shards_read_from_their_headers_and_older_files_are_moved
     parsed: list[object] = []
     load = yaml.load
     monkeypatch.setattr(yaml, "load", lambda *a, **k: (parsed.append(a), load(*a, **k))[1])
+    # Each removal is seen applied before its old file goes in: otherwise the checks below could
+    # pass on the state before the removal, with Traefik still to apply it (seen under load in CI).
     for route in (limited, parked):
         document = {"http": backend._document(route)["http"]}  # type: ignore[attr-defined]
         backend.unpublish(route.key)
+        assert backend.wait_removed(route.key)
         header = ('# tenantry-route: {"hosts":["hdr1.localhost","www.hdr1.example"],'
                   f'"upstream":"{upstreams[0]}","rate_limit":[50,2,30]}}\n') if route is limited else ""
-        (dynamic / f"route-{route.key}.yml").write_text(header + yaml.safe_dump(document))
+        written = dynamic.parent / f"route-{route.key}.yml"  # renamed in, as Tenantry wrote them
+        written.write_text(header + yaml.safe_dump(document))
+        written.replace(dynamic / written.name)
     assert backend.wait_applied(limited) and backend.wait_applied(parked)  # Traefik serves the old files
     assert edge.wait_until("hdr1.localhost", lambda r: r.status_code == 200).status_code == 200
 
