@@ -251,26 +251,37 @@ def remove_labelled(installation: str) -> None:
     runtime.close()
 
 
-def bare_provision(client: docker.DockerClient, index: int, labels: dict[str, str]) -> tuple[float, object]:
+def bare_provision(client: docker.DockerClient, index: int, labels: dict[str, str], *, name: str | None = None,
+                   subnet: ipaddress.IPv4Network | None = None) -> tuple[float, object]:
     """The physical baseline: network with explicit subnet + volume + container with limits +
-    start, until HTTP 200 on its address."""
+    start, until HTTP 200 on its address. `name` and `subnet` default to bare-<index> and the
+    index-th /27 of this bench's own pool (bench/scale.py passes its own)."""
     http = requests.Session()
     http.trust_env = False
     started = time.perf_counter()
-    subnet = bare_subnet(index)
-    net = client.networks.create(f"bare-{index}", driver="bridge", labels=labels,
+    name = name or f"bare-{index}"
+    subnet = subnet or bare_subnet(index)
+    net = client.networks.create(name, driver="bridge", labels=labels,
                                  ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
                                      subnet=str(subnet), gateway=str(subnet[1]))]))
-    client.volumes.create(f"bare-{index}-data", labels=labels)
+    client.volumes.create(f"{name}-data", labels=labels)
     ip = str(subnet[2])
     container = client.containers.create(
-        IMAGE, name=f"bare-{index}", environment={"HELLO_INSTANCE": f"bare-{index}"}, init=True,
+        IMAGE, name=name, environment={"HELLO_INSTANCE": name}, init=True,
         labels=labels, mem_limit="64m", nano_cpus=250_000_000, pids_limit=64,
-        volumes={f"bare-{index}-data": {"bind": "/data", "mode": "rw"}}, network=net.name,
+        volumes={f"{name}-data": {"bind": "/data", "mode": "rw"}}, network=net.name,
         networking_config={net.name: client.api.create_endpoint_config(ipv4_address=ip)})
     container.start()
     wait_http(http, f"http://{ip}:8080/")
     return time.perf_counter() - started, container
+
+
+def bare_remove(client: docker.DockerClient, name: str) -> None:
+    """What deleting a bare provision takes: its container (running: removed by force), volume
+    and network, as `docker rm -f`, `docker volume rm` and `docker network rm` do."""
+    client.api.remove_container(name, force=True)
+    client.api.remove_volume(f"{name}-data")
+    client.api.remove_network(name)
 
 
 def bare_subnet(index: int) -> ipaddress.IPv4Network:

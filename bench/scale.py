@@ -13,6 +13,8 @@ app at once, until `--count` instances run. It prints, measured in this one run:
   (goal: p99 < 50 ms);
 - the cost of a bare `docker network create` with few and with `--count` networks on the engine
   (the baseline for how much of a slowdown is Docker's own);
+- the same for bare Docker's provisioning and removal (bench/provision.py's baseline, as many at
+  once as `--concurrency`): its rate with few and with `--count` instances on the engine;
 - one reconciler pass with nothing changed, and one after a container was removed behind
   Tenantry's back (goal: < 2 s; the healed instance must be found);
 - the control plane's resident memory (web + worker processes; Traefik apart);
@@ -45,7 +47,7 @@ import docker
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provision import BIN, ROOT, Stack, pct
+from provision import BIN, ROOT, Stack, bare_provision, bare_remove, pct
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenantry.settings")
 
@@ -196,6 +198,23 @@ class ScaleRun:
             network.remove()
         return pct(times, 0.5)
 
+    def bare_rates(self, count: int) -> tuple[float, float]:
+        """(provisioned per second, removed per second) by bare Docker, `--concurrency` at a time:
+        bench/provision.py's physical baseline (network with its subnet, volume, container with
+        limits, start, until it answers HTTP), then its removal (container by force, volume,
+        network). The share of Tenantry's slowdown at `--count` that is Docker's own. Subnets from
+        the top of the pool, under bare_network_seconds' ten."""
+        pool = list(ipaddress.IPv4Network(self.args.subnet_pool).subnets(new_prefix=27))
+        labels = {"tenantry.installation": self.stack.installation}  # swept with the rest if interrupted
+        names = [f"{self.prefix}-bare-run-{n}" for n in range(count)]
+        started = time.perf_counter()
+        self.run_all(lambda n: bare_provision(self.client, n, labels, name=names[n], subnet=pool[-11 - n]),
+                     range(count))
+        provisioned = count / (time.perf_counter() - started)
+        started = time.perf_counter()
+        self.run_all(lambda name: bare_remove(self.client, name), names)
+        return provisioned, count / (time.perf_counter() - started)
+
     # --- reconciler ------------------------------------------------------------------------------
     def reconcile_pass(self) -> tuple[float, str]:
         """One pass in a `tenantry reconcile` process: its own duration as the command prints it
@@ -282,6 +301,8 @@ def main() -> None:
                         help="the proxy `tenantry up` runs (TENANTRY_ROUTING)")
     parser.add_argument("--api-rounds", type=int, default=200)
     parser.add_argument("--poll-seconds", type=float, default=1.0, help="how often a client asks if its create is done")
+    parser.add_argument("--bare-count", type=int, default=40,
+                        help="bare Docker provisions timed (and removed) with few and with --count instances")
     parser.add_argument("--delete-timeout", type=float, default=1800)
     parser.add_argument("--sweep", nargs=2, metavar=("INSTALLATION", "PREFIX"),
                         help="only remove what an earlier run left (its installation id and prefix, as printed)")
@@ -299,6 +320,7 @@ def main() -> None:
           f"proxy {args.routing}; installation {run.stack.installation}, prefix {run.prefix}; load {uptime_load()}")
     try:
         bare_few = run.bare_network_seconds()
+        bare_made_few, bare_removed_few = run.bare_rates(args.bare_count)
         run.stack.start()
         stack = run.stack
         rates: list[float] = []
@@ -330,6 +352,13 @@ def main() -> None:
         bare_many = run.bare_network_seconds()
         print(f"bare `docker network create`: {bare_few * 1000:.0f} ms with few networks, {bare_many * 1000:.0f} ms "
               f"with {args.count} more (x{bare_many / bare_few:.2f}: Docker's own slowdown)")
+        bare_made, bare_removed = run.bare_rates(args.bare_count)
+        print(f"bare Docker ({args.bare_count} hello containers, each on its network with its volume, "
+              f"{args.concurrency} at once), with few instances -> with {args.count}:")
+        print(f"  provisioned {bare_made_few:.2f}/s -> {bare_made:.2f}/s ({bare_made / bare_made_few * 100:.0f} %: "
+              f"Docker's own drop; Tenantry's last tenth: {rates[-1] / rates[0] * 100:.0f} %)")
+        print(f"  removed     {bare_removed_few:.2f}/s -> {bare_removed:.2f}/s (at that rate {args.count} take "
+              f"{args.count / bare_removed:.0f} s)")
         idle, first = run.reconcile_pass()
         connect = re.search(r"connected in ([0-9.]+) s", first)
         victim = random.Random(1).choice(run.slugs)
@@ -359,7 +388,8 @@ def main() -> None:
               f"{args.routing.capitalize()} {proxy:.0f} MB RSS")
         took = run.delete_all()
         print(f"delete all {args.count} ({args.concurrency} concurrent requests): {took:.0f} s "
-              f"(goal < 120 s: {'met' if took < 120 else 'MISSED'})   (load {uptime_load()})")
+              f"(goal < 120 s: {'met' if took < 120 else 'MISSED'}; bare Docker's removal rate at {args.count}: "
+              f"{args.count / bare_removed:.0f} s)   (load {uptime_load()})")
         print(f"  steps of a deletion (median ms): {run.step_medians(run.delete_operations)}")
     except (KeyboardInterrupt, Interrupted) as exc:
         print(f"interrupted ({exc or 'SIGINT'}): cleaning up", file=sys.stderr)
