@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -172,12 +173,21 @@ class ScaleRun:
 
     def step_medians(self, operations: list[str], sample: int = 60) -> str:
         """Median duration of each step over a sample of operations, in their order: where an
-        operation's time goes (the operation's own wait in the queue not included)."""
+        operation's time goes. Then the operation's wait in the queue (created -> started) and
+        its time outside its steps (started -> finished, less the steps: the engine's bookkeeping)."""
         durations: dict[str, list[float]] = {}
         for operation in random.Random(7).sample(operations, min(sample, len(operations))):
-            for step in self.api("GET", f"/operations/{operation}").json()["steps"]:
+            shown = self.api("GET", f"/operations/{operation}").json()
+            steps = [step["duration_seconds"] for step in shown["steps"] if step["duration_seconds"] is not None]
+            for step in shown["steps"]:
                 if step["duration_seconds"] is not None:
                     durations.setdefault(step["name"], []).append(step["duration_seconds"] * 1000)
+            if shown["started_at"] and shown["finished_at"]:
+                created, started, finished = (datetime.fromisoformat(shown[key].replace("Z", "+00:00"))
+                                              for key in ("created_at", "started_at", "finished_at"))
+                durations.setdefault("(queued)", []).append((started - created).total_seconds() * 1000)
+                durations.setdefault("(outside steps)", []).append(
+                    ((finished - started).total_seconds() - sum(steps)) * 1000)
         return ", ".join(f"{name} {statistics.median(times):.0f}" for name, times in durations.items())
 
     # --- the baseline: Docker's own network creation ----------------------------------------------
