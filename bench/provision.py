@@ -72,7 +72,8 @@ def summary(name: str, ours: list[float], base: list[float]) -> None:
           f" | ratio p50 {p50o / p50b:5.2f}  p95 {p95o / p95b:5.2f}")
 
 
-def _when(value: str | None) -> float | None:
+def api_timestamp(value: str | None) -> float | None:
+    """An API timestamp (ISO 8601) in epoch seconds; None for a time not reached yet."""
     return datetime.fromisoformat(value).timestamp() if value else None
 
 
@@ -96,8 +97,8 @@ class Profile:
             if operation["finished_at"] or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        created, started = _when(operation["created_at"]), _when(operation["started_at"])
-        finished = _when(operation["finished_at"])
+        created, started = api_timestamp(operation["created_at"]), api_timestamp(operation["started_at"])
+        finished = api_timestamp(operation["finished_at"])
         assert created and started and finished, operation
         self.add("request → operation row", created - asked)
         if api_answered is not None:
@@ -106,7 +107,7 @@ class Profile:
         previous = started
         healthy = None
         for step in operation["steps"]:
-            begun, ended = _when(step["started_at"]), _when(step["finished_at"])
+            begun, ended = api_timestamp(step["started_at"]), api_timestamp(step["finished_at"])
             if begun is None or ended is None:
                 continue
             self.add("  bookkeeping between steps", begun - previous)

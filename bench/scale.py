@@ -40,7 +40,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ import docker
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provision import BIN, ROOT, Stack, bare_provision, bare_remove, pct
+from provision import BIN, ROOT, Stack, api_timestamp, bare_provision, bare_remove, pct
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenantry.settings")
 
@@ -178,16 +177,15 @@ class ScaleRun:
         durations: dict[str, list[float]] = {}
         for operation in random.Random(7).sample(operations, min(sample, len(operations))):
             shown = self.api("GET", f"/operations/{operation}").json()
-            steps = [step["duration_seconds"] for step in shown["steps"] if step["duration_seconds"] is not None]
-            for step in shown["steps"]:
-                if step["duration_seconds"] is not None:
-                    durations.setdefault(step["name"], []).append(step["duration_seconds"] * 1000)
-            if shown["started_at"] and shown["finished_at"]:
-                created, started, finished = (datetime.fromisoformat(shown[key].replace("Z", "+00:00"))
-                                              for key in ("created_at", "started_at", "finished_at"))
-                durations.setdefault("(queued)", []).append((started - created).total_seconds() * 1000)
+            timed = [step for step in shown["steps"] if step["duration_seconds"] is not None]
+            for step in timed:
+                durations.setdefault(step["name"], []).append(step["duration_seconds"] * 1000)
+            created, started, finished = (api_timestamp(shown[key])
+                                          for key in ("created_at", "started_at", "finished_at"))
+            if created is not None and started is not None and finished is not None:
+                durations.setdefault("(queued)", []).append((started - created) * 1000)
                 durations.setdefault("(outside steps)", []).append(
-                    ((finished - started).total_seconds() - sum(steps)) * 1000)
+                    (finished - started - sum(step["duration_seconds"] for step in timed)) * 1000)
         return ", ".join(f"{name} {statistics.median(times):.0f}" for name, times in durations.items())
 
     # --- the baseline: Docker's own network creation ----------------------------------------------
