@@ -301,6 +301,27 @@ def wait_http(http: requests.Session, url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
+def warm_up(stack: Stack, client: docker.DockerClient, labels: dict[str, str], *, bare_index: int) -> None:
+    """One provisioning and one wake of each kind, not timed: the first request a freshly
+    started control plane serves pays for loading code and opening connections (~0.1 s of the
+    web process alone), once per process, and the first bare network is slower too. Printed, so
+    the cold start stays visible."""
+    started = time.perf_counter()
+    response = stack.api("POST", "/instances", json={"slug": "bench-warm", "app": "hello"})
+    assert response.status_code == 202, response.text
+    stack.wait_answer("bench-warm", "Hello from bench-warm")
+    ours = time.perf_counter() - started
+    stack.wait_status("bench-warm", "running")
+    assert stack.api("POST", "/instances/bench-warm/hibernate").status_code == 202
+    stack.wait_status("bench-warm", "hibernated")
+    started = time.perf_counter()
+    stack.wait_answer("bench-warm", "Hello from bench-warm")
+    woken = time.perf_counter() - started
+    took, _ = bare_provision(client, bare_index, labels, name="bare-warm")
+    print(f"warm-up (not in the figures below): first provision tenantry {ours:.3f} s, bare {took:.3f} s; "
+          f"first wake tenantry {woken:.3f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=20, help="instances timed, each way")
@@ -316,6 +337,7 @@ def main() -> None:
     stack = Stack(args.routing)
     try:
         stack.start()
+        warm_up(stack, client, bare_labels, bare_index=args.count)
         # --- provisioning --------------------------------------------------------------------
         ours, base = [], []
         bare_containers = []

@@ -95,10 +95,6 @@ def _run_claimed(lease: Lease) -> str:
             _fail(ctx, step, error)
             ring(edge_doorbells())  # a request held for the app stops waiting for it
             return OperationStatus.FAILED
-        if step.name == HANDOVER_AFTER_STEP.get(operation.kind):
-            # A request held while the app comes up may go to it now (tenantry.edge.holding); the
-            # ring says which, so the edge need not read it back from the database.
-            ring(edge_doorbells(), ready_message(str(instance.pk)))
     _succeed(ctx)
     ring(edge_doorbells())
     return OperationStatus.SUCCEEDED
@@ -135,9 +131,19 @@ def _run_step(ctx: StepContext, step: Step) -> BackendError | None:
         except Exception as exc:  # a bug must fail the operation, not leave it running forever
             log.exception("operation.step_crashed", step=step.name, operation=str(ctx.operation.id))
             return BackendError(f"internal error in step {step.name}: {exc.__class__.__name__}", code="internal")
+        handover = step.name == HANDOVER_AFTER_STEP.get(ctx.operation.kind)
+        if handover:
+            # The app answers: a request held while it came up may go to it now (tenantry.edge.
+            # holding), without waiting for the write below. The ring says which instance, so the
+            # edge does not read it back from the database either.
+            ring(edge_doorbells(), ready_message(str(ctx.instance.pk)))
         # The step's work may have outlived the lease (a blocking call): then this write is
         # refused and another worker, which has re-run the step, records it.
         lease.update_step(step, status=StepStatus.SUCCEEDED, finished_at=timezone.now(), error="", log=step.log)
+        if handover:
+            # Again once written: a request that arrived in between read the step as not done
+            # and would otherwise wait for the operation's end.
+            ring(edge_doorbells(), ready_message(str(ctx.instance.pk)))
         step.status = StepStatus.SUCCEEDED
         return None
 
