@@ -14,6 +14,7 @@ from tenantry.edge import holding
 from tenantry.edge.app import EdgeApp
 from tenantry.edge.holding import WakeWatch, app_answers, in_db_thread
 from tenantry.instances import services
+from tenantry.instances.lease import Lease
 from tenantry.instances.models import Instance, Operation, OperationKind, OperationStatus, Status, Step, StepStatus
 from tenantry.instances.operations import PLANS
 from tenantry.instances.steps import STEPS
@@ -277,3 +278,42 @@ def test_a_wake_rings_the_edge_once_the_app_is_healthy(platform):
     finally:
         close(listener, path)
     assert rings >= 2  # once healthy (a held request may go), once the wake ended
+
+
+def test_a_wake_hands_over_before_writing_that_the_app_answered(platform, monkeypatch):
+    """The ring naming the instance goes out as soon as the worker saw the app answer: the held
+    request does not wait for the step's success to be written (a write on the first answer's
+    path), and is rung again once it is (a request that read the step in between)."""
+    instance, operation = create("ringsearly")
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
+    services.instance_hibernate(instance=instance, actor="test")
+    bound = listen(edge_doorbells())
+    assert bound is not None
+    listener, path = bound
+    listener.settimeout(0)
+    received: list[bytes] = []
+    before_write: list[list[bytes]] = []
+
+    def drain() -> None:
+        with contextlib.suppress(BlockingIOError):
+            while message := listener.recv(64):
+                received.append(message)
+
+    original = Lease.update_step
+
+    def update_step(lease: Lease, step: Step, **fields) -> None:
+        if step.name == "wait_healthy" and fields.get("status") == StepStatus.SUCCEEDED:
+            drain()
+            before_write.append(list(received))
+        original(lease, step, **fields)
+
+    monkeypatch.setattr(Lease, "update_step", update_step)
+    try:
+        services.instance_wake(instance=fresh(instance), actor="test")  # run by the (immediate) queue
+        drain()
+    finally:
+        close(listener, path)
+    assert fresh(instance).status == Status.RUNNING
+    ready = ready_message(str(instance.pk))
+    assert before_write == [[ready]]
+    assert received.count(ready) == 2
