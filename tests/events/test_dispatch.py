@@ -12,6 +12,7 @@ from tenantry.events import dispatch
 from tenantry.events.catalog import UnknownEventType, matches_any
 from tenantry.events.models import Event
 from tenantry.events.services import emit
+from tests.conftest import start_worker, stop_worker, wait_for
 from tests.dashboard.helpers import make_user
 
 SEEN: list[str] = []
@@ -67,3 +68,24 @@ def test_dispatched_once_in_order_and_a_poison_event_is_set_aside(team, monkeypa
     assert not Event.objects.filter(dispatched_at__isnull=True).exists()
     assert dispatch.dispatch_pending_events() == 0  # nothing twice
     assert SEEN == ["a", "b", "c"]
+
+
+def test_a_worker_dispatches_events_a_second_after_they_were_recorded(team, queued, output_dir):
+    """Not at once: an event is mostly recorded with an operation the worker starts at the same
+    moment, and its dispatch took a core and SQLite's write lock from that operation's first
+    steps (issue 15). A second later, and never lost."""
+    process = start_worker(output_dir / "worker-events-dispatch.log")
+    try:
+        _usage(team, "warm-up")  # dispatched once the worker is up: from then on it listens
+        wait_for(lambda: Event.objects.filter(data__meter="warm-up", dispatched_at__isnull=False).exists(),
+                 timeout=60, what="the worker to dispatch the first event")
+        _usage(team, "timed")
+        event = Event.objects.get(data__meter="timed")
+        wait_for(lambda: Event.objects.filter(pk=event.pk, dispatched_at__isnull=False).exists(), timeout=15,
+                 interval=0.05, what="the event to be dispatched")
+    finally:
+        stop_worker(process)
+    event.refresh_from_db()
+    assert event.dispatched_at is not None and not event.dispatch_error
+    delay = (event.dispatched_at - event.created_at).total_seconds()
+    assert 0.9 <= delay < 5, delay
