@@ -294,6 +294,10 @@ def test_up_with_caddy_serves_switches_and_survives_a_caddy_restart(docker_clien
                  .json()["status"] == "hibernated", timeout=60, what="hibernated")
         assert "subroute" not in str(http.get(f"http://127.0.0.1:{internal}/id/i-{instance_id}", timeout=5).json())
         wait_for(answers, timeout=60, what="the instance woken by a request through Caddy")
+        # The first answer comes as soon as the app does, while the wake still publishes the
+        # route to it: Caddy is killed once that is done (the routes published since `up`).
+        wait_for(lambda: http.get(f"http://127.0.0.1:{web}/api/v1/instances/capped", timeout=10)
+                 .json()["status"] == "running", timeout=60, what="the wake to end")
 
         # Caddy killed: the supervisor starts it again with what it had saved (the woken route)
         caddy = next(pid for pid, command in _children(up.pid).items() if " caddy run " in f" {command}"
