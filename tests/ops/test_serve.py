@@ -31,7 +31,9 @@ def test_a_dead_role_is_forked_again_and_the_others_keep_running(tmp_path):
     supervisor.start_all()
     try:
         steady_pid = supervisor.children["steady"].process.pid  # type: ignore[union-attr]
-        assert Path(f"/proc/{steady_pid}/comm").read_text().strip() == "tn-steady"
+        # The child names itself once forked: the parent may look before it has.
+        wait_for(lambda: Path(f"/proc/{steady_pid}/comm").read_text().strip() == "tn-steady", timeout=10,
+                 interval=0.01, what="the role's process to carry its name")
 
         def started_twice() -> bool:
             supervisor.poll_once()
