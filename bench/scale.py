@@ -199,7 +199,7 @@ class ScaleRun:
             started = time.perf_counter()
             network = self.client.networks.create(
                 f"{self.prefix}-bare-{offset}", driver="bridge",
-                labels={"tenantry.installation": self.stack.installation},
+                labels={"tenantry.bench": self.prefix},  # not the installation's: see bare_rates
                 ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
                     subnet=str(subnet), gateway=str(next(subnet.hosts())))]))
             times.append(time.perf_counter() - started)
@@ -213,7 +213,9 @@ class ScaleRun:
         network). The share of Tenantry's slowdown at `--count` that is Docker's own. Subnets from
         the top of the pool, under bare_network_seconds' ten."""
         pool = list(ipaddress.IPv4Network(self.args.subnet_pool).subnets(new_prefix=27))
-        labels = {"tenantry.installation": self.stack.installation}  # swept with the rest if interrupted
+        # Not the stack's installation label: its reconciler would remove them as orphans while
+        # they are timed. Their names carry the run's prefix, which the clean-up sweeps.
+        labels = {"tenantry.bench": self.prefix}
         names = [f"{self.prefix}-bare-run-{n}" for n in range(count)]
         started = time.perf_counter()
         self.run_all(lambda n: bare_provision(self.client, n, labels, name=names[n], subnet=pool[-11 - n]),
