@@ -203,6 +203,14 @@ class Stack:
             time.sleep(0.05)
         raise RuntimeError(f"{slug} never became {status}")
 
+    def hibernate(self, slug: str) -> None:
+        """Hibernate the instance and wait until it is: while another operation holds it (its
+        provisioning's last steps, a scheduled backup) the API answers 409, so ask again."""
+        while (status := self.api("POST", f"/instances/{slug}/hibernate").status_code) == 409:
+            time.sleep(0.2)
+        assert status == 202, status
+        self.wait_status(slug, "hibernated")
+
     def control_plane_rss_mb(self) -> tuple[float, float]:
         """(web + worker, proxy) resident memory in MB, from /proc."""
         assert self.process is not None
@@ -311,9 +319,7 @@ def warm_up(stack: Stack, client: docker.DockerClient, labels: dict[str, str], *
     assert response.status_code == 202, response.text
     stack.wait_answer("bench-warm", "Hello from bench-warm")
     ours = time.perf_counter() - started
-    stack.wait_status("bench-warm", "running")
-    assert stack.api("POST", "/instances/bench-warm/hibernate").status_code == 202
-    stack.wait_status("bench-warm", "hibernated")
+    stack.hibernate("bench-warm")
     started = time.perf_counter()
     stack.wait_answer("bench-warm", "Hello from bench-warm")
     woken = time.perf_counter() - started
@@ -367,9 +373,7 @@ def main() -> None:
         profile = Profile()
         for index in range(args.count):
             slug = f"bench-{index}"
-            while stack.api("POST", f"/instances/{slug}/hibernate").status_code == 409:
-                time.sleep(0.2)  # another operation holds it (a scheduled backup ran mid-bench: 409)
-            stack.wait_status(slug, "hibernated")
+            stack.hibernate(slug)
             asked, started = time.time(), time.perf_counter()
             stack.wait_answer(slug, f"Hello from {slug}")  # first request wakes it, then polls like the page
             ours.append(time.perf_counter() - started)

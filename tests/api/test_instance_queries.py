@@ -160,7 +160,6 @@ def test_a_list_item_is_the_instance_as_show_gives_it(settings):
     assert busy == {"id": str(operation.pk), "kind": "restart", "status": "pending"}
 
 
-
 @pytest.mark.django_db(transaction=True)
 def test_a_request_leaves_its_database_connection_open_for_the_next():
     """What Django runs when a request (or a queue task, or an edge read) ends does not close the

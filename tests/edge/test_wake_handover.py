@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -31,6 +32,28 @@ def waking(instance: Instance, kind: str = OperationKind.WAKE) -> Operation:
     Step.objects.bulk_create([Step(operation=operation, position=position, name=name, title=name)
                               for position, name in enumerate(PLANS[kind], start=1)])
     return operation
+
+
+@contextlib.contextmanager
+def edge_doorbell() -> Iterator[Callable[[], list[bytes]]]:
+    """A doorbell where the edge listens; yields a function that returns the rings received since
+    it was last called."""
+    bound = listen(edge_doorbells())
+    assert bound is not None
+    listener, path = bound
+    listener.settimeout(0)
+
+    def received() -> list[bytes]:
+        messages = []
+        with contextlib.suppress(BlockingIOError):
+            while message := listener.recv(64):
+                messages.append(message)
+        return messages
+
+    try:
+        yield received
+    finally:
+        close(listener, path)
 
 
 def until_running(instance: Instance, timeout: float) -> bool:
@@ -109,35 +132,22 @@ def test_a_provisioning_hands_over_once_its_first_start_tasks_ran_not_at_its_hea
 def test_a_provisioning_rings_the_edge_once_its_first_start_tasks_ran(platform):
     """The ring that lets a held request go comes after the first-start tasks, before the route
     to the app is published (whose reload the request then need not wait for)."""
-    bound = listen(edge_doorbells())
-    assert bound is not None
-    listener, path = bound
-    listener.settimeout(0)
     rings: dict[str, int] = {}
+    with edge_doorbell() as received:
 
-    def drained() -> int:
-        count = 0
-        with contextlib.suppress(BlockingIOError):
-            while listener.recv(64):
-                count += 1
-        return count
+        def counting(name: str):
+            original = STEPS[name]
 
-    def counting(name: str):
-        original = STEPS[name]
+            def step(ctx) -> None:
+                rings[name] = len(received())  # the rings since the step before
+                original(ctx)
+            return step
 
-        def step(ctx) -> None:
-            rings[name] = drained()  # the rings since the step before
-            original(ctx)
-        return step
-
-    try:
         with pytest.MonkeyPatch.context() as patch:
             for name in ("post_provision", "publish_route"):
                 patch.setitem(STEPS, name, counting(name))
             _, operation = create("ringsfirst", app="hookedhello")
         assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
-    finally:
-        close(listener, path)
     assert rings["post_provision"] == 0  # not once healthy: the first-start tasks had not run
     assert rings["publish_route"] >= 1
 
@@ -264,19 +274,10 @@ def test_a_wake_rings_the_edge_once_the_app_is_healthy(platform):
     assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
     services.instance_hibernate(instance=instance, actor="test")
     assert fresh(instance).status == Status.HIBERNATED
-    bound = listen(edge_doorbells())
-    assert bound is not None
-    listener, path = bound
-    listener.settimeout(0)
-    try:
+    with edge_doorbell() as received:
         services.instance_wake(instance=fresh(instance), actor="test")  # run by the (immediate) queue
         assert fresh(instance).status == Status.RUNNING
-        rings = 0
-        with contextlib.suppress(BlockingIOError):
-            while listener.recv(64):
-                rings += 1
-    finally:
-        close(listener, path)
+        rings = len(received())
     assert rings >= 2  # once healthy (a held request may go), once the wake ended
 
 
@@ -287,33 +288,19 @@ def test_a_wake_hands_over_before_writing_that_the_app_answered(platform, monkey
     instance, operation = create("ringsearly")
     assert operation.status == OperationStatus.SUCCEEDED, operation.error_message
     services.instance_hibernate(instance=instance, actor="test")
-    bound = listen(edge_doorbells())
-    assert bound is not None
-    listener, path = bound
-    listener.settimeout(0)
-    received: list[bytes] = []
     before_write: list[list[bytes]] = []
-
-    def drain() -> None:
-        with contextlib.suppress(BlockingIOError):
-            while message := listener.recv(64):
-                received.append(message)
-
     original = Lease.update_step
+    with edge_doorbell() as received:
 
-    def update_step(lease: Lease, step: Step, **fields) -> None:
-        if step.name == "wait_healthy" and fields.get("status") == StepStatus.SUCCEEDED:
-            drain()
-            before_write.append(list(received))
-        original(lease, step, **fields)
+        def update_step(lease: Lease, step: Step, **fields) -> None:
+            if step.name == "wait_healthy" and fields.get("status") == StepStatus.SUCCEEDED:
+                before_write.append(received())
+            original(lease, step, **fields)
 
-    monkeypatch.setattr(Lease, "update_step", update_step)
-    try:
+        monkeypatch.setattr(Lease, "update_step", update_step)
         services.instance_wake(instance=fresh(instance), actor="test")  # run by the (immediate) queue
-        drain()
-    finally:
-        close(listener, path)
+        after_write = received()
     assert fresh(instance).status == Status.RUNNING
     ready = ready_message(str(instance.pk))
     assert before_write == [[ready]]
-    assert received.count(ready) == 2
+    assert (before_write[0] + after_write).count(ready) == 2

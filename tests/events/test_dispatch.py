@@ -72,7 +72,6 @@ def test_dispatched_once_in_order_and_a_poison_event_is_set_aside(team, monkeypa
     assert SEEN == ["a", "b", "c"]
 
 
-
 def test_a_dispatch_is_queued_for_a_second_later_not_at_once(team, queued):
     """An event is mostly recorded with an operation that a worker starts at the same moment; its
     dispatch took a core and SQLite's write lock from that operation's first steps (issue 15)."""
