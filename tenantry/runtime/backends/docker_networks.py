@@ -170,14 +170,33 @@ class DockerNetworks:
         return removed
 
     def _remove_network_object(self, network: Any) -> None:
-        attrs: dict[str, Any] = {}
+        """Remove the network, then its firewall rules. A network from a listing is removed with
+        one engine call: an inspect reads every network of the engine (15 ms at 1,000, on each
+        deletion). Only a bare model (id and name) is inspected first, for the labels that say
+        which rules it has; only a network the engine refuses to remove for its attached
+        containers (a container left behind, a foreign one) is inspected to disconnect them."""
+        # A bare model's rules are found by its name when it is gone already (no labels to read).
+        attrs: dict[str, Any] = network.attrs if "Labels" in network.attrs else {}
         with ignore_not_found(), translate_errors(f"remove network {network.name}"):
-            network.reload()
-            attrs = network.attrs
-            for container_id in (attrs.get("Containers") or {}):
-                with ignore_not_found():
-                    network.disconnect(container_id, force=True)
-            network.remove()
+            if not attrs:
+                network.reload()
+                attrs = network.attrs
+            try:
+                network.remove()
+            except docker.errors.NotFound:
+                raise
+            except docker.errors.APIError:
+                # Refused: containers still attached (403 "has active endpoints")? Disconnect them
+                # and remove it; refused for anything else, the refusal stands.
+                network.reload()
+                attrs = network.attrs
+                attached = attrs.get("Containers") or {}
+                if not attached:
+                    raise
+                for container_id in attached:
+                    with ignore_not_found():
+                        network.disconnect(container_id, force=True)
+                network.remove()
         if self.firewall is not None:  # after the network: it is never there unconfined
             if attrs.get("Id"):
                 host_ports, cloud_metadata = _firewall_options(attrs)
