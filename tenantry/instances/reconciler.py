@@ -183,12 +183,15 @@ def expected_routes() -> list[Route]:
 def sync_routes(*, dry_run: bool = False) -> tuple[list[str], list[str]]:
     """Make the proxy's routes match the database (instances mid-operation are left alone).
     Returns the keys published and unpublished (with dry_run: that would be, none touched)."""
-    busy = set(Instance.objects.filter(operations__status__in=ACTIVE_OPERATION_STATUSES)
-               .values_list("pk", flat=True))
     backend = routing()
     current = backend.published()
     wanted = {r.key: r for r in expected_routes()}
-    busy_keys = {str(pk) for pk in busy}
+    # The busy ones last: an instance created after this reading is not wanted at all, one created
+    # before it is busy (its operation is queued with it). Read first, an instance created in
+    # between looked idle and was published here and by its provisioning at once (Caddy, whose
+    # insert is not idempotent, then held its route twice).
+    busy_keys = {str(pk) for pk in Instance.objects.filter(operations__status__in=ACTIVE_OPERATION_STATUSES)
+                 .values_list("pk", flat=True)}
     # Leave the routes of instances in the middle of an operation to that operation.
     unpublish = sorted(set(current) - set(wanted))
     outdated = backend.outdated()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from tenantry.instances import services
+from tenantry.accounts.services.teams import operator_team
+from tenantry.instances import reconciler, services
 from tenantry.instances.deployment import build_deployment
-from tenantry.instances.models import OperationStatus, Status
+from tenantry.instances.models import Instance, Operation, OperationKind, OperationStatus, Status
 from tenantry.instances.reconciler import reconcile
 from tenantry.routing.backends.traefik_files import shard_name
 from tenantry.routing.registry import routing
+from tenantry.runtime.placement import default_server
 from tenantry.runtime.registry import runtime_for
 from tests.conftest import installation_resources
 from tests.instances.helpers import create, fresh, last_operation
@@ -237,3 +239,26 @@ def test_the_reconcile_command_connects_before_it_times_the_pass(platform, monke
     call_command("reconcile", stdout=io.StringIO())
 
     assert runs and during == [0], (runs, during)
+
+
+def test_an_instance_created_during_a_pass_is_left_to_its_operation(platform, monkeypatch):
+    """Issue 15: a pass read which instances were busy before reading the instances. One created
+    in between (its provisioning queued) looked idle and without a route, so the pass published
+    its route while its provisioning did the same. Caddy inserts a new route each time: at 1,000
+    instances it held some routes three times. The busy instances are read last now."""
+    original = reconciler.expected_routes
+    made: dict[str, str] = {}
+
+    def instances_read_while_one_is_created() -> list:
+        instance = Instance.objects.create(
+            team=operator_team(), slug="racer", app="hello", server=default_server(), subnet="10.99.0.0/27",
+            memory_mb=64, cpus=0.25, pids=64, status=Status.PENDING)
+        Operation.objects.create(instance=instance, kind=OperationKind.PROVISION, actor="test")
+        made["key"] = str(instance.id)
+        return original()
+
+    monkeypatch.setattr(reconciler, "expected_routes", instances_read_while_one_is_created)
+    published, _ = reconciler.sync_routes()
+
+    assert made["key"] not in published
+    assert routing().current(made["key"]) is None
