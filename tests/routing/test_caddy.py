@@ -126,3 +126,28 @@ def test_the_admin_api_stays_on_loopback_and_keys_stay_plain():
     braced = CaddyRouting(admin_url="http://127.0.0.1:9", edge_url="http://127.0.0.1:9", edge_secret="a{http.vars}b")
     with pytest.raises(BackendError, match="placeholder"):
         braced.render(Route(key="k", hosts=("x.localhost",)))
+
+
+def test_concurrent_publishes_neither_double_nor_lose_a_route(caddy, backend, apps):
+    """Issue 15: Caddy resolves `/id/…` to the route's index in the array, then applies the change
+    there once its configuration lock is free. An insert at the front meanwhile shifts every
+    index by one: the PATCH then overwrote a neighbour, so one key was in twice and another gone
+    (1,000 instances created 8 at once: 117 keys doubled, ~200 lost). Route changes from one
+    installation now go to Caddy one at a time."""
+    keys = [f"c{thread}-{n}" for thread in range(8) for n in range(6)]
+
+    def publish_twice(prefix: str) -> None:
+        for key in (k for k in keys if k.startswith(prefix + "-")):
+            backend.publish(Route(key=key, hosts=(f"{key}.localhost",), upstream=apps[0]))  # new: inserted
+            backend.publish(Route(key=key, hosts=(f"{key}.localhost",), upstream=apps[1]))  # known: replaced
+
+    threads = [threading.Thread(target=publish_twice, args=(f"c{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    routes = caddy.session.get(f"{caddy.admin_url}/config/apps/http/servers/tenantry/routes", timeout=5).json()
+    ids = [r.get("@id") for r in routes]
+    assert sorted(i for i in ids if i in {f"i-{k}" for k in keys}) == sorted(f"i-{k}" for k in keys)
+    assert backend.published() == {k: Route(key=k, hosts=(f"{k}.localhost",), upstream=apps[1]) for k in keys}

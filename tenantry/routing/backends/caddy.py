@@ -16,14 +16,25 @@ name), prefixes the path with `/_edge/<key>` (as Traefik's addPrefix does) and p
 listener; a route to an app sends `/_tenantry/…` that way too and everything else to the app.
 `published()` reads the routes back from Caddy (the configuration in force), not from a cache.
 
+Caddy resolves `/id/…` to the route's index in the array first, then applies the change at that
+index once its configuration lock is free: an insert at the front in between shifts the routes,
+and the change lands on a neighbour (one key twice, another lost; seen at 1,000 instances created
+8 at once). So this installation's processes and threads send their admin requests one at a time,
+under a file lock in TENANTRY_CADDY_DIR (Caddy applies changes one at a time anyway).
+
 Not supported here (refused, never silently dropped): rate limits (Caddy's standard build has no
 rate limiter, and the edge does not throttle), TLS/ACME (Traefik keeps doing that).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -115,6 +126,7 @@ class CaddyRouting(RoutingBackend):
         self._edge_secret = edge_secret
         self._timeout = timeout
         self._local = threading.local()  # one keep-alive session per thread (workers have several)
+        self._lock_path: Path | None = None
 
     # --- settings ---------------------------------------------------------------------------------
     @property
@@ -135,9 +147,28 @@ class CaddyRouting(RoutingBackend):
             self._local.session = session
         return session
 
+    @contextmanager
+    def _one_at_a_time(self) -> Iterator[None]:
+        """Exclusive use of this Caddy's admin API among the installation's processes and threads
+        (each open file is a lock of its own, so threads of one process exclude each other too)."""
+        if self._lock_path is None:
+            from django.conf import settings
+
+            directory = Path(settings.TENANTRY["CADDY_DIR"])
+            directory.mkdir(parents=True, exist_ok=True)
+            digest = hashlib.sha256(self.admin_url.encode()).hexdigest()[:12]
+            self._lock_path = directory / f"admin-{digest}.lock"
+        with self._lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def _call(self, method: str, path: str, body: Any = None) -> requests.Response:
         try:
-            return self._session.request(method, f"{self.admin_url}{path}", json=body, timeout=self._timeout)
+            with self._one_at_a_time():
+                return self._session.request(method, f"{self.admin_url}{path}", json=body, timeout=self._timeout)
         except requests.RequestException as exc:
             raise TransientBackendError(f"Caddy's admin API at {self.admin_url} did not answer ({exc})",
                                         code="routing_unavailable") from exc
