@@ -238,14 +238,20 @@ def _network_only(index: int, *, host_ports: tuple[int, ...] = (), cloud_metadat
         cloud_metadata=cloud_metadata)
 
 
+def _recorded_calls(target, monkeypatch, names: tuple[str, ...], label=lambda name, args: name) -> list[str]:
+    """The calls of `target`'s named methods from now on, each as `label(name, args)` (they still run)."""
+    calls: list[str] = []
+    for name in names:
+        original = getattr(target, name)
+        monkeypatch.setattr(target, name, lambda *a, _name=name, _original=original, **k: (
+            calls.append(label(_name, a)), _original(*a, **k))[1])
+    return calls
+
+
 def _firewall_runs(firewall, monkeypatch) -> list[str]:
     """The iptables processes the firewall starts from now on: "_run -S", "_run -I", …, "_run_restore"."""
-    runs: list[str] = []
-    for name in ("_run", "_run_restore"):
-        original = getattr(firewall, name)
-        monkeypatch.setattr(firewall, name, lambda arg, *a, _name=name, _original=original, **k: (
-            runs.append(f"{_name} {arg[0]}" if _name == "_run" else _name), _original(arg, *a, **k))[1])
-    return runs
+    return _recorded_calls(firewall, monkeypatch, ("_run", "_run_restore"),
+                           label=lambda name, args: f"{name} {args[0][0]}" if name == "_run" else name)
 
 
 def test_a_backends_first_use_checks_every_networks_rules_in_two_listings(runtime, monkeypatch):
@@ -333,13 +339,7 @@ def test_removing_a_network_removes_its_rules_in_one_firewall_run(runtime, monke
 
 def _engine_calls(runtime, monkeypatch, *names: str) -> list[str]:
     """The named engine API calls the runtime makes from now on (the SDK's low-level client)."""
-    calls: list[str] = []
-    api = runtime.client.api
-    for name in names:
-        original = getattr(api, name)
-        monkeypatch.setattr(api, name, lambda *a, _name=name, _original=original, **k: (
-            calls.append(_name), _original(*a, **k))[1])
-    return calls
+    return _recorded_calls(runtime.client.api, monkeypatch, names)
 
 
 def test_removing_a_network_does_not_inspect_it(runtime, monkeypatch, docker_client):
