@@ -8,7 +8,7 @@ export TENANTRY_DATA_DIR ?= $(CURDIR)/var
 # No registry here: apps run on images built locally and mapped over the public names.
 export TENANTRY_IMAGE_OVERRIDES ?= {"n8nio/n8n:2.8.4": "tenantry/n8n:2.8.4", "postgres:15": "tenantry/postgres:15", "mariadb:10.11": "tenantry/mariadb:10.11"}
 
-.PHONY: up test test-quick lint bench bench-scale bench-n8n bench-seo bench-billing install docker images n8n-image app-images clean
+.PHONY: up test test-quick lint bench bench-scale bench-engine bench-n8n bench-seo bench-billing install docker images n8n-image app-images clean
 
 $(BIN)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ bench: install images
 
 bench-scale: install images
 	$(BIN)/python bench/scale.py --count 1000
+
+bench-engine: install images
+	command -v perf >/dev/null || apt-get install -y -qq linux-perf >/dev/null
+	$(BIN)/python bench/engine_cpu.py --count 1000
 
 bench-n8n: install images n8n-image
 	$(BIN)/python bench/n8n_provision.py
