@@ -173,7 +173,7 @@ def main() -> None:
         for kind in ("create", "remove"):
             print("\n".join(table(kind, few, many, args.count, args.sample)))
     except KeyboardInterrupt as exc:
-        print(f"interrupted ({exc or 'SIGINT'}): cleaning up", file=sys.stderr)
+        print(f"interrupted ({str(exc) or 'SIGINT'}): cleaning up", file=sys.stderr)
     finally:
         started = time.perf_counter()
         bench.cleanup()

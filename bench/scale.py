@@ -405,7 +405,7 @@ def main() -> None:
               f"~{bare_delete_all:.0f} s)   (load {uptime_load()})")
         print(f"  steps of a deletion (median ms): {run.step_medians(run.delete_operations)}")
     except (KeyboardInterrupt, Interrupted) as exc:
-        print(f"interrupted ({exc or 'SIGINT'}): cleaning up", file=sys.stderr)
+        print(f"interrupted ({str(exc) or 'SIGINT'}): cleaning up", file=sys.stderr)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
