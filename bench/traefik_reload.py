@@ -30,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from provision import free_port, wait_answering  # noqa: E402  (bench/ is on the path: this script's folder)
 
+from tenantry.routing.backends.traefik_default_cert import default_certificate  # noqa: E402
+
 
 def route_document(number: int) -> dict:
     name = f"i-{number:08d}"
@@ -69,8 +71,11 @@ def traefik_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(routes: int, changes: int, shards: bool, binary: str) -> tuple[float, float, float, int]:
-    """(apply p50 s, apply max s, Traefik CPU s per change, files) for one layout."""
+def measure(routes: int, changes: int, shards: bool, binary: str,
+            default_cert: bool = True) -> tuple[float, float, float, int]:
+    """(apply p50 s, apply max s, Traefik CPU s per change, files) for one layout; `default_cert`:
+    with the default certificate Tenantry's base file names (without, Traefik makes a key pair at
+    every change)."""
     work = Path(tempfile.mkdtemp(prefix="tenantry-bench-traefik-"))
     dynamic, staging = work / "dynamic", work / "staging"
     dynamic.mkdir()
@@ -81,6 +86,10 @@ def measure(routes: int, changes: int, shards: bool, binary: str) -> tuple[float
               "providers": {"providersThrottleDuration": "10ms", "file": {"directory": str(dynamic), "watch": True}}}
     (work / "traefik.yml").write_text(yaml.safe_dump(static))
     layout = Layout(dynamic, staging, shards)
+    if default_cert:
+        certificate, key = default_certificate(work)
+        (dynamic / "_tenantry.yml").write_text(yaml.safe_dump(
+            {"tls": {"stores": {"default": {"defaultCertificate": {"certFile": certificate, "keyFile": key}}}}}))
     for number in range(routes):
         layout.add(number)
     session = requests.Session()
@@ -127,13 +136,17 @@ def main() -> None:
     results = {}
     print(f"bench/traefik_reload.py: {args.routes} routes, {args.changes} changes one at a time, load "
           f"{os.getloadavg()[0]:.2f}")
-    for shards, label in ((False, "one file per route"), (True, "shards")):
-        p50, worst, cpu, files = measure(args.routes, args.changes, shards, binary)
-        results[shards] = (p50, cpu)
-        print(f"  {label:<20} {files:>5} files: applied p50 {p50 * 1000:6.0f} ms, max {worst * 1000:6.0f} ms; "
+    runs = (("one file per route", False, True), ("shards", True, True),
+            ("shards, no default cert", True, False))
+    for label, shards, default_cert in runs:
+        p50, worst, cpu, files = measure(args.routes, args.changes, shards, binary, default_cert)
+        results[label] = (p50, cpu)
+        print(f"  {label:<24} {files:>5} files: applied p50 {p50 * 1000:6.0f} ms, max {worst * 1000:6.0f} ms; "
               f"Traefik CPU per change {cpu * 1000:5.0f} ms")
-    print(f"shards / one file per route: apply p50 x{results[True][0] / results[False][0]:.2f}, "
-          f"Traefik CPU per change x{results[True][1] / results[False][1]:.2f}")
+    for label, baseline in (("shards / one file per route", "one file per route"),
+                            ("default certificate / none", "shards, no default cert")):
+        print(f"{label}: apply p50 x{results['shards'][0] / results[baseline][0]:.2f}, "
+              f"Traefik CPU per change x{results['shards'][1] / results[baseline][1]:.2f}")
 
 
 if __name__ == "__main__":
