@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from provision import free_port, wait_answering  # noqa: E402  (bench/ is on the path: this script's folder)
 
-from tenantry.routing.backends.traefik_default_cert import default_certificate  # noqa: E402
+from tenantry.routing.backends.traefik_default_cert import default_certificate_tls  # noqa: E402
 
 
 def route_document(number: int) -> dict:
@@ -87,9 +87,7 @@ def measure(routes: int, changes: int, shards: bool, binary: str,
     (work / "traefik.yml").write_text(yaml.safe_dump(static))
     layout = Layout(dynamic, staging, shards)
     if default_cert:
-        certificate, key = default_certificate(work)
-        (dynamic / "_tenantry.yml").write_text(yaml.safe_dump(
-            {"tls": {"stores": {"default": {"defaultCertificate": {"certFile": certificate, "keyFile": key}}}}}))
+        (dynamic / "_tenantry.yml").write_text(yaml.safe_dump({"tls": default_certificate_tls(work)}))
     for number in range(routes):
         layout.add(number)
     session = requests.Session()

@@ -32,7 +32,7 @@ import requests
 
 from tenantry.routing.backends.base import EDGE_CREDENTIAL_HEADER, RateLimit, Route, RoutingBackend
 from tenantry.routing.backends.traefik_dashboard import dashboard_http, dashboard_settings
-from tenantry.routing.backends.traefik_default_cert import default_certificate
+from tenantry.routing.backends.traefik_default_cert import default_certificate_tls
 from tenantry.routing.backends.traefik_files import RouteFiles, dump, load, replace_file
 from tenantry.routing.backends.traefik_static import (
     DNS_RESOLVER,
@@ -76,7 +76,7 @@ class TraefikRouting(RoutingBackend):
         # None: follow settings (TENANTRY["TLS"]); False: plain HTTP whatever the settings say.
         self._tls = tls
         self._base_domain = base_domain
-        self._default_cert: tuple[str, str] | None = None
+        self._default_cert_tls: dict[str, Any] | None = None
         self.files = RouteFiles(self.directory, self.staging, lambda route: self._document(route)["http"],
                                 self._parse_legacy)
 
@@ -111,10 +111,10 @@ class TraefikRouting(RoutingBackend):
         """Put the document in place; False when the file already said exactly that."""
         return replace_file(self.directory, self.staging, name, dump(document), mode=mode)
 
-    def _default_certificate(self) -> tuple[str, str]:
-        if self._default_cert is None:
-            self._default_cert = default_certificate(self.directory.parent)
-        return self._default_cert
+    def _default_certificate_tls(self) -> dict[str, Any]:
+        if self._default_cert_tls is None:  # read once: ensure_base runs at every publish
+            self._default_cert_tls = default_certificate_tls(self.directory.parent)
+        return self._default_cert_tls
 
     def ensure_base(self) -> bool:
         """Write the shared file (edge service, credential, dashboard, catch-all); True when it
@@ -129,8 +129,7 @@ class TraefikRouting(RoutingBackend):
             }
         }
         # Without it Traefik makes a new RSA key at every change (traefik_default_cert.py).
-        certificate, key = self._default_certificate()
-        document["tls"] = {"stores": {"default": {"defaultCertificate": {"certFile": certificate, "keyFile": key}}}}
+        document["tls"] = self._default_certificate_tls()
         tls = self.tls
         if tls:
             # Browsers keep to https for the instance's host once they have seen it. Not

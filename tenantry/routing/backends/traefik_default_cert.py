@@ -18,6 +18,7 @@ import datetime
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,6 +28,13 @@ from cryptography.x509.oid import NameOID
 COMMON_NAME = "Tenantry default certificate"
 FILE_NAME = "tenantry-default-certificate.pem"
 VALID_DAYS = 3650
+
+
+def default_certificate_tls(directory: Path) -> dict[str, Any]:
+    """The dynamic configuration's `tls` section that names it (PEM inline: Traefik may see the
+    directory at another path, as in the compose stack)."""
+    certificate, key = default_certificate(directory)
+    return {"stores": {"default": {"defaultCertificate": {"certFile": certificate, "keyFile": key}}}}
 
 
 def default_certificate(directory: Path) -> tuple[str, str]:
