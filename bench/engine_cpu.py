@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,7 @@ class Bench:
     def name(self, index: int) -> str:
         return f"engine-cpu-{index}"
 
-    def run_all(self, call: Any, items: range) -> float:
+    def run_all(self, call: Any, items: Iterable[Any]) -> float:
         started = time.perf_counter()
         with ThreadPoolExecutor(self.args.concurrency) as pool:
             list(pool.map(call, items))
@@ -121,12 +122,12 @@ class Bench:
             def one(name: str) -> None:
                 with contextlib.suppress(docker.errors.NotFound):
                     remove(name)
-            with ThreadPoolExecutor(self.args.concurrency) as pool:
-                list(pool.map(one, names))
+            self.run_all(one, names)
 
         each(lambda n: api.remove_container(n, force=True), [c["Id"] for c in api.containers(all=True, filters=flt)])
         each(lambda n: api.remove_volume(n, force=True), [v["Name"] for v in api.volumes(filters=flt)["Volumes"] or []])
         each(api.remove_network, [n["Id"] for n in api.networks(filters=flt)])
+
 
 def table(kind: str, few: dict[str, Any], many: dict[str, Any], count: int, sample: int) -> list[str]:
     lines = [f"CPU ms per instance {kind}d ({sample} {kind}d, with few -> with {count} on the engine):"]
